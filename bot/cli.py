@@ -1,0 +1,91 @@
+"""The `daraja` command line. Subcommands import their modules lazily so `--help` stays fast.
+
+Each feature registers its subcommands in `_COMMANDS` below as "module:function"; the function
+receives the argparse subparsers object and adds its parser with `set_defaults(func=...)`.
+A command function takes the parsed arguments and returns the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from bot import __version__
+from bot.errors import ConfigError, DarajaError
+
+# Order is the order of `daraja --help`. Each entry: (name, help, "module:register").
+_COMMANDS: list[tuple[str, str, str]] = [
+    ("run", "start the bot (polling or webhook)", "bot.cli_run:register"),
+    ("demo", "run the offline demo of a joint operation", "bot.cli_demo:register"),
+    ("db", "database migrations", "bot.cli_db:register"),
+    ("admin", "operations, units, enrollment codes, people", "bot.cli_admin:register"),
+    ("models", "install, list, remove and convert translation models", "bot.cli_models:register"),
+    ("translate", "translate text offline with the installed models", "bot.cli_translate:register"),
+    ("audit", "verify, anchor and export the audit log", "bot.cli_audit:register"),
+    ("i18n", "manage the interface text catalogs", "bot.cli_i18n:register"),
+    ("sandbox", "run the local Bot API sandbox", "bot.cli_sandbox:register"),
+    ("bench", "benchmarks (translation, relay, status, export)", "bot.cli_bench:register"),
+    ("health", "health check for containers", "bot.cli_health:register"),
+]
+
+
+def _available(spec: str) -> bool:
+    module = spec.split(":", 1)[0]
+    return importlib.util.find_spec(module) is not None
+
+
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """Build the parser; only the chosen subcommand's module is imported."""
+    parser = argparse.ArgumentParser(
+        prog="daraja",
+        description="Offline multilingual coordination bot for joint police operations.",
+    )
+    parser.add_argument("--version", action="version", version=f"daraja {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, help_text, spec in _COMMANDS:
+        if not _available(spec):
+            continue
+        if name == chosen:
+            module_name, func_name = spec.split(":", 1)
+            register: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None] = (
+                getattr(importlib.import_module(module_name), func_name)
+            )
+            register(sub)
+        else:
+            sub.add_parser(name, help=help_text)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `daraja` console script."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(args_list)
+    args = parser.parse_args(args_list)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 0 if args.command is None else 2
+    from bot.logging_setup import setup_logging
+
+    setup_logging(verbose=args.verbose)
+    try:
+        status: int = args.func(args)
+    except ConfigError as exc:
+        print(f"daraja: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except DarajaError as exc:
+        print(f"daraja: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    logging.shutdown()
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""Daraja's settings: every knob comes from `DARAJA_*` environment variables or `.env`.
+
+Nothing else in the code reads the environment. `load_settings()` turns a validation failure
+into one line that names the setting and the problem (the CLI exits with status 2 on it).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+LANGUAGES: tuple[str, ...] = ("ht", "fr", "en", "sw")
+TELEGRAM_API_URL = "https://api.telegram.org"
+_TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,100}$")
+# Placeholder values that must never reach production (cf. mautrix `forbidden_defaults`).
+_FORBIDDEN_TOKENS = {"changeme", "your-token-here", "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11"}
+
+
+class Settings(BaseSettings):
+    """All settings of one Daraja deployment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DARAJA_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    telegram_token: SecretStr | None = Field(
+        default=None, description="Bot token from BotFather (secret, never logged)."
+    )
+    telegram_api_url: str = Field(
+        default=TELEGRAM_API_URL,
+        description="Bot API root: Telegram's, a self-hosted Bot API server, or the sandbox.",
+    )
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./data/daraja.db",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://…",
+    )
+    models_dir: Path = Field(
+        default=Path("./data/models"), description="Directory of installed translation models."
+    )
+    admin_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="Comma-separated Telegram user ids of admins."
+    )
+    mode: Literal["polling", "webhook"] = Field(
+        default="polling", description="How updates arrive: long polling or webhook."
+    )
+    webhook_url: str | None = Field(
+        default=None, description="Public HTTPS URL Telegram posts updates to (webhook mode)."
+    )
+    webhook_listen: str = Field(default="127.0.0.1", description="Webhook listen address.")
+    webhook_port: int = Field(default=8443, ge=1, le=65535, description="Webhook listen port.")
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="Secret token Telegram sends in X-Telegram-Bot-Api-Secret-Token."
+    )
+    default_language: Literal["ht", "fr", "en", "sw"] = Field(
+        default="en", description="Language used when neither person nor operation has one."
+    )
+    timezone: str = Field(
+        default="America/Port-au-Prince", description="Default time zone for new operations."
+    )
+    translation_threads: int = Field(
+        default=0, ge=0, le=256, description="CTranslate2 intra-op threads (0: all cores)."
+    )
+    translation_inter_threads: int = Field(
+        default=1, ge=1, le=64, description="CTranslate2 parallel batches per model."
+    )
+    translation_compute_type: str = Field(
+        default="int8", description="CTranslate2 compute type (int8, int8_float32, float32…)."
+    )
+    translation_batch_size: int = Field(
+        default=32, ge=1, le=1024, description="Most segments in one inference batch."
+    )
+    translation_batch_wait_ms: float = Field(
+        default=5.0, ge=0, le=1000, description="How long a batch waits for company (ms)."
+    )
+    translation_beam_size: int = Field(default=2, ge=1, le=16, description="Beam size.")
+    translation_cache_size: int = Field(
+        default=4096, ge=0, le=1_000_000, description="Entries in the translation LRU cache."
+    )
+    libretranslate_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated LibreTranslate servers (optional)."
+    )
+    libretranslate_api_key: SecretStr | None = Field(
+        default=None, description="API key for the LibreTranslate servers."
+    )
+    audit_hmac_key: SecretStr | None = Field(
+        default=None, description="Key for the audit hash chain (HMAC); unset: plain SHA-256."
+    )
+    audit_retention_days: int | None = Field(
+        default=None, ge=1, description="Days of audit events to keep (unset: forever)."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level."
+    )
+    log_json: bool = Field(default=False, description="Write logs as JSON lines.")
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Serve Prometheus metrics on this port."
+    )
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            items = [p.strip() for p in value.split(",") if p.strip()]
+            out: list[int] = []
+            for item in items:
+                if not re.fullmatch(r"\d{1,20}", item):
+                    raise ValueError(
+                        f"{item!r} is not a Telegram user id (expected comma-separated numbers)"
+                    )
+                out.append(int(item))
+            return out
+        return value
+
+    @field_validator("libretranslate_urls", mode="before")
+    @classmethod
+    def _parse_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("telegram_api_url", "webhook_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_db(cls, value: str) -> str:
+        if not (value.startswith("sqlite+aiosqlite://") or value.startswith("postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                f"(got {value.split(':', 1)[0]!r})"
+            )
+        return value
+
+    @field_validator("telegram_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        raw = value.get_secret_value().strip()
+        if raw.lower() in _FORBIDDEN_TOKENS:
+            raise ValueError("is a placeholder; put the token BotFather gave you")
+        if not _TOKEN_RE.match(raw):
+            raise ValueError("does not look like a bot token (expected <digits>:<secret>)")
+        return SecretStr(raw)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a known time zone") from None
+        return value
+
+    @model_validator(mode="after")
+    def _check_webhook(self) -> Settings:
+        if self.mode == "webhook" and not self.webhook_url:
+            raise ValueError("DARAJA_MODE=webhook needs DARAJA_WEBHOOK_URL")
+        return self
+
+    def require_token(self) -> str:
+        """Return the bot token or raise ConfigError saying how to set it."""
+        if self.telegram_token is None:
+            raise ConfigError(
+                "DARAJA_TELEGRAM_TOKEN: not set; put the token from BotFather in the environment "
+                "or .env (or run `daraja demo` for the offline sandbox)"
+            )
+        return self.telegram_token.get_secret_value()
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is SQLite."""
+        return self.database_url.startswith("sqlite")
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line naming the first bad setting and what is wrong with it."""
+    err = exc.errors()[0]
+    loc = [str(p) for p in err.get("loc", ())]
+    name = f"DARAJA_{loc[0].upper()}" if loc else "settings"
+    msg = str(err.get("msg", "invalid value"))
+    msg = msg.removeprefix("Value error, ")
+    return f"{name}: {msg}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load settings from the environment and `.env`; raise ConfigError on bad values."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None

@@ -1,0 +1,249 @@
+"""ORM models: the tables every feature shares.
+
+Migrations in `storage/migrations/versions/` create these tables; the ORM never creates them
+itself. Telegram ids are BigInteger (chat ids reach -100xxxxxxxxxx). Times are UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    """The current time in UTC (aware)."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A DateTime stored as naive UTC and always read back as aware UTC (SQLite drops zones)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base for all Daraja tables."""
+
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class Operation(Base):
+    """A joint operation: the unit of linking, reporting and auditing."""
+
+    __tablename__ = "operations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    default_language: Mapped[str] = mapped_column(String(8), default="en")
+    timezone: Mapped[str] = mapped_column(String(64), default="America/Port-au-Prince")
+    report_interval_min: Mapped[int] = mapped_column(Integer, default=60)
+    glossary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Unit(Base):
+    """A unit of one side (PNH or MSS) in an operation, with its home language."""
+
+    __tablename__ = "units"
+    __table_args__ = (UniqueConstraint("operation_id", "code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    operation_id: Mapped[int] = mapped_column(ForeignKey("operations.id", ondelete="RESTRICT"))
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(128))
+    side: Mapped[str] = mapped_column(String(8))  # PNH | MSS
+    language: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Chat(Base):
+    """A Telegram chat enrolled into an operation (bound to a unit, or the command chat)."""
+
+    __tablename__ = "chats"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_chat_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    operation_id: Mapped[int] = mapped_column(ForeignKey("operations.id", ondelete="RESTRICT"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="RESTRICT"))
+    title: Mapped[str] = mapped_column(String(255), default="")
+    chat_type: Mapped[str] = mapped_column(String(16), default="group")
+    # Comma-separated languages; more than one makes a mixed group.
+    languages: Mapped[str] = mapped_column(String(32))
+    is_command: Mapped[bool] = mapped_column(Boolean, default=False)
+    back_translate: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    enrolled_by: Mapped[int | None] = mapped_column(BigInteger)
+    enrolled_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def language_list(self) -> list[str]:
+        """The chat's languages, first one primary."""
+        return [p for p in self.languages.split(",") if p]
+
+
+class Person(Base):
+    """A person known to the bot, with a role and a reading language."""
+
+    __tablename__ = "people"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    display_name: Mapped[str] = mapped_column(String(255), default="")
+    rank: Mapped[str] = mapped_column(String(64), default="")
+    role: Mapped[str] = mapped_column(String(16))  # officer | commander | auditor | admin
+    language: Mapped[str | None] = mapped_column(String(8))
+    operation_id: Mapped[int | None] = mapped_column(ForeignKey("operations.id"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class EnrollmentCode(Base):
+    """A one-time, expiring code; only its SHA-256 is stored."""
+
+    __tablename__ = "enrollment_codes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))  # chat | person
+    operation_id: Mapped[int] = mapped_column(ForeignKey("operations.id"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    role: Mapped[str | None] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(32))
+    is_command: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InboxUpdate(Base):
+    """A raw Telegram update, committed before its offset is confirmed (durable inbox)."""
+
+    __tablename__ = "inbox"
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+    state: Mapped[str] = mapped_column(String(12), default="new")  # new | done | failed
+    error: Mapped[str | None] = mapped_column(String(255))
+    __table_args__ = (Index("ix_inbox_state", "state", "update_id"),)
+
+
+class Message(Base):
+    """An inbound message of an enrolled chat, as written (the original)."""
+
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("chat_id", "telegram_message_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    operation_id: Mapped[int] = mapped_column(ForeignKey("operations.id"))
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id"))
+    telegram_message_id: Mapped[int] = mapped_column(BigInteger)
+    update_id: Mapped[int | None] = mapped_column(BigInteger)
+    author_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    author_name: Mapped[str] = mapped_column(String(255), default="")
+    kind: Mapped[str] = mapped_column(String(16), default="text")
+    text: Mapped[str] = mapped_column(Text, default="")
+    entities: Mapped[list[Any] | None] = mapped_column(JSON)
+    media: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    source_language: Mapped[str | None] = mapped_column(String(8))
+    language_decided_by: Mapped[str | None] = mapped_column(String(32))
+    reply_to_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    priority: Mapped[str] = mapped_column(String(8), default="normal")  # normal | flash
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    edited_at: Mapped[datetime | None]
+
+
+class TranslationRow(Base):
+    """One translation of a message (revision) into one target language."""
+
+    __tablename__ = "translations"
+    __table_args__ = (UniqueConstraint("message_id", "revision", "target_language"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    target_language: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    route: Mapped[str] = mapped_column(String(32))  # same | direct | multilingual | pivot | ...
+    models: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    score: Mapped[float | None] = mapped_column(Float)
+    flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Delivery(Base):
+    """The outbox: one row per copy to send (or edit) in one target chat."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("message_id", "revision", "target_chat_id", "action"),
+        Index("ix_deliveries_pending", "state", "target_chat_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    target_chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id"))
+    action: Mapped[str] = mapped_column(String(8), default="send")  # send | edit | reply
+    target_language: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    # pending | sending | sent | ambiguous | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    telegram_message_ids: Mapped[list[Any] | None] = mapped_column(JSON)
+    not_before: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    """An append-only, hash-chained audit event. Never updated or deleted by the app."""
+
+    __tablename__ = "audit_events"
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True
+    )
+    ts: Mapped[datetime]
+    component: Mapped[str] = mapped_column(String(32))
+    event_type: Mapped[str] = mapped_column(String(48), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    operation_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    payload: Mapped[str] = mapped_column(Text)  # canonical JSON
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """One row: the chain head, locked by every append so appends serialise."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
