@@ -18,7 +18,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
         if name.startswith("DARAJA_") and not name.startswith("DARAJA_TEST_"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
-    yield
+    return
 
 
 def _backends() -> list[str]:

@@ -40,8 +40,9 @@ def service(db: Database, clock: Clock) -> EnrollmentService:
 
 async def _setup(service: EnrollmentService) -> None:
     await service.create_operation(ADMIN, "Kenscoff", default_language="fr")
-    await service.add_unit(ADMIN, "Kenscoff", "PNH-UDMO-2", name="UDMO 2", side="pnh",
-                           language="ht")
+    await service.add_unit(
+        ADMIN, "Kenscoff", "PNH-UDMO-2", name="UDMO 2", side="pnh", language="ht"
+    )
     await service.add_unit(ADMIN, "Kenscoff", "KE-3", name="Kenya 3", side="MSS", language="en")
 
 
@@ -58,19 +59,27 @@ async def test_group_enrollment_and_person_join_happy_path(
     chat_code = await service.issue_code(ADMIN, "kenscoff", kind="chat", unit="ke-3")
     assert chat_code.languages == ("en",)  # the unit's home language by default
     enrolled = await service.enroll_chat(
-        OFFICER, chat_code.code.lower(), chat_id=-1001234567890, chat_title="KE-3 field",
-        chat_type="supergroup", caller_is_chat_admin=True,
+        OFFICER,
+        chat_code.code.lower(),
+        chat_id=-1001234567890,
+        chat_title="KE-3 field",
+        chat_type="supergroup",
+        caller_is_chat_admin=True,
     )
     assert (enrolled.operation, enrolled.unit, enrolled.languages) == ("Kenscoff", "KE-3", ("en",))
     chat = await service.chat(-1001234567890)
-    assert chat is not None and chat.language_list == ["en"]
+    assert chat is not None
+    assert chat.language_list == ["en"]
 
     person_code = await service.issue_code(
         ADMIN, "Kenscoff", kind="person", unit="PNH-UDMO-2", role="commander", languages="ht"
     )
     who = await service.join(OFFICER, person_code.code, chat_type="private")
     assert (who.role, who.unit, who.language, who.operation) == (
-        Role.COMMANDER, "PNH-UDMO-2", "ht", "Kenscoff"
+        Role.COMMANDER,
+        "PNH-UDMO-2",
+        "ht",
+        "Kenscoff",
     )
     assert (await service.identity(OFFICER)).role is Role.COMMANDER
     # Audit: every admin action and enrollment is recorded.
@@ -83,7 +92,11 @@ async def test_mixed_group_code_keeps_both_languages(service: EnrollmentService)
     await _setup(service)
     code = await service.issue_code(ADMIN, "Kenscoff", kind="chat", unit="KE-3", languages="ht+en")
     result = await service.enroll_chat(
-        OFFICER, code.code, chat_id=-55, chat_title="joint", chat_type="group",
+        OFFICER,
+        code.code,
+        chat_id=-55,
+        chat_title="joint",
+        chat_type="group",
         caller_is_chat_admin=True,
     )
     assert result.languages == ("ht", "en")
@@ -98,7 +111,9 @@ async def test_code_is_stored_hashed_only(service: EnrollmentService, db: Databa
     assert code.code not in stored.code_hash
 
 
-async def test_reused_code_is_refused_and_audited(service: EnrollmentService, db: Database) -> None:
+async def test_reused_code_is_refused_and_audited(
+    service: EnrollmentService, db: Database
+) -> None:
     await _setup(service)
     code = await service.issue_code(ADMIN, "Kenscoff", kind="person", unit="KE-3", role="officer")
     await service.join(OFFICER, code.code, chat_type="private")
@@ -119,8 +134,14 @@ async def test_expired_code_is_refused(service: EnrollmentService, clock: Clock)
     )
     clock.now += timedelta(hours=1, seconds=1)
     with pytest.raises(EnrollmentError) as err:
-        await service.enroll_chat(OFFICER, code.code, chat_id=-7, chat_title="x",
-                                  chat_type="group", caller_is_chat_admin=True)
+        await service.enroll_chat(
+            OFFICER,
+            code.code,
+            chat_id=-7,
+            chat_title="x",
+            chat_type="group",
+            caller_is_chat_admin=True,
+        )
     assert err.value.key == "code.expired"
     assert await service.chat(-7) is None
 
@@ -140,8 +161,14 @@ async def test_wrong_kind_of_code(service: EnrollmentService) -> None:
         await service.join(OFFICER, chat_code.code, chat_type="private")
     assert err.value.key == "code.for_chat"
     # The code was not consumed by the failed attempt.
-    await service.enroll_chat(OFFICER, chat_code.code, chat_id=-9, chat_title="x",
-                              chat_type="group", caller_is_chat_admin=True)
+    await service.enroll_chat(
+        OFFICER,
+        chat_code.code,
+        chat_id=-9,
+        chat_title="x",
+        chat_type="group",
+        caller_is_chat_admin=True,
+    )
 
 
 async def test_enrolling_a_chat_twice_is_refused_without_using_the_code(
@@ -150,15 +177,33 @@ async def test_enrolling_a_chat_twice_is_refused_without_using_the_code(
     await _setup(service)
     first = await service.issue_code(ADMIN, "Kenscoff", kind="chat", unit="KE-3")
     second = await service.issue_code(ADMIN, "Kenscoff", kind="chat", unit="PNH-UDMO-2")
-    await service.enroll_chat(OFFICER, first.code, chat_id=-11, chat_title="x",
-                              chat_type="group", caller_is_chat_admin=True)
+    await service.enroll_chat(
+        OFFICER,
+        first.code,
+        chat_id=-11,
+        chat_title="x",
+        chat_type="group",
+        caller_is_chat_admin=True,
+    )
     with pytest.raises(EnrollmentError) as err:
-        await service.enroll_chat(OFFICER, second.code, chat_id=-11, chat_title="x",
-                                  chat_type="group", caller_is_chat_admin=True)
+        await service.enroll_chat(
+            OFFICER,
+            second.code,
+            chat_id=-11,
+            chat_title="x",
+            chat_type="group",
+            caller_is_chat_admin=True,
+        )
     assert err.value.key == "enroll.already"
     # `second` is still usable elsewhere.
-    await service.enroll_chat(OFFICER, second.code, chat_id=-12, chat_title="y",
-                              chat_type="group", caller_is_chat_admin=True)
+    await service.enroll_chat(
+        OFFICER,
+        second.code,
+        chat_id=-12,
+        chat_title="y",
+        chat_type="group",
+        caller_is_chat_admin=True,
+    )
 
 
 async def test_only_group_admins_enroll_and_only_admins_administer(
@@ -167,8 +212,14 @@ async def test_only_group_admins_enroll_and_only_admins_administer(
     await _setup(service)
     code = await service.issue_code(ADMIN, "Kenscoff", kind="chat", unit="KE-3")
     with pytest.raises(AccessDenied):
-        await service.enroll_chat(OFFICER, code.code, chat_id=-13, chat_title="x",
-                                  chat_type="group", caller_is_chat_admin=False)
+        await service.enroll_chat(
+            OFFICER,
+            code.code,
+            chat_id=-13,
+            chat_title="x",
+            chat_type="group",
+            caller_is_chat_admin=False,
+        )
     with pytest.raises(AccessDenied):
         await service.issue_code(OFFICER, "Kenscoff", kind="chat", unit="KE-3")
     with pytest.raises(AccessDenied):
@@ -223,9 +274,16 @@ async def test_language_choice(service: EnrollmentService, db: Database) -> None
 async def test_migration_keeps_enrollment(service: EnrollmentService) -> None:
     await _setup(service)
     code = await service.issue_code(ADMIN, "Kenscoff", kind="chat", unit="KE-3")
-    await service.enroll_chat(OFFICER, code.code, chat_id=-20, chat_title="x",
-                              chat_type="group", caller_is_chat_admin=True)
+    await service.enroll_chat(
+        OFFICER,
+        code.code,
+        chat_id=-20,
+        chat_title="x",
+        chat_type="group",
+        caller_is_chat_admin=True,
+    )
     assert await service.migrate_chat(-20, -100200)
     assert await service.chat(-20) is None
     migrated = await service.chat(-100200)
-    assert migrated is not None and migrated.chat_type == "supergroup"
+    assert migrated is not None
+    assert migrated.chat_type == "supergroup"
