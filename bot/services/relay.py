@@ -53,7 +53,7 @@ class Inbound:
 class RelayResult:
     """What happened to one inbound message."""
 
-    status: str  # queued | duplicate | not_enrolled | unknown_edit | nothing_to_do
+    status: str  # queued | duplicate | not_enrolled | unknown_edit
     message_id: int | None = None
     deliveries: int = 0
     languages: tuple[str, ...] = ()
@@ -171,8 +171,6 @@ class RelayService:
             for lang in in_place:
                 if lang not in needed:
                     needed.append(lang)
-            if not linked and not in_place:
-                return RelayResult(status="nothing_to_do", source_language=source)
             return _Plan(
                 chat=chat,
                 existing_id=existing.id if existing else None,
