@@ -110,7 +110,7 @@ async def test_a_replayed_update_is_a_no_op(
 async def test_mixed_group_gets_an_in_place_annotation(
     setup: tuple[RelayService, FakeTranslator, dict[str, int]], db: Database
 ) -> None:
-    relay, translator, chats = setup
+    relay, _translator, chats = setup
     result = await relay.receive(_msg(chats["JOINT-1"], 12, "ht: Nou bezwen ranfò"))
     assert result.status == "queued"
     rows = await _rows(db, Delivery)
