@@ -76,9 +76,6 @@ class InboxProcessor:
             )
             fresh = [r for r in rows if r["update_id"] not in existing]
             if fresh:
-                # The model's UTC type converts aware datetimes; the core insert does not.
-                for r in fresh:
-                    r["received_at"] = r["received_at"].replace(tzinfo=None)
                 stmt = (
                     insert(InboxUpdate)
                     .values(fresh)
