@@ -1,0 +1,40 @@
+"""A local, strict fake of the Telegram Bot API subset Daraja uses (tests and `daraja demo`).
+
+    from bot.sandbox import Sandbox
+    async with Sandbox() as sb:            # 127.0.0.1, a free port
+        api_root = sb.url                  # DARAJA_TELEGRAM_API_URL; PTB base_url=f"{sb.url}/bot"
+        people = sb.client                 # SandboxClient: say, press, history, wait_for…
+
+Modules: `server` (HTTP routes), `methods` (Bot API methods), `state` (chats, messages,
+updates), `html` (parse mode HTML ↔ entities), `flood` (rate limits, faults, request log),
+`control` (people's actions and views), `client` (the control client).
+"""
+
+from __future__ import annotations
+
+from bot.sandbox.client import (
+    SandboxChat,
+    SandboxClient,
+    SandboxError,
+    SandboxMessage,
+    SandboxTimeout,
+    SandboxUser,
+    max_in_window,
+)
+from bot.sandbox.flood import FloodLimits, RequestRecord
+from bot.sandbox.server import DEFAULT_TOKEN, Sandbox, random_token
+
+__all__ = [
+    "DEFAULT_TOKEN",
+    "FloodLimits",
+    "RequestRecord",
+    "Sandbox",
+    "SandboxChat",
+    "SandboxClient",
+    "SandboxError",
+    "SandboxMessage",
+    "SandboxTimeout",
+    "SandboxUser",
+    "max_in_window",
+    "random_token",
+]
