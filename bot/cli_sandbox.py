@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -55,10 +56,12 @@ async def _serve(args: argparse.Namespace) -> int:
         flood=flood,
     )  # fmt: skip
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     async with sandbox:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            # Signals reach the main thread only; elsewhere (tests) the caller stops us.
+            with contextlib.suppress(RuntimeError, NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
         # A token given on the command line is the operator's; only the fixed one is echoed.
         shown = token if args.token is None else "(as given with --token)"
         if args.json:

@@ -233,9 +233,9 @@ class Controller:
             user.started = True
             user.blocked = False
             return chat, user
-        chat = state.chat(chat_id)
-        if chat.type == "private":
+        if chat_id > 0:
             raise ControlError(f"chat {chat_id} is the private chat of another user")
+        chat = state.chat(chat_id)
         if chat.migrated_to is not None:
             raise ControlError(f"chat {chat_id} was upgraded to {chat.migrated_to}; post there")
         self._by(chat, user.id)

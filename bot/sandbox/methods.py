@@ -140,13 +140,16 @@ def resolve_chat(state: State, params: Params, name: str = "chat_id") -> Chat:
     if value is None:
         raise bad_request(f"{name} is empty")
     if isinstance(value, str) and value.startswith("@"):
-        for chat in state.chats.values():
-            if chat.username and chat.username.lower() == value[1:].lower():
-                return chat
+        for named in state.chats.values():
+            if named.username and named.username.lower() == value[1:].lower():
+                return named
         raise bad_request("chat not found")
     chat_id = parse_chat_id(params, name)
     chat = state.chats.get(chat_id) if chat_id is not None else None
     if chat is None:
+        if chat_id in state.users and chat_id != state.bot.id:
+            # A person who never wrote to the bot: Telegram knows them but refuses.
+            raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
         raise bad_request("chat not found")
     return chat
 
@@ -712,7 +715,7 @@ async def get_chat_member(state: State, params: Params) -> Any:
         raise bad_request("user not found")
     if chat.type == "private" and user_id not in (chat.id, state.bot.id):
         raise bad_request("user not found")
-    return state.member_json(chat, int(user_id))  # type: ignore[arg-type]
+    return state.member_json(chat, int(user_id))
 
 
 @method
