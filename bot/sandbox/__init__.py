@@ -12,17 +12,37 @@ updates), `html` (parse mode HTML ↔ entities), `flood` (rate limits, faults, r
 
 from __future__ import annotations
 
-from bot.sandbox.client import (
-    SandboxChat,
-    SandboxClient,
-    SandboxError,
-    SandboxMessage,
-    SandboxTimeout,
-    SandboxUser,
-    max_in_window,
-)
-from bot.sandbox.flood import FloodLimits, RequestRecord
-from bot.sandbox.server import DEFAULT_TOKEN, Sandbox, random_token
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.sandbox.client import (
+        SandboxChat,
+        SandboxClient,
+        SandboxError,
+        SandboxMessage,
+        SandboxTimeout,
+        SandboxUser,
+        max_in_window,
+    )
+    from bot.sandbox.flood import FloodLimits, RequestRecord
+    from bot.sandbox.server import DEFAULT_TOKEN, Sandbox, random_token
+
+# Names are imported on first use, so `bot.sandbox.html` alone does not pull in aiohttp.
+_WHERE = {
+    "SandboxChat": "client", "SandboxClient": "client", "SandboxError": "client",
+    "SandboxMessage": "client", "SandboxTimeout": "client", "SandboxUser": "client",
+    "max_in_window": "client", "FloodLimits": "flood", "RequestRecord": "flood",
+    "DEFAULT_TOKEN": "server", "Sandbox": "server", "random_token": "server",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bot.sandbox' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"bot.sandbox.{module}"), name)
+
 
 __all__ = [
     "DEFAULT_TOKEN",

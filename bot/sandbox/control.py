@@ -327,6 +327,7 @@ class Controller:
             "type": "regular",
             "allows_multiple_answers": False,
             "allows_revoting": False,
+            "members_only": False,
         }
 
     def op_edit(
@@ -455,6 +456,8 @@ class Controller:
 
     async def op_wait(self, version: int, timeout: float = 10.0) -> int:  # noqa: ASYNC109 - a deadline for the whole wait, not one call
         """Wait until anything changes after `version` (or timeout); return the new version."""
+        if self.state.closing:
+            raise ControlError("the sandbox has stopped")
         return await self.state.wait_change(int(version), min(float(timeout), 30.0))
 
     def op_chats(self) -> list[JSON]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.sandbox.client import SandboxClient
 from bot.sandbox.control import Controller
 from bot.sandbox.flood import (
     LIMITED_METHODS,
@@ -85,10 +86,8 @@ class Sandbox:
         return f"{self.url}/_sandbox"
 
     @property
-    def client(self) -> Any:
+    def client(self) -> SandboxClient:
         """An in-process `SandboxClient` (no HTTP) for tests and the demo."""
-        from bot.sandbox.client import SandboxClient
-
         return SandboxClient.in_process(self.controller)
 
     async def start(self) -> Sandbox:

@@ -198,3 +198,74 @@ async def test_a_response_lost_after_acceptance_is_a_timeout_but_the_message_exi
     with pytest.raises(TimedOut):
         await app.bot.send_message(alice.id, "sent twice?", read_timeout=0.2)
     assert (await client.history(alice))[-1].text == "sent twice?"
+
+
+async def test_every_kind_of_update_parses_in_python_telegram_bot(
+    sb: Sandbox, client: SandboxClient, alice: SandboxUser
+) -> None:
+    bot = Application.builder().token(sb.token).base_url(f"{sb.url}/bot").build().bot
+    async with bot:  # ask for every kind of update, chat_member included, before they happen
+        assert await bot.get_updates(allowed_updates=Update.ALL_TYPES) == ()
+    bob = await client.create_user("Bob")
+    group = await client.create_group("PNH", members=[alice], bot="administrator")
+    said = await client.say(group, alice, "text")
+    await client.edit(group, alice, said.message_id, "text v2")
+    await client.send_photo(group, alice, caption="photo")
+    await client.send_document(group, alice, "sitrep.pdf", caption="doc")
+    await client.send_video(group, alice)
+    await client.send_voice(group, alice)
+    await client.send_location(group, alice, 18.45, -72.28)
+    await client.send_venue(group, alice, 18.45, -72.28, "Kenscoff", "Route de Kenscoff")
+    await client.send_poll(group, alice, "Ready?", ["yes", "no"])
+    await client.forward(group, alice, "relayed", from_user=bob)
+    await client.forward(group, alice, "hidden", from_name="Someone")
+    await client.join(group, bob, by=alice)
+    await client.leave(group, bob)
+    supergroup = await client.migrate(group)
+    bot_message = await send_with_button(sb, supergroup.id)
+    await client.press(supergroup, alice, bot_message, data="x")
+
+    async with bot:
+        updates = await bot.get_updates()
+    messages = [u.effective_message for u in updates if u.effective_message]
+    assert updates[0].my_chat_member.new_chat_member.status == "administrator"
+    assert messages[0].new_chat_members[0].id == sb.state.bot.id
+    assert updates[3].edited_message.text == "text v2"
+    assert messages[4].document.file_name == "sitrep.pdf"
+    assert messages[5].video.duration is not None
+    assert messages[6].voice.duration is not None
+    assert messages[7].location.latitude == 18.45
+    assert messages[8].venue.title == "Kenscoff"
+    assert messages[9].poll.options[1].text == "no"
+    assert messages[10].forward_origin.sender_user.first_name == "Bob"
+    assert messages[11].forward_origin.sender_user_name == "Someone"
+    assert messages[12].new_chat_members[0].first_name == "Bob"
+    assert messages[13].left_chat_member.first_name == "Bob"
+    assert messages[14].migrate_to_chat_id == messages[15].chat.id
+    assert messages[15].migrate_from_chat_id == group.id
+    assert updates[-1].callback_query.data == "x"
+    assert {u.chat_member is not None for u in updates} == {True, False}
+
+
+async def send_with_button(sb: Sandbox, chat: int) -> int:
+    """The bot (without an Application) posts a message with a button."""
+    bot = Application.builder().token(sb.token).base_url(f"{sb.url}/bot").build().bot
+    async with bot:
+        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("X", callback_data="x")]])
+        sent = await bot.send_message(chat, "choose", reply_markup=keyboard)
+    return sent.message_id
+
+
+async def test_uploads_from_python_telegram_bot_are_multipart(
+    app: Application, client: SandboxClient, alice: SandboxUser
+) -> None:
+    await client.start(alice)
+    await client.wait_for_message(alice, from_bot=True)
+    sent = await app.bot.send_document(
+        alice.id, document=b"SITREP 0600", filename="sitrep.txt", caption="<b>daily</b>",
+        parse_mode="HTML",
+    )  # fmt: skip
+    assert sent.document.file_name == "sitrep.txt"
+    assert sent.document.file_size == len(b"SITREP 0600")
+    last = (await client.history(alice))[-1]
+    assert (last.kind, last.html) == ("document", "<b>daily</b>")
