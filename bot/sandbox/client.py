@@ -466,7 +466,7 @@ class SandboxClient:
         self,
         check: Callable[[], Awaitable[T | None]],
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109 - a deadline for the whole wait, not one call
+        timeout: float = 5.0,  # noqa: ASYNC109 (overall deadline)
         what: str = "condition",
     ) -> T:
         """Re-run `check` on every change in the sandbox until it returns non-None."""
@@ -487,7 +487,7 @@ class SandboxClient:
         chat: Ref,
         predicate: Callable[[list[SandboxMessage]], bool],
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109 - a deadline for the whole wait, not one call
+        timeout: float = 5.0,  # noqa: ASYNC109 (overall deadline)
     ) -> list[SandboxMessage]:
         """Wait until `predicate(history)` holds for a chat; return that history."""
 
@@ -514,7 +514,7 @@ class SandboxClient:
         from_bot: bool | None = None,
         contains: str | None = None,
         after: int = 0,
-        timeout: float = 5.0,  # noqa: ASYNC109 - a deadline for the whole wait, not one call
+        timeout: float = 5.0,  # noqa: ASYNC109 (overall deadline)
     ) -> SandboxMessage:
         """Wait for the first message (id > `after`) matching all the given conditions."""
 
@@ -529,7 +529,12 @@ class SandboxClient:
         history = await self.wait_for(chat, lambda ms: any(map(matches, ms)), timeout=timeout)
         return next(m for m in history if matches(m))
 
-    async def wait_for_answer(self, query_id: str, *, timeout: float = 5.0) -> dict[str, Any]:  # noqa: ASYNC109 - a deadline for the whole wait, not one call
+    async def wait_for_answer(
+        self,
+        query_id: str,
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109 (overall deadline)
+    ) -> dict[str, Any]:
         """Wait for the bot's answerCallbackQuery to a press."""
 
         async def check() -> dict[str, Any] | None:

@@ -454,7 +454,11 @@ class Controller:
         ]
         return {"version": self.state.version, "messages": messages}
 
-    async def op_wait(self, version: int, timeout: float = 10.0) -> int:  # noqa: ASYNC109 - a deadline for the whole wait, not one call
+    async def op_wait(
+        self,
+        version: int,
+        timeout: float = 10.0,  # noqa: ASYNC109 (overall deadline)
+    ) -> int:
         """Wait until anything changes after `version` (or timeout); return the new version."""
         if self.state.closing:
             raise ControlError("the sandbox has stopped")
@@ -503,7 +507,7 @@ class Controller:
         ]
 
     def op_set_flood(self, **limits: Any) -> JSON:
-        """Change flood limits (enabled, private_per_second, private_burst, group_per_minute…)."""
+        """Change flood limits (enabled, private_per_second, group_per_minute, …)."""
         try:
             return self.flood.configure(**limits).to_json()
         except TypeError as exc:

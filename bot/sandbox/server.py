@@ -81,6 +81,16 @@ class Sandbox:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def bot_base_url(self) -> str:
+        """python-telegram-bot's `base_url` for this sandbox."""
+        return f"{self.url}/bot"
+
+    @property
+    def file_base_url(self) -> str:
+        """python-telegram-bot's `base_file_url` for this sandbox."""
+        return f"{self.url}/file/bot"
+
+    @property
     def control_url(self) -> str:
         """Root of the control routes."""
         return f"{self.url}/_sandbox"

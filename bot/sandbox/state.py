@@ -188,7 +188,11 @@ class State:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    async def wait_change(self, since: int, timeout: float) -> int:  # noqa: ASYNC109 - a deadline for the whole wait, not one call
+    async def wait_change(
+        self,
+        since: int,
+        timeout: float,  # noqa: ASYNC109 (overall deadline)
+    ) -> int:
         """Wait until `version` differs from `since` (or timeout/closing); return the version."""
         if self.version == since and not self.closing and timeout > 0:
             event = self._changed
