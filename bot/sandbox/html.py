@@ -363,8 +363,10 @@ def normalize(text: str, entities: list[Entity]) -> tuple[str, list[Entity]]:
         ):
             continue  # blockquotes cannot be nested
         final.append(entity)
+    # Detected entities never overlap code, links or each other; formatting may wrap them.
+    exclusive = {"pre", "code", "text_link", "text_mention", "custom_emoji"}
     for auto in find_auto_entities(result):
-        if not any(_overlaps(auto, e) and e["type"] not in _SIMPLE.values() for e in final):
+        if not any(_overlaps(auto, e) and e["type"] in exclusive for e in final):
             final.append(auto)
     final.sort(key=lambda e: (e["offset"], -e["length"], _PRIORITY.get(e["type"], 50)))
     return result, final

@@ -126,3 +126,9 @@ def test_overlapping_entities_render_as_properly_nested_tags() -> None:
         {"type": "italic", "offset": 2, "length": 4},
     ]
     assert render_html("abcdef", entities) == "<b>ab<i>cd</i></b><i>ef</i>"
+
+
+def test_detected_entities_skip_code_but_not_quotes() -> None:
+    text, entities = parse("<code>/start</code> <blockquote>see /help</blockquote>")
+    assert [e["type"] for e in entities] == ["code", "blockquote", "bot_command"]
+    assert text[entities[2]["offset"] :] == "/help"
