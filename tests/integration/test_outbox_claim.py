@@ -85,8 +85,8 @@ async def test_claims_oldest_due_row_of_each_chat_and_keeps_chat_order(db: Datab
 
 
 async def test_concurrent_claimers_share_the_work_without_overlap(db: Database) -> None:
-    # 4 chats x 5 copies, 3 workers claiming and "sending" at once.
-    plan = [(chat, None) for _ in range(5) for chat in (1, 2, 3, 4)]
+    # 4 chats x 6 copies, written in runs of two per chat; 3 workers claim and "send" at once.
+    plan = [(chat, None) for _ in range(3) for chat in (1, 1, 2, 2, 3, 3, 4, 4)]
     rows = await _outbox(db, plan)
     chat_of = dict(rows)
     claims: dict[int, str] = {}
@@ -98,7 +98,7 @@ async def test_concurrent_claimers_share_the_work_without_overlap(db: Database) 
         for _ in range(500):  # bounded: the whole job needs ~20 rounds
             if len(claims) == len(rows):
                 return
-            got = await _claim(db, name, limit=2)
+            got = await _claim(db, name, limit=3)
             for delivery_id in got:
                 if delivery_id in claims:
                     violations.append(f"{delivery_id} claimed by {claims[delivery_id]} and {name}")
