@@ -137,53 +137,64 @@ def _sentences(text: str) -> list[tuple[int, int]]:
 _CLAUSE_BREAK = re.compile(r"[,;:](?=\s)")
 
 
-def _split_long(sentence: str, max_chars: int) -> list[Piece]:
+# Pieces under construction: plain tuples (cheap), turned into Piece objects once at the end.
+_Raw = tuple[str, bool]
+
+
+def _raw(text: str, translate: bool) -> _Raw:
+    return (text, translate)
+
+
+def _split_long(sentence: str, max_chars: int) -> list[_Raw]:
     """Cut an over-long sentence at clause punctuation, else spaces, else anywhere."""
-    pieces: list[Piece] = []
+    pieces: list[_Raw] = []
     rest = sentence
     while len(rest) > max_chars:
         window = rest[: max_chars + 1]
         clause = max((m.start() + 1 for m in _CLAUSE_BREAK.finditer(window)), default=0)
         space = max(window.rfind(" "), window.rfind("\u00a0"), window.rfind("\t"))
-        if clause >= max_chars // 2 or (clause > 0 and space <= 0):
+        if clause > 0 and (clause >= max_chars // 2 or space <= 0):
             cut = clause  # after the comma / semicolon / colon
         elif space > 0:
             cut = space
         else:
             cut = max_chars  # one enormous word: cut it (never truncate)
+        head = rest[:cut].rstrip()  # a double space before the cut stays layout
         ws = _WHITESPACE.match(rest, cut)
         gap_end = ws.end() if ws else cut
-        head = rest[:cut]
-        pieces.append(Piece(head, _has_word(head)))
-        pieces.append(Piece(rest[cut:gap_end], False))
+        pieces.append(_raw(head, _has_word(head)))
+        pieces.append(_raw(rest[len(head) : gap_end], False))
         rest = rest[gap_end:]
-    pieces.append(Piece(rest, _has_word(rest)))
+    pieces.append(_raw(rest, _has_word(rest)))
     return pieces
 
 
-def _segment_line(line: str, max_chars: int) -> list[Piece]:
+def _segment_line(line: str, max_chars: int) -> list[_Raw]:
     """Layout and segments of one line (without its line break)."""
+    if not line:
+        return []
     content_start = len(line) - len(line.lstrip())
     bullet = _BULLET.match(line, content_start)
     if bullet:
-        content_start = bullet.end()
+        after = line[bullet.end() :]
+        content_start = len(line) - len(after.lstrip())
     content_end = max(len(line.rstrip()), content_start)
-    pieces = [Piece(line[:content_start], False)]
+    pieces = [_raw(line[:content_start], False)]
     content = line[content_start:content_end]
     if not _has_word(content):
-        pieces.append(Piece(content, False))  # emoji-only, numbers-only, punctuation
+        pieces.append(_raw(content, False))  # emoji-only, numbers-only, punctuation
     else:
         pos = 0
         for start, end in _sentences(content):
-            pieces.append(Piece(content[pos:start], False))
+            pieces.append(_raw(content[pos:start], False))
             sentence = content[start:end]
             if len(sentence) > max_chars:
                 pieces.extend(_split_long(sentence, max_chars))
             else:
-                pieces.append(Piece(sentence, _has_word(sentence)))
+                pieces.append(_raw(sentence, _has_word(sentence)))
             pos = end
-        pieces.append(Piece(content[pos:], False))
-    pieces.append(Piece(line[content_end:], False))
+        pieces.append(_raw(content[pos:], False))
+    pieces.append(_raw(line[content_end:], False))
     return pieces
 
 
@@ -191,26 +202,32 @@ def segment(text: str, *, max_chars: int = 400) -> Segmented:
     """Cut ``text`` into sentences and lines, keeping layout fixed; never truncates."""
     if max_chars < 1:
         raise ValueError("max_chars must be at least 1")
-    pieces: list[Piece] = []
+    pieces: list[_Raw] = []
     pos = 0
     for m in _LINE_BREAK.finditer(text):
         pieces.extend(_segment_line(text[pos : m.start()], max_chars))
-        pieces.append(Piece(m.group(), False))
+        pieces.append(_raw(m.group(), False))
         pos = m.end()
     pieces.extend(_segment_line(text[pos:], max_chars))
     return Segmented(_merge_layout(pieces))
 
 
-def _merge_layout(pieces: list[Piece]) -> tuple[Piece, ...]:
+def _merge_layout(pieces: list[_Raw]) -> tuple[Piece, ...]:
     """Join adjacent layout pieces and drop empty ones (same text, fewer pieces)."""
     merged: list[Piece] = []
-    for piece in pieces:
-        if not piece.text:
+    layout: list[str] = []  # pending layout run, joined once (linear in its length)
+    for text, translate in pieces:
+        if not text:
             continue
-        if merged and not piece.translate and not merged[-1].translate:
-            merged[-1] = Piece(merged[-1].text + piece.text, False)
+        if translate:
+            if layout:
+                merged.append(Piece("".join(layout), False))
+                layout = []
+            merged.append(Piece(text, True))
         else:
-            merged.append(piece)
+            layout.append(text)
+    if layout:
+        merged.append(Piece("".join(layout), False))
     return tuple(merged)
 
 
