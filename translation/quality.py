@@ -26,8 +26,9 @@ SLACK_CHARS = 12
 # Repetition: the same word this many times in a row, or the same 3-word sequence this often.
 MAX_SAME_TOKEN_RUN = 4
 MAX_TRIGRAM_REPEATS = 3
-# Passthrough: share of the output's words also in the input, over at least this many words.
-PASSTHROUGH_OVERLAP = 0.9
+# Passthrough: share of the output's words found in the input, and of the input's words kept
+# in the output, both at least this, over at least PASSTHROUGH_MIN_WORDS input words.
+PASSTHROUGH_OVERLAP = 0.8
 PASSTHROUGH_MIN_WORDS = 2
 
 _TOKEN = re.compile(r"\w+|[^\w\s]+")
@@ -92,10 +93,13 @@ def _passthrough(source: str, output: str, glossary: Glossary | None) -> bool:
     out = _words(_without_spans(output, glossary))
     if len(src) < PASSTHROUGH_MIN_WORDS or not out:
         return False  # nothing translatable: "KE-3 14:30" or "OK" legitimately stays as is
-    if src == out:
-        return True
-    shared = sum((Counter(src) & Counter(out)).values())
-    return shared >= PASSTHROUGH_OVERLAP * max(len(src), len(out))
+    src_set, out_set = set(src), set(out)
+    # Both ways: the output is made of the input's words (extra "over" or repeats allowed),
+    # and the input's words are all still there. Cognates ("Position confirmée" ->
+    # "Position confirmed") share far less than this.
+    out_from_src = sum(1 for w in out if w in src_set) / len(out)
+    src_kept = sum(1 for w in src if w in out_set) / len(src)
+    return out_from_src >= PASSTHROUGH_OVERLAP and src_kept >= PASSTHROUGH_OVERLAP
 
 
 def flags_for(
