@@ -12,8 +12,9 @@ then whitespace. It does not end after a known abbreviation (``Sgt.``, ``Dr.``, 
 an initial (``J. Pierre``), inside numbers (``3.5``, ``14.30``) or after an ellipsis followed by
 a lower-case word. French spacing before ``?``/``!`` and ``»`` is handled.
 
-The engine should segment the *masked* text (see ``spans.mask``): placeholders contain no
-whitespace or sentence punctuation, so a segment boundary never cuts a protected span.
+Segment boundaries never cut a protected span (sentence ends need ``.!?…`` plus whitespace,
+which no span contains, and over-long sentences are cut outside spans), so the engine may
+segment the original text and mask each segment, or mask first and segment the masked text.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from translation.spans import Glossary, find_spans
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,7 @@ def _sentences(text: str) -> list[tuple[int, int]]:
 
 
 _CLAUSE_BREAK = re.compile(r"[,;:](?=\s)")
+_SPACE = re.compile(r"[ \t\u00a0]")
 
 
 # Pieces under construction: plain tuples (cheap), turned into Piece objects once at the end.
@@ -145,31 +149,53 @@ def _raw(text: str, translate: bool) -> _Raw:
     return (text, translate)
 
 
-def _split_long(sentence: str, max_chars: int) -> list[_Raw]:
-    """Cut an over-long sentence at clause punctuation, else spaces, else anywhere."""
+def _split_long(sentence: str, max_chars: int, glossary: Glossary | None) -> list[_Raw]:
+    """Cut an over-long sentence at clause punctuation, else spaces, else anywhere.
+
+    Cuts never fall inside a protected span ("18.5392, -72.3364", "+509 3712 3456") unless
+    the span alone is longer than ``max_chars``.
+    """
+    inside = bytearray(len(sentence) + 1)  # inside[p] == 1: cutting before p splits a span
+    for span in find_spans(sentence, glossary):
+        inside[span.start + 1 : span.end] = b"\x01" * (span.end - span.start - 1)
+
+    def allowed(cut: int) -> bool:
+        return not inside[start + cut]
+
     pieces: list[_Raw] = []
-    rest = sentence
-    while len(rest) > max_chars:
-        window = rest[: max_chars + 1]
-        clause = max((m.start() + 1 for m in _CLAUSE_BREAK.finditer(window)), default=0)
-        space = max(window.rfind(" "), window.rfind("\u00a0"), window.rfind("\t"))
+    start = 0
+    while len(sentence) - start > max_chars:
+        window = sentence[start : start + max_chars + 1]
+        clause = max(
+            (m.start() + 1 for m in _CLAUSE_BREAK.finditer(window) if allowed(m.start() + 1)),
+            default=0,
+        )
+        space = max(
+            (m.start() for m in _SPACE.finditer(window) if m.start() > 0 and allowed(m.start())),
+            default=0,
+        )
         if clause > 0 and (clause >= max_chars // 2 or space <= 0):
             cut = clause  # after the comma / semicolon / colon
         elif space > 0:
             cut = space
-        else:
-            cut = max_chars  # one enormous word: cut it (never truncate)
-        head = rest[:cut].rstrip()  # a double space before the cut stays layout
-        ws = _WHITESPACE.match(rest, cut)
-        gap_end = ws.end() if ws else cut
+        else:  # one enormous word: cut it (never truncate), before a span if one is cut
+            cut = max_chars
+            while cut > 1 and not allowed(cut):
+                cut -= 1
+            if not allowed(cut):
+                cut = max_chars
+        head = sentence[start : start + cut].rstrip()  # a double space stays layout
+        ws = _WHITESPACE.match(sentence, start + cut)
+        gap_end = ws.end() if ws else start + cut
         pieces.append(_raw(head, _has_word(head)))
-        pieces.append(_raw(rest[len(head) : gap_end], False))
-        rest = rest[gap_end:]
+        pieces.append(_raw(sentence[start + len(head) : gap_end], False))
+        start = gap_end
+    rest = sentence[start:]
     pieces.append(_raw(rest, _has_word(rest)))
     return pieces
 
 
-def _segment_line(line: str, max_chars: int) -> list[_Raw]:
+def _segment_line(line: str, max_chars: int, glossary: Glossary | None) -> list[_Raw]:
     """Layout and segments of one line (without its line break)."""
     if not line:
         return []
@@ -189,7 +215,7 @@ def _segment_line(line: str, max_chars: int) -> list[_Raw]:
             pieces.append(_raw(content[pos:start], False))
             sentence = content[start:end]
             if len(sentence) > max_chars:
-                pieces.extend(_split_long(sentence, max_chars))
+                pieces.extend(_split_long(sentence, max_chars, glossary))
             else:
                 pieces.append(_raw(sentence, _has_word(sentence)))
             pos = end
@@ -198,17 +224,20 @@ def _segment_line(line: str, max_chars: int) -> list[_Raw]:
     return pieces
 
 
-def segment(text: str, *, max_chars: int = 400) -> Segmented:
-    """Cut ``text`` into sentences and lines, keeping layout fixed; never truncates."""
+def segment(text: str, *, max_chars: int = 400, glossary: Glossary | None = None) -> Segmented:
+    """Cut ``text`` into sentences and lines, keeping layout fixed; never truncates.
+
+    ``glossary`` only keeps over-long sentences from being cut inside a multi-word term.
+    """
     if max_chars < 1:
         raise ValueError("max_chars must be at least 1")
     pieces: list[_Raw] = []
     pos = 0
     for m in _LINE_BREAK.finditer(text):
-        pieces.extend(_segment_line(text[pos : m.start()], max_chars))
+        pieces.extend(_segment_line(text[pos : m.start()], max_chars, glossary))
         pieces.append(_raw(m.group(), False))
         pos = m.end()
-    pieces.extend(_segment_line(text[pos:], max_chars))
+    pieces.extend(_segment_line(text[pos:], max_chars, glossary))
     return Segmented(_merge_layout(pieces))
 
 

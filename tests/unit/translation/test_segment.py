@@ -7,7 +7,7 @@ import random
 import pytest
 
 from translation.segment import Segmented, reassemble, segment, segments
-from translation.spans import find_spans, mask
+from translation.spans import Glossary, find_spans, mask
 
 
 def _split(text: str, max_chars: int = 400) -> list[str]:
@@ -102,6 +102,21 @@ def test_masked_text_is_never_cut_inside_a_placeholder() -> None:
     for part in segments(s):
         assert part.count("[") == part.count("]")
     assert reassemble(s, segments(s)) == m.text
+
+
+def test_over_long_sentences_are_not_cut_inside_spans() -> None:
+    glossary = Glossary.from_mapping(["Cité Soleil"])
+    text = "Unit at 18.5392, -72.3364 near Cité Soleil, call +509 3712 3456, " * 12
+    spans = find_spans(text, glossary)
+    for max_chars in (20, 30, 45, 60, 100):
+        s = segment(text, max_chars=max_chars, glossary=glossary)
+        boundaries, pos = set(), 0
+        for piece in s.pieces:
+            pos += len(piece.text)
+            boundaries.add(pos)
+        cut = [sp.text for sp in spans if any(sp.start < b < sp.end for b in boundaries)]
+        assert cut == [], max_chars
+        assert all(len(p) <= max_chars for p in segments(s))
 
 
 def test_reassemble_refuses_the_wrong_number_of_translations() -> None:
