@@ -103,6 +103,16 @@ def test_clear_evidence_beats_the_chat_prior(text: str, chat: str, lang: str) ->
     assert guess.decided_by == "classifier"
 
 
+@pytest.mark.parametrize(
+    ("text", "lang"), [("M la", "ht"), ("Wi", "ht"), ("Mesi", "ht"), ("Asante sana", "sw")]
+)
+def test_function_words_settle_replies_the_classifier_alone_gets_wrong(
+    text: str, lang: str
+) -> None:
+    # Without the function-word lists the classifier says fr, en, en and ht respectively.
+    assert detect(text).language == lang
+
+
 def test_author_prior_decides_when_the_chat_has_none() -> None:
     guess = detect("Wilco", author_language="en")
     assert (guess.language, guess.decided_by) == ("en", "prior:author")
