@@ -140,6 +140,8 @@ def check_syntax(data: bytes, path: Path) -> list[Problem]:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         return [Problem(path, line, "not valid UTF-8")]
+    header = re.search(r"nplurals\s*=\s*([0-9]+)", text)
+    nplurals = int(header.group(1)) if header else 2
     seen: dict[tuple[str | None, str], int] = {}
     state = "start"  # start | ctxt | id | plural | str
     current: list[str] = []
@@ -185,6 +187,13 @@ def check_syntax(data: bytes, path: Path) -> list[Problem]:
             _remember(seen, (ctxt, msgid), entry_line, path, problems)
             state, current = "plural", [value]
         else:
+            index = match.group(2)
+            if index is not None and int(index) >= nplurals:
+                problems.append(
+                    Problem(
+                        path, lineno, f"msgstr[{index}] but the header says nplurals={nplurals}"
+                    )
+                )
             if state == "id":
                 _remember(seen, (ctxt, "".join(current)), entry_line, path, problems)
             elif state not in ("plural", "str"):
@@ -319,12 +328,11 @@ def entry_problems(parsed: ParsedCatalog, english: ParsedCatalog | None = None) 
                 problems.append(Problem(parsed.path, entry.line, f"{entry.key!r}: {exc}"))
                 continue
             if wanted is not None and not _placeholders_match(names, wanted, entry.plural):
+                extra, lost = names - wanted, wanted - names - ({"n"} if entry.plural else set())
+                parts = [f"{_fmt(extra)} not in English's text"] if extra else []
+                parts += [f"{_fmt(frozenset(lost))} missing"] if lost else []
                 problems.append(
-                    Problem(
-                        parsed.path,
-                        entry.line,
-                        f"{entry.key!r} uses {_fmt(names)} but English uses {_fmt(wanted)}",
-                    )
+                    Problem(parsed.path, entry.line, f"{entry.key!r}: {'; '.join(parts)}")
                 )
             html = html_problem(form)
             if html is not None:
