@@ -11,6 +11,8 @@ if TYPE_CHECKING:
     from bot.i18n import I18n
     from bot.services.access import RefusalMemory
     from bot.services.enrollment import EnrollmentService
+    from bot.services.relay import RelayService
+    from bot.services.translator import Translator
     from bot.settings import Settings
     from storage.audit import AuditChain
     from storage.db import Database
@@ -26,6 +28,8 @@ class Services:
     i18n: I18n
     enrollment: EnrollmentService
     refusals: RefusalMemory
+    translator: Translator
+    relay: RelayService
     extra: dict[str, Any]
 
 

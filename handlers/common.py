@@ -55,14 +55,16 @@ async def reply_language(
     )
 
 
-def text(ctx: DarajaContext, key: str, lang: str, **params: Any) -> str:
+def text(ctx: DarajaContext, key: str, lang: str, /, **params: Any) -> str:
     """Catalog text with every parameter HTML-escaped (catalog text itself is trusted)."""
     safe = {k: html.escape(str(v), quote=False) for k, v in params.items()}
     return ctx.services.i18n.t(key, lang, **safe)
 
 
-async def answer(update: Update, ctx: DarajaContext, key: str, lang: str, **params: Any) -> None:
-    """Reply to the update's message with catalog text."""
+async def answer(
+    update: Update, ctx: DarajaContext, key: str, lang: str, /, **params: Any
+) -> None:
+    """Reply to the update's message with catalog text (parameters may be named `lang`)."""
     message = update.effective_message
     if message is None:
         return

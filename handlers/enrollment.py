@@ -208,7 +208,9 @@ async def bot_added(update: Update, ctx: DarajaContext) -> None:
     if not any(member.id == ctx.bot.id for member in message.new_chat_members):
         return
     chat = update.effective_chat
-    if chat is not None and await ctx.services.enrollment.chat(chat.id) is not None:
+    if chat is None or await ctx.services.enrollment.chat(chat.id) is not None:
         return
-    lang = await reply_language(update, ctx)
-    await answer(update, ctx, "access.chat_not_enrolled", lang)
+    # This explanation is the chat's one refusal: later messages get no further answer.
+    if ctx.services.refusals.first_time(chat.id):
+        lang = await reply_language(update, ctx)
+        await answer(update, ctx, "access.chat_not_enrolled", lang)

@@ -27,7 +27,7 @@ async def on_error(update: object, ctx: DarajaContext) -> None:
         try:
             lang = await reply_language(update, ctx)
             await answer(update, ctx, "error.internal", lang)
-        except Exception:
+        except Exception:  # noqa: BLE001 - the error path must never raise
             log.warning("could not tell the user about a failure")
     else:
         log.error("background failure: %s", type(error).__name__, exc_info=error)

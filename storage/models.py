@@ -217,6 +217,9 @@ class Delivery(Base):
     telegram_message_ids: Mapped[list[Any] | None] = mapped_column(JSON)
     not_before: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
+    # The copy may already have reached Telegram once (a send in flight at a crash or timeout).
+    ambiguous: Mapped[bool] = mapped_column(Boolean, default=False)
     last_error: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
@@ -247,3 +250,21 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class Copy(Base):
+    """A Telegram message the bot posted for a delivery (the message map for replies/edits)."""
+
+    __tablename__ = "copies"
+    __table_args__ = (
+        UniqueConstraint("telegram_chat_id", "telegram_message_id"),
+        Index("ix_copies_delivery", "delivery_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"))
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    target_chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id"))
+    telegram_chat_id: Mapped[int] = mapped_column(BigInteger)
+    telegram_message_id: Mapped[int] = mapped_column(BigInteger)
+    part: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
