@@ -131,7 +131,7 @@ def _record(node: ast.expr, place: str, found: Extraction, *, plural: bool) -> N
         _record(node.orelse, place, found, plural=plural)
     elif isinstance(node, ast.JoinedStr):
         pattern = "".join(
-            part.value if isinstance(part, ast.Constant) else "{}" for part in node.values
+            str(part.value) if isinstance(part, ast.Constant) else "{}" for part in node.values
         )
         if "." in pattern:
             found.families.setdefault(pattern, []).append(place)
