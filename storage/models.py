@@ -247,3 +247,14 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditPurgeGate(Base):
+    """One row: the seq at or below which the guard trigger lets a retention purge delete.
+
+    Zero except inside `storage.audit_retention.purge_before`'s transaction (migration 0002).
+    """
+
+    __tablename__ = "audit_purge_gate"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cut_seq: Mapped[int] = mapped_column(BigInteger, default=0)
