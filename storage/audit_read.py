@@ -31,6 +31,7 @@ class EventFilter:
     operation_id: int | None = None
     since: datetime | None = None
     until: datetime | None = None
+    after_seq: int = -1
     upto_seq: int | None = None
 
 
@@ -71,7 +72,7 @@ async def iter_records(
     """Yield events in seq order, chunk by chunk."""
     filt = filt or EventFilter()
     c = AuditEvent.__table__.c
-    last = -1
+    last = filt.after_seq
     while True:
         stmt = select(*_columns()).where(c.seq > last).order_by(c.seq).limit(chunk)
         if filt.operation_id is not None:

@@ -208,6 +208,28 @@ class ChainVerifier:
         for row in rows:
             self.feed(row)
 
+    def lookahead(self, row: AuditRecord) -> None:
+        """Look at the row just past the end of the walk (appended since the head was read,
+        or slipped in): it only tells what happened to the last rows, it is not verified."""
+        if self._pending is not None:
+            self._resolve(self._pending, row)
+            self._pending = None
+            return
+        if (
+            self._broken is None
+            and self._last is not None
+            and row.prev_hash != self._expected_prev
+            and row.prev_hash == self._prev_prev
+        ):
+            self._anchor_mismatch = None
+            last = self._last
+            self._broken = Break(
+                "inserted",
+                last.seq,
+                self._last_index,
+                f"event at seq {last.seq} is not part of the chain: the next event links past it",
+            )
+
     def finish(self) -> VerifyResult:
         """Decide the outcome once every row has been fed."""
         if self._anchor_mismatch is not None and self._broken is None:
@@ -260,15 +282,17 @@ class ChainVerifier:
                 self._expected_seq = row.seq
                 if self.partial:
                     self._start_confirmed = True
+        if self.partial and row.seq > self._expected_seq:
+            # A gap left by the export's filter: a new run starts here, linked to what it names.
+            self._expected_prev = row.prev_hash
+            self._expected_seq = row.seq
+            self._prev_prev = None
         recomputed = self.chain.link(row.prev_hash, row.body())
         link_ok = row.prev_hash == self._expected_prev
         seq_ok = row.seq == self._expected_seq
         self_ok = hmac.compare_digest(recomputed, row.hash)
         if link_ok and seq_ok and self_ok:
             self._accept(row, index)
-            return
-        if self.partial and self_ok and row.seq > self._expected_seq:
-            self._accept(row, index)  # a gap left by the export's filter
             return
         if (
             not link_ok
@@ -485,20 +509,23 @@ async def verify_database(
     verifier = ChainVerifier(chain, head=head, expect=expect)
     async for row in iter_records(db, EventFilter(upto_seq=head.seq)):
         verifier.feed(row)
+    beyond = await first_seq_after(db, head.seq)
+    if beyond is not None:
+        async for row in iter_records(db, EventFilter(after_seq=beyond - 1, upto_seq=beyond)):
+            verifier.lookahead(row)
     result = verifier.finish()
-    if result.ok:
-        beyond = await first_seq_after(db, head.seq)
-        if beyond is not None:
-            async with db.transaction() as session:
-                now = await read_head(session)
-            if beyond > now.seq:
-                result = replace(
-                    result,
-                    broken=Break(
-                        "inserted",
-                        beyond,
-                        result.count + 1,
-                        f"event at seq {beyond} lies beyond the recorded head (seq {now.seq})",
-                    ),
-                )
-    return result
+    if not result.ok or beyond is None:
+        return result
+    async with db.transaction() as session:
+        now = await read_head(session)
+    if beyond <= now.seq:
+        return result  # appended while we walked
+    return replace(
+        result,
+        broken=Break(
+            "inserted",
+            beyond,
+            result.count + 1,
+            f"event at seq {beyond} lies beyond the recorded head (seq {now.seq})",
+        ),
+    )
