@@ -129,7 +129,7 @@ def _generate(path: Path, n: int, key: bytes) -> str:
 
 async def _run_export(work: Path, n: int) -> dict[str, Any]:
     from storage.audit import AuditChain
-    from storage.audit_export import write_export
+    from storage.audit_export import Format, write_export
     from storage.audit_read import iter_records
     from storage.audit_verify import verify_database, verify_file
     from storage.db import Database
@@ -148,16 +148,16 @@ async def _run_export(work: Path, n: int) -> dict[str, Any]:
 
     db = Database(url)
     try:
-        for fmt in ("csv", "jsonl"):
+        formats: tuple[Format, ...] = ("csv", "jsonl")
+        for fmt in formats:
             out_path = work / f"export.{fmt}"
             t = time.perf_counter()
+
+            def progress(k: int, f: str = fmt) -> None:
+                _log(f"  {f}: {k:,} rows")
+
             with out_path.open("w", encoding="utf-8", newline="") as fh:
-                count = await write_export(
-                    iter_records(db),
-                    fh,
-                    fmt,  # type: ignore[arg-type]
-                    progress=lambda k, f=fmt: _log(f"  {f}: {k:,} rows"),
-                )
+                count = await write_export(iter_records(db), fh, fmt, progress=progress)
             steps.append(_Step(f"export {fmt}", count, time.perf_counter() - t, _peak_rss_mb()))
         chain = AuditChain(key=key)
         t = time.perf_counter()

@@ -88,15 +88,25 @@ def _cli_actor() -> str:
 
 
 async def _open(settings: Settings) -> Database:
-    """The deployment's database, refusing one that is not migrated to the head."""
-    from bot.errors import StorageError
+    """The deployment's database, refusing one that is unreachable or not migrated (exit 2)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.errors import ConfigError
     from storage.db import Database, current_revision, head_revision
 
     db = Database(settings.database_url)
-    rev = await current_revision(db.engine)
+    try:
+        rev = await current_revision(db.engine)
+    except (OSError, SQLAlchemyError) as exc:
+        await db.dispose()
+        # The exception text may carry the URL; name only its kind.
+        raise ConfigError(
+            f"DARAJA_DATABASE_URL: cannot open the database ({type(exc).__name__}); "
+            "check the URL and that the server is up"
+        ) from None
     if rev != head_revision():
         await db.dispose()
-        raise StorageError(
+        raise ConfigError(
             f"database is at revision {rev or '(empty)'}, not {head_revision()}: "
             "run `daraja db upgrade` first"
         )

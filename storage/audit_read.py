@@ -44,9 +44,10 @@ def ts_text(value: Any) -> str:
             # simply fails to match its hash.
             return f"{value[:10]}T{value[11:]}+00:00"
         try:
-            value = datetime.fromisoformat(value)
+            parsed = datetime.fromisoformat(value)
         except ValueError:
             return value
+        value = parsed
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)

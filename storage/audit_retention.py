@@ -83,12 +83,14 @@ async def purge_before(
             return PurgeResult(plan, None)
         if plan.through_hash is None:
             raise ValueError(f"event {plan.through_seq} is absent: verify the chain first")
-        gate = AuditPurgeGate.__table__
-        await session.execute(update(gate).where(gate.c.id == 1).values(cut_seq=plan.through_seq))
+        gate = update(AuditPurgeGate).where(AuditPurgeGate.id == 1)
+        await session.execute(gate.values(cut_seq=plan.through_seq))
         await session.execute(
-            delete(AuditEvent.__table__).where(AuditEvent.__table__.c.seq <= plan.through_seq)
+            delete(AuditEvent)
+            .where(AuditEvent.seq <= plan.through_seq)
+            .execution_options(synchronize_session=False)
         )
-        await session.execute(update(gate).where(gate.c.id == 1).values(cut_seq=0))
+        await session.execute(gate.values(cut_seq=0))
         event = await chain.append(
             session,
             component="audit",

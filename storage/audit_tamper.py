@@ -15,6 +15,7 @@ import string
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from storage.audit import GENESIS, AuditChain, AuditRecord, canonical_json, format_ts
 from storage.audit_verify import Anchor, Kind, VerifyResult, verify_records
@@ -109,7 +110,8 @@ def tamper(rows: list[AuditRecord], rng: random.Random, kind: str) -> Trial:
         k = rng.randint(1, n)
         name = rng.choice(CHANGE_FIELDS)
         value = _changed_value(rows[k - 1], name, rng)
-        out[k - 1] = replace(rows[k - 1], **{name: value})
+        changes: dict[str, Any] = {name: value}
+        out[k - 1] = replace(rows[k - 1], **changes)
         return Trial(kind, f"{name} of seq {k}", out, anchor, "changed", k)
     if kind == "delete":
         k = rng.randint(1, n - 1)
