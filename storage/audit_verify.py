@@ -184,7 +184,6 @@ class ChainVerifier:
         if isinstance(row, Malformed):
             self._feed_malformed(row, index)
             return
-        self._note_purge(row)
         if self._start_anchor is not None and row.seq <= self._start_anchor[0]:
             self._start_reordered = True  # an event from before the start turns up later
         if self._pending is not None:
@@ -192,16 +191,18 @@ class ChainVerifier:
             self._pending = None
         if self._broken is not None:
             self._refine(row)
-            return
-        suspect = self._anchor_mismatch
-        self._check(row, index)
-        if suspect is not None:
-            # Decided one row late: an extra event slipped in at the anchored seq is reported
-            # as the insertion it is (the next row links past it), not as a rewrite.
-            self._anchor_mismatch = None
-            self._pending = None
-            if self._broken is None or self._broken.kind != "inserted":
-                self._broken = suspect
+        else:
+            suspect = self._anchor_mismatch
+            self._check(row, index)
+            if suspect is not None:
+                # Decided one row late: an extra event slipped in at the anchored seq is
+                # reported as the insertion it is (the next row links past it), not a rewrite.
+                self._anchor_mismatch = None
+                self._pending = None
+                if self._broken is None or self._broken.kind != "inserted":
+                    self._broken = suspect
+        # After the check: the first row may itself be the purge event that anchors the start.
+        self._note_purge(row)
 
     def feed_all(self, rows: Iterable[AuditRecord | Malformed]) -> None:
         """Feed every row of an iterable."""

@@ -123,6 +123,15 @@ async def test_purge_removes_a_prefix_records_it_and_the_rest_still_verifies(
     assert result.anchored_at == 17
 
 
+async def test_purging_every_event_leaves_a_verifiable_purge_record(db: Database) -> None:
+    await _fill(db, 5)
+    done = await purge_before(db, CHAIN, T0 + timedelta(days=1), actor="cli:ops")
+    assert (done.plan.count, done.event_seq) == (5, 6)
+    result = await verify_database(db, CHAIN)
+    assert result.ok, result.describe()
+    assert (result.count, result.first_seq, result.anchored_at) == (1, 6, 5)
+
+
 async def test_purge_with_nothing_old_enough_changes_nothing(db: Database) -> None:
     await _fill(db, 3)
     result = await purge_before(db, CHAIN, T0 - timedelta(days=1), actor="cli:ops")
@@ -145,7 +154,7 @@ async def test_deleting_after_a_purge_beyond_its_anchor_is_caught(db: Database) 
 @pytest.mark.parametrize(
     ("sql", "kind", "seq"),
     [
-        ("UPDATE audit_events SET payload = '{\"text\":\"forged\"}' WHERE seq = 4", "changed", 4),
+        ('UPDATE audit_events SET payload = \'{"text":"forged"}\' WHERE seq = 4', "changed", 4),
         ("UPDATE audit_events SET outcome = 'refused' WHERE seq = 9", "changed", 9),
         ("DELETE FROM audit_events WHERE seq = 5", "missing", 5),
         ("DELETE FROM audit_events WHERE seq >= 7", "truncated", 7),
