@@ -117,9 +117,7 @@ def test_a_chain_after_a_purge_verifies_from_its_anchor(rows: list[AuditRecord])
 def test_500_random_tamper_trials_are_all_found_at_the_right_place() -> None:
     outcomes = list(run_trials(500, seed=20261126))
     missed = [o.trial.detail for o in outcomes if not o.detected]
-    wrong = [
-        (o.trial.kind, o.trial.detail, o.result.broken) for o in outcomes if not o.right
-    ]
+    wrong = [(o.trial.kind, o.trial.detail, o.result.broken) for o in outcomes if not o.right]
     assert missed == []
     assert wrong == []
     assert {o.trial.kind for o in outcomes} == {"change", "delete", "insert", "swap", "truncate"}
@@ -176,7 +174,7 @@ def test_a_filtered_export_verifies_with_partial(tmp_path: Path, rows: list[Audi
 @pytest.mark.parametrize(
     ("text", "shown"),
     [
-        ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
         ("+1", "'+1"),
         ("-1", "'-1"),
         ("@SUM(A1)", "'@SUM(A1)"),
@@ -197,9 +195,7 @@ def test_csv_row_keeps_payload_as_json_text(rows: list[AuditRecord]) -> None:
     assert json.loads(cells[7]) == {"text": "Bonjou"}
 
 
-@pytest.mark.parametrize(
-    "text", ["", "abc", "0" * 63, "x:" + "0" * 64, "g" * 64]
-)
+@pytest.mark.parametrize("text", ["", "abc", "0" * 63, "x:" + "0" * 64, "g" * 64])
 def test_a_bad_anchor_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="head"):
         Anchor.parse(text)
