@@ -16,6 +16,7 @@ from telegram import BotCommand, Update
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
@@ -37,6 +38,7 @@ def build_services(settings: Settings, translator: Any = None) -> Services:
     """Create the database, audit chain, catalogs, translator and services (no I/O yet)."""
     from bot.i18n import load_i18n
     from bot.services.access import RefusalMemory
+    from bot.services.audit_access import AuditAccess
     from bot.services.enrollment import EnrollmentService
     from bot.services.relay import RelayService
     from bot.services.translator import NoModelsTranslator
@@ -56,13 +58,14 @@ def build_services(settings: Settings, translator: Any = None) -> Services:
         refusals=RefusalMemory(),
         translator=translator,
         relay=RelayService(db, audit, translator),
+        audit_access=AuditAccess(db, audit),
         extra={},
     )
 
 
 def register_handlers(app: AnyApp) -> None:
     """Register every handler, in an order that matters (see the comments)."""
-    from handlers import admin, enrollment, relay
+    from handlers import admin, audit, enrollment, relay
     from handlers.errors import on_error
     from handlers.gate import gate
 
@@ -83,10 +86,13 @@ def register_handlers(app: AnyApp) -> None:
         "addunit": admin.add_unit,
         "code": admin.issue_code,
         "how": relay.how,
+        "log": audit.log_command,
+        "search": audit.search_command,
     }
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback))
     app.add_handler(MessageHandler(filters.StatusUpdate.NEW_CHAT_MEMBERS, enrollment.bot_added))
+    app.add_handler(CallbackQueryHandler(audit.more, pattern=r"^audit:\d+$"))
     # Group 0, after commands: officers' messages in enrolled groups (commands never relay;
     # service messages are not matched). Edits re-translate and edit every copy.
     groups = filters.ChatType.GROUPS & ~filters.COMMAND & ~filters.StatusUpdate.ALL

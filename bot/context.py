@@ -10,6 +10,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 if TYPE_CHECKING:
     from bot.i18n import I18n
     from bot.services.access import RefusalMemory
+    from bot.services.audit_access import AuditAccess
     from bot.services.enrollment import EnrollmentService
     from bot.services.relay import RelayService
     from bot.services.translator import Translator
@@ -30,6 +31,7 @@ class Services:
     refusals: RefusalMemory
     translator: Translator
     relay: RelayService
+    audit_access: AuditAccess
     extra: dict[str, Any]
 
 
