@@ -28,6 +28,7 @@ from telegram.request import HTTPXRequest
 from bot.context import DarajaContext, Services
 from bot.ratelimit import TelegramRateLimiter
 from bot.settings import Settings
+from bot.telemetry import Telemetry
 
 log = logging.getLogger("daraja")
 
@@ -161,8 +162,14 @@ def build_translator(settings: Settings) -> Any:
     return build(settings)
 
 
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run the bot until `stop` is set (or SIGINT/SIGTERM)."""
+async def serve(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    *,
+    telemetry: Telemetry | None = None,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Run the bot until `stop` is set (or SIGINT/SIGTERM); `ready` is set once it polls."""
     from bot.inbox import InboxProcessor, Poller
     from bot.outbox import OutboxWorker
     from bot.services.copies import CopyBuilder
@@ -190,21 +197,34 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             ]
         )
     await app.start()
+    telemetry = telemetry or Telemetry()
     outbox = OutboxWorker(
-        services.db, services.audit, app.bot, CopyBuilder(services.db, services.i18n), limiter
+        services.db,
+        services.audit,
+        app.bot,
+        CopyBuilder(services.db, services.i18n),
+        limiter,
+        telemetry=telemetry,
     )
+    services.relay.telemetry = telemetry
     services.relay.on_queued = outbox.wake
     services.extra["outbox"] = outbox
-    inbox = InboxProcessor(services.db, app)
+    inbox = InboxProcessor(services.db, app, telemetry=telemetry)
     await inbox.resume()
     poller = Poller(
-        app.bot, inbox, timeout=settings.poll_timeout, allowed_updates=Update.ALL_TYPES
+        app.bot,
+        inbox,
+        timeout=settings.poll_timeout,
+        allowed_updates=Update.ALL_TYPES,
+        telemetry=telemetry,
     )
     tasks = [
         asyncio.create_task(poller.run(), name="poller"),
         asyncio.create_task(outbox.run(), name="outbox"),
     ]
     log.info("Daraja is running (%s mode)", settings.mode)
+    if ready is not None:
+        ready.set()
     try:
         waiter = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)

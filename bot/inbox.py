@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,7 @@ from telegram import Update
 from telegram.error import Conflict, NetworkError, RetryAfter, TimedOut
 
 from bot.ratelimit import retry_seconds
+from bot.telemetry import Telemetry
 from storage.db import Database
 from storage.models import InboxUpdate, utcnow
 
@@ -40,12 +42,12 @@ class InboxProcessor:
         *,
         concurrency: int = 64,
         clock: Callable[[], datetime] = utcnow,
-        on_processed: Callable[[int, float], None] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.db = db
         self.app = app
         self.clock = clock
-        self.on_processed = on_processed
+        self.telemetry = telemetry or Telemetry()
         self._sem = asyncio.Semaphore(concurrency)
         self._chat_locks: dict[int, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -143,8 +145,9 @@ class InboxProcessor:
                     )
                 )
             self._in_progress.discard(update_id)
-            if self.on_processed is not None:
-                self.on_processed(update_id, asyncio.get_running_loop().time() - started)
+            self.telemetry.update_processed(
+                update_id, asyncio.get_running_loop().time() - started, state == "done"
+            )
 
 
 def _order_key(data: dict[str, Any]) -> int:
@@ -177,13 +180,13 @@ class Poller:
         *,
         timeout: int = 25,
         allowed_updates: Sequence[str] | None = None,
-        on_fetched: Callable[[Sequence[int]], None] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.bot = bot
         self.inbox = inbox
         self.timeout = timeout
         self.allowed_updates = list(allowed_updates) if allowed_updates else None
-        self.on_fetched = on_fetched
+        self.telemetry = telemetry or Telemetry()
         self.offset: int | None = None
 
     async def run(self) -> None:
@@ -218,8 +221,7 @@ class Poller:
             fresh = await self.inbox.store(payloads)
             # Committed: the next getUpdates may confirm them to Telegram.
             self.offset = max(u.update_id for u in updates) + 1
-            if self.on_fetched is not None:
-                self.on_fetched(fresh)
+            self.telemetry.updates_fetched(fresh, time.monotonic())
             by_id = {int(p["update_id"]): p for p in payloads}
             for update_id in fresh:
                 self.inbox.dispatch(update_id, by_id[update_id])

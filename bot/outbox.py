@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -28,6 +29,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 
 from bot.ratelimit import RateLimiter, retry_seconds
 from bot.services.copies import CopyBuilder, PreparedCopy
+from bot.telemetry import Telemetry
 from storage.audit import AuditChain
 from storage.db import Database
 from storage.messages import MessageRepo
@@ -58,7 +60,7 @@ class OutboxWorker:
         lease: timedelta = timedelta(seconds=90),
         poll_interval: float = 1.0,
         clock: Callable[[], datetime] = utcnow,
-        on_sent: Callable[[PreparedCopy], None] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.db = db
         self.audit = audit
@@ -69,7 +71,7 @@ class OutboxWorker:
         self.lease = lease
         self.poll_interval = poll_interval
         self.clock = clock
-        self.on_sent = on_sent
+        self.telemetry = telemetry or Telemetry()
         self.worker_id = f"w-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -143,6 +145,7 @@ class OutboxWorker:
             delay = retry_seconds(exc.retry_after)
             if prepared is not None:
                 self.limiter.hold(prepared.telegram_chat_id, delay)
+                self.telemetry.rate_limited(prepared.telegram_chat_id, delay)
             await self._retry(
                 row.id, delay, f"429 retry after {delay:.0f}s", ambiguous=False, counts=False
             )
@@ -314,9 +317,10 @@ class OutboxWorker:
                     "error": error,
                 },
             )
-        if state == "sent" and copy is not None and self.on_sent is not None:
-            self.on_sent(copy)
+        if state == "sent" and copy is not None:
+            self.telemetry.copy_sent(copy.delivery_id, copy.message_id, time.monotonic())
         if state == "failed":
+            self.telemetry.copy_failed(delivery_id, (error or "").split(":")[0])
             log.warning("delivery %s failed: %s", delivery_id, error)
 
     async def _retry(

@@ -7,6 +7,7 @@ create and enroll a group) through the sandbox's control client and waits for th
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -187,3 +188,49 @@ class BotProcess:
             for n in range(1, self.starts + 1)
             if (self.workdir / f"bot-{n}.log").exists()
         )
+
+
+@dataclass
+class SandboxProcess:
+    """`daraja sandbox` on a free loopback port."""
+
+    workdir: Path
+    token: str
+    no_flood: bool = False
+    proc: subprocess.Popen[str] | None = None
+    url: str = ""
+    control_url: str = ""
+
+    def start(self) -> SandboxProcess:
+        """Start and wait for the ready line."""
+        log = (self.workdir / "sandbox.log").open("w")
+        flood = ["--no-flood"] if self.no_flood else []
+        command = [sys.executable, "-m", "bot.cli", "sandbox", "--port", "0", "--json"]
+        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            [*command, "--token", self.token, *flood],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=_env({}),
+            cwd=self.workdir,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(
+                "sandbox did not start: " + (self.workdir / "sandbox.log").read_text()
+            )
+        ready = json.loads(line)
+        self.url = ready["api_url"]
+        self.control_url = ready["control_url"]
+        return self
+
+    def stop(self) -> None:
+        """Stop the sandbox."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc = None

@@ -9,6 +9,7 @@ transaction, so a slow model never holds a database lock.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from bot.services.translator import Translator, untranslated
+from bot.telemetry import Telemetry
 from storage.audit import AuditChain
 from storage.db import Database
 from storage.messages import MessageRepo
@@ -72,12 +74,14 @@ class RelayService:
         *,
         on_queued: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utcnow,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.db = db
         self.audit = audit
         self.translator = translator
         self.on_queued = on_queued
         self.clock = clock
+        self.telemetry = telemetry or Telemetry()
 
     async def receive(self, inbound: Inbound) -> RelayResult:
         """Record and queue one message (or edit) from an enrolled chat."""
@@ -85,12 +89,18 @@ class RelayService:
         if isinstance(plan, RelayResult):
             return plan
         guess_lang, decided_by, targets = plan.source, plan.decided_by, plan.languages
+        started = time.monotonic()
         translations = await self._translate(inbound.text, guess_lang, targets, plan.glossary)
+        self.telemetry.message_translated(
+            inbound.update_id, time.monotonic() - started, translations
+        )
         try:
             result = await self._record(inbound, plan, translations)
         except IntegrityError:
             # Another copy of the same update won the race: nothing more to do.
             return RelayResult(status="duplicate")
+        if result.message_id is not None:
+            self.telemetry.message_queued(inbound.update_id, result.message_id, result.deliveries)
         if result.deliveries:
             self.on_queued()
         log.debug(

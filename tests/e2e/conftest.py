@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.scenario import BotProcess, People
-from tests.support.e2e import ADMIN_ID, TOKEN, SandboxProcess
+from bot.scenario import BotProcess, People, SandboxProcess
+from tests.support.e2e import ADMIN_ID, TOKEN
 
 _names = itertools.count(1)
 
@@ -29,7 +29,7 @@ def models_dir(e2e_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def sandbox(e2e_dir: Path) -> Iterator[SandboxProcess]:
-    proc = SandboxProcess(e2e_dir).start()
+    proc = SandboxProcess(e2e_dir, TOKEN).start()
     try:
         yield proc
     finally:

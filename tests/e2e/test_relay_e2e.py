@@ -10,8 +10,12 @@ from bot.scenario import People
 async def _operation(people: People, op_name: str) -> dict[str, Any]:
     """Four enrolled groups (ht, fr, en, sw) and one officer in each."""
     c = people.client
-    units = [("PNH-A", "PNH", "ht", "Jean", "ht"), ("PNH-B", "PNH", "fr", "Marie", "fr"),
-             ("KE-A", "MSS", "en", "Otieno", "en"), ("KE-B", "MSS", "sw", "Wanjiru", "sw")]
+    units = [
+        ("PNH-A", "PNH", "ht", "Jean", "ht"),
+        ("PNH-B", "PNH", "fr", "Marie", "fr"),
+        ("KE-A", "MSS", "en", "Otieno", "en"),
+        ("KE-B", "MSS", "sw", "Wanjiru", "sw"),
+    ]
     await people.new_operation(op_name, [(u[0], u[1], u[2]) for u in units])
     world: dict[str, Any] = {}
     for code, _side, lang, name, tg_lang in units:
@@ -23,8 +27,9 @@ async def _operation(people: People, op_name: str) -> dict[str, Any]:
 
 
 async def _copy_in(people: People, group: Any, after: int, contains: str) -> Any:
-    return await people.client.wait_for_message(group, from_bot=True, after=after,
-                                                contains=contains, timeout=30)
+    return await people.client.wait_for_message(
+        group, from_bot=True, after=after, contains=contains, timeout=30
+    )
 
 
 async def test_message_reaches_every_partner_group_with_author_and_original(
@@ -42,13 +47,17 @@ async def test_message_reaches_every_partner_group_with_author_and_original(
         assert text in copy.text  # HTML-looking text arrives escaped, byte for byte
         assert "expandable_blockquote" in {e["type"] for e in copy.entities}
     # Nothing echoes back into the author's own group.
-    own = [m for m in await c.history(world["PNH-A"]["group"])
-           if m.from_bot and m.message_id > marks["PNH-A"]]
+    own = [
+        m
+        for m in await c.history(world["PNH-A"]["group"])
+        if m.from_bot and m.message_id > marks["PNH-A"]
+    ]
     assert own == []
 
 
-async def test_reply_to_a_copy_becomes_a_reply_to_the_original(people: People, op_name: str
-                                                               ) -> None:
+async def test_reply_to_a_copy_becomes_a_reply_to_the_original(
+    people: People, op_name: str
+) -> None:
     c = people.client
     world = await _operation(people, op_name)
     pnh, ke = world["PNH-A"], world["KE-A"]
@@ -71,8 +80,9 @@ async def test_edit_updates_every_copy(people: People, op_name: str) -> None:
     await c.edit(ke["group"], ke["person"], sent.message_id, "Roadblock at Furcy NOT cleared")
 
     def edited(history: list[Any]) -> bool:
-        return any(m.message_id == copy.message_id and "NOT cleared" in (m.text or "")
-                   for m in history)
+        return any(
+            m.message_id == copy.message_id and "NOT cleared" in (m.text or "") for m in history
+        )
 
     await c.wait_for(sw["group"], edited, timeout=30)
 

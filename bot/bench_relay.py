@@ -1,0 +1,252 @@
+"""`daraja bench relay`: a burst through the real bot and the sandbox, measured in one run.
+
+The sandbox runs as its own process (flood limits off), the bot in this process so its
+telemetry can be read. Ten enrolled groups in four languages; a burst of messages spread over
+them; every copy must arrive once, in order per chat. Relay overhead per message = time from the
+update being fetched to its last copy being sent, minus translation time (rate limits are off,
+so there are no rate-limit waits to subtract).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bot.telemetry import Telemetry
+
+LANGS = ("ht", "fr", "en", "sw")
+SENTENCES = {
+    "ht": "Nou bezwen ranfò.",
+    "fr": "Nous avons besoin de renforts.",
+    "en": "We need reinforcements.",
+    "sw": "Tunahitaji msaada.",
+}
+ADMIN_ID = 555000
+
+
+class RelayClock(Telemetry):
+    """Records the timings the benchmark needs."""
+
+    def __init__(self) -> None:
+        self.fetched: dict[int, float] = {}
+        self.translation: dict[int, float] = {}
+        self.message_of: dict[int, int] = {}
+        self.copies_expected: dict[int, int] = {}
+        self.last_sent: dict[int, float] = {}
+        self.sent = 0
+        self.event = asyncio.Event()
+
+    def updates_fetched(self, update_ids: Sequence[int], at: float) -> None:
+        for update_id in update_ids:
+            self.fetched.setdefault(update_id, at)
+
+    def message_translated(
+        self, update_id: int | None, seconds: float, translations: Mapping[str, Any]
+    ) -> None:
+        if update_id is not None:
+            self.translation[update_id] = seconds
+
+    def message_queued(self, update_id: int | None, message_id: int, copies: int) -> None:
+        if update_id is not None:
+            self.message_of[message_id] = update_id
+            self.copies_expected[message_id] = copies
+
+    def copy_sent(self, delivery_id: int, message_id: int, at: float) -> None:
+        self.sent += 1
+        self.last_sent[message_id] = max(self.last_sent.get(message_id, 0.0), at)
+        self.event.set()
+
+
+def register_relay(sub: Any) -> None:
+    """Add `daraja bench relay`."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "relay", help="burst through the real bot and the sandbox; overhead p50/p95"
+    )
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--groups", type=int, default=10)
+    parser.add_argument("--timeout", type=float, default=900.0, help="give up after (s)")
+    parser.add_argument("--json", action="store_true", help="JSON object on the last line")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.messages < 1 or not 2 <= args.groups <= 50:
+        print("daraja bench relay: --messages ≥ 1 and --groups 2..50", file=sys.stderr)
+        return 2
+    result = asyncio.run(bench_relay(args.messages, args.groups, limit_s=args.timeout))
+    if not args.json:
+        for key, value in result.items():
+            print(f"{key:>26}: {value}")
+    print(json.dumps(result))
+    return 0 if result["lost"] == 0 and result["duplicated"] == 0 else 1
+
+
+def _progress(text: str) -> None:
+    print(f"bench relay: {text}", file=sys.stderr, flush=True)
+
+
+async def bench_relay(messages: int, groups: int, *, limit_s: float) -> dict[str, Any]:
+    """Run the burst; return the figures."""
+    from bot.app import serve
+    from bot.bundled_models import install_bundled_models
+    from bot.sandbox import random_token
+    from bot.sandbox.client import SandboxClient
+    from bot.scenario import People, SandboxProcess
+    from bot.settings import Settings
+
+    workdir = Path(tempfile.mkdtemp(prefix="daraja-bench-relay-"))
+    token = random_token()
+    _progress("starting the sandbox (flood limits off) and the bot")
+    sandbox = SandboxProcess(workdir, token, no_flood=True).start()
+    clock = RelayClock()
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    settings = Settings(
+        telegram_token=token,
+        telegram_api_url=sandbox.url,
+        database_url=f"sqlite+aiosqlite:///{workdir}/daraja.db",
+        models_dir=install_bundled_models(workdir / "models"),
+        admin_ids=[ADMIN_ID],
+        rate_global_per_s=0,
+        rate_chat_per_s=0,
+        rate_group_per_min=0,
+        poll_timeout=5,
+        log_level="WARNING",
+    )
+    bot = asyncio.create_task(serve(settings, stop, telemetry=clock, ready=ready))
+    client = SandboxClient.connect(sandbox.url)
+    try:
+        await asyncio.wait_for(ready.wait(), 120)
+        people = People(client, ADMIN_ID)
+        chats = await _enroll(people, groups)
+        expected = messages * (groups - 1)
+        _progress(f"burst of {messages} messages into {groups} groups ({expected} copies)")
+        started = time.monotonic()
+        await _burst(client, chats, messages)
+        deadline = started + limit_s
+        while clock.sent < expected and time.monotonic() < deadline:
+            clock.event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(clock.event.wait(), 5)
+            _progress(f"{clock.sent}/{expected} copies sent")
+        elapsed = time.monotonic() - started
+        stop.set()
+        await asyncio.wait_for(bot, 60)
+        counts = await _count(settings.database_url)
+    finally:
+        stop.set()
+        if not bot.done():
+            bot.cancel()
+        await client.close()
+        sandbox.stop()
+    overheads = [
+        (clock.last_sent[m] - clock.fetched[u] - clock.translation.get(u, 0.0)) * 1000
+        for m, u in clock.message_of.items()
+        if m in clock.last_sent and u in clock.fetched
+    ]
+    translation = [v * 1000 for v in clock.translation.values()]
+    return {
+        "messages": messages,
+        "groups": groups,
+        "copies_expected": expected,
+        "copies_delivered": counts["delivered"],
+        "lost": expected - counts["delivered"],
+        "duplicated": counts["duplicated"],
+        "order_violations": counts["order_violations"],
+        "seconds": round(elapsed, 2),
+        "copies_per_s": round(counts["delivered"] / elapsed, 1) if elapsed else 0.0,
+        "overhead_p50_ms": round(_percentile(overheads, 0.50), 1),
+        "overhead_p95_ms": round(_percentile(overheads, 0.95), 1),
+        "translation_p50_ms": round(_percentile(translation, 0.50), 1),
+        "translation_p95_ms": round(_percentile(translation, 0.95), 1),
+        "mean_overhead_ms": round(statistics.fmean(overheads), 1) if overheads else 0.0,
+    }
+
+
+async def _enroll(people: Any, groups: int) -> list[tuple[int, int, str]]:
+    """`groups` enrolled groups; returns (chat id, officer id, language) for each."""
+    name = "Bench"
+    units = [
+        (f"U{i:02d}", "PNH" if i % 2 else "MSS", LANGS[i % len(LANGS)]) for i in range(groups)
+    ]
+    await people.new_operation(name, units)
+    chats = []
+    for code, _side, lang in units:
+        officer = await people.client.create_user(f"Officer {code}", language_code=lang)
+        group = await people.group(f"{name} {code}", officer, [])
+        await people.enroll(group, officer, await people.issue_code(f"chat {name} {code}"))
+        chats.append((group.id, officer.id, lang))
+    return chats
+
+
+async def _burst(client: Any, chats: list[tuple[int, int, str]], messages: int) -> None:
+    """Post the messages round-robin, a few requests at a time."""
+    sem = asyncio.Semaphore(8)
+
+    async def post(i: int) -> None:
+        chat, officer, lang = chats[i % len(chats)]
+        async with sem:
+            await client.say(chat, officer, f"{SENTENCES[lang]} #{i}")
+
+    await asyncio.gather(*(post(i) for i in range(messages)))
+
+
+async def _count(database_url: str) -> dict[str, int]:
+    """Delivered, duplicated and out-of-order copies, from the message map."""
+    from sqlalchemy import select
+
+    from storage.db import Database
+    from storage.models import Copy, Message
+
+    db = Database(database_url)
+    try:
+        async with db.transaction() as s:
+            rows = (
+                await s.execute(
+                    select(
+                        Copy.message_id,
+                        Copy.target_chat_id,
+                        Copy.telegram_message_id,
+                        Message.chat_id,
+                        Message.telegram_message_id,
+                    )
+                    .join(Message, Message.id == Copy.message_id)
+                    .where(Copy.part == 0)
+                )
+            ).all()
+    finally:
+        await db.dispose()
+    per_pair: dict[tuple[int, int], int] = defaultdict(int)
+    streams: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+    for message_id, target, copy_tg, source, source_tg in rows:
+        per_pair[(message_id, target)] += 1
+        streams[(source, target)].append((copy_tg, source_tg))
+    violations = 0
+    for stream in streams.values():
+        stream.sort()
+        originals = [source_tg for _copy, source_tg in stream]
+        violations += sum(1 for a, b in itertools.pairwise(originals) if b < a)
+    return {
+        "delivered": len(per_pair),
+        "duplicated": sum(n - 1 for n in per_pair.values()),
+        "order_violations": violations,
+    }
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
