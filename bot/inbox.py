@@ -52,6 +52,10 @@ class InboxProcessor:
         self._chat_locks: dict[int, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_progress: set[int] = set()
+        # Processed marks are written in batches (one commit for many updates); a mark lost in
+        # a crash only means the update is replayed, and replays are no-ops.
+        self._marks: list[tuple[int, str, str | None]] = []
+        self._mark_task: asyncio.Task[None] | None = None
 
     async def store(self, payloads: Sequence[dict[str, Any]]) -> list[int]:
         """Commit raw updates; returns the ids that were new (replays are ignored)."""
@@ -118,9 +122,37 @@ class InboxProcessor:
         return len(rows)
 
     async def drain(self) -> None:
-        """Wait until every dispatched update was processed."""
-        while self._tasks:
+        """Wait until every dispatched update was processed and marked."""
+        while self._tasks or (self._mark_task is not None and not self._mark_task.done()):
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            if self._mark_task is not None:
+                await asyncio.gather(self._mark_task, return_exceptions=True)
+
+    def _mark(self, update_id: int, state: str, error: str | None) -> None:
+        self._marks.append((update_id, state, error))
+        if self._mark_task is None or self._mark_task.done():
+            self._mark_task = asyncio.create_task(self._write_marks())
+
+    async def _write_marks(self) -> None:
+        await asyncio.sleep(0.01)  # let a burst's marks gather
+        while self._marks:
+            batch, self._marks = self._marks, []
+            async with self.db.transaction() as s:
+                for state in ("done", "failed"):
+                    ids = [u for u, st, _ in batch if st == state]
+                    if ids:
+                        await s.execute(
+                            update(InboxUpdate)
+                            .where(InboxUpdate.update_id.in_(ids))
+                            .values(state=state, processed_at=self.clock())
+                        )
+                for update_id, _state, error in batch:
+                    if error:
+                        await s.execute(
+                            update(InboxUpdate)
+                            .where(InboxUpdate.update_id == update_id)
+                            .values(error=error)
+                        )
 
     async def _process(self, update_id: int, data: dict[str, Any], lock: asyncio.Lock) -> None:
         async with lock, self._sem:
@@ -136,14 +168,7 @@ class InboxProcessor:
             except Exception as exc:  # noqa: BLE001 - a bad update must not stop the inbox
                 state, error = "failed", type(exc).__name__
                 log.warning("update %s could not be processed: %s", update_id, error)
-            async with self.db.transaction() as s:
-                await s.execute(
-                    update(InboxUpdate)
-                    .where(InboxUpdate.update_id == update_id)
-                    .values(
-                        state=state, error=error, processed_at=self.clock().replace(tzinfo=None)
-                    )
-                )
+            self._mark(update_id, state, error)
             self._in_progress.discard(update_id)
             self.telemetry.update_processed(
                 update_id, asyncio.get_running_loop().time() - started, state == "done"

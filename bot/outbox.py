@@ -203,6 +203,15 @@ class OutboxWorker:
             if copy.reply_to
             else None
         )
+        # The last posted part is recorded in the same transaction that marks the row sent
+        # (one commit per single-part copy); earlier parts are recorded before the next send,
+        # so a retry never re-posts a part Telegram accepted.
+        pending: list[tuple[int, int]] = []
+
+        async def flush() -> None:
+            while pending:
+                await self._record_part(copy, *pending.pop())
+
         index = 0
         if copy.kind == "media":
             if 0 not in copy.sent_parts:
@@ -215,7 +224,7 @@ class OutboxWorker:
                     reply_parameters=reply,
                     rate_limit_args=NO_RETRY,
                 )
-                await self._record_part(copy, 0, result.message_id)
+                pending.append((0, result.message_id))
             index = 1
         elif copy.kind in ("location", "venue"):
             if 0 not in copy.sent_parts:
@@ -238,7 +247,7 @@ class OutboxWorker:
                         reply_parameters=reply,
                         rate_limit_args=NO_RETRY,
                     )
-                await self._record_part(copy, 0, sent.message_id)
+                pending.append((0, sent.message_id))
                 reply = ReplyParameters(
                     message_id=sent.message_id, allow_sending_without_reply=True
                 )
@@ -247,6 +256,7 @@ class OutboxWorker:
             number = index + offset
             if number in copy.sent_parts:
                 continue
+            await flush()
             sent = await self.bot.send_message(
                 chat,
                 part,
@@ -255,23 +265,25 @@ class OutboxWorker:
                 link_preview_options=NO_PREVIEW,
                 rate_limit_args=NO_RETRY,
             )
-            await self._record_part(copy, number, sent.message_id)
+            pending.append((number, sent.message_id))
             reply = None  # only the first part replies
-        await self._finish(copy.delivery_id, "sent", copy=copy)
+        last = pending[0] if pending else None
+        await self._finish(copy.delivery_id, "sent", copy=copy, last_part=last)
+
+    def _copy_row(self, copy: PreparedCopy, part: int, telegram_message_id: int) -> Copy:
+        return Copy(
+            delivery_id=copy.delivery_id,
+            message_id=copy.message_id,
+            target_chat_id=copy.target_chat_row,
+            telegram_chat_id=copy.telegram_chat_id,
+            telegram_message_id=telegram_message_id,
+            part=part,
+            created_at=self.clock(),
+        )
 
     async def _record_part(self, copy: PreparedCopy, part: int, telegram_message_id: int) -> None:
         async with self.db.transaction() as s:
-            await MessageRepo(s).add_copy(
-                Copy(
-                    delivery_id=copy.delivery_id,
-                    message_id=copy.message_id,
-                    target_chat_id=copy.target_chat_row,
-                    telegram_chat_id=copy.telegram_chat_id,
-                    telegram_message_id=telegram_message_id,
-                    part=part,
-                    created_at=self.clock(),
-                )
-            )
+            await MessageRepo(s).add_copy(self._copy_row(copy, part, telegram_message_id))
 
     async def _finish(
         self,
@@ -280,11 +292,14 @@ class OutboxWorker:
         *,
         error: str | None = None,
         copy: PreparedCopy | None = None,
+        last_part: tuple[int, int] | None = None,
     ) -> None:
         async with self.db.transaction() as s:
             row = await s.get(Delivery, delivery_id)
             if row is None:
                 return
+            if copy is not None and last_part is not None:
+                s.add(self._copy_row(copy, *last_part))
             row.state = state
             row.last_error = error
             row.claimed_by = None

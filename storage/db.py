@@ -49,8 +49,11 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(db)
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """Create an async engine with Daraja's connection settings for the URL's backend."""
+def create_engine(url: str, *, echo: bool = False, read_only: bool = False) -> AsyncEngine:
+    """Create an async engine with Daraja's connection settings for the URL's backend.
+
+    `read_only` (SQLite): transactions begin DEFERRED and the connection refuses writes, so
+    reads never queue behind the single writer (WAL readers see the last commit)."""
     path = _sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,11 +69,13 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA synchronous=FULL")
+            if read_only:
+                cur.execute("PRAGMA query_only=ON")
             cur.close()
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(
@@ -95,6 +100,8 @@ class Database:
         self.url = url
         self.engine = create_engine(url, echo=echo)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._read_engine: AsyncEngine | None = None
+        self._read_sessions: async_sessionmaker[AsyncSession] | None = None
 
     @property
     def dialect(self) -> str:
@@ -107,6 +114,20 @@ class Database:
         async with self.sessions() as session, session.begin():
             yield session
 
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[AsyncSession]:
+        """A read-only snapshot that never waits for SQLite's writer (same as a transaction on
+        PostgreSQL). Writing through it fails."""
+        if self.dialect != "sqlite":
+            async with self.transaction() as session:
+                yield session
+            return
+        if self._read_sessions is None:
+            self._read_engine = create_engine(self.url, read_only=True)
+            self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
+        async with self._read_sessions() as session, session.begin():
+            yield session
+
     async def upgrade(self) -> None:
         """Apply all Alembic migrations (idempotent)."""
         await upgrade(self.engine)
@@ -114,6 +135,8 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+        if self._read_engine is not None:
+            await self._read_engine.dispose()
 
 
 def _alembic_config(connection: Any | None = None) -> Any:

@@ -82,10 +82,12 @@ class MessageRepo:
         )
         return result.scalars().all()
 
-    async def chats_with_copies(self, message_id: int) -> Sequence[int]:
-        """Ids of the chats that received a copy of a message."""
+    async def chats_sent_to(self, message_id: int) -> Sequence[int]:
+        """Ids of the chats a message was (or is being) copied to, in-place annotations aside."""
         result = await self.session.execute(
-            select(Copy.target_chat_id).where(Copy.message_id == message_id).distinct()
+            select(Delivery.target_chat_id)
+            .where(Delivery.message_id == message_id, Delivery.action == "send")
+            .distinct()
         )
         return result.scalars().all()
 

@@ -63,7 +63,7 @@ class CopyBuilder:
 
     async def prepare(self, delivery: Delivery) -> PreparedCopy | None:
         """Render one delivery; None when its chat or message no longer exists."""
-        async with self.db.transaction() as s:
+        async with self.db.reader() as s:
             repo = MessageRepo(s)
             message = await repo.message(delivery.message_id)
             target = await repo.chat(delivery.target_chat_id)
@@ -153,17 +153,20 @@ class CopyBuilder:
                 elif parent is not None:
                     copies = await repo.copies_of(parent.id, target.id)
                     reply_to = copies[0].telegram_message_id if copies else None
-            if delivery.action in ("edit", "reannotate"):
+            action = delivery.action
+            if action in ("edit", "reannotate"):
                 edit_ids = tuple(
                     c.telegram_message_id for c in await repo.copies_of(message.id, target.id)
                 )
+                if not edit_ids and action == "edit":
+                    action = "send"  # the first copy never arrived: post the edited text anew
             sent_parts = frozenset(c.part for c in await repo.copies_for_delivery(delivery.id))
             return PreparedCopy(
                 delivery_id=delivery.id,
                 message_id=message.id,
                 target_chat_row=target.id,
                 telegram_chat_id=target.telegram_chat_id,
-                action=delivery.action,
+                action=action,
                 kind=kind,
                 parts=tuple(parts),
                 caption=caption,

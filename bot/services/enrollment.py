@@ -445,7 +445,7 @@ class EnrollmentService:
 
     async def identity(self, caller: Caller) -> Identity:
         """Who the caller is to Daraja (role from settings for admins)."""
-        async with self.db.transaction() as s:
+        async with self.db.reader() as s:
             person = await PersonRepo(s).by_telegram_id(caller.user_id)
             if person is None:
                 return Identity(
@@ -462,7 +462,7 @@ class EnrollmentService:
 
     async def chat(self, chat_id: int) -> Chat | None:
         """The active enrollment of a chat, if any."""
-        async with self.db.transaction() as s:
+        async with self.db.reader() as s:
             chat = await ChatRepo(s).by_telegram_id(chat_id)
             return chat if chat is not None and chat.active else None
 

@@ -115,7 +115,7 @@ class RelayService:
 
     async def explain(self, telegram_chat_id: int, telegram_message_id: int) -> CopyInfo | None:
         """The translation behind a copy the bot posted, or None if it is not a copy."""
-        async with self.db.transaction() as s:
+        async with self.db.reader() as s:
             repo = MessageRepo(s)
             copy = await repo.copy_at(telegram_chat_id, telegram_message_id)
             if copy is None:
@@ -136,7 +136,7 @@ class RelayService:
     # --- steps -------------------------------------------------------------------------------
 
     async def _plan(self, inbound: Inbound) -> _Plan | RelayResult:
-        async with self.db.transaction() as s:
+        async with self.db.reader() as s:
             chat = await ChatRepo(s).by_telegram_id(inbound.chat_id)
             if chat is None or not chat.active:
                 return RelayResult(status="not_enrolled")
@@ -158,8 +158,10 @@ class RelayService:
             unit = await OperationRepo(s).unit_by_id(chat.unit_id) if chat.unit_id else None
             linked = [c for c in await ChatRepo(s).linked(chat.operation_id) if c.id != chat.id]
             if inbound.edited and existing is not None:
-                with_copies = set(await repo.chats_with_copies(existing.id))
-                linked = [c for c in linked if c.id in with_copies]
+                # Edit every chat the original went to; the outbox keeps per-chat order, so the
+                # copy is posted before its edit is applied.
+                sent_to = set(await repo.chats_sent_to(existing.id))
+                linked = [c for c in linked if c.id in sent_to]
             chat_langs = chat.language_list
             author_lang = author.language if author is not None else None
             if inbound.text.strip():

@@ -120,7 +120,7 @@ async def test_mixed_group_gets_an_in_place_annotation(
     assert len(rows) == 5  # four bridged groups + the annotation
 
 
-async def test_edit_retranslates_and_queues_edits_only_where_copies_exist(
+async def test_edit_retranslates_and_queues_an_edit_for_every_chat_sent_to(
     setup: tuple[RelayService, FakeTranslator, dict[str, int]], db: Database
 ) -> None:
     relay, _, chats = setup
