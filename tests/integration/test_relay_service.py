@@ -124,11 +124,13 @@ async def test_edit_retranslates_and_queues_an_edit_for_every_chat_sent_to(
     setup: tuple[RelayService, FakeTranslator, dict[str, int]], db: Database
 ) -> None:
     relay, _, chats = setup
-    await relay.receive(_msg(chats["KE-3"], 13, "en: Roadblock cleared"))
-    # No copy was posted yet (no outbox ran), so the edit finds no chat to edit.
+    first = await relay.receive(_msg(chats["KE-3"], 13, "en: Roadblock cleared"))
+    # Even before any copy was posted, each chat gets an edit queued behind its copy.
     edited = await relay.receive(_msg(chats["KE-3"], 13, "en: Roadblock NOT cleared", edited=True))
     assert edited.status == "queued"
-    assert edited.deliveries == 0
+    assert edited.deliveries == first.deliveries == 4
+    edits = [d for d in await _rows(db, Delivery) if d.action == "edit"]
+    assert {d.revision for d in edits} == {1}
     message = (await _rows(db, Message))[0]
     assert message.revision == 1
     assert message.text == "en: Roadblock NOT cleared"
