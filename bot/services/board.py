@@ -216,8 +216,7 @@ def sitrep_lines(
     mark = "🔴 " if report.status in URGENT else ""
     lines = [
         # SITREP is a proword kept as is in every language (locales/terminology.tsv).
-        "📋 <b>SITREP</b> · "
-        f"{mark}<b>{esc(i18n.t(f'status.{report.status}', lang))}</b>",
+        f"📋 <b>SITREP</b> · {mark}<b>{esc(i18n.t(f'status.{report.status}', lang))}</b>",
         f"📍 {esc(i18n.t('board.location', lang))}: "
         + esc(report.location.render(lang, renderings)),
         f"👥 {esc(i18n.t('board.strength', lang))}: "

@@ -99,7 +99,11 @@ async def world(db: Database, i18n: I18n) -> dict[str, Any]:
         ADMIN, "Kenscoff", kind="chat", is_command=True, languages="fr"
     )
     await enrollment.enroll_chat(
-        ADMIN, code.code, chat_id=-1099, chat_title="CMD", chat_type="supergroup",
+        ADMIN,
+        code.code,
+        chat_id=-1099,
+        chat_title="CMD",
+        chat_type="supergroup",
         caller_is_chat_admin=True,
     )
     person = await enrollment.issue_code(
@@ -108,8 +112,13 @@ async def world(db: Database, i18n: I18n) -> dict[str, Any]:
     await enrollment.join(COMMANDER, person.code, chat_type="private")
     translator = FakeTranslator()
     service = StatusService(db, audit, translator, i18n, clock=clock)
-    return {"service": service, "clock": clock, "chats": op.chats, "tr": translator,
-            "enrollment": enrollment}
+    return {
+        "service": service,
+        "clock": clock,
+        "chats": op.chats,
+        "tr": translator,
+        "enrollment": enrollment,
+    }
 
 
 async def _rows(db: Database, model: Any) -> list[Any]:
@@ -157,9 +166,7 @@ async def test_a_sitrep_is_stored_translated_and_relayed_to_every_partner_group(
     assert message.kind == "sitrep"
     assert message.media["sitrep"]["status"] == "at_position"
     assert {t.target_language for t in await _rows(db, TranslationRow)} == {"fr", "en", "sw"}
-    assert sorted(d.target_language for d in await _rows(db, Delivery)) == [
-        "en", "fr", "fr", "sw"
-    ]
+    assert sorted(d.target_language for d in await _rows(db, Delivery)) == ["en", "fr", "fr", "sw"]
     events = [e.event_type for e in await _rows(db, AuditEvent)]
     assert events.count("sitrep.filed") == 1
 
@@ -202,12 +209,18 @@ async def test_a_sitrep_from_an_unenrolled_chat_or_the_command_chat_is_refused(
     service: StatusService = world["service"]
     with pytest.raises(AccessDenied):
         await service.file_report(
-            telegram_chat_id=-4242, telegram_message_id=1, author_id=1, author_name="X",
+            telegram_chat_id=-4242,
+            telegram_message_id=1,
+            author_id=1,
+            author_name="X",
             sitrep=_sitrep(),
         )
     with pytest.raises(UserInputError) as err:
         await service.file_report(
-            telegram_chat_id=-1099, telegram_message_id=1, author_id=1, author_name="X",
+            telegram_chat_id=-1099,
+            telegram_message_id=1,
+            author_id=1,
+            author_name="X",
             sitrep=_sitrep(),
         )
     assert err.value.key == "sitrep.not_unit_chat"
@@ -220,8 +233,9 @@ async def test_an_officer_of_another_unit_cannot_report_for_this_one(
     world: dict[str, Any], db: Database
 ) -> None:
     enrollment: EnrollmentService = world["enrollment"]
-    code = await enrollment.issue_code(ADMIN, "Kenscoff", kind="person", role="officer",
-                                       unit="KE-3")
+    code = await enrollment.issue_code(
+        ADMIN, "Kenscoff", kind="person", role="officer", unit="KE-3"
+    )
     await enrollment.join(Caller(2001, "Jean"), code.code, chat_type="private")
     with pytest.raises(AccessDenied):
         await _file(world, "PNH-UDMO-2", 40)
@@ -233,8 +247,9 @@ async def test_one_line_form_parses_status_place_strength_needs_and_remarks(
 ) -> None:
     service: StatusService = world["service"]
     chat = world["chats"]["PNH-UDMO-2"]
-    parsed = await service.parse_line(chat, "an_pozisyon kenscoff 8 dlo | tout bagay anfòm",
-                                      actor=1)
+    parsed = await service.parse_line(
+        chat, "an_pozisyon kenscoff 8 dlo | tout bagay anfòm", actor=1
+    )
     assert parsed.status == "at_position"
     assert parsed.location.place == "Kenscoff"
     assert parsed.strength == 8
