@@ -132,6 +132,23 @@ class StatusRepo:
         result = await self.session.execute(select(Report).join(newest, Report.id == newest.c.id))
         return {r.unit_id: r for r in result.scalars()}
 
+    async def units_with_latest(self, operation_id: int) -> list[tuple[Unit, Report | None]]:
+        """Every unit of an operation in code order with its newest report, in one query."""
+        newest = (
+            select(Report.unit_id, func.max(Report.id).label("id"))
+            .where(Report.operation_id == operation_id)
+            .group_by(Report.unit_id)
+            .subquery()
+        )
+        result = await self.session.execute(
+            select(Unit, Report)
+            .outerjoin(newest, newest.c.unit_id == Unit.id)
+            .outerjoin(Report, Report.id == newest.c.id)
+            .where(Unit.operation_id == operation_id)
+            .order_by(Unit.code)
+        )
+        return [(row[0], row[1]) for row in result.all()]
+
     async def unit_reports(self, unit_id: int, limit: int) -> Sequence[Report]:
         """A unit's most recent reports, newest first."""
         result = await self.session.execute(
