@@ -2,7 +2,11 @@
 
 SQLite runs in WAL mode with foreign keys on, a busy timeout and `synchronous=FULL` (the audit
 log promises durability). Each transaction starts with `BEGIN IMMEDIATE` so two writers never
-deadlock upgrading a read lock. PostgreSQL uses asyncpg with the server's defaults.
+deadlock upgrading a read lock. PostgreSQL uses asyncpg with a checked (pre-ping) pool,
+READ COMMITTED (what the audit head's `SELECT ... FOR UPDATE` and the outbox's `SKIP LOCKED`
+claiming are written for) and the session time zone pinned to UTC; nothing SQLite-specific
+(pragmas, `BEGIN IMMEDIATE`) is sent to it. Migrations on PostgreSQL hold an advisory lock so
+two processes starting together do not race.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -24,6 +28,11 @@ from sqlalchemy.ext.asyncio import (
 )
 
 log = logging.getLogger(__name__)
+
+# Key of the PostgreSQL advisory lock held while migrating, so two bot processes starting at
+# once against one database do not both try to create the tables (the second waits, then
+# finds nothing to do). Any constant works; this one spells "daraja" in ASCII.
+_MIGRATION_LOCK_KEY = 0x646172616A61
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -62,7 +71,19 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_async_engine(
+        url,
+        echo=echo,
+        # A server restart or an idle connection dropped by a firewall is found before use.
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        pool_recycle=1800,
+        # Explicit, whatever the server's default_transaction_isolation says: the audit chain
+        # and outbox claiming rely on READ COMMITTED's re-check of locked rows.
+        isolation_level="READ COMMITTED",
+        connect_args={"server_settings": {"application_name": "daraja", "timezone": "UTC"}},
+    )
 
 
 class Database:
@@ -111,8 +132,21 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         command.upgrade(_alembic_config(sync_conn), revision)
 
     async with engine.connect() as conn:
-        await conn.run_sync(_run)
-        await conn.commit()
+        postgres = conn.dialect.name == "postgresql"
+        if postgres:
+            # Session-level lock: it outlives the per-migration transactions below.
+            await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+            await conn.commit()
+        try:
+            await conn.run_sync(_run)
+            await conn.commit()
+        finally:
+            if postgres:
+                await conn.rollback()
+                await conn.execute(
+                    text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK_KEY}
+                )
+                await conn.commit()
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -3,29 +3,33 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from storage.db import Database
+from tests.support.postgres import postgres_server
+
+# Re-exported so every test can depend on the session's PostgreSQL server by name.
+__all__ = ["postgres_server"]
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+]
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's DARAJA_* variables or .env file."""
     for name in list(os.environ):
         if name.startswith("DARAJA_") and not name.startswith("DARAJA_TEST_"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
-    return
 
 
-def _backends() -> list[str]:
-    return ["sqlite", "postgresql"]
-
-
-@pytest.fixture(params=_backends())
+@pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty database URL on each backend (PostgreSQL: see tests/support/postgres.py)."""
     if request.param == "sqlite":

@@ -1,0 +1,167 @@
+"""Outbox claiming: oldest first, one copy in flight per chat, never the same row twice."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from storage.db import Database
+from storage.models import Delivery, Message
+from storage.outbox_claim import claim_deliveries
+from tests.support.db_seed import seed_operation
+from tests.support.postgres import fresh_database_url
+
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+async def _outbox(db: Database, plan: list[tuple[int, datetime | None]]) -> list[tuple[int, int]]:
+    """Write one delivery per (target chat index, not_before); return (id, chat id) in order."""
+    async with db.transaction() as s:
+        seeded = await seed_operation(s, chats=5)
+        rows = []
+        for n, (chat_index, not_before) in enumerate(plan):
+            source = Message(
+                operation_id=seeded.operation_id,
+                chat_id=seeded.chat_ids[0],
+                telegram_message_id=100 + n,
+                text=f"message {n}",
+            )
+            s.add(source)
+            await s.flush()
+            row = Delivery(
+                message_id=source.id,
+                target_chat_id=seeded.chat_ids[chat_index],
+                target_language="en",
+                not_before=not_before,
+            )
+            s.add(row)
+            await s.flush()
+            rows.append((row.id, row.target_chat_id))
+    return rows
+
+
+async def _claim(db: Database, worker: str, limit: int = 10, now: datetime = NOW) -> list[int]:
+    async with db.transaction() as s:
+        claimed = await claim_deliveries(s, worker_id=worker, limit=limit, now=now)
+        assert all(d.state == "sending" and d.claimed_by == worker for d in claimed)
+        return [d.id for d in claimed]
+
+
+async def _finish(db: Database, delivery_id: int, state: str = "sent") -> None:
+    async with db.transaction() as s:
+        await s.execute(update(Delivery).where(Delivery.id == delivery_id).values(state=state))
+
+
+async def test_claims_oldest_due_row_of_each_chat_and_keeps_chat_order(db: Database) -> None:
+    later = NOW + timedelta(seconds=30)  # e.g. held back by a 429 retry_after
+    a1, a2, b1, c1, c2, a3 = (
+        i
+        for i, _ in await _outbox(
+            db, [(1, None), (1, None), (2, None), (3, later), (3, None), (1, NOW)]
+        )
+    )
+
+    assert await _claim(db, "w1", limit=1) == [a1]
+    # a2/a3 wait behind a1 (sending); c1 is not due and c2 may not overtake it.
+    assert await _claim(db, "w2") == [b1]
+    assert await _claim(db, "w2") == []
+
+    await _finish(db, a1)
+    assert await _claim(db, "w1") == [a2]
+    await _finish(db, a2, state="failed")  # a finished failure does not block the chat
+    assert await _claim(db, "w1", now=later) == [c1, a3]
+    await _finish(db, c1, state="ambiguous")
+    assert await _claim(db, "w2", now=later) == [c2]
+
+    async with db.transaction() as s:
+        rows = (await s.execute(select(Delivery.id, Delivery.claimed_by))).all()
+        states = {delivery_id: worker for delivery_id, worker in rows}
+    assert states == {a1: "w1", a2: "w1", b1: "w2", c1: "w1", c2: "w2", a3: "w1"}
+
+
+async def test_concurrent_claimers_share_the_work_without_overlap(db: Database) -> None:
+    # 4 chats x 6 copies, written in runs of two per chat; 3 workers claim and "send" at once.
+    plan = [(chat, None) for _ in range(3) for chat in (1, 1, 2, 2, 3, 3, 4, 4)]
+    rows = await _outbox(db, plan)
+    chat_of = dict(rows)
+    claims: dict[int, str] = {}
+    order: dict[int, list[int]] = defaultdict(list)
+    in_flight: set[int] = set()
+    violations: list[str] = []
+
+    async def worker(name: str) -> None:
+        for _ in range(500):  # bounded: the whole job needs ~20 rounds
+            if len(claims) == len(rows):
+                return
+            got = await _claim(db, name, limit=3)
+            for delivery_id in got:
+                if delivery_id in claims:
+                    violations.append(f"{delivery_id} claimed by {claims[delivery_id]} and {name}")
+                claims[delivery_id] = name
+                chat = chat_of[delivery_id]
+                if chat in in_flight:
+                    violations.append(f"two copies in flight for chat {chat}")
+                in_flight.add(chat)
+                order[chat].append(delivery_id)
+            await asyncio.sleep(0)
+            for delivery_id in got:
+                # Leave in-flight before the commit that lets the chat's next row go.
+                in_flight.discard(chat_of[delivery_id])
+                await _finish(db, delivery_id)
+
+    await asyncio.gather(worker("w1"), worker("w2"), worker("w3"))
+
+    assert violations == []
+    assert sorted(claims) == sorted(i for i, _ in rows)
+    for chat, ids in order.items():
+        assert ids == sorted(i for i, c in rows if c == chat)
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> str:
+    """A fresh PostgreSQL database only (behaviour that SQLite serialises away)."""
+    return fresh_database_url(request)
+
+
+@pytest.fixture
+async def pg_db(postgres_url: str) -> AsyncIterator[Database]:
+    """A migrated PostgreSQL database."""
+    database = Database(postgres_url)
+    await database.upgrade()
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.mark.postgres
+async def test_postgres_claimer_skips_rows_another_is_claiming(pg_db: Database) -> None:
+    a1, a2, b1, c1 = (
+        i for i, _ in await _outbox(pg_db, [(1, None), (1, None), (2, None), (3, None)])
+    )
+    first_claimed = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_claimer() -> list[int]:
+        async with pg_db.transaction() as s:
+            got = await claim_deliveries(s, worker_id="slow", limit=1, now=NOW)
+            first_claimed.set()
+            await release.wait()  # keeps a1 locked and uncommitted
+            return [d.id for d in got]
+
+    slow = asyncio.create_task(slow_claimer())
+    await first_claimed.wait()
+    # SKIP LOCKED: the second claimer neither waits for a1 nor takes a2 behind it. A wait
+    # here would be a deadlock (the first claimer only commits after), hence the bound.
+    fast = await asyncio.wait_for(_claim(pg_db, "fast"), timeout=60)
+    release.set()
+    assert await slow == [a1]
+    assert fast == [b1, c1]
+    assert await _claim(pg_db, "fast") == []  # a2 waits until a1 is sent
+    await _finish(pg_db, a1)
+    assert await _claim(pg_db, "fast") == [a2]
