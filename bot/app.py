@@ -26,6 +26,7 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from bot.context import DarajaContext, Services
+from bot.ratelimit import TelegramRateLimiter
 from bot.settings import Settings
 
 log = logging.getLogger("daraja")
@@ -37,6 +38,7 @@ def build_services(settings: Settings, translator: Any = None) -> Services:
     """Create the database, audit chain, catalogs, translator and services (no I/O yet)."""
     from bot.i18n import load_i18n
     from bot.services.access import RefusalMemory
+    from bot.services.audit_access import AuditAccess
     from bot.services.enrollment import EnrollmentService
     from bot.services.relay import RelayService
     from bot.services.translator import NoModelsTranslator
@@ -63,6 +65,7 @@ def build_services(settings: Settings, translator: Any = None) -> Services:
         refusals=RefusalMemory(),
         translator=translator,
         relay=RelayService(db, audit, translator),
+        audit_access=AuditAccess(db, audit),
         extra={},
         status=StatusService(db, audit, translator, i18n, admin_ids=settings.admin_ids),
         flash=FlashService(
@@ -78,7 +81,7 @@ def build_services(settings: Settings, translator: Any = None) -> Services:
 
 def register_handlers(app: AnyApp) -> None:
     """Register every handler, in an order that matters (see the comments)."""
-    from handlers import admin, enrollment, relay
+    from handlers import admin, audit, enrollment, relay
     from handlers import flash as flash_handlers
     from handlers import status as status_handlers
     from handlers.errors import on_error
@@ -101,6 +104,8 @@ def register_handlers(app: AnyApp) -> None:
         "addunit": admin.add_unit,
         "code": admin.issue_code,
         "how": relay.how,
+        "log": audit.log_command,
+        "search": audit.search_command,
         # Issue 7: SITREPs, the board, FLASH messages.
         "report": status_handlers.report,
         "sitrep": status_handlers.report,
@@ -117,6 +122,7 @@ def register_handlers(app: AnyApp) -> None:
     app.add_handler(CallbackQueryHandler(status_handlers.board_button, pattern=r"^board:"))
     app.add_handler(CallbackQueryHandler(flash_handlers.ack_pressed, pattern=r"^ack:"))
     app.add_handler(MessageHandler(filters.StatusUpdate.NEW_CHAT_MEMBERS, enrollment.bot_added))
+    app.add_handler(CallbackQueryHandler(audit.more, pattern=r"^audit:\d+$"))
     # Group 0, after commands: officers' messages in enrolled groups (commands never relay;
     # service messages are not matched). Edits re-translate and edit every copy.
     groups = filters.ChatType.GROUPS & ~filters.COMMAND & ~filters.StatusUpdate.ALL
@@ -150,7 +156,18 @@ def register_handlers(app: AnyApp) -> None:
     app.add_error_handler(on_error)  # type: ignore[arg-type]
 
 
-def build_application(settings: Settings, services: Services) -> AnyApp:
+def build_limiter(settings: Settings) -> Any:
+    """Telegram's sending limits from settings (one limiter for every request the bot makes)."""
+    from bot.ratelimit import RateLimiter
+
+    return RateLimiter(
+        global_per_s=settings.rate_global_per_s,
+        chat_per_s=settings.rate_chat_per_s,
+        group_per_min=settings.rate_group_per_min,
+    )
+
+
+def build_application(settings: Settings, services: Services, limiter: Any) -> AnyApp:
     """Build the python-telegram-bot Application against the configured Bot API root."""
     token = settings.require_token()
     api = settings.telegram_api_url
@@ -170,6 +187,7 @@ def build_application(settings: Settings, services: Services) -> AnyApp:
             )
         )
         .get_updates_request(HTTPXRequest(read_timeout=40, connect_timeout=10))
+        .rate_limiter(TelegramRateLimiter(limiter))
         .updater(None)  # updates come through the durable inbox (bot/inbox.py)
         .concurrent_updates(True)
         .build()
@@ -190,7 +208,6 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run the bot until `stop` is set (or SIGINT/SIGTERM)."""
     from bot.inbox import InboxProcessor, Poller
     from bot.outbox import OutboxWorker
-    from bot.ratelimit import RateLimiter
     from bot.services.copies import CopyBuilder
 
     stop = stop or asyncio.Event()
@@ -201,7 +218,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     translator = await build_translator_async(settings)
     services = build_services(settings, translator)
     await services.db.upgrade()
-    app = build_application(settings, services)
+    limiter = build_limiter(settings)
+    app = build_application(settings, services, limiter)
     await app.initialize()
     me = app.bot
     log.info("bot @%s connected", me.username)
@@ -215,11 +233,6 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             ]
         )
     await app.start()
-    limiter = RateLimiter(
-        global_per_s=settings.rate_global_per_s,
-        chat_per_s=settings.rate_chat_per_s,
-        group_per_min=settings.rate_group_per_min,
-    )
     outbox = OutboxWorker(
         services.db, services.audit, app.bot, CopyBuilder(services.db, services.i18n), limiter
     )

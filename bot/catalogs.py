@@ -138,8 +138,7 @@ def check_syntax(data: bytes, path: Path) -> list[Problem]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        return [Problem(path, line, "not valid UTF-8")]
+        return [Problem(path, data[: exc.start].count(b"\n") + 1, "not valid UTF-8")]
     header = re.search(r"nplurals\s*=\s*([0-9]+)", text)
     nplurals = int(header.group(1)) if header else 2
     seen: dict[tuple[str | None, str], int] = {}
@@ -271,11 +270,11 @@ def read_babel_catalog(
     for message in catalog:
         if not message.id:
             continue
-        key = message.id[0] if isinstance(message.id, tuple) else message.id
+        key = str(message.id[0] if isinstance(message.id, (tuple, list)) else message.id)
         text: str | tuple[str, ...]
         if isinstance(message.id, tuple):
             forms = message.string if isinstance(message.string, tuple) else (message.string,)
-            text = tuple(form or "" for form in forms)
+            text = tuple(str(form or "") for form in forms)
         else:
             text = message.string if isinstance(message.string, str) else ""
         entries[key] = Entry(key, text, message.lineno or 0, fuzzy=message.fuzzy)

@@ -10,6 +10,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 if TYPE_CHECKING:
     from bot.i18n import I18n
     from bot.services.access import RefusalMemory
+    from bot.services.audit_access import AuditAccess
     from bot.services.enrollment import EnrollmentService
     from bot.services.flash import FlashService
     from bot.services.relay import RelayService
@@ -32,6 +33,7 @@ class Services:
     refusals: RefusalMemory
     translator: Translator
     relay: RelayService
+    audit_access: AuditAccess
     extra: dict[str, Any]
     # Issue 7: SITREPs, the board and FLASH messages (None where a caller builds no status).
     status: StatusService | None = None

@@ -15,9 +15,9 @@ Relative ages ("12 min ago") come from the human-written catalogs (`time.*` keys
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import cache
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from bot.errors import ConfigError
 
@@ -141,7 +141,9 @@ def _apply(pattern: str, value: datetime, lang: str) -> str:
     from babel.dates import DateTimeFormat, parse_pattern
 
     locale = babel_locale(lang)
-    fields = _kreyol_format()(value, locale) if lang == "ht" else DateTimeFormat(value, locale)
+    fields: Any = (
+        _kreyol_format()(value, locale) if lang == "ht" else DateTimeFormat(value, locale)
+    )
     return str(parse_pattern(pattern).format % fields)
 
 
@@ -157,14 +159,14 @@ def _kreyol_format() -> type[DateTimeFormat]:
             if num <= 2:
                 return super().format_month(char, num)
             names = KREYOL_MONTHS_SHORT if num == 3 else KREYOL_MONTHS
-            name = names[self.value.month - 1]
+            name = names[cast(date, self.value).month - 1]
             return name[0].upper() if num == 5 else name
 
         def format_weekday(self, char: str = "E", num: int = 4) -> str:
             if num < 3 and char.islower():
                 return super().format_weekday(char, num)
             names = KREYOL_DAYS if num == 4 else KREYOL_DAYS_SHORT
-            name = names[self.value.weekday()]
+            name = names[cast(date, self.value).weekday()]
             return name[0].upper() if num == 5 else name
 
     return KreyolFormat

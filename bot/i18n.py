@@ -52,6 +52,16 @@ MESSAGE_KINDS: tuple[str, ...] = (
     "poll",
 )
 
+# How a translation was produced (`translation.types.Route` values); `relay.route.<route>`.
+TRANSLATION_ROUTES: tuple[str, ...] = (
+    "same",
+    "direct",
+    "multilingual",
+    "pivot",
+    "libretranslate",
+    "none",
+)
+
 # Keys the code builds at run time (`f"help.{command}"`): the extractor cannot see these, so
 # each family lists its members here; `daraja i18n extract` and the catalog tests expand them.
 KEY_FAMILIES: dict[str, tuple[str, ...]] = {
@@ -80,7 +90,16 @@ KEY_FAMILIES: dict[str, tuple[str, ...]] = {
     "lang.name.{}": SUPPORTED,
     "status.{}": SITREP_STATUSES,
     "relay.kind.{}": MESSAGE_KINDS,
+    "relay.route.{}": TRANSLATION_ROUTES,
 }
+
+
+def N_(key: str) -> str:
+    """Mark a key kept in a table for later lookup, so `daraja i18n extract` finds it.
+
+    `WARNINGS = (("no_model", N_("relay.warning_no_model")), ...)`: returns `key` unchanged.
+    """
+    return key
 
 
 def family_keys(pattern: str) -> tuple[str, ...]:

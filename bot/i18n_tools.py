@@ -27,8 +27,8 @@ PROJECT_ROOT = LOCALES_DIR.parent
 SOURCE_DIRS: tuple[str, ...] = ("bot", "handlers")
 
 # Where a key sits in each call that takes one: t(key, lang), tn(key, lang, n),
-# text(ctx, key, lang), answer(update, ctx, key, lang).
-KEY_POSITIONS: dict[str, int] = {"t": 0, "tn": 0, "text": 1, "answer": 2}
+# text(ctx, key, lang), answer(update, ctx, key, lang), and the marker N_(key).
+KEY_POSITIONS: dict[str, int] = {"t": 0, "tn": 0, "text": 1, "answer": 2, "N_": 0}
 PLURAL_CALLS = frozenset({"tn"})
 _KEY_SHAPE = re.compile(r"^[a-z][a-z0-9_]*(?:\.[A-Za-z0-9_]+)+$")
 
@@ -76,7 +76,7 @@ class Extraction:
 
 
 def extract_keys(dirs: Iterable[Path] | None = None, *, root: Path = PROJECT_ROOT) -> Extraction:
-    """Find the message ids used in Python sources: literal keys of t/tn/text/answer calls,
+    """Find the message ids used in Python sources: literal keys of t/tn/text/answer/N_ calls,
     `key="..."` arguments (errors), `key = "..."` class attributes, and f-string families."""
     found = Extraction()
     for directory in dirs if dirs is not None else [root / d for d in SOURCE_DIRS]:
@@ -131,7 +131,7 @@ def _record(node: ast.expr, place: str, found: Extraction, *, plural: bool) -> N
         _record(node.orelse, place, found, plural=plural)
     elif isinstance(node, ast.JoinedStr):
         pattern = "".join(
-            part.value if isinstance(part, ast.Constant) else "{}" for part in node.values
+            str(part.value) if isinstance(part, ast.Constant) else "{}" for part in node.values
         )
         if "." in pattern:
             found.families.setdefault(pattern, []).append(place)
@@ -171,7 +171,8 @@ def template(wanted: dict[str, bool], english: ParsedCatalog | None = None) -> C
         if english is not None and key in english.entries:
             text = english.entries[key].text
             forms = text if isinstance(text, tuple) else (text,)
-            comments = [f"English: {form}" for form in forms if form]
+            # One comment line per form; a line break in the text shows as \n.
+            comments = [f"English: {form}".replace("\n", "\\n") for form in forms if form]
         pot.add((key, key) if plural else key, auto_comments=comments)
     return pot
 

@@ -124,10 +124,11 @@ def render_parts(content: CopyContent, *, limit: int = TEXT_LIMIT) -> list[str]:
             ):
                 head = f"<b>{label}</b>\n" if i == 0 else ""
                 pieces.append(f"<blockquote expandable>{head}{escape(chunk)}</blockquote>")
-    return _pack(pieces, budget)
+    return pack(pieces, budget)
 
 
-def _pack(pieces: Sequence[str], budget: int) -> list[str]:
+def pack(pieces: Sequence[str], budget: int = TEXT_LIMIT - _SAFETY) -> list[str]:
+    """Join HTML pieces with newlines into as few messages as fit the budget."""
     parts: list[str] = []
     current: list[str] = []
     size = 0

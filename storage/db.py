@@ -12,7 +12,9 @@ two processes starting together do not race.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -131,6 +133,28 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     def _run(sync_conn: Any) -> None:
         command.upgrade(_alembic_config(sync_conn), revision)
 
+    lock_path = _sqlite_path(str(engine.url))
+    if lock_path is not None:
+        # Two processes starting together must not interleave migration steps: SQLite has no
+        # session lock that outlives Alembic's per-migration transactions, so use a file lock.
+        lock_file = lock_path.with_name(lock_path.name + ".migrate-lock")
+        fd = await asyncio.to_thread(_lock_file, lock_file)
+        try:
+            await _upgrade_locked(engine, revision, _run)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        return
+    await _upgrade_locked(engine, revision, _run)
+
+
+def _lock_file(path: Path) -> int:
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+async def _upgrade_locked(engine: AsyncEngine, revision: str, run: Any) -> None:
     async with engine.connect() as conn:
         postgres = conn.dialect.name == "postgresql"
         if postgres:
@@ -138,7 +162,7 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
             await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
             await conn.commit()
         try:
-            await conn.run_sync(_run)
+            await conn.run_sync(run)
             await conn.commit()
         finally:
             if postgres:

@@ -67,6 +67,15 @@ def test_help_and_bot_menu_commands_are_in_the_help_family() -> None:
     assert set(re.findall(r'"([a-z]+)"', menu.group(1))) <= set(KEY_FAMILIES["help.{}"])
 
 
+def test_families_mirror_the_enums_they_name() -> None:
+    from bot.domain import Role, Side
+    from translation.types import Route
+
+    assert set(KEY_FAMILIES["relay.route.{}"]) == {route.value for route in Route}
+    assert set(KEY_FAMILIES["role.{}"]) == {role.value for role in Role}
+    assert set(KEY_FAMILIES["side.{}"]) == {side.value for side in Side}
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_every_key_the_code_uses_is_translated(
     lang: str, used: Extraction, catalogs: dict[str, ParsedCatalog]

@@ -111,5 +111,7 @@ def test_conflicting_renderings_are_refused(tmp_path: Path) -> None:
         "a\tfixed\tBase\tBaz\tBase\tKambi\t\t",
         "b\tfixed\tBase\tBaz\tBase\tKituo\t\t",
     )
-    with pytest.raises(ConfigError, match="'Baz' is in rows 'a' and 'b' with different renderings"):
+    with pytest.raises(
+        ConfigError, match="'Baz' is in rows 'a' and 'b' with different renderings"
+    ):
         glossary_mapping(load_terminology(path))

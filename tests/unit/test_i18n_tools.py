@@ -32,6 +32,7 @@ async def handler(update, ctx, lang, who, n):
     other = text(ctx, f"demo.family.{who}", lang)
     flag = answer(update, ctx, "demo.yes" if n else "demo.no", lang)
     sorted([3, 1], key=len)
+    WARNINGS = (("no_model", N_("demo.marked")),)
     log.info("not.a_key %s", t)
     print(t("Not a key", lang))
     raise UserInputError("usage", key="demo.usage", refused="demo.not_a_key_param")
@@ -62,6 +63,7 @@ def test_extractor_finds_literal_keys_errors_plurals_and_families(tmp_path: Path
         "demo.yes",
         "demo.no",
         "demo.usage",
+        "demo.marked",
     }
     assert found.keys["demo.count"].plural
     assert not found.keys["demo.answer"].plural

@@ -1,0 +1,99 @@
+"""The relay end to end: partner groups receive copies; replies, edits and audit reads work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.scenario import People
+
+
+async def _operation(people: People, op_name: str) -> dict[str, Any]:
+    """Four enrolled groups (ht, fr, en, sw) and one officer in each."""
+    c = people.client
+    units = [("PNH-A", "PNH", "ht", "Jean", "ht"), ("PNH-B", "PNH", "fr", "Marie", "fr"),
+             ("KE-A", "MSS", "en", "Otieno", "en"), ("KE-B", "MSS", "sw", "Wanjiru", "sw")]
+    await people.new_operation(op_name, [(u[0], u[1], u[2]) for u in units])
+    world: dict[str, Any] = {}
+    for code, _side, lang, name, tg_lang in units:
+        person = await c.create_user(name, language_code=tg_lang)
+        group = await people.group(f"{op_name} {code}", person, [])
+        await people.enroll(group, person, await people.issue_code(f"chat {op_name} {code}"))
+        world[code] = {"group": group, "person": person, "lang": lang}
+    return world
+
+
+async def _copy_in(people: People, group: Any, after: int, contains: str) -> Any:
+    return await people.client.wait_for_message(group, from_bot=True, after=after,
+                                                contains=contains, timeout=30)
+
+
+async def test_message_reaches_every_partner_group_with_author_and_original(
+    people: People, op_name: str
+) -> None:
+    c = people.client
+    world = await _operation(people, op_name)
+    marks = {code: (await c.history(w["group"]))[-1].message_id for code, w in world.items()}
+    text = "Inite KE-3 rive Kenscoff a 14:30 <b>&</b>"
+    await c.say(world["PNH-A"]["group"], world["PNH-A"]["person"], text)
+    for code in ("PNH-B", "KE-A", "KE-B"):
+        copy = await _copy_in(people, world[code]["group"], marks[code], "Jean")
+        assert "PNH-A" in copy.text  # unit of the author
+        assert "PNH" in copy.text  # side
+        assert text in copy.text  # HTML-looking text arrives escaped, byte for byte
+        assert "expandable_blockquote" in {e["type"] for e in copy.entities}
+    # Nothing echoes back into the author's own group.
+    own = [m for m in await c.history(world["PNH-A"]["group"])
+           if m.from_bot and m.message_id > marks["PNH-A"]]
+    assert own == []
+
+
+async def test_reply_to_a_copy_becomes_a_reply_to_the_original(people: People, op_name: str
+                                                               ) -> None:
+    c = people.client
+    world = await _operation(people, op_name)
+    pnh, ke = world["PNH-A"], world["KE-A"]
+    mark = (await c.history(ke["group"]))[-1].message_id
+    original = await c.say(pnh["group"], pnh["person"], "Nou bezwen ranfò")
+    copy = await _copy_in(people, ke["group"], mark, "ranfò")
+    mark_pnh = (await c.history(pnh["group"]))[-1].message_id
+    await c.say(ke["group"], ke["person"], "On our way", reply_to=copy.message_id)
+    answer = await _copy_in(people, pnh["group"], mark_pnh, "On our way")
+    assert answer.reply_to == original.message_id
+
+
+async def test_edit_updates_every_copy(people: People, op_name: str) -> None:
+    c = people.client
+    world = await _operation(people, op_name)
+    ke, sw = world["KE-A"], world["KE-B"]
+    mark = (await c.history(sw["group"]))[-1].message_id
+    sent = await c.say(ke["group"], ke["person"], "Roadblock at Furcy cleared")
+    copy = await _copy_in(people, sw["group"], mark, "cleared")
+    await c.edit(ke["group"], ke["person"], sent.message_id, "Roadblock at Furcy NOT cleared")
+
+    def edited(history: list[Any]) -> bool:
+        return any(m.message_id == copy.message_id and "NOT cleared" in (m.text or "")
+                   for m in history)
+
+    await c.wait_for(sw["group"], edited, timeout=30)
+
+
+async def test_auditor_reads_the_log_and_others_cannot(people: People, op_name: str) -> None:
+    c = people.client
+    world = await _operation(people, op_name)
+    ke = world["KE-A"]
+    mark = (await c.history(world["KE-B"]["group"]))[-1].message_id
+    await c.say(ke["group"], ke["person"], "Checkpoint Alpha_2 secured")
+    await _copy_in(people, world["KE-B"]["group"], mark, "Alpha_2")
+    auditor = await c.create_user("Inspectorate", language_code="fr")
+    await people.open_private(auditor)
+    code = await people.issue_code(f"person {op_name} KE-A auditor fr")
+    await people.ask(auditor, auditor, "join", code)
+    page = await people.ask(auditor, auditor, "search", "Alpha_2")
+    assert "Checkpoint Alpha_2 secured" in page.text
+    assert "Otieno" in page.text
+    # An officer may not read the log; the refusal is in the officer's language.
+    await people.open_private(ke["person"])
+    officer_code = await people.issue_code(f"person {op_name} KE-A officer en")
+    await people.ask(ke["person"], ke["person"], "join", officer_code)
+    refused = await people.ask(ke["person"], ke["person"], "log")
+    assert "may not use /log" in refused.text
