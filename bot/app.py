@@ -50,23 +50,41 @@ def build_services(settings: Settings, translator: Any = None) -> Services:
     key = settings.audit_hmac_key.get_secret_value().encode() if settings.audit_hmac_key else None
     audit = AuditChain(key=key)
     translator = translator or NoModelsTranslator()
+    i18n = load_i18n()
+    # Issue 7: SITREPs, the status board and FLASH messages.
+    from datetime import timedelta
+
+    from bot.services.flash import FlashService
+    from bot.services.status import StatusService
+
     return Services(
         settings=settings,
         db=db,
         audit=audit,
-        i18n=load_i18n(),
+        i18n=i18n,
         enrollment=EnrollmentService(db, audit, settings.admin_ids),
         refusals=RefusalMemory(),
         translator=translator,
         relay=RelayService(db, audit, translator),
         audit_access=AuditAccess(db, audit),
         extra={},
+        status=StatusService(db, audit, translator, i18n, admin_ids=settings.admin_ids),
+        flash=FlashService(
+            db,
+            audit,
+            translator,
+            i18n,
+            remind_after=timedelta(minutes=settings.flash_remind_min),
+            escalate_after=timedelta(minutes=settings.flash_escalate_min),
+        ),
     )
 
 
 def register_handlers(app: AnyApp) -> None:
     """Register every handler, in an order that matters (see the comments)."""
     from handlers import admin, audit, enrollment, relay
+    from handlers import flash as flash_handlers
+    from handlers import status as status_handlers
     from handlers.errors import on_error
     from handlers.gate import gate
 
@@ -89,14 +107,39 @@ def register_handlers(app: AnyApp) -> None:
         "how": relay.how,
         "log": audit.log_command,
         "search": audit.search_command,
+        # Issue 7: SITREPs, the board, FLASH messages.
+        "report": status_handlers.report,
+        "sitrep": status_handlers.report,
+        "status": status_handlers.status,
+        "where": status_handlers.where,
+        "who": status_handlers.who,
+        "flash": flash_handlers.flash,
+        "acks": flash_handlers.acks,
     }
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback))
+    # Issue 7: inline buttons (SITREP steps, board pages, FLASH acknowledgements).
+    app.add_handler(CallbackQueryHandler(status_handlers.report_button, pattern=r"^rep:"))
+    app.add_handler(CallbackQueryHandler(status_handlers.board_button, pattern=r"^board:"))
+    app.add_handler(CallbackQueryHandler(flash_handlers.ack_pressed, pattern=r"^ack:"))
     app.add_handler(MessageHandler(filters.StatusUpdate.NEW_CHAT_MEMBERS, enrollment.bot_added))
     app.add_handler(CallbackQueryHandler(audit.more, pattern=r"^audit:\d+$"))
     # Group 0, after commands: officers' messages in enrolled groups (commands never relay;
     # service messages are not matched). Edits re-translate and edit every copy.
     groups = filters.ChatType.GROUPS & ~filters.COMMAND & ~filters.StatusUpdate.ALL
+    # Issue 7: an answer to its author's open SITREP question is taken by the wizard, before
+    # the relay (it is not a message for the partner groups).
+    services = app.bot_data.get("services")
+    if services is not None and services.status is not None:
+        app.add_handler(
+            MessageHandler(
+                groups
+                & filters.UpdateType.MESSAGE
+                & (filters.TEXT | filters.LOCATION)
+                & status_handlers.DraftInput(services.status.drafts),
+                status_handlers.report_input,
+            )
+        )
     app.add_handler(MessageHandler(groups & filters.UpdateType.MESSAGE, relay.relay_message))
     app.add_handler(
         MessageHandler(groups & filters.UpdateType.EDITED_MESSAGE, relay.relay_message)
@@ -221,7 +264,12 @@ async def serve(
     tasks = [
         asyncio.create_task(poller.run(), name="poller"),
         asyncio.create_task(outbox.run(), name="outbox"),
+        # Issue 7: staleness alerts and FLASH reminders (kept last: cancelled with the rest).
+        asyncio.create_task(_status_checks(services, app.bot), name="status-checks"),
     ]
+    for s_attr in (services.status, services.flash):
+        if s_attr is not None:
+            s_attr.on_queued = outbox.wake
     log.info("Daraja is running (%s mode)", settings.mode)
     if ready is not None:
         ready.set()
@@ -241,9 +289,33 @@ async def serve(
         tasks[1].cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await tasks[1]
+        tasks[2].cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await tasks[2]
         await app.stop()
         await app.shutdown()
         await services.db.dispose()
+
+
+async def _status_checks(services: Services, bot: Any) -> None:
+    """Issue 7: every `status_check_seconds`, alert commanders of reporting lapses and remind
+    or escalate unacknowledged FLASHes (the rules live in the services, driven by the time)."""
+    from handlers.status import BotNotifier
+    from storage.models import utcnow
+
+    notify = BotNotifier(bot)
+    while True:
+        await asyncio.sleep(services.settings.status_check_seconds)
+        try:
+            now = utcnow()
+            if services.status is not None:
+                await services.status.check_staleness(now, notify)
+            if services.flash is not None:
+                await services.flash.check_flash_reminders(now, notify)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("status checks failed; retrying at the next tick")
 
 
 async def build_translator_async(settings: Settings) -> Any:

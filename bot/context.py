@@ -12,7 +12,9 @@ if TYPE_CHECKING:
     from bot.services.access import RefusalMemory
     from bot.services.audit_access import AuditAccess
     from bot.services.enrollment import EnrollmentService
+    from bot.services.flash import FlashService
     from bot.services.relay import RelayService
+    from bot.services.status import StatusService
     from bot.services.translator import Translator
     from bot.settings import Settings
     from storage.audit import AuditChain
@@ -33,6 +35,9 @@ class Services:
     relay: RelayService
     audit_access: AuditAccess
     extra: dict[str, Any]
+    # Issue 7: SITREPs, the board and FLASH messages (None where a caller builds no status).
+    status: StatusService | None = None
+    flash: FlashService | None = None
 
 
 class DarajaContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):

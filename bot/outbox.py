@@ -23,7 +23,13 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from telegram import Bot, LinkPreviewOptions, ReplyParameters
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    ReplyParameters,
+)
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TimedOut
 
@@ -264,6 +270,7 @@ class OutboxWorker:
                 reply_parameters=reply,
                 link_preview_options=NO_PREVIEW,
                 rate_limit_args=NO_RETRY,
+                reply_markup=_markup(copy) if offset == len(copy.parts) - 1 else None,
             )
             pending.append((number, sent.message_id))
             reply = None  # only the first part replies
@@ -368,6 +375,15 @@ class OutboxWorker:
             if chat is not None:
                 await ChatRepo(s).migrate(chat.telegram_chat_id, new_chat_id)
         await self._retry(row.id, 0.0, "chat migrated to a supergroup", ambiguous=False)
+
+
+def _markup(copy: PreparedCopy) -> InlineKeyboardMarkup | None:
+    """Issue 7: inline buttons (FLASH acknowledge) go under a copy's last part."""
+    if not copy.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data)] for label, data in copy.buttons]
+    )
 
 
 def _backoff(attempts: int) -> float:

@@ -75,6 +75,24 @@ class Settings(BaseSettings):
     timezone: str = Field(
         default="America/Port-au-Prince", description="Default time zone for new operations."
     )
+    flash_remind_min: int = Field(
+        default=5,
+        ge=1,
+        le=24 * 60,
+        description="Minutes before unacknowledged FLASH units are reminded.",
+    )
+    flash_escalate_min: int = Field(
+        default=15,
+        ge=1,
+        le=24 * 60,
+        description="Minutes before unacknowledged FLASH units are escalated to the sender.",
+    )
+    status_check_seconds: float = Field(
+        default=30,
+        ge=1,
+        le=3600,
+        description="How often staleness and FLASH reminders are checked.",
+    )
     translation_threads: int = Field(
         default=0, ge=0, le=256, description="CTranslate2 intra-op threads (0: all cores)."
     )

@@ -52,6 +52,8 @@ class PreparedCopy:
     sent_parts: frozenset[int] = frozenset()  # parts already posted (a retried delivery)
     ambiguous: bool = False
     attempts: int = 0
+    # Inline buttons (label, callback data) under the last part: FLASH acknowledge (issue 7).
+    buttons: tuple[tuple[str, str], ...] = ()
 
 
 class CopyBuilder:
@@ -119,6 +121,14 @@ class CopyBuilder:
                 rank=author.rank if author else "",
                 edited_label=edited,
             )
+            # Issue 7: a FLASH copy is headed by its priority label and, in a unit group expected
+            # to acknowledge, carries the acknowledge button.
+            buttons: tuple[tuple[str, str], ...] = ()
+            if message.priority == "flash" and not annotate:
+                from bot.services.flash import flash_copy_extras
+
+                label, buttons = await flash_copy_extras(s, self.i18n, message, target, ui)
+                header = f"{label}\n{header}"
             content = CopyContent(
                 header="" if annotate else header,
                 blocks=tuple(blocks),
@@ -140,6 +150,21 @@ class CopyBuilder:
             elif message.kind in ("location", "venue") and not annotate:
                 kind = message.kind
                 parts = render_parts(content)
+            elif message.kind == "sitrep" and isinstance(media.get("sitrep"), dict):
+                # Issue 7: a SITREP renders from its structured data; status words come from
+                # the catalogs in each of the group's languages, free text from translations.
+                from bot.services.board import render_sitrep_copy
+                from bot.services.status import glossary_renderings
+
+                ops_row = await ops.by_id(message.operation_id)
+                parts = render_sitrep_copy(
+                    header,
+                    media["sitrep"],
+                    langs,
+                    self.i18n,
+                    created_at=message.created_at,
+                    renderings=glossary_renderings(ops_row.glossary if ops_row else None),
+                )
             else:
                 parts = render_parts(_strip_empty(content))
             reply_to: int | None = None
@@ -178,6 +203,7 @@ class CopyBuilder:
                 sent_parts=sent_parts,
                 ambiguous=delivery.ambiguous,
                 attempts=delivery.attempts,
+                buttons=buttons,
             )
 
 

@@ -1,0 +1,617 @@
+"""FLASH messages: a commander's priority order to every unit, acknowledged unit by unit.
+
+`/flash TEXT` is recorded like any relayed message (a `messages` row with priority `flash`, its
+translations, audit events, one outbox row per chat of the operation) plus a `flashes` row that
+names the units expected to acknowledge and the reminder and escalation times. Each unit
+group's copy carries an "acknowledge" button (`ack:<flash id>`).
+
+Who may acknowledge: any member of the unit's group, for that group's unit - officers often
+have not `/join`ed individually, and being in the group is what the button proves. A person
+enrolled to *another* unit is refused (no acknowledging on a partner's behalf), as is a press on
+a message that is not this FLASH's copy (a forged callback). A unit acknowledges once; a second
+press answers who acknowledged and when.
+
+A FLASH typed in a private chat has no enrolled chat of its own: its `messages` row is filed
+under the operation's commanders' chat (else its first chat) with a synthetic negative Telegram
+message id, and the real private chat and message ids are kept in `flashes` (replay detection).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.errors import DarajaError, NotFound, UserInputError
+from bot.formatting import format_time
+from bot.i18n import I18n
+from bot.services.board import esc
+from bot.services.status import Notice, Notifier, record_copies
+from bot.services.translator import Translator
+from storage.audit import AuditChain
+from storage.db import Database
+from storage.messages import MessageRepo
+from storage.models import Chat, Message, Operation, utcnow
+from storage.repositories import ChatRepo, OperationRepo, PersonRepo
+from storage.status_repo import Flash, FlashAck, FlashRepo, StatusRepo
+from translation.types import Translation
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REMIND = timedelta(minutes=5)
+DEFAULT_ESCALATE = timedelta(minutes=15)
+MAX_FLASH_TEXT = 3000
+ACK_PREFIX = "ack:"
+
+
+def ack_data(flash_id: int) -> str:
+    """Callback data of a FLASH's acknowledge button."""
+    return f"{ACK_PREFIX}{flash_id}"
+
+
+def parse_ack_data(data: str | None) -> int | None:
+    """The FLASH id in `ack:<id>` callback data, or None."""
+    if not data or not data.startswith(ACK_PREFIX):
+        return None
+    tail = data[len(ACK_PREFIX) :]
+    return int(tail) if tail.isdigit() else None
+
+
+@dataclass(frozen=True)
+class FlashSent:
+    """What `/flash` recorded and queued."""
+
+    flash_id: int
+    message_id: int
+    deliveries: int
+    units: tuple[str, ...]
+    languages: tuple[str, ...]
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class AckResult:
+    """The outcome of one press of an acknowledge button."""
+
+    status: str  # acked | already | other_unit | not_a_copy | unknown
+    unit: str = ""
+    name: str = ""
+    acked_at: datetime | None = None
+    timezone: str = "America/Port-au-Prince"
+
+
+@dataclass(frozen=True)
+class AckRow:
+    """One expected unit on `/acks`."""
+
+    unit: str
+    side: str
+    acked_by: str | None
+    acked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AckReport:
+    """`/acks`: one FLASH and which units acknowledged it."""
+
+    flash_id: int
+    text: str
+    sent_at: datetime
+    timezone: str
+    rows: tuple[AckRow, ...]
+
+    @property
+    def acked(self) -> int:
+        """How many expected units acknowledged."""
+        return sum(1 for r in self.rows if r.acked_at is not None)
+
+
+class FlashService:
+    """Sends FLASH messages, records acknowledgements, reminds and escalates."""
+
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditChain,
+        translator: Translator,
+        i18n: I18n,
+        *,
+        remind_after: timedelta = DEFAULT_REMIND,
+        escalate_after: timedelta = DEFAULT_ESCALATE,
+        clock: Callable[[], datetime] = utcnow,
+        on_queued: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.db = db
+        self.audit = audit
+        self.translator = translator
+        self.i18n = i18n
+        self.remind_after = remind_after
+        self.escalate_after = max(escalate_after, remind_after)
+        self.clock = clock
+        self.on_queued = on_queued
+
+    async def send(
+        self,
+        *,
+        sender_id: int,
+        sender_name: str,
+        telegram_chat_id: int,
+        telegram_message_id: int,
+        text: str,
+        update_id: int | None = None,
+    ) -> FlashSent:
+        """Record a FLASH and queue a copy to every other chat of the sender's operation."""
+        text = text.strip()
+        if not text:
+            raise UserInputError("empty FLASH", key="flash.usage")
+        if len(text) > MAX_FLASH_TEXT:
+            raise UserInputError("FLASH too long", key="flash.too_long", limit=MAX_FLASH_TEXT)
+        async with (
+            self._refusals(sender_id, telegram_chat_id, "flash"),
+            self.db.transaction() as s,
+        ):
+            replay = await FlashRepo(s).by_source(telegram_chat_id, telegram_message_id)
+            if replay is not None:
+                return FlashSent(replay.id, replay.message_id, 0, (), (), duplicate=True)
+            op, origin, private = await self._origin(s, sender_id, telegram_chat_id)
+            sender = await PersonRepo(s).by_telegram_id(sender_id)
+            targets = [c for c in await ChatRepo(s).linked(op.id) if private or c.id != origin.id]
+            if not [c for c in targets if c.unit_id is not None]:
+                raise UserInputError("no unit group to send to", key="flash.no_units")
+            origin_langs = origin.language_list if not private else []
+            author_lang = sender.language if sender else None
+            glossary = op.glossary or None
+        guess = self.translator.detect(
+            text,
+            chat_languages=origin_langs or [author_lang or op.default_language],
+            author_language=author_lang,
+        )
+        source = guess.language
+        languages: list[str] = []
+        for chat in targets:
+            languages.extend(x for x in chat.language_list if x != source and x not in languages)
+        translations = await self._translate(text, source, languages, glossary)
+        now = self.clock()
+        try:
+            async with self.db.transaction() as s:
+                op, origin, private = await self._origin(s, sender_id, telegram_chat_id)
+                message_id = telegram_message_id
+                if private:
+                    message_id = await _synthetic_id(s, origin.id)
+                message = await MessageRepo(s).add_message(
+                    Message(
+                        operation_id=op.id,
+                        chat_id=origin.id,
+                        telegram_message_id=message_id,
+                        update_id=update_id,
+                        author_user_id=sender_id,
+                        author_name=sender_name[:255],
+                        kind="text",
+                        text=text,
+                        entities=None,
+                        media={"flash": True},
+                        source_language=source,
+                        language_decided_by=guess.decided_by,
+                        reply_to_message_id=None,
+                        priority="flash",
+                        revision=0,
+                        created_at=now,
+                    )
+                )
+                unit_targets = [c for c in targets if c.unit_id is not None]
+                expected = sorted({c.unit_id for c in unit_targets if c.unit_id is not None})
+                flash = await FlashRepo(s).add(
+                    Flash(
+                        operation_id=op.id,
+                        message_id=message.id,
+                        sender_user_id=sender_id,
+                        sender_name=sender_name[:255],
+                        source_chat_id=telegram_chat_id,
+                        source_message_id=telegram_message_id,
+                        expected_units=expected,
+                        created_at=now,
+                        remind_after=now + self.remind_after,
+                        escalate_after=now + self.escalate_after,
+                    )
+                )
+                units = {u.id: u for u in await StatusRepo(s).units(op.id)}
+                await self.audit.append(
+                    s,
+                    component="flash",
+                    event_type="flash.sent",
+                    actor=f"tg:{sender_id}",
+                    operation_id=op.id,
+                    ts=now,
+                    payload={
+                        "flash_id": flash.id,
+                        "message_id": message.id,
+                        "chat_id": telegram_chat_id,
+                        "author": sender_name,
+                        "text": text,
+                        "language": source,
+                        "units": [units[u].code for u in expected if u in units],
+                        "remind_after": flash.remind_after.isoformat(),
+                        "escalate_after": flash.escalate_after.isoformat(),
+                    },
+                )
+                count = await record_copies(
+                    s,
+                    self.audit,
+                    message=message,
+                    translations=translations,
+                    targets=targets,
+                    now=now,
+                )
+        except IntegrityError:
+            return FlashSent(0, 0, 0, (), (), duplicate=True)
+        if count:
+            self.on_queued()
+        return FlashSent(
+            flash.id,
+            message.id,
+            count,
+            tuple(units[u].code for u in expected if u in units),
+            tuple(languages),
+        )
+
+    async def acknowledge(
+        self,
+        *,
+        flash_id: int,
+        user_id: int,
+        user_name: str,
+        telegram_chat_id: int,
+        telegram_message_id: int,
+    ) -> AckResult:
+        """Record a unit's acknowledgement from a press in its group (once per unit)."""
+        now = self.clock()
+        refusal: tuple[str, AckResult] | None = None
+        async with self.db.transaction() as s:
+            flashes = FlashRepo(s)
+            flash = await flashes.get(flash_id)
+            chat = await ChatRepo(s).by_telegram_id(telegram_chat_id)
+            copy = await MessageRepo(s).copy_at(telegram_chat_id, telegram_message_id)
+            op = await OperationRepo(s).by_id(flash.operation_id) if flash else None
+            tz = op.timezone if op else "America/Port-au-Prince"
+            if flash is None or op is None:
+                refusal = ("unknown", AckResult("unknown"))
+            elif (
+                chat is None
+                or not chat.active
+                or chat.unit_id is None
+                or copy is None
+                or copy.message_id != flash.message_id
+                or chat.unit_id not in (flash.expected_units or [])
+            ):
+                refusal = ("not_a_copy", AckResult("not_a_copy", timezone=tz))
+            else:
+                unit = await OperationRepo(s).unit_by_id(chat.unit_id)
+                assert unit is not None
+                person = await PersonRepo(s).by_telegram_id(user_id)
+                if person is not None and person.unit_id not in (None, unit.id):
+                    other = await OperationRepo(s).unit_by_id(person.unit_id)
+                    refusal = (
+                        "other_unit",
+                        AckResult("other_unit", other.code if other else "", timezone=tz),
+                    )
+                else:
+                    existing = await flashes.ack_of(flash.id, unit.id)
+                    if existing is not None:
+                        refusal = (
+                            "already",
+                            AckResult(
+                                "already", unit.code, existing.person_name, existing.acked_at, tz
+                            ),
+                        )
+                    else:
+                        await flashes.add_ack(
+                            FlashAck(
+                                flash_id=flash.id,
+                                unit_id=unit.id,
+                                chat_id=chat.id,
+                                person_user_id=user_id,
+                                person_name=user_name[:255],
+                                acked_at=now,
+                            )
+                        )
+                        await self.audit.append(
+                            s,
+                            component="flash",
+                            event_type="flash.acked",
+                            actor=f"tg:{user_id}",
+                            operation_id=op.id,
+                            ts=now,
+                            payload={
+                                "flash_id": flash.id,
+                                "unit": unit.code,
+                                "chat_id": telegram_chat_id,
+                                "person": user_name,
+                                "acked_at": now.isoformat(),
+                            },
+                        )
+                        return AckResult("acked", unit.code, user_name, now, tz)
+        assert refusal is not None
+        reason, result = refusal
+        async with self.db.transaction() as s:
+            await self.audit.append(
+                s,
+                component="flash",
+                event_type="flash.ack_refused",
+                actor=f"tg:{user_id}",
+                outcome="refused",
+                operation_id=op.id if op else None,
+                ts=now,
+                payload={
+                    "flash_id": flash_id,
+                    "reason": reason,
+                    "chat_id": telegram_chat_id,
+                    "message_id": telegram_message_id,
+                },
+            )
+        return result
+
+    async def acks(self, viewer_id: int, flash_id: int | None = None) -> AckReport:
+        """`/acks`: the viewer's latest FLASH (or the one named) and who acknowledged it."""
+        async with self._refusals(viewer_id, None, "acks"), self.db.transaction() as s:
+            flashes = FlashRepo(s)
+            if flash_id is not None:
+                flash = await flashes.get(flash_id)
+                person = await PersonRepo(s).by_telegram_id(viewer_id)
+                if (
+                    flash is not None
+                    and flash.sender_user_id != viewer_id
+                    and not (person and person.operation_id == flash.operation_id)
+                ):
+                    flash = None
+            else:
+                latest = await flashes.latest_by_sender(viewer_id, 1)
+                flash = latest[0] if latest else None
+            if flash is None:
+                raise NotFound("no FLASH", key="flash.none", refused="no_flash")
+            return await self._ack_report(s, flash)
+
+    async def _ack_report(self, s: AsyncSession, flash: Flash) -> AckReport:
+        op = await OperationRepo(s).by_id(flash.operation_id)
+        message = await MessageRepo(s).message(flash.message_id)
+        units = {u.id: u for u in await StatusRepo(s).units(flash.operation_id)}
+        acks = {a.unit_id: a for a in await FlashRepo(s).acks(flash.id)}
+        rows = []
+        for unit_id in flash.expected_units or []:
+            unit = units.get(unit_id)
+            if unit is None:
+                continue
+            ack = acks.get(unit_id)
+            rows.append(
+                AckRow(
+                    unit.code,
+                    unit.side,
+                    ack.person_name if ack else None,
+                    ack.acked_at if ack else None,
+                )
+            )
+        rows.sort(key=lambda r: (r.acked_at is not None, r.unit))
+        return AckReport(
+            flash.id,
+            message.text if message else "",
+            flash.created_at,
+            op.timezone if op else "America/Port-au-Prince",
+            tuple(rows),
+        )
+
+    def render_acks(self, report: AckReport, lang: str) -> str:
+        """`/acks` as Telegram HTML in the reader's language."""
+        i18n = self.i18n
+        preview = report.text if len(report.text) <= 80 else report.text[:79] + "…"
+        lines = [
+            i18n.t(
+                "acks.title",
+                lang,
+                time=esc(format_time(report.sent_at, lang, report.timezone)),
+                acked=report.acked,
+                total=len(report.rows),
+            ),
+            f"<i>{esc(preview)}</i>",
+            "",
+        ]
+        for row in report.rows:
+            if row.acked_at is not None:
+                lines.append(
+                    "✅ "
+                    + i18n.t(
+                        "acks.row_acked",
+                        lang,
+                        unit=esc(row.unit),
+                        name=esc(row.acked_by or "?"),
+                        time=esc(format_time(row.acked_at, lang, report.timezone)),
+                    )
+                )
+            else:
+                lines.append("⏳ " + i18n.t("acks.row_waiting", lang, unit=esc(row.unit)))
+        return "\n".join(lines)[:4000]
+
+    async def check_flash_reminders(self, now: datetime, notify: Notifier) -> list[Notice]:
+        """Remind units that have not acknowledged (at `remind_after`), then escalate to the
+        sender (at `escalate_after`); each step happens once per FLASH. Returns what was sent."""
+        sent: list[Notice] = []
+        async with self.db.transaction() as s:
+            due = list(await FlashRepo(s).open_due(now))
+        for flash_row in due:
+            async with self.db.transaction() as s:
+                flash = await FlashRepo(s).get(flash_row.id)
+                if flash is None or flash.escalated_at is not None:
+                    continue
+                report = await self._ack_report(s, flash)
+                waiting = {r.unit for r in report.rows if r.acked_at is None}
+                remind = flash.reminded_at is None and now >= flash.remind_after
+                escalate = now >= flash.escalate_after
+                chats = await StatusRepo(s).unit_chats(flash.operation_id)
+                units = {u.id: u for u in await StatusRepo(s).units(flash.operation_id)}
+                reminders: list[Notice] = []
+                if remind and waiting:
+                    for unit_id in flash.expected_units or []:
+                        unit = units.get(unit_id)
+                        if unit is None or unit.code not in waiting:
+                            continue
+                        for chat in chats.get(unit_id, []):
+                            copies = await MessageRepo(s).copies_of(flash.message_id, chat.id)
+                            reply_to = copies[-1].telegram_message_id if copies else None
+                            lang = chat.language_list[0]
+                            reminders.append(
+                                Notice(
+                                    chat.telegram_chat_id,
+                                    "🔴 " + self.i18n.t("flash.reminder", lang),
+                                    reply_to,
+                                )
+                            )
+                escalation: list[Notice] = []
+                if escalate and waiting:
+                    escalation = await self._escalation_notices(s, flash, report, sorted(waiting))
+            for notice in reminders + escalation:
+                if await notify(notice):
+                    sent.append(notice)
+            async with self.db.transaction() as s:
+                flash = await FlashRepo(s).get(flash_row.id)
+                assert flash is not None
+                events = []
+                if remind:
+                    flash.reminded_at = now
+                    events.append(("flash.reminded", sorted(waiting)))
+                if escalate:
+                    flash.escalated_at = now
+                    events.append(("flash.escalated", sorted(waiting)))
+                for event_type, unit_codes in events:
+                    await self.audit.append(
+                        s,
+                        component="flash",
+                        event_type=event_type,
+                        actor="daraja",
+                        operation_id=flash.operation_id,
+                        ts=now,
+                        payload={"flash_id": flash.id, "units": unit_codes},
+                    )
+        return sent
+
+    async def _escalation_notices(
+        self, s: AsyncSession, flash: Flash, report: AckReport, waiting: Sequence[str]
+    ) -> list[Notice]:
+        """To the sender privately, in the sender's language (the commanders' chats too when
+        the FLASH came from one)."""
+        op = await OperationRepo(s).by_id(flash.operation_id)
+        sender = await PersonRepo(s).by_telegram_id(flash.sender_user_id)
+        lang = (sender.language if sender else None) or (op.default_language if op else "en")
+        tz = op.timezone if op else "America/Port-au-Prince"
+        targets = [(flash.sender_user_id, lang)]
+        source = await ChatRepo(s).by_telegram_id(flash.source_chat_id)
+        if source is not None and source.is_command:
+            targets.append((source.telegram_chat_id, source.language_list[0]))
+        return [
+            Notice(
+                chat_id,
+                self.i18n.t(
+                    "flash.escalation",
+                    reader,
+                    time=esc(format_time(flash.created_at, reader, tz)),
+                    units=esc(", ".join(waiting)),
+                ),
+            )
+            for chat_id, reader in targets
+        ]
+
+    async def _translate(
+        self, text: str, source: str, targets: Sequence[str], glossary: Any
+    ) -> dict[str, Translation]:
+        if not targets:
+            return {}
+        results = await self.translator.translate_many(
+            text, list(targets), source=source, glossary=glossary
+        )
+        return dict(zip(targets, results, strict=True))
+
+    async def _origin(
+        self, s: AsyncSession, sender_id: int, telegram_chat_id: int
+    ) -> tuple[Operation, Chat, bool]:
+        """The operation and the chat a FLASH is filed under, and whether it came privately."""
+        chat = await ChatRepo(s).by_telegram_id(telegram_chat_id)
+        if chat is not None and chat.active and telegram_chat_id != sender_id:
+            op = await OperationRepo(s).by_id(chat.operation_id)
+            assert op is not None
+            return op, chat, False
+        person = await PersonRepo(s).by_telegram_id(sender_id)
+        ops = OperationRepo(s)
+        op = None
+        if person is not None and person.operation_id is not None:
+            op = await ops.by_id(person.operation_id)
+        if op is None:
+            every = list(await ops.all())
+            op = every[0] if len(every) == 1 else None
+        if op is None:
+            raise NotFound("no operation for this person", key="status.no_operation")
+        command = await StatusRepo(s).command_chats(op.id)
+        linked = command or await ChatRepo(s).linked(op.id)
+        if not linked:
+            raise UserInputError("no unit group to send to", key="flash.no_units")
+        return op, linked[0], True
+
+    async def _refusals_audit(
+        self, actor: int, chat_id: int | None, command: str, reason: str
+    ) -> None:
+        async with self.db.transaction() as s:
+            await self.audit.append(
+                s,
+                component="flash",
+                event_type=f"{command}.refused",
+                actor=f"tg:{actor}",
+                outcome="refused",
+                payload={"reason": reason, "chat_id": chat_id},
+            )
+
+    def _refusals(self, actor: int, chat_id: int | None, command: str) -> _Refusals:
+        return _Refusals(self, actor, chat_id, command)
+
+
+class _Refusals:
+    """Audit a refusal raised inside, after the rollback, then re-raise it."""
+
+    def __init__(self, service: FlashService, actor: int, chat_id: int | None, command: str):
+        self.service, self.actor, self.chat_id, self.command = service, actor, chat_id, command
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if isinstance(exc, DarajaError):
+            reason = str(exc.params.get("refused") or exc.key)
+            await self.service._refusals_audit(self.actor, self.chat_id, self.command, reason)
+
+
+async def flash_copy_extras(
+    s: AsyncSession, i18n: I18n, message: Message, target: Chat, lang: str
+) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The FLASH label line for a copy, and the acknowledge button (label, callback data) when
+    the target is a unit group expected to acknowledge."""
+    label = f"🔴 <b>{esc(i18n.t('flash.label', lang))}</b>"
+    flash = await FlashRepo(s).by_message(message.id)
+    if (
+        flash is None
+        or target.unit_id is None
+        or target.unit_id not in (flash.expected_units or [])
+    ):
+        return label, ()
+    return label, ((i18n.t("flash.ack_button", lang), ack_data(flash.id)),)
+
+
+async def _synthetic_id(s: AsyncSession, chat_row_id: int) -> int:
+    """A negative message id for a FLASH typed privately, unique within its filing chat
+    (Telegram's ids are positive, so it never collides with a real message)."""
+    lowest = (
+        await s.execute(
+            select(func.min(Message.telegram_message_id)).where(Message.chat_id == chat_row_id)
+        )
+    ).scalar_one_or_none()
+    return min(int(lowest or 0), 0) - 1

@@ -1,0 +1,125 @@
+"""`/flash TEXT`, `/acks`, and presses of a FLASH's acknowledge button (`ack:<id>`)."""
+
+from __future__ import annotations
+
+import html
+import logging
+
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+
+from bot.context import DarajaContext
+from bot.errors import DarajaError
+from bot.formatting import format_time
+from bot.services.flash import parse_ack_data
+from handlers.common import answer, caller_of, reply_language, text
+
+log = logging.getLogger(__name__)
+
+
+async def flash(update: Update, ctx: DarajaContext) -> None:
+    """`/flash TEXT` (commanders): relayed at once to every group, to be acknowledged."""
+    message = update.effective_message
+    chat = update.effective_chat
+    caller = caller_of(update, ctx)
+    service = ctx.services.flash
+    if message is None or chat is None or caller is None or service is None:
+        return
+    lang = await reply_language(update, ctx)
+    parts = (message.text or "").split(maxsplit=1)
+    body = parts[1].strip() if len(parts) > 1 else ""
+    if not body:
+        await answer(update, ctx, "flash.usage", lang)
+        return
+    try:
+        sent = await service.send(
+            sender_id=caller.user_id,
+            sender_name=caller.display_name,
+            telegram_chat_id=chat.id,
+            telegram_message_id=message.message_id,
+            text=body,
+            update_id=update.update_id,
+        )
+    except DarajaError as exc:
+        await answer(update, ctx, exc.key, lang, **exc.params)
+        return
+    if sent.duplicate:
+        return
+    await answer(
+        update,
+        ctx,
+        "flash.sent",
+        lang,
+        groups=sent.deliveries,
+        units=", ".join(sent.units) or "-",
+    )
+
+
+async def acks(update: Update, ctx: DarajaContext) -> None:
+    """`/acks [FLASH id]`: which units acknowledged the sender's latest FLASH, and who did."""
+    message = update.effective_message
+    caller = caller_of(update, ctx)
+    service = ctx.services.flash
+    if message is None or caller is None or service is None:
+        return
+    lang = await reply_language(update, ctx)
+    args = (message.text or "").split()[1:]
+    flash_id = int(args[0]) if args and args[0].isdigit() else None
+    try:
+        report = await service.acks(caller.user_id, flash_id)
+    except DarajaError as exc:
+        await answer(update, ctx, exc.key, lang, **exc.params)
+        return
+    await message.reply_text(service.render_acks(report, lang), parse_mode=ParseMode.HTML)
+
+
+async def ack_pressed(update: Update, ctx: DarajaContext) -> None:
+    """A press of "acknowledge": recorded once per unit; the group's copy then shows who and
+    when, and the button goes away. Refusals are answered in the group's language."""
+    query = update.callback_query
+    chat = update.effective_chat
+    caller = caller_of(update, ctx)
+    service = ctx.services.flash
+    if query is None or chat is None or caller is None or service is None:
+        return
+    lang = await reply_language(update, ctx)
+    flash_id = parse_ack_data(query.data)
+    message = query.message
+    if flash_id is None or message is None:
+        await query.answer(text(ctx, "flash.ack_not_a_copy", lang), show_alert=True)
+        return
+    result = await service.acknowledge(
+        flash_id=flash_id,
+        user_id=caller.user_id,
+        user_name=caller.display_name,
+        telegram_chat_id=chat.id,
+        telegram_message_id=message.message_id,
+    )
+    i18n = ctx.services.i18n
+    when = format_time(result.acked_at, lang, result.timezone) if result.acked_at else ""
+    if result.status == "acked":
+        await query.answer(i18n.t("flash.ack_ok", lang, unit=result.unit))
+        acked = text(ctx, "flash.acked", lang, name=result.name, unit=result.unit, time=when)
+        original = getattr(message, "text_html", None) or html.escape(
+            getattr(message, "text", "") or ""
+        )
+        try:
+            await ctx.bot.edit_message_text(
+                f"{original}\n\n✅ {acked}",
+                chat_id=chat.id,
+                message_id=message.message_id,
+                parse_mode=ParseMode.HTML,
+                reply_markup=None,
+            )
+        except BadRequest as exc:
+            # The copy may be too old or already edited: the acknowledgement is recorded anyway.
+            log.info("could not mark FLASH copy as acknowledged: %s", exc.message)
+        return
+    if result.status == "already":
+        reply = i18n.t("flash.ack_already", lang, name=result.name, unit=result.unit, time=when)
+    elif result.status == "other_unit":
+        reply = i18n.t("flash.ack_other_unit", lang, unit=result.unit)
+    else:
+        reply = i18n.t("flash.ack_not_a_copy", lang)
+    await query.answer(reply[:190], show_alert=True)
