@@ -240,6 +240,9 @@ async def serve(
             ]
         )
     await app.start()
+    from bot.translation_setup import start_self_test
+
+    self_test = start_self_test(translator)
     telemetry = telemetry or Telemetry()
     outbox = OutboxWorker(
         services.db,
@@ -292,6 +295,8 @@ async def serve(
         tasks[2].cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await tasks[2]
+        if self_test is not None:
+            self_test.cancel()
         await app.stop()
         await app.shutdown()
         await services.db.dispose()
