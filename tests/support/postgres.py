@@ -45,13 +45,19 @@ SERVER_USER = "postgres"
 PACKAGES = ("postgresql-15", "postgresql")
 
 # Runs in its own session beside pytest: when pytest's end of the pipe closes (normal exit or a
-# crash), stop the server if it still runs and remove its directory.
+# crash), stop the server if it runs and remove its directory. It looks a few times, in case
+# pytest died while `pg_ctl start` was still bringing the server up. (Backstop: a postmaster
+# whose data directory lock file vanished shuts itself down within a minute.)
 _WATCHDOG = """
-import shutil, subprocess, sys
+import os, shutil, subprocess, sys, time
 sys.stdin.buffer.read()
-cmd = sys.argv[1:-1]
-root = sys.argv[-1]
-subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+cmd, root = sys.argv[1:-1], sys.argv[-1]
+for _ in range(5):
+    if os.path.exists(os.path.join(root, "data", "postmaster.pid")):
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    if not os.path.exists(root):
+        break
+    time.sleep(1)
 shutil.rmtree(root, ignore_errors=True)
 """
 
@@ -308,7 +314,9 @@ def start_cluster(bindir: Path) -> OwnedCluster:
             sys.executable,
             "-c",
             _WATCHDOG,
-            *cluster.command(bindir / "pg_ctl", "-D", cluster.data, "-m", "immediate", "stop"),
+            *cluster.command(
+                bindir / "pg_ctl", "-D", cluster.data, "-m", "immediate", "-w", "stop"
+            ),
             str(root),
         ],
         stdin=subprocess.PIPE,
