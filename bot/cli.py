@@ -24,7 +24,11 @@ _COMMANDS: list[tuple[str, str, str]] = [
     ("db", "database migrations", "bot.cli_db:register"),
     ("admin", "operations, units, enrollment codes, people", "bot.cli_admin:register"),
     ("models", "install, list, remove and convert translation models", "bot.cli_models:register"),
-    ("translate", "translate text offline with the installed models", "bot.cli_translate:register"),
+    (
+        "translate",
+        "translate text offline with the installed models",
+        "bot.cli_translate:register",
+    ),
     ("audit", "verify, anchor and export the audit log", "bot.cli_audit:register"),
     ("i18n", "manage the interface text catalogs", "bot.cli_i18n:register"),
     ("sandbox", "run the local Bot API sandbox", "bot.cli_sandbox:register"),

@@ -101,7 +101,8 @@ def load_i18n(locales_dir: Path | None = None) -> I18n:
 
 
 def _plural_rule(expr: str) -> Any:
-    from babel.messages.plurals import get_plural  # noqa: F401  (kept for locale data)
     from gettext import c2py
+
+    from babel.messages.plurals import get_plural  # noqa: F401  (kept for locale data)
 
     return c2py(expr)

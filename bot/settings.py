@@ -57,6 +57,18 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(
         default=None, description="Secret token Telegram sends in X-Telegram-Bot-Api-Secret-Token."
     )
+    poll_timeout: int = Field(
+        default=25, ge=0, le=50, description="getUpdates long-poll timeout (seconds)."
+    )
+    rate_global_per_s: float = Field(
+        default=30, ge=0, description="Most messages per second overall (0: no limit)."
+    )
+    rate_chat_per_s: float = Field(
+        default=1, ge=0, description="Most messages per second into one chat (0: no limit)."
+    )
+    rate_group_per_min: float = Field(
+        default=20, ge=0, description="Most messages per minute into one group (0: no limit)."
+    )
     default_language: Literal["ht", "fr", "en", "sw"] = Field(
         default="en", description="Language used when neither person nor operation has one."
     )
@@ -136,7 +148,9 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _check_db(cls, value: str) -> str:
-        if not (value.startswith("sqlite+aiosqlite://") or value.startswith("postgresql+asyncpg://")):
+        if not (
+            value.startswith("sqlite+aiosqlite://") or value.startswith("postgresql+asyncpg://")
+        ):
             raise ValueError(
                 "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
                 f"(got {value.split(':', 1)[0]!r})"

@@ -7,7 +7,7 @@ itself. Telegram ids are BigInteger (chat ids reach -100xxxxxxxxxx). Times are U
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -53,7 +53,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     """Declarative base for all Daraja tables."""
 
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON}
 
 
 class Operation(Base):
@@ -217,6 +217,9 @@ class Delivery(Base):
     telegram_message_ids: Mapped[list[Any] | None] = mapped_column(JSON)
     not_before: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
+    # The copy may already have reached Telegram once (a send in flight at a crash or timeout).
+    ambiguous: Mapped[bool] = mapped_column(Boolean, default=False)
     last_error: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
@@ -247,3 +250,21 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class Copy(Base):
+    """A Telegram message the bot posted for a delivery (the message map for replies/edits)."""
+
+    __tablename__ = "copies"
+    __table_args__ = (
+        UniqueConstraint("telegram_chat_id", "telegram_message_id"),
+        Index("ix_copies_delivery", "delivery_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"))
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    target_chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id"))
+    telegram_chat_id: Mapped[int] = mapped_column(BigInteger)
+    telegram_message_id: Mapped[int] = mapped_column(BigInteger)
+    part: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

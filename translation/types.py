@@ -17,6 +17,7 @@ class Route(StrEnum):
     MULTILINGUAL = "multilingual"  # one multilingual package with a target prefix
     PIVOT = "pivot"  # source -> en -> target, two hops
     REMOTE = "libretranslate"  # a LibreTranslate server
+    NONE = "none"  # no model could serve the pair: the original is passed on, flagged
 
 
 class Flag(StrEnum):
@@ -31,6 +32,7 @@ class Flag(StrEnum):
     SPAN_REPAIRED = "span_repaired"
     TRUNCATED_INPUT = "split_long_input"
     LANGUAGE_UNCERTAIN = "language_uncertain"
+    NO_MODEL = "no_model"
 
 
 @dataclass(frozen=True)

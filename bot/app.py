@@ -1,0 +1,225 @@
+"""The composition root: build services, wire handlers, run the bot (cf. rules-bot).
+
+`serve()` is the bot's main loop: migrate the database, start the translation engine, resume
+the durable inbox, then poll Telegram and run the outbox worker until told to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+from telegram.request import HTTPXRequest
+
+from bot.context import DarajaContext, Services
+from bot.settings import Settings
+
+log = logging.getLogger("daraja")
+
+AnyApp = Application[Any, Any, Any, Any, Any, Any]
+
+
+def build_services(settings: Settings, translator: Any = None) -> Services:
+    """Create the database, audit chain, catalogs, translator and services (no I/O yet)."""
+    from bot.i18n import load_i18n
+    from bot.services.access import RefusalMemory
+    from bot.services.enrollment import EnrollmentService
+    from bot.services.relay import RelayService
+    from bot.services.translator import NoModelsTranslator
+    from storage.audit import AuditChain
+    from storage.db import Database
+
+    db = Database(settings.database_url)
+    key = settings.audit_hmac_key.get_secret_value().encode() if settings.audit_hmac_key else None
+    audit = AuditChain(key=key)
+    translator = translator or NoModelsTranslator()
+    return Services(
+        settings=settings,
+        db=db,
+        audit=audit,
+        i18n=load_i18n(),
+        enrollment=EnrollmentService(db, audit, settings.admin_ids),
+        refusals=RefusalMemory(),
+        translator=translator,
+        relay=RelayService(db, audit, translator),
+        extra={},
+    )
+
+
+def register_handlers(app: AnyApp) -> None:
+    """Register every handler, in an order that matters (see the comments)."""
+    from handlers import admin, enrollment, relay
+    from handlers.errors import on_error
+    from handlers.gate import gate
+
+    # Group -1: the gate sees every update first. It drops bots' messages (no loops), follows
+    # group -> supergroup migrations, stops unenrolled chats (one refusal) and commands the
+    # caller's role may not run, so nothing below re-checks access.
+    app.add_handler(TypeHandler(Update, gate), group=-1)
+
+    # Group 0: commands, each name once.
+    commands = {
+        "start": enrollment.start,
+        "help": enrollment.help_command,
+        "enroll": enrollment.enroll,
+        "join": enrollment.join,
+        "lang": enrollment.lang_command,
+        "whoami": enrollment.whoami,
+        "newop": admin.new_operation,
+        "addunit": admin.add_unit,
+        "code": admin.issue_code,
+        "how": relay.how,
+    }
+    for name, callback in commands.items():
+        app.add_handler(CommandHandler(name, callback))
+    app.add_handler(MessageHandler(filters.StatusUpdate.NEW_CHAT_MEMBERS, enrollment.bot_added))
+    # Group 0, after commands: officers' messages in enrolled groups (commands never relay;
+    # service messages are not matched). Edits re-translate and edit every copy.
+    groups = filters.ChatType.GROUPS & ~filters.COMMAND & ~filters.StatusUpdate.ALL
+    app.add_handler(MessageHandler(groups & filters.UpdateType.MESSAGE, relay.relay_message))
+    app.add_handler(
+        MessageHandler(groups & filters.UpdateType.EDITED_MESSAGE, relay.relay_message)
+    )
+    # Group 0, last: private plain text is not relayed; say so.
+    app.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE
+            & filters.TEXT
+            & ~filters.COMMAND
+            & filters.UpdateType.MESSAGE,
+            enrollment.private_fallback,
+        )
+    )
+    app.add_error_handler(on_error)  # type: ignore[arg-type]
+
+
+def build_application(settings: Settings, services: Services) -> AnyApp:
+    """Build the python-telegram-bot Application against the configured Bot API root."""
+    token = settings.require_token()
+    api = settings.telegram_api_url
+    app = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .context_types(ContextTypes(context=DarajaContext))
+        .request(
+            HTTPXRequest(
+                connection_pool_size=64,
+                read_timeout=20,
+                write_timeout=20,
+                connect_timeout=10,
+                pool_timeout=10,
+            )
+        )
+        .get_updates_request(HTTPXRequest(read_timeout=40, connect_timeout=10))
+        .updater(None)  # updates come through the durable inbox (bot/inbox.py)
+        .concurrent_updates(True)
+        .build()
+    )
+    app.bot_data["services"] = services
+    register_handlers(app)
+    return app
+
+
+def build_translator(settings: Settings) -> Any:
+    """The offline engine over the installed models, or None when there are none."""
+    from bot.translation_setup import build_translator as build
+
+    return build(settings)
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run the bot until `stop` is set (or SIGINT/SIGTERM)."""
+    from bot.inbox import InboxProcessor, Poller
+    from bot.outbox import OutboxWorker
+    from bot.ratelimit import RateLimiter
+    from bot.services.copies import CopyBuilder
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    translator = await build_translator_async(settings)
+    services = build_services(settings, translator)
+    await services.db.upgrade()
+    app = build_application(settings, services)
+    await app.initialize()
+    me = app.bot
+    log.info("bot @%s connected", me.username)
+    with contextlib.suppress(Exception):
+        await app.bot.delete_webhook(drop_pending_updates=False)
+    with contextlib.suppress(Exception):
+        await app.bot.set_my_commands(
+            [
+                BotCommand(name, services.i18n.t(f"help.{name}", "en")[:256])
+                for name in ("help", "whoami", "lang", "join", "enroll", "how")
+            ]
+        )
+    await app.start()
+    limiter = RateLimiter(
+        global_per_s=settings.rate_global_per_s,
+        chat_per_s=settings.rate_chat_per_s,
+        group_per_min=settings.rate_group_per_min,
+    )
+    outbox = OutboxWorker(
+        services.db, services.audit, app.bot, CopyBuilder(services.db, services.i18n), limiter
+    )
+    services.relay.on_queued = outbox.wake
+    services.extra["outbox"] = outbox
+    inbox = InboxProcessor(services.db, app)
+    await inbox.resume()
+    poller = Poller(
+        app.bot, inbox, timeout=settings.poll_timeout, allowed_updates=Update.ALL_TYPES
+    )
+    tasks = [
+        asyncio.create_task(poller.run(), name="poller"),
+        asyncio.create_task(outbox.run(), name="outbox"),
+    ]
+    log.info("Daraja is running (%s mode)", settings.mode)
+    try:
+        waiter = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not waiter and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        log.info("stopping")
+        tasks[0].cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await tasks[0]
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(inbox.drain(), timeout=10)
+        tasks[1].cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await tasks[1]
+        await app.stop()
+        await app.shutdown()
+        await services.db.dispose()
+
+
+async def build_translator_async(settings: Settings) -> Any:
+    """Build the translator off the event loop and log the models' self-test."""
+    try:
+        return await asyncio.to_thread(build_translator, settings)
+    except ImportError:
+        return None
+
+
+def run(settings: Settings) -> None:
+    """Run the bot until interrupted."""
+    asyncio.run(serve(settings))

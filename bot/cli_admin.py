@@ -1,0 +1,201 @@
+"""`daraja admin`: operations, units, enrollment codes and people, from the server's shell.
+
+The CLI acts as the built-in `cli` admin (audited as actor `tg:0`); it needs no token and no
+network, only the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+CLI_ADMIN_ID = 0
+
+
+def register(sub: Any) -> None:
+    """Add `daraja admin` and its subcommands."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "admin", help="operations, units, enrollment codes, people"
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    asub = parser.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
+
+    p = asub.add_parser("create-operation", help="create a joint operation")
+    p.add_argument("name")
+    p.add_argument("--language", default="en", help="default language (ht, fr, en, sw)")
+    p.add_argument("--timezone", default=None, help="IANA time zone (default from settings)")
+    p.add_argument("--report-interval", type=int, default=60, help="minutes between SITREPs")
+    p.set_defaults(func=lambda a: _run(a, _create_operation))
+
+    p = asub.add_parser("operations", help="list operations")
+    p.set_defaults(func=lambda a: _run(a, _operations))
+
+    p = asub.add_parser("add-unit", help="add a unit to an operation")
+    p.add_argument("operation")
+    p.add_argument("code", help="unit code such as KE-3 or PNH-UDMO-2")
+    p.add_argument("--side", required=True, help="PNH or MSS")
+    p.add_argument("--language", required=True, help="home language (ht, fr, en, sw)")
+    p.add_argument("--name", default="", help="full unit name")
+    p.set_defaults(func=lambda a: _run(a, _add_unit))
+
+    p = asub.add_parser("units", help="list the units of an operation")
+    p.add_argument("operation")
+    p.set_defaults(func=lambda a: _run(a, _units))
+
+    p = asub.add_parser("code", help="issue a one-time enrollment code")
+    p.add_argument("kind", choices=["chat", "person"])
+    p.add_argument("operation")
+    p.add_argument("--unit", default=None)
+    p.add_argument("--role", default=None, help="officer, commander or auditor (person codes)")
+    p.add_argument("--languages", default="", help="e.g. ht, or ht+en for a mixed group")
+    p.add_argument("--command-chat", action="store_true", help="the commanders' chat")
+    p.add_argument("--hours", type=float, default=48.0, help="validity in hours (default 48)")
+    p.set_defaults(func=lambda a: _run(a, _code))
+
+    p = asub.add_parser("people", help="list the people enrolled in an operation")
+    p.add_argument("operation")
+    p.set_defaults(func=lambda a: _run(a, _people))
+
+
+def _run(
+    args: argparse.Namespace, action: Callable[[Any, argparse.Namespace], Awaitable[Any]]
+) -> int:
+    from bot.app import build_services
+    from bot.settings import load_settings
+
+    settings = load_settings()
+
+    async def go() -> Any:
+        services = build_services(settings)
+        try:
+            await services.db.upgrade()
+            return await action(services, args)
+        finally:
+            await services.db.dispose()
+
+    result = asyncio.run(go())
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, default=str))
+    elif isinstance(result, list):
+        for row in result:
+            print("  ".join(f"{k}={v}" for k, v in row.items()))
+    else:
+        for k, v in result.items():
+            print(f"{k}: {v}")
+    return 0
+
+
+def _caller() -> Any:
+    from bot.services.enrollment import Caller
+
+    return Caller(user_id=CLI_ADMIN_ID, display_name="cli", is_admin=True)
+
+
+async def _create_operation(services: Any, args: argparse.Namespace) -> dict[str, Any]:
+    op = await services.enrollment.create_operation(
+        _caller(),
+        args.name,
+        default_language=args.language,
+        timezone=args.timezone or services.settings.timezone,
+        report_interval_min=args.report_interval,
+    )
+    return {
+        "operation": op.name,
+        "id": op.id,
+        "default_language": op.default_language,
+        "timezone": op.timezone,
+        "report_interval_min": op.report_interval_min,
+    }
+
+
+async def _operations(services: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from storage.repositories import OperationRepo
+
+    async with services.db.transaction() as s:
+        return [
+            {
+                "operation": op.name,
+                "id": op.id,
+                "default_language": op.default_language,
+                "timezone": op.timezone,
+            }
+            for op in await OperationRepo(s).all()
+        ]
+
+
+async def _add_unit(services: Any, args: argparse.Namespace) -> dict[str, Any]:
+    unit = await services.enrollment.add_unit(
+        _caller(),
+        args.operation,
+        args.code,
+        name=args.name or args.code,
+        side=args.side,
+        language=args.language,
+    )
+    return {"unit": unit.code, "side": unit.side, "language": unit.language, "name": unit.name}
+
+
+async def _units(services: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from bot.errors import NotFound
+    from storage.repositories import OperationRepo
+
+    async with services.db.transaction() as s:
+        ops = OperationRepo(s)
+        op = await ops.by_name(args.operation)
+        if op is None:
+            raise NotFound(
+                f"no operation named {args.operation!r} (see `daraja admin operations`)"
+            )
+        return [
+            {"unit": u.code, "side": u.side, "language": u.language, "name": u.name}
+            for u in await ops.units(op)
+        ]
+
+
+async def _code(services: Any, args: argparse.Namespace) -> dict[str, Any]:
+    issued = await services.enrollment.issue_code(
+        _caller(),
+        args.operation,
+        kind=args.kind,
+        unit=args.unit,
+        role=args.role,
+        languages=args.languages,
+        ttl=timedelta(hours=args.hours),
+        is_command=args.command_chat,
+    )
+    use = "/enroll" if issued.kind == "chat" else "/join"
+    return {
+        "code": issued.code,
+        "kind": issued.kind,
+        "operation": issued.operation,
+        "unit": issued.unit,
+        "role": issued.role,
+        "languages": ",".join(issued.languages),
+        "expires_at": issued.expires_at.isoformat(timespec="seconds"),
+        "use": f"{use} {issued.code}",
+    }
+
+
+async def _people(services: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from bot.errors import NotFound
+    from storage.repositories import OperationRepo, PersonRepo
+
+    async with services.db.transaction() as s:
+        op = await OperationRepo(s).by_name(args.operation)
+        if op is None:
+            raise NotFound(
+                f"no operation named {args.operation!r} (see `daraja admin operations`)"
+            )
+        return [
+            {
+                "user_id": p.telegram_user_id,
+                "name": p.display_name,
+                "role": p.role,
+                "language": p.language,
+            }
+            for p in await PersonRepo(s).in_operation(op.id)
+        ]

@@ -1,0 +1,51 @@
+"""The typed bot context: services as attributes instead of string lookups in `bot_data`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from telegram.ext import Application, CallbackContext, ExtBot
+
+if TYPE_CHECKING:
+    from bot.i18n import I18n
+    from bot.services.access import RefusalMemory
+    from bot.services.enrollment import EnrollmentService
+    from bot.services.relay import RelayService
+    from bot.services.translator import Translator
+    from bot.settings import Settings
+    from storage.audit import AuditChain
+    from storage.db import Database
+
+
+@dataclass
+class Services:
+    """Everything a handler may call, built once by the composition root."""
+
+    settings: Settings
+    db: Database
+    audit: AuditChain
+    i18n: I18n
+    enrollment: EnrollmentService
+    refusals: RefusalMemory
+    translator: Translator
+    relay: RelayService
+    extra: dict[str, Any]
+
+
+class DarajaContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
+    """CallbackContext with Daraja's services."""
+
+    def __init__(
+        self,
+        application: Application[Any, Any, Any, Any, Any, Any],
+        chat_id: int | None = None,
+        user_id: int | None = None,
+    ) -> None:
+        super().__init__(application=application, chat_id=chat_id, user_id=user_id)
+
+    @property
+    def services(self) -> Services:
+        """The deployment's services."""
+        services: Services = self.application.bot_data["services"]
+        return services

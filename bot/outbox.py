@@ -1,0 +1,353 @@
+"""The outbox worker: delivers queued copies in order per chat, within Telegram's limits.
+
+Rows are claimed from the database (`storage.outbox_claim`: one in flight per chat, oldest
+first; `FOR UPDATE SKIP LOCKED` on PostgreSQL so several processes can share the work). Each
+posted part is recorded in the message map at once, so a retry never re-posts a part that
+Telegram accepted. Failures:
+- 429: the chat is held for `retry_after` (others continue) and the row waits.
+- network error before Telegram answered: retried with backoff; a *timeout* may mean Telegram
+  did post the copy, so the retry is marked ambiguous and carries a visible "possible repeat"
+  line. Trade-off: an order is never lost; a duplicate is possible and is labelled as such.
+- the chat migrated to a supergroup: the enrollment follows and the row is retried.
+- a permanent refusal (bot removed, chat gone, bad request): the row fails and is audited.
+Rows left `sending` by a crashed worker are returned to the queue after a lease, ambiguous.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from storage.outbox_claim import claim_deliveries
+from telegram import Bot, LinkPreviewOptions, ReplyParameters
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TimedOut
+
+from bot.ratelimit import RateLimiter, retry_seconds
+from bot.services.copies import CopyBuilder, PreparedCopy
+from storage.audit import AuditChain
+from storage.db import Database
+from storage.messages import MessageRepo
+from storage.models import Copy, Delivery, utcnow
+from storage.repositories import ChatRepo
+
+log = logging.getLogger(__name__)
+
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+MAX_ATTEMPTS = 12
+
+
+class OutboxWorker:
+    """Claims due deliveries and posts them; one task per copy, one copy per chat at a time."""
+
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditChain,
+        bot: Bot,
+        builder: CopyBuilder,
+        limiter: RateLimiter,
+        *,
+        concurrency: int = 32,
+        lease: timedelta = timedelta(seconds=90),
+        poll_interval: float = 1.0,
+        clock: Callable[[], datetime] = utcnow,
+        on_sent: Callable[[PreparedCopy, float], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.audit = audit
+        self.bot = bot
+        self.builder = builder
+        self.limiter = limiter
+        self.concurrency = concurrency
+        self.lease = lease
+        self.poll_interval = poll_interval
+        self.clock = clock
+        self.on_sent = on_sent
+        self.worker_id = f"w-{uuid.uuid4().hex[:12]}"
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def wake(self) -> None:
+        """Something was queued or finished: look for work now."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver until cancelled."""
+        await self._recover()
+        last_recovery = self.clock()
+        try:
+            while True:
+                self._wake.clear()
+                free = self.concurrency - len(self._tasks)
+                claimed: list[Delivery] = []
+                if free > 0:
+                    claimed = await self._claim(free)
+                    for row in claimed:
+                        task = asyncio.create_task(self._deliver(row))
+                        self._tasks.add(task)
+                        task.add_done_callback(self._tasks.discard)
+                if self.clock() - last_recovery > self.lease / 3:
+                    await self._recover()
+                    last_recovery = self.clock()
+                if claimed and free > len(claimed):
+                    continue  # there may be more due rows
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Wait for the copies in flight (tests and shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # --- internals --------------------------------------------------------------------------
+
+    async def _claim(self, limit: int) -> list[Delivery]:
+        now = self.clock()
+        async with self.db.transaction() as s:
+            rows = await claim_deliveries(s, worker_id=self.worker_id, limit=limit, now=now)
+            for row in rows:
+                row.claimed_at = now
+                row.attempts += 1
+            return rows
+
+    async def _recover(self) -> None:
+        async with self.db.transaction() as s:
+            count = await MessageRepo(s).recover_in_flight(
+                claimed_before=self.clock() - self.lease
+            )
+        if count:
+            log.warning("%d deliveries were in flight when a worker stopped: resending", count)
+            self.wake()
+
+    async def _deliver(self, row: Delivery) -> None:
+        prepared: PreparedCopy | None = None
+        try:
+            prepared = await self.builder.prepare(row)
+            if prepared is None:
+                await self._finish(row.id, "failed", error="message or chat gone")
+                return
+            await self._post(prepared)
+        except RetryAfter as exc:
+            delay = retry_seconds(exc.retry_after)
+            if prepared is not None:
+                self.limiter.hold(prepared.telegram_chat_id, delay)
+            await self._retry(
+                row.id, delay, f"429 retry after {delay:.0f}s", ambiguous=False, counts=False
+            )
+        except ChatMigrated as exc:
+            await self._migrated(row, exc.new_chat_id)
+        except TimedOut:
+            await self._retry(row.id, _backoff(row.attempts), "timed out", ambiguous=True)
+        except Forbidden as exc:
+            await self._finish(row.id, "failed", error=f"forbidden: {exc.message}"[:255])
+        except BadRequest as exc:
+            await self._finish(row.id, "failed", error=f"bad request: {exc.message}"[:255])
+        except NetworkError as exc:
+            await self._retry(
+                row.id, _backoff(row.attempts), f"network: {exc.message}"[:255], ambiguous=False
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("delivery %s failed unexpectedly", row.id)
+            await self._retry(row.id, _backoff(row.attempts), type(exc).__name__, ambiguous=False)
+        finally:
+            self.wake()
+
+    async def _post(self, copy: PreparedCopy) -> None:
+        chat = copy.telegram_chat_id
+        waited = 0.0
+        if copy.action in ("edit", "reannotate"):
+            for index, part in enumerate(copy.parts):
+                if index >= len(copy.edit_ids):
+                    break
+                waited += await self.limiter.acquire(chat)
+                try:
+                    if copy.kind == "media" and index == 0:
+                        await self.bot.edit_message_caption(
+                            chat,
+                            copy.edit_ids[0],
+                            caption=copy.caption,
+                            parse_mode=ParseMode.HTML,
+                        )
+                    else:
+                        await self.bot.edit_message_text(
+                            part,
+                            chat,
+                            copy.edit_ids[index],
+                            parse_mode=ParseMode.HTML,
+                            link_preview_options=NO_PREVIEW,
+                        )
+                except BadRequest as exc:
+                    if "not modified" not in exc.message.lower():
+                        raise
+            await self._finish(copy.delivery_id, "sent", copy=copy, waited=waited)
+            return
+        reply = (
+            ReplyParameters(message_id=copy.reply_to, allow_sending_without_reply=True)
+            if copy.reply_to
+            else None
+        )
+        index = 0
+        if copy.kind == "media":
+            if 0 not in copy.sent_parts:
+                waited += await self.limiter.acquire(chat)
+                result = await self.bot.copy_message(
+                    chat,
+                    copy.source_chat_id,
+                    copy.source_message_id,
+                    caption=copy.caption,
+                    parse_mode=ParseMode.HTML,
+                    reply_parameters=reply,
+                )
+                await self._record_part(copy, 0, result.message_id)
+            index = 1
+        elif copy.kind in ("location", "venue"):
+            if 0 not in copy.sent_parts:
+                waited += await self.limiter.acquire(chat)
+                media = copy.media
+                if copy.kind == "venue":
+                    sent = await self.bot.send_venue(
+                        chat,
+                        latitude=media["latitude"],
+                        longitude=media["longitude"],
+                        title=str(media.get("title", ""))[:256] or "-",
+                        address=str(media.get("address", ""))[:256] or "-",
+                        reply_parameters=reply,
+                    )
+                else:
+                    sent = await self.bot.send_location(
+                        chat,
+                        latitude=media["latitude"],
+                        longitude=media["longitude"],
+                        reply_parameters=reply,
+                    )
+                await self._record_part(copy, 0, sent.message_id)
+                reply = ReplyParameters(
+                    message_id=sent.message_id, allow_sending_without_reply=True
+                )
+            index = 1
+        for offset, part in enumerate(copy.parts):
+            number = index + offset
+            if number in copy.sent_parts:
+                continue
+            waited += await self.limiter.acquire(chat)
+            sent = await self.bot.send_message(
+                chat,
+                part,
+                parse_mode=ParseMode.HTML,
+                reply_parameters=reply,
+                link_preview_options=NO_PREVIEW,
+            )
+            await self._record_part(copy, number, sent.message_id)
+            reply = None  # only the first part replies
+        await self._finish(copy.delivery_id, "sent", copy=copy, waited=waited)
+
+    async def _record_part(self, copy: PreparedCopy, part: int, telegram_message_id: int) -> None:
+        async with self.db.transaction() as s:
+            await MessageRepo(s).add_copy(
+                Copy(
+                    delivery_id=copy.delivery_id,
+                    message_id=copy.message_id,
+                    target_chat_id=copy.target_chat_row,
+                    telegram_chat_id=copy.telegram_chat_id,
+                    telegram_message_id=telegram_message_id,
+                    part=part,
+                    created_at=self.clock(),
+                )
+            )
+
+    async def _finish(
+        self,
+        delivery_id: int,
+        state: str,
+        *,
+        error: str | None = None,
+        copy: PreparedCopy | None = None,
+        waited: float = 0.0,
+    ) -> None:
+        async with self.db.transaction() as s:
+            row = await s.get(Delivery, delivery_id)
+            if row is None:
+                return
+            row.state = state
+            row.last_error = error
+            row.claimed_by = None
+            row.claimed_at = None
+            if state == "sent":
+                row.sent_at = self.clock()
+            ids = [
+                c.telegram_message_id
+                for c in await MessageRepo(s).copies_for_delivery(delivery_id)
+            ]
+            row.telegram_message_ids = ids
+            chat = await MessageRepo(s).chat(row.target_chat_id)
+            await self.audit.append(
+                s,
+                component="outbox",
+                event_type=f"delivery.{state}",
+                actor="daraja",
+                outcome="ok" if state == "sent" else "failed",
+                operation_id=chat.operation_id if chat else None,
+                payload={
+                    "delivery_id": row.id,
+                    "message_id": row.message_id,
+                    "revision": row.revision,
+                    "action": row.action,
+                    "target_chat_id": chat.telegram_chat_id if chat else None,
+                    "languages": row.target_language,
+                    "telegram_message_ids": ids,
+                    "attempts": row.attempts,
+                    "ambiguous": row.ambiguous,
+                    "error": error,
+                },
+            )
+        if state == "sent" and copy is not None and self.on_sent is not None:
+            self.on_sent(copy, waited)
+        if state == "failed":
+            log.warning("delivery %s failed: %s", delivery_id, error)
+
+    async def _retry(
+        self, delivery_id: int, delay: float, error: str, *, ambiguous: bool, counts: bool = True
+    ) -> None:
+        """Put a row back in the queue after `delay`; give up after MAX_ATTEMPTS real failures
+        (429s are Telegram pacing us, not failures, and never exhaust a row)."""
+        async with self.db.transaction() as s:
+            row = await s.get(Delivery, delivery_id)
+            if row is None:
+                return
+            row.ambiguous = row.ambiguous or ambiguous
+            if not counts:
+                row.attempts = max(0, row.attempts - 1)
+            exhausted = counts and row.attempts >= MAX_ATTEMPTS
+            if not exhausted:
+                row.state = "pending"
+                row.claimed_by = None
+                row.claimed_at = None
+                row.not_before = self.clock() + timedelta(seconds=delay)
+                row.last_error = error
+        if exhausted:
+            await self._finish(delivery_id, "failed", error=f"gave up: {error}"[:255])
+            return
+        log.info("delivery %s retried in %.1fs: %s", delivery_id, delay, error.split(":")[0])
+
+    async def _migrated(self, row: Delivery, new_chat_id: int) -> None:
+        async with self.db.transaction() as s:
+            chat = await MessageRepo(s).chat(row.target_chat_id)
+            if chat is not None:
+                await ChatRepo(s).migrate(chat.telegram_chat_id, new_chat_id)
+        await self._retry(row.id, 0.0, "chat migrated to a supergroup", ambiguous=False)
+
+
+def _backoff(attempts: int) -> float:
+    return float(min(60, 2 ** max(0, attempts - 1)))

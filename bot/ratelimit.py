@@ -1,0 +1,97 @@
+"""Telegram's sending limits, kept per chat and overall, so one slow chat never blocks others.
+
+Telegram allows about one message per second in a chat, 20 per minute in a group and 30 per
+second overall. A 429 `retry_after` closes one chat until it passes; other chats go on.
+A rate of 0 disables that limit (benchmarks against the sandbox with its limits relaxed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+
+def retry_seconds(value: Any) -> float:
+    """A 429's retry_after as seconds (python-telegram-bot gives int or timedelta)."""
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(value)
+
+
+@dataclass
+class _Window:
+    limit: int
+    period: float
+    stamps: deque[float] = field(default_factory=deque)
+
+    def wait_time(self, now: float) -> float:
+        while self.stamps and now - self.stamps[0] >= self.period:
+            self.stamps.popleft()
+        if self.limit <= 0 or len(self.stamps) < self.limit:
+            return 0.0
+        return self.period - (now - self.stamps[0])
+
+
+class RateLimiter:
+    """Sliding-window limits per chat, per group and overall, plus per-chat 429 holds."""
+
+    def __init__(
+        self,
+        *,
+        global_per_s: float = 30,
+        chat_per_s: float = 1,
+        group_per_min: float = 20,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.global_per_s = global_per_s
+        self.chat_per_s = chat_per_s
+        self.group_per_min = group_per_min
+        self.clock = clock
+        self._global = _Window(int(global_per_s), 1.0)
+        self._chats: dict[int, _Window] = {}
+        self._groups: dict[int, _Window] = {}
+        self._held: dict[int, float] = {}
+        self._lock = asyncio.Lock()
+
+    def _chat_window(self) -> _Window:
+        if self.chat_per_s >= 1:
+            return _Window(int(self.chat_per_s), 1.0)
+        return _Window(1, 1.0 / self.chat_per_s)
+
+    def hold(self, chat_id: int, seconds: float) -> None:
+        """Send nothing to this chat for `seconds` (Telegram said retry_after)."""
+        self._held[chat_id] = max(self._held.get(chat_id, 0.0), self.clock() + seconds)
+
+    def held_for(self, chat_id: int) -> float:
+        """Seconds until this chat may be sent to again because of a 429."""
+        return max(0.0, self._held.get(chat_id, 0.0) - self.clock())
+
+    async def acquire(self, chat_id: int) -> float:
+        """Wait until one message may go to `chat_id`; returns the seconds waited."""
+        waited = 0.0
+        is_group = chat_id < 0
+        while True:
+            async with self._lock:
+                now = self.clock()
+                delay = self.held_for(chat_id)
+                windows = [self._global]
+                if self.chat_per_s > 0:
+                    windows.append(self._chats.setdefault(chat_id, self._chat_window()))
+                if is_group and self.group_per_min > 0:
+                    windows.append(
+                        self._groups.setdefault(chat_id, _Window(int(self.group_per_min), 60.0))
+                    )
+                for window in windows:
+                    delay = max(delay, window.wait_time(now))
+                if delay <= 0:
+                    for window in windows:
+                        if window.limit > 0:
+                            window.stamps.append(now)
+                    return waited
+            await asyncio.sleep(delay)
+            waited += delay

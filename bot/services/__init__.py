@@ -1,0 +1,1 @@
+"""Services: the business rules, independent of Telegram (handlers call these)."""

@@ -1,0 +1,70 @@
+"""Access policy: who may run which command where, and quiet refusal of unenrolled chats.
+
+An unenrolled group gets one short refusal (per bot process) and nothing else: no relay and no
+data beyond the audited refusal. Commands check the caller's role; roles do not nest except that
+admins may do everything.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from bot.domain import Role
+
+# Commands anyone may use, enrolled or not.
+OPEN_COMMANDS = frozenset({"start", "help", "join", "lang", "whoami", "enroll"})
+
+# Which roles may run a command (admins may run everything).
+COMMAND_ROLES: dict[str, frozenset[Role]] = {
+    "newop": frozenset({Role.ADMIN}),
+    "addunit": frozenset({Role.ADMIN}),
+    "code": frozenset({Role.ADMIN}),
+    "status": frozenset({Role.COMMANDER, Role.ADMIN}),
+    "flash": frozenset({Role.COMMANDER, Role.ADMIN}),
+    "acks": frozenset({Role.COMMANDER, Role.ADMIN}),
+    "where": frozenset({Role.COMMANDER, Role.ADMIN}),
+    "who": frozenset({Role.COMMANDER, Role.ADMIN}),
+    "report": frozenset({Role.OFFICER, Role.COMMANDER, Role.ADMIN}),
+    "sitrep": frozenset({Role.OFFICER, Role.COMMANDER, Role.ADMIN}),
+    "how": frozenset({Role.OFFICER, Role.COMMANDER, Role.AUDITOR, Role.ADMIN}),
+    "log": frozenset({Role.AUDITOR, Role.ADMIN}),
+    "search": frozenset({Role.AUDITOR, Role.ADMIN}),
+}
+
+# Commands whose output is sensitive and must stay in a private chat.
+PRIVATE_ONLY = frozenset({"newop", "addunit", "code", "join", "log", "search", "where", "who"})
+
+
+def may_run(command: str, role: Role | None) -> bool:
+    """Whether a role may run a command."""
+    if command in OPEN_COMMANDS:
+        return True
+    if role is Role.ADMIN:
+        return True
+    allowed = COMMAND_ROLES.get(command)
+    return role is not None and allowed is not None and role in allowed
+
+
+@dataclass
+class RefusalMemory:
+    """Remembers which chats were already told they are not enrolled (bounded, per process)."""
+
+    capacity: int = 10_000
+
+    def __post_init__(self) -> None:
+        self._told: OrderedDict[int, None] = OrderedDict()
+
+    def first_time(self, chat_id: int) -> bool:
+        """True the first time a chat is seen (then it is remembered)."""
+        if chat_id in self._told:
+            self._told.move_to_end(chat_id)
+            return False
+        self._told[chat_id] = None
+        if len(self._told) > self.capacity:
+            self._told.popitem(last=False)
+        return True
+
+    def forget(self, chat_id: int) -> None:
+        """Forget a chat (after it enrolls)."""
+        self._told.pop(chat_id, None)

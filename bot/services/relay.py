@@ -1,0 +1,373 @@
+"""The relay: record an officer's message, translate it for every partner group, queue copies.
+
+One path for every message: received -> recorded (message, translations, audit events and one
+delivery row per target chat, in one transaction) -> delivered by the outbox worker. A replayed
+update finds its message already recorded and does nothing. Translation happens before the
+transaction, so a slow model never holds a database lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.services.translator import Translator, untranslated
+from storage.audit import AuditChain
+from storage.db import Database
+from storage.messages import MessageRepo
+from storage.models import Chat, Delivery, Message, TranslationRow, utcnow
+from storage.repositories import ChatRepo, OperationRepo, PersonRepo
+from translation.types import Translation
+
+log = logging.getLogger(__name__)
+
+# Message kinds relayed as such; everything else becomes text with the kind noted.
+MEDIA_KINDS = frozenset({"photo", "video", "document", "voice", "audio", "animation"})
+PLACE_KINDS = frozenset({"location", "venue"})
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """An officer's message as the relay needs it (built by handlers from a Telegram update)."""
+
+    chat_id: int
+    message_id: int
+    author_id: int | None
+    author_name: str
+    kind: str  # text | photo | video | document | voice | audio | animation | location | venue…
+    text: str  # text, caption, venue title or poll question and options
+    text_html: str | None = None  # the original with its formatting as Telegram HTML
+    media: dict[str, Any] | None = None
+    reply_to_message_id: int | None = None
+    forward_from: str | None = None
+    update_id: int | None = None
+    edited: bool = False
+
+
+@dataclass(frozen=True)
+class RelayResult:
+    """What happened to one inbound message."""
+
+    status: str  # queued | duplicate | not_enrolled | unknown_edit
+    message_id: int | None = None
+    deliveries: int = 0
+    languages: tuple[str, ...] = ()
+    source_language: str | None = None
+    translations: dict[str, Translation] = field(default_factory=dict)
+
+
+class RelayService:
+    """Turns inbound messages into recorded originals, translations and queued copies."""
+
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditChain,
+        translator: Translator,
+        *,
+        on_queued: Callable[[], None] = lambda: None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.audit = audit
+        self.translator = translator
+        self.on_queued = on_queued
+        self.clock = clock
+
+    async def receive(self, inbound: Inbound) -> RelayResult:
+        """Record and queue one message (or edit) from an enrolled chat."""
+        plan = await self._plan(inbound)
+        if isinstance(plan, RelayResult):
+            return plan
+        guess_lang, decided_by, targets = plan.source, plan.decided_by, plan.languages
+        translations = await self._translate(inbound.text, guess_lang, targets, plan.glossary)
+        try:
+            result = await self._record(inbound, plan, translations)
+        except IntegrityError:
+            # Another copy of the same update won the race: nothing more to do.
+            return RelayResult(status="duplicate")
+        if result.deliveries:
+            self.on_queued()
+        log.debug(
+            "relayed message %s from chat %s (%s, decided by %s) to %d chats",
+            inbound.message_id,
+            inbound.chat_id,
+            guess_lang,
+            decided_by,
+            result.deliveries,
+        )
+        return result
+
+    async def explain(self, telegram_chat_id: int, telegram_message_id: int) -> CopyInfo | None:
+        """The translation behind a copy the bot posted, or None if it is not a copy."""
+        async with self.db.transaction() as s:
+            repo = MessageRepo(s)
+            copy = await repo.copy_at(telegram_chat_id, telegram_message_id)
+            if copy is None:
+                return None
+            delivery = await repo.delivery(copy.delivery_id)
+            message = await repo.message(copy.message_id)
+            if delivery is None or message is None:
+                return None
+            source = message.source_language or "en"
+            target = delivery.target_language.split(",")[0]
+            for row in await repo.translations(message.id, delivery.revision):
+                if row.target_language == target:
+                    return CopyInfo(
+                        source, target, row.route, tuple(row.models), row.score, tuple(row.flags)
+                    )
+            return CopyInfo(source, target, "same", (), None, ())
+
+    # --- steps -------------------------------------------------------------------------------
+
+    async def _plan(self, inbound: Inbound) -> _Plan | RelayResult:
+        async with self.db.transaction() as s:
+            chat = await ChatRepo(s).by_telegram_id(inbound.chat_id)
+            if chat is None or not chat.active:
+                return RelayResult(status="not_enrolled")
+            repo = MessageRepo(s)
+            existing = await repo.by_telegram(chat.id, inbound.message_id)
+            if inbound.edited:
+                if existing is None:
+                    log.info("edit of a message never relayed (chat %s)", inbound.chat_id)
+                    return RelayResult(status="unknown_edit")
+            elif existing is not None:
+                return RelayResult(status="duplicate", message_id=existing.id)
+            author = (
+                await PersonRepo(s).by_telegram_id(inbound.author_id)
+                if inbound.author_id is not None
+                else None
+            )
+            op = await OperationRepo(s).by_id(chat.operation_id)
+            assert op is not None
+            unit = await OperationRepo(s).unit_by_id(chat.unit_id) if chat.unit_id else None
+            linked = [c for c in await ChatRepo(s).linked(chat.operation_id) if c.id != chat.id]
+            if inbound.edited and existing is not None:
+                with_copies = set(await repo.chats_with_copies(existing.id))
+                linked = [c for c in linked if c.id in with_copies]
+            chat_langs = chat.language_list
+            author_lang = author.language if author is not None else None
+            if inbound.text.strip():
+                guess = self.translator.detect(
+                    inbound.text, chat_languages=chat_langs, author_language=author_lang
+                )
+                source, decided_by = guess.language, guess.decided_by
+            else:
+                source, decided_by = chat_langs[0], "prior:chat"
+            # Mixed groups answer in place with their other languages.
+            in_place = (
+                [lang for lang in chat_langs if lang != source] if len(chat_langs) > 1 else []
+            )
+            needed: list[str] = []
+            for target_chat in linked:
+                for lang in target_chat.language_list:
+                    if lang != source and lang not in needed:
+                        needed.append(lang)
+            for lang in in_place:
+                if lang not in needed:
+                    needed.append(lang)
+            return _Plan(
+                chat=chat,
+                existing_id=existing.id if existing else None,
+                existing_revision=existing.revision if existing else -1,
+                operation_id=op.id,
+                glossary=op.glossary or None,
+                unit_code=unit.code if unit else None,
+                unit_side=unit.side if unit else None,
+                source=source,
+                decided_by=decided_by,
+                languages=tuple(needed),
+                targets=tuple(linked),
+                in_place=tuple(in_place),
+            )
+
+    async def _translate(
+        self, text: str, source: str, targets: Sequence[str], glossary: Any
+    ) -> dict[str, Translation]:
+        if not text.strip() or not targets:
+            return {t: untranslated(text, source, t, missing=False) for t in targets}
+        results = await self.translator.translate_many(
+            text, list(targets), source=source, glossary=glossary
+        )
+        return dict(zip(targets, results, strict=True))
+
+    async def _record(
+        self, inbound: Inbound, plan: _Plan, translations: dict[str, Translation]
+    ) -> RelayResult:
+        now = self.clock()
+        async with self.db.transaction() as s:
+            repo = MessageRepo(s)
+            if plan.existing_id is None:
+                reply_to = None
+                if inbound.reply_to_message_id is not None:
+                    parent = await repo.by_telegram(plan.chat.id, inbound.reply_to_message_id)
+                    if parent is not None:
+                        reply_to = parent.id
+                    else:  # a reply to one of our copies answers its original
+                        copy = await repo.copy_at(inbound.chat_id, inbound.reply_to_message_id)
+                        reply_to = copy.message_id if copy else None
+                message = await repo.add_message(
+                    Message(
+                        operation_id=plan.operation_id,
+                        chat_id=plan.chat.id,
+                        telegram_message_id=inbound.message_id,
+                        update_id=inbound.update_id,
+                        author_user_id=inbound.author_id,
+                        author_name=inbound.author_name[:255],
+                        kind=inbound.kind,
+                        text=inbound.text,
+                        entities=None,
+                        media=_media_record(inbound),
+                        source_language=plan.source,
+                        language_decided_by=plan.decided_by,
+                        reply_to_message_id=reply_to,
+                        priority="normal",
+                        revision=0,
+                        created_at=now,
+                    )
+                )
+                event = "message.received"
+            else:
+                found = await repo.message(plan.existing_id)
+                assert found is not None
+                message = found
+                message.revision = plan.existing_revision + 1
+                message.text = inbound.text
+                message.media = _media_record(inbound)
+                message.source_language = plan.source
+                message.language_decided_by = plan.decided_by
+                message.edited_at = now
+                await s.flush()
+                event = "message.edited"
+            await self.audit.append(
+                s,
+                component="relay",
+                event_type=event,
+                actor=f"tg:{inbound.author_id}" if inbound.author_id else "unknown",
+                operation_id=plan.operation_id,
+                payload={
+                    "message_id": message.id,
+                    "revision": message.revision,
+                    "chat_id": inbound.chat_id,
+                    "telegram_message_id": inbound.message_id,
+                    "update_id": inbound.update_id,
+                    "author": inbound.author_name,
+                    "unit": plan.unit_code,
+                    "kind": inbound.kind,
+                    "text": inbound.text,
+                    "language": plan.source,
+                    "language_decided_by": plan.decided_by,
+                },
+            )
+            for lang, tr in translations.items():
+                await repo.add_translation(
+                    TranslationRow(
+                        message_id=message.id,
+                        revision=message.revision,
+                        target_language=lang,
+                        text=tr.text,
+                        route=tr.route.value,
+                        models=list(tr.models),
+                        score=tr.score,
+                        flags=[str(f) for f in tr.flags],
+                        created_at=now,
+                    )
+                )
+                await self.audit.append(
+                    s,
+                    component="translation",
+                    event_type="translation.made",
+                    actor="daraja",
+                    operation_id=plan.operation_id,
+                    payload={
+                        "message_id": message.id,
+                        "revision": message.revision,
+                        "source": plan.source,
+                        "target": lang,
+                        "text": tr.text,
+                        "route": tr.route.value,
+                        "models": list(tr.models),
+                        "score": tr.score,
+                        "flags": [str(f) for f in tr.flags],
+                    },
+                )
+            action = "edit" if plan.existing_id is not None else "send"
+            count = 0
+            for target in plan.targets:
+                await repo.add_delivery(
+                    Delivery(
+                        message_id=message.id,
+                        revision=message.revision,
+                        target_chat_id=target.id,
+                        action=action,
+                        target_language=target.languages,
+                        state="pending",
+                        attempts=0,
+                        created_at=now,
+                    )
+                )
+                count += 1
+            if plan.in_place:
+                await repo.add_delivery(
+                    Delivery(
+                        message_id=message.id,
+                        revision=message.revision,
+                        target_chat_id=plan.chat.id,
+                        action="annotate" if action == "send" else "reannotate",
+                        target_language=",".join(plan.in_place),
+                        state="pending",
+                        attempts=0,
+                        created_at=now,
+                    )
+                )
+                count += 1
+            return RelayResult(
+                status="queued",
+                message_id=message.id,
+                deliveries=count,
+                languages=plan.languages,
+                source_language=plan.source,
+                translations=translations,
+            )
+
+
+@dataclass(frozen=True)
+class CopyInfo:
+    """How one relayed copy was produced (for `/how`)."""
+
+    source: str
+    target: str
+    route: str
+    models: tuple[str, ...]
+    score: float | None
+    flags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    chat: Chat
+    existing_id: int | None
+    existing_revision: int
+    operation_id: int
+    glossary: Any
+    unit_code: str | None
+    unit_side: str | None
+    source: str
+    decided_by: str
+    languages: tuple[str, ...]
+    targets: tuple[Chat, ...]
+    in_place: tuple[str, ...]
+
+
+def _media_record(inbound: Inbound) -> dict[str, Any] | None:
+    media = dict(inbound.media or {})
+    if inbound.forward_from:
+        media["forward_from"] = inbound.forward_from
+    if inbound.text_html:
+        media["html"] = inbound.text_html
+    return media or None

@@ -1,0 +1,65 @@
+"""Small helpers shared by handlers: who is calling, which language to answer in, replying."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from telegram import Update
+from telegram.constants import ParseMode
+
+from bot.context import DarajaContext
+from bot.i18n import SUPPORTED
+from bot.services.enrollment import Caller, Identity
+
+
+def caller_of(update: Update, ctx: DarajaContext) -> Caller | None:
+    """The person behind an update, or None for channel posts and anonymous admins."""
+    user = update.effective_user
+    if user is None or user.is_bot:
+        return None
+    return Caller(
+        user_id=user.id,
+        display_name=user.full_name or (user.username or str(user.id)),
+        is_admin=ctx.services.enrollment.is_admin(user.id),
+        telegram_language=(user.language_code or "")[:2].lower() or None,
+    )
+
+
+async def reply_language(
+    update: Update, ctx: DarajaContext, identity: Identity | None = None
+) -> str:
+    """Group language in groups; the person's language in private chats; then fallbacks."""
+    chat = update.effective_chat
+    if chat is not None and chat.type in ("group", "supergroup"):
+        enrolled = await ctx.services.enrollment.chat(chat.id)
+        if enrolled is not None:
+            return enrolled.language_list[0]
+    caller = caller_of(update, ctx)
+    if identity is None and caller is not None:
+        identity = await ctx.services.enrollment.identity(caller)
+    if identity is not None and identity.language:
+        return identity.language
+    if caller is not None and caller.telegram_language in SUPPORTED:
+        return caller.telegram_language
+    return ctx.services.settings.default_language
+
+
+def text(ctx: DarajaContext, key: str, lang: str, /, **params: Any) -> str:
+    """Catalog text with every parameter HTML-escaped (catalog text itself is trusted)."""
+    safe = {k: html.escape(str(v), quote=False) for k, v in params.items()}
+    return ctx.services.i18n.t(key, lang, **safe)
+
+
+async def answer(
+    update: Update, ctx: DarajaContext, key: str, lang: str, /, **params: Any
+) -> None:
+    """Reply to the update's message with catalog text (parameters may be named `lang`)."""
+    message = update.effective_message
+    if message is None:
+        return
+    await message.reply_text(
+        text(ctx, key, lang, **params),
+        parse_mode=ParseMode.HTML,
+        do_quote=update.effective_chat is not None and update.effective_chat.type != "private",
+    )

@@ -1,0 +1,216 @@
+"""Commands anyone may use: /start, /help, /enroll, /join, /lang, /whoami."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from bot.context import DarajaContext
+from bot.domain import LANGUAGES, Role
+from bot.errors import DarajaError
+from bot.services.access import COMMAND_ROLES
+from handlers.common import answer, caller_of, reply_language, text
+
+# Order of commands in /help; each shown only to roles that may run it.
+HELP_ORDER = (
+    "whoami",
+    "lang",
+    "join",
+    "enroll",
+    "report",
+    "status",
+    "where",
+    "who",
+    "flash",
+    "acks",
+    "how",
+    "log",
+    "search",
+    "newop",
+    "addunit",
+    "code",
+)
+
+
+async def start(update: Update, ctx: DarajaContext) -> None:
+    """/start: greet and point to /help or /join."""
+    lang = await reply_language(update, ctx)
+    await answer(update, ctx, "start.welcome", lang)
+
+
+async def help_command(update: Update, ctx: DarajaContext) -> None:
+    """/help: what this person's role can do, in their language."""
+    caller = caller_of(update, ctx)
+    if caller is None:
+        return
+    identity = await ctx.services.enrollment.identity(caller)
+    lang = await reply_language(update, ctx, identity)
+    role = identity.role
+    lines = [text(ctx, "help.header", lang)]
+    for command in HELP_ORDER:
+        allowed = COMMAND_ROLES.get(command)
+        if (
+            allowed is not None
+            and role is not Role.ADMIN
+            and (role is None or role not in allowed)
+        ):
+            continue
+        lines.append(f"/{command} — {text(ctx, f'help.{command}', lang)}")
+    if role is None:
+        lines.append("")
+        lines.append(text(ctx, "access.not_enrolled", lang))
+    message = update.effective_message
+    if message is not None:
+        await message.reply_text("\n".join(lines), parse_mode="HTML")
+
+
+async def enroll(update: Update, ctx: DarajaContext) -> None:
+    """/enroll CODE in a group: bind the group to the code's unit (group admins only)."""
+    caller = caller_of(update, ctx)
+    chat = update.effective_chat
+    if caller is None or chat is None:
+        return
+    lang = await reply_language(update, ctx)
+    if len(ctx.args or []) != 1:
+        await answer(update, ctx, "enroll.usage", lang)
+        return
+    is_chat_admin = False
+    if chat.type in ("group", "supergroup"):
+        member = await ctx.bot.get_chat_member(chat.id, caller.user_id)
+        is_chat_admin = member.status in ("creator", "administrator")
+    try:
+        result = await ctx.services.enrollment.enroll_chat(
+            caller,
+            (ctx.args or [""])[0],
+            chat_id=chat.id,
+            chat_title=chat.title or "",
+            chat_type=chat.type,
+            caller_is_chat_admin=is_chat_admin,
+        )
+    except DarajaError as exc:
+        await answer(update, ctx, exc.key, lang, **exc.params)
+        return
+    ctx.services.refusals.forget(chat.id)
+    lang = result.languages[0]
+    languages = ", ".join(text(ctx, f"lang.name.{code}", lang) for code in result.languages)
+    if result.is_command:
+        await answer(
+            update, ctx, "enroll.ok_command", lang, operation=result.operation, languages=languages
+        )
+    else:
+        await answer(
+            update,
+            ctx,
+            "enroll.ok",
+            lang,
+            operation=result.operation,
+            unit=result.unit or "",
+            languages=languages,
+        )
+
+
+async def join(update: Update, ctx: DarajaContext) -> None:
+    """/join CODE in a private chat: take the code's role, unit and language."""
+    caller = caller_of(update, ctx)
+    chat = update.effective_chat
+    if caller is None or chat is None:
+        return
+    lang = await reply_language(update, ctx)
+    if len(ctx.args or []) != 1:
+        await answer(update, ctx, "join.usage", lang)
+        return
+    try:
+        who = await ctx.services.enrollment.join(
+            caller, (ctx.args or [""])[0], chat_type=chat.type
+        )
+    except DarajaError as exc:
+        await answer(update, ctx, exc.key, lang, **exc.params)
+        return
+    lang = who.language or lang
+    await answer(
+        update,
+        ctx,
+        "join.ok",
+        lang,
+        name=caller.display_name,
+        role=text(ctx, f"role.{who.role.value}", lang) if who.role else "",
+        unit=who.unit or "-",
+        operation=who.operation or "-",
+        language=text(ctx, f"lang.name.{lang}", lang),
+    )
+
+
+async def lang_command(update: Update, ctx: DarajaContext) -> None:
+    """/lang [ht|fr|en|sw]: show or set the language this person reads in private chats."""
+    caller = caller_of(update, ctx)
+    if caller is None:
+        return
+    args = ctx.args or []
+    current = await reply_language(update, ctx)
+    if not args:
+        await answer(
+            update,
+            ctx,
+            "lang.usage",
+            current,
+            current=text(ctx, f"lang.name.{current}", current),
+            choices=" | ".join(LANGUAGES),
+        )
+        return
+    try:
+        chosen = await ctx.services.enrollment.set_language(caller, args[0])
+    except DarajaError as exc:
+        await answer(update, ctx, exc.key, current, **exc.params)
+        return
+    # In a group the group's language still governs what is posted there.
+    await answer(update, ctx, "lang.ok", chosen, language=text(ctx, f"lang.name.{chosen}", chosen))
+
+
+async def whoami(update: Update, ctx: DarajaContext) -> None:
+    """/whoami: role, unit, operation and language as Daraja knows them."""
+    caller = caller_of(update, ctx)
+    if caller is None:
+        return
+    who = await ctx.services.enrollment.identity(caller)
+    lang = await reply_language(update, ctx, who)
+    if who.role is None:
+        await answer(update, ctx, "access.not_enrolled", lang)
+        return
+    await answer(
+        update,
+        ctx,
+        "whoami.enrolled",
+        lang,
+        name=caller.display_name,
+        role=text(ctx, f"role.{who.role.value}", lang),
+        unit=who.unit or "-",
+        operation=who.operation or "-",
+        language=text(ctx, f"lang.name.{who.language or lang}", lang),
+    )
+
+
+async def private_fallback(update: Update, ctx: DarajaContext) -> None:
+    """Plain text in a private chat is not relayed: say so and point to /help."""
+    caller = caller_of(update, ctx)
+    if caller is None:
+        return
+    who = await ctx.services.enrollment.identity(caller)
+    lang = await reply_language(update, ctx, who)
+    await answer(
+        update, ctx, "access.not_enrolled" if who.role is None else "private.no_relay", lang
+    )
+
+
+async def bot_added(update: Update, ctx: DarajaContext) -> None:
+    """The bot joined a group: explain how to enroll it."""
+    message = update.effective_message
+    if message is None or not message.new_chat_members:
+        return
+    if not any(member.id == ctx.bot.id for member in message.new_chat_members):
+        return
+    chat = update.effective_chat
+    if chat is None or await ctx.services.enrollment.chat(chat.id) is not None:
+        return
+    # This explanation is the chat's one refusal: later messages get no further answer.
+    if ctx.services.refusals.first_time(chat.id):
+        lang = await reply_language(update, ctx)
+        await answer(update, ctx, "access.chat_not_enrolled", lang)

@@ -1,0 +1,68 @@
+"""The gate (handler group -1): unenrolled chats and unauthorised commands stop here.
+
+Runs before every other handler. A group that is not enrolled gets one short refusal and no
+further processing; a command the caller's role may not run is refused and audited.
+"""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ApplicationHandlerStop
+
+from bot.context import DarajaContext
+from bot.services.access import OPEN_COMMANDS, PRIVATE_ONLY, may_run
+from handlers.common import answer, caller_of, reply_language
+
+
+def command_of(update: Update) -> str | None:
+    """The command name of a message (`/Help@DarajaBot args` -> `help`), if it is one."""
+    message = update.effective_message
+    if message is None or not message.text or not message.text.startswith("/"):
+        return None
+    head = message.text.split(maxsplit=1)[0][1:]
+    name = head.split("@", 1)[0].lower()
+    return name or None
+
+
+async def gate(update: Update, ctx: DarajaContext) -> None:
+    """Stop updates from unenrolled chats and commands the caller may not run."""
+    chat = update.effective_chat
+    if chat is None or update.effective_message is None:
+        return
+    if update.effective_user is not None and update.effective_user.is_bot:
+        raise ApplicationHandlerStop  # never react to bots, including ourselves
+    services = ctx.services
+    command = command_of(update)
+    caller = caller_of(update, ctx)
+    if chat.type in ("group", "supergroup"):
+        migrate_to = update.effective_message.migrate_to_chat_id
+        if migrate_to:
+            await services.enrollment.migrate_chat(chat.id, migrate_to)
+            raise ApplicationHandlerStop
+        enrolled = await services.enrollment.chat(chat.id)
+        if enrolled is None:
+            if command == "enroll":
+                return
+            if command is None and update.effective_message.new_chat_members:
+                return  # the bot was added: the welcome handler explains /enroll
+            if services.refusals.first_time(chat.id):
+                await services.enrollment.record_refusal(
+                    caller, "chat.not_enrolled", chat_id=chat.id, command=command
+                )
+                lang = await reply_language(update, ctx)
+                await answer(update, ctx, "access.chat_not_enrolled", lang)
+            raise ApplicationHandlerStop
+    if command is None or command in OPEN_COMMANDS:
+        return
+    if caller is None:
+        raise ApplicationHandlerStop
+    identity = await services.enrollment.identity(caller)
+    lang = await reply_language(update, ctx, identity)
+    if not may_run(command, identity.role):
+        await services.enrollment.record_refusal(caller, "role", chat_id=chat.id, command=command)
+        key = "access.not_enrolled" if identity.role is None else "access.role_required"
+        await answer(update, ctx, key, lang, command=command)
+        raise ApplicationHandlerStop
+    if command in PRIVATE_ONLY and chat.type != "private":
+        await answer(update, ctx, "access.private_only", lang, command=command)
+        raise ApplicationHandlerStop

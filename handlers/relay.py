@@ -1,0 +1,134 @@
+"""Group messages and edits become relay calls; `/how` explains how a copy was translated."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import Message, Update
+
+from bot.context import DarajaContext
+from bot.services.relay import Inbound
+from handlers.common import answer, reply_language
+
+log = logging.getLogger(__name__)
+
+MEDIA_ATTRS = ("photo", "video", "document", "voice", "audio", "animation")
+
+
+def inbound_of(message: Message, *, update_id: int | None, edited: bool) -> Inbound | None:
+    """Translate a Telegram message into the relay's input; None for what is never relayed."""
+    if message.from_user is None or message.from_user.is_bot:
+        return None  # bots (this one included), channels and anonymous senders: no loops
+    kind = "text"
+    text = message.text or message.caption or ""
+    text_html = _html(message)
+    media: dict[str, Any] | None = None
+    for attr in MEDIA_ATTRS:
+        value = getattr(message, attr)
+        if value:
+            item = value[-1] if isinstance(value, tuple) else value
+            kind = attr
+            media = {"file_id": item.file_id}
+            break
+    if message.venue is not None:
+        kind = "venue"
+        venue = message.venue
+        media = {
+            "latitude": venue.location.latitude,
+            "longitude": venue.location.longitude,
+            "title": venue.title,
+            "address": venue.address,
+        }
+        text = venue.title
+        text_html = None
+    elif message.location is not None:
+        kind = "location"
+        media = {"latitude": message.location.latitude, "longitude": message.location.longitude}
+    elif message.poll is not None:
+        kind = "poll"
+        poll = message.poll
+        text = "\n".join([poll.question, *(f"• {o.text}" for o in poll.options)])
+        text_html = None
+    elif message.sticker is not None or message.dice is not None or message.contact is not None:
+        return None  # documented: stickers, dice and contacts are not relayed
+    if kind == "text" and not text.strip():
+        return None
+    forward_from = None
+    origin = message.forward_origin
+    if origin is not None:
+        sender = getattr(origin, "sender_user", None) or getattr(origin, "chat", None)
+        forward_from = (
+            getattr(sender, "full_name", None)
+            or getattr(sender, "title", None)
+            or getattr(origin, "sender_user_name", None)
+            or "?"
+        )
+    reply_to = message.reply_to_message.message_id if message.reply_to_message else None
+    return Inbound(
+        chat_id=message.chat_id,
+        message_id=message.message_id,
+        author_id=message.from_user.id,
+        author_name=message.from_user.full_name,
+        kind=kind,
+        text=text,
+        text_html=text_html,
+        media=media,
+        reply_to_message_id=reply_to,
+        forward_from=forward_from,
+        update_id=update_id,
+        edited=edited,
+    )
+
+
+def _html(message: Message) -> str | None:
+    try:
+        if message.text:
+            return message.text_html
+        if message.caption:
+            return message.caption_html
+    except (ValueError, IndexError):  # entities that do not map back: keep plain text
+        return None
+    return None
+
+
+async def relay_message(update: Update, ctx: DarajaContext) -> None:
+    """A message in an enrolled group: record, translate and queue its copies."""
+    message = update.message or update.edited_message
+    if message is None:
+        return
+    inbound = inbound_of(
+        message, update_id=update.update_id, edited=update.edited_message is not None
+    )
+    if inbound is None:
+        return
+    relay = ctx.services.relay
+    if relay is None:
+        return
+    await relay.receive(inbound)
+
+
+async def how(update: Update, ctx: DarajaContext) -> None:
+    """/how as a reply to a relayed copy: the route, models, score and flags behind it."""
+    message = update.effective_message
+    lang = await reply_language(update, ctx)
+    if message is None or message.reply_to_message is None or ctx.services.relay is None:
+        await answer(update, ctx, "relay.how_usage", lang)
+        return
+    info = await ctx.services.relay.explain(message.chat_id, message.reply_to_message.message_id)
+    if info is None:
+        await answer(update, ctx, "relay.how_unknown", lang)
+        return
+    route = ctx.services.i18n.t(f"relay.route.{info.route}", lang)
+    await answer(
+        update,
+        ctx,
+        "relay.how",
+        lang,
+        source=ctx.services.i18n.t(f"lang.name.{info.source}", lang),
+        target=ctx.services.i18n.t(f"lang.name.{info.target}", lang),
+        route=route,
+        models=", ".join(info.models) or "-",
+        score="-" if info.score is None else f"{info.score:.2f}",
+        flags=", ".join(info.flags) or "-",
+    )

@@ -1,0 +1,126 @@
+"""Repository of relayed messages: originals, translations, the outbox and the message map."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Chat, Copy, Delivery, Message, TranslationRow
+
+
+class MessageRepo:
+    """Intent-named queries over messages, translations, deliveries and copies."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def by_telegram(self, chat_id: int, telegram_message_id: int) -> Message | None:
+        """The original recorded for (enrolled chat row id, Telegram message id), if any."""
+        result = await self.session.execute(
+            select(Message).where(
+                Message.chat_id == chat_id, Message.telegram_message_id == telegram_message_id
+            )
+        )
+        return result.scalar_one_or_none()
+
+    async def add_message(self, message: Message) -> Message:
+        """Record an original (raises IntegrityError on a replayed one)."""
+        self.session.add(message)
+        await self.session.flush()
+        return message
+
+    async def add_translation(self, row: TranslationRow) -> TranslationRow:
+        """Record one translation."""
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def add_delivery(self, row: Delivery) -> Delivery:
+        """Queue one copy for a target chat."""
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def translations(self, message_id: int, revision: int) -> Sequence[TranslationRow]:
+        """Every translation of one revision of a message."""
+        result = await self.session.execute(
+            select(TranslationRow).where(
+                TranslationRow.message_id == message_id, TranslationRow.revision == revision
+            )
+        )
+        return result.scalars().all()
+
+    async def copy_at(self, telegram_chat_id: int, telegram_message_id: int) -> Copy | None:
+        """The copy the bot posted as this Telegram message, if it is one."""
+        result = await self.session.execute(
+            select(Copy).where(
+                Copy.telegram_chat_id == telegram_chat_id,
+                Copy.telegram_message_id == telegram_message_id,
+            )
+        )
+        return result.scalar_one_or_none()
+
+    async def copies_of(self, message_id: int, target_chat_id: int) -> Sequence[Copy]:
+        """The Telegram messages that carry a message's copy in one chat, first send only."""
+        first = (
+            select(func.min(Copy.delivery_id))
+            .where(Copy.message_id == message_id, Copy.target_chat_id == target_chat_id)
+            .scalar_subquery()
+        )
+        result = await self.session.execute(
+            select(Copy).where(Copy.delivery_id == first).order_by(Copy.part)
+        )
+        return result.scalars().all()
+
+    async def copies_for_delivery(self, delivery_id: int) -> Sequence[Copy]:
+        """The parts already posted for one delivery."""
+        result = await self.session.execute(
+            select(Copy).where(Copy.delivery_id == delivery_id).order_by(Copy.part)
+        )
+        return result.scalars().all()
+
+    async def chats_with_copies(self, message_id: int) -> Sequence[int]:
+        """Ids of the chats that received a copy of a message."""
+        result = await self.session.execute(
+            select(Copy.target_chat_id).where(Copy.message_id == message_id).distinct()
+        )
+        return result.scalars().all()
+
+    async def add_copy(self, copy: Copy) -> None:
+        """Remember a posted copy."""
+        self.session.add(copy)
+        await self.session.flush()
+
+    async def delivery(self, delivery_id: int) -> Delivery | None:
+        """One outbox row."""
+        return await self.session.get(Delivery, delivery_id)
+
+    async def message(self, message_id: int) -> Message | None:
+        """One original."""
+        return await self.session.get(Message, message_id)
+
+    async def chat(self, chat_id: int) -> Chat | None:
+        """One enrolled chat row."""
+        return await self.session.get(Chat, chat_id)
+
+    async def recover_in_flight(self, *, claimed_before: datetime) -> int:
+        """Rows left `sending` past their lease (a crashed worker) go back to the queue, marked
+        ambiguous: the copy may already have reached Telegram."""
+        result = await self.session.execute(
+            select(Delivery).where(
+                Delivery.state == "sending",
+                (Delivery.claimed_at.is_(None)) | (Delivery.claimed_at < claimed_before),
+            )
+        )
+        rows = result.scalars().all()
+        for row in rows:
+            row.state = "pending"
+            row.ambiguous = True
+            row.last_error = "in flight when its worker stopped"
+            row.claimed_by = None
+            row.claimed_at = None
+        await self.session.flush()
+        return len(rows)

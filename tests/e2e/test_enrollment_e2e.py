@@ -1,0 +1,85 @@
+"""Enrollment, refusal of unknown chats, /help and /lang, end to end through the sandbox."""
+
+from __future__ import annotations
+
+from bot.scenario import People
+
+
+async def test_unenrolled_group_gets_one_refusal_and_nothing_else(people: People) -> None:
+    c = people.client
+    stranger = await c.create_user("Ti Jan", language_code="ht")
+    group = await c.create_group(
+        "Gwoup pa enskri",
+        members=[stranger],
+        admins=[stranger],
+        owner=stranger,
+        bot="member",
+        supergroup=True,
+    )
+    refusal = await c.wait_for_message(group, from_bot=True, timeout=20)
+    assert "pa enskri" in refusal.text  # added by a Kreyòl speaker: answered in Kreyòl
+    await c.say(group, stranger, "Bonjou tout moun")
+    second = await c.say(group, stranger, "Nou la?")
+    # A later message gets no answer: wait for a /help answer elsewhere to be sure the bot
+    # has processed the group's second message too.
+    await people.open_private(stranger)
+    bot_lines = [
+        m for m in await c.history(group) if m.from_bot and m.message_id > second.message_id
+    ]
+    assert bot_lines == []
+
+
+async def test_enrollment_flow_and_help_in_both_sides_languages(
+    people: People, op_name: str
+) -> None:
+    c = people.client
+    await people.new_operation(op_name, [("PNH-1", "PNH", "ht"), ("KE-1", "MSS", "en")])
+    chief = await c.create_user("Jean", language_code="ht")
+    kenyan = await c.create_user("Otieno", language_code="sw")
+    pnh_group = await people.group("PNH 1", chief, [])
+    ke_group = await people.group("KE 1", kenyan, [])
+    pnh_code = await people.issue_code(f"chat {op_name} PNH-1")
+    ke_code = await people.issue_code(f"chat {op_name} KE-1")
+    done = await people.enroll(pnh_group, chief, pnh_code)
+    assert f"operasyon <b>{op_name}</b>" in done.html or op_name in done.text
+    assert "inite" in done.text  # Kreyòl: the group's language
+    done_en = await people.enroll(ke_group, kenyan, ke_code)
+    assert "enrolled in operation" in done_en.text
+    # Reusing a code is refused in the group's language, and nothing changes.
+    again = await people.enroll(ke_group, kenyan, ke_code)
+    assert "already enrolled" in again.text
+
+    # People join privately and read /help in their own language.
+    person_code = await people.issue_code(f"person {op_name} KE-1 officer sw")
+    greeting = await people.open_private(kenyan)
+    assert "Daraja hupeleka ujumbe" in greeting.text  # Telegram language sw
+    joined = await people.ask(kenyan, kenyan, "join", person_code)
+    assert "Karibu, Otieno" in joined.text
+    help_sw = await people.ask(kenyan, kenyan, "help")
+    assert "Amri za Daraja" in help_sw.text
+    assert "/flash" not in help_sw.text  # officers do not see commanders' commands
+    lang = await people.ask(kenyan, kenyan, "lang", "ht")
+    assert "kreyòl ayisyen" in lang.text
+    who = await people.ask(kenyan, kenyan, "whoami")
+    assert "ofisye" in who.text
+    assert "KE-1" in who.text
+    # The Kreyòl-speaking PNH chief reads /help in Kreyòl (Telegram language, not enrolled).
+    await people.open_private(chief)
+    help_ht = await people.ask(chief, chief, "help")
+    assert "Kòmand Daraja" in help_ht.text
+
+
+async def test_wrong_role_and_bad_input_are_refused_clearly(people: People, op_name: str) -> None:
+    c = people.client
+    await people.new_operation(op_name, [("KE-2", "MSS", "en")])
+    officer = await c.create_user("Wanjiru", language_code="en")
+    await people.open_private(officer)
+    refused = await people.ask(officer, officer, "code", f"chat {op_name} KE-2")
+    assert "not enrolled" in refused.text
+    bad = await people.ask(officer, officer, "join", "DRJ-AAAA-BBBB")
+    assert "not valid" in bad.text
+    bad_lang = await people.ask(officer, officer, "lang", "klingon")
+    assert "klingon" in bad_lang.text
+    assert "ht, fr, en" in bad_lang.text
+    reply = await people.admin_says("addunit", f"{op_name} KE-2 MSS en")
+    assert "already exists" in reply.text

@@ -1,0 +1,163 @@
+"""The relay service on a real database with a recording fake translator."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.services.enrollment import EnrollmentService
+from bot.services.relay import Inbound, RelayService
+from storage.audit import AuditChain
+from storage.db import Database
+from storage.models import AuditEvent, Delivery, Message, TranslationRow
+from tests.support.operation import ADMIN, enroll_operation
+from translation.types import LanguageGuess, Route, Translation
+
+
+class FakeTranslator:
+    """Detects by a prefix tag, translates by tagging; records every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[str, ...], str]] = []
+
+    def detect(
+        self, text: str, *, chat_languages: Sequence[str], author_language: str | None
+    ) -> LanguageGuess:
+        tag = text.split(":", 1)[0]
+        if tag in ("ht", "fr", "en", "sw"):
+            return LanguageGuess(tag, "classifier", 0.9)
+        return LanguageGuess(chat_languages[0], "prior:chat", 0.5)
+
+    async def translate_many(
+        self, text: str, targets: Sequence[str], *, source: str, glossary: Any = None
+    ) -> list[Translation]:
+        self.calls.append((text, tuple(targets), source))
+        return [
+            Translation(
+                text=f"[{t}] {text}",
+                source=source,
+                target=t,
+                source_decided_by="given",
+                route=Route.DIRECT,
+                models=(f"{source}-{t}",),
+                score=0.9,
+            )
+            for t in targets
+        ]
+
+
+@pytest.fixture
+async def setup(db: Database) -> tuple[RelayService, FakeTranslator, dict[str, int]]:
+    audit = AuditChain()
+    enrollment = EnrollmentService(db, audit, admin_ids=[ADMIN.user_id])
+    op = await enroll_operation(enrollment, mixed=(-1005, "JOINT-1", "ht+en"))
+    translator = FakeTranslator()
+    queued: list[int] = []
+    relay = RelayService(db, audit, translator, on_queued=lambda: queued.append(1))
+    return relay, translator, op.chats
+
+
+def _msg(chat_id: int, message_id: int, text: str, **kw: Any) -> Inbound:
+    return Inbound(
+        chat_id=chat_id,
+        message_id=message_id,
+        author_id=2001,
+        author_name="Jean",
+        kind="text",
+        text=text,
+        **kw,
+    )
+
+
+async def _rows(db: Database, model: Any) -> list[Any]:
+    async with db.transaction() as s:
+        return list((await s.execute(select(model))).scalars())
+
+
+async def test_message_goes_to_every_partner_group_in_its_language(
+    setup: tuple[RelayService, FakeTranslator, dict[str, int]], db: Database
+) -> None:
+    relay, translator, chats = setup
+    result = await relay.receive(_msg(chats["PNH-UDMO-2"], 10, "Inite KE-3 rive Kenscoff"))
+    assert result.status == "queued"
+    assert result.source_language == "ht"  # prior: the Kreyòl group's language
+    # fr, en, sw groups + the ht+en mixed group: one copy each; translations computed once.
+    assert result.deliveries == 4
+    assert translator.calls == [("Inite KE-3 rive Kenscoff", ("fr", "en", "sw"), "ht")]
+    deliveries = await _rows(db, Delivery)
+    assert sorted(d.target_language for d in deliveries) == ["en", "fr", "ht,en", "sw"]
+    assert {t.target_language for t in await _rows(db, TranslationRow)} == {"fr", "en", "sw"}
+    events = [e.event_type for e in await _rows(db, AuditEvent)]
+    assert events.count("message.received") == 1
+    assert events.count("translation.made") == 3
+
+
+async def test_a_replayed_update_is_a_no_op(
+    setup: tuple[RelayService, FakeTranslator, dict[str, int]], db: Database
+) -> None:
+    relay, _, chats = setup
+    first = await relay.receive(_msg(chats["KE-3"], 11, "en: Unit 3 at grid"))
+    again = await relay.receive(_msg(chats["KE-3"], 11, "en: Unit 3 at grid"))
+    assert first.status == "queued"
+    assert again.status == "duplicate"
+    assert len(await _rows(db, Message)) == 1
+    assert len(await _rows(db, Delivery)) == first.deliveries
+
+
+async def test_mixed_group_gets_an_in_place_annotation(
+    setup: tuple[RelayService, FakeTranslator, dict[str, int]], db: Database
+) -> None:
+    relay, _translator, chats = setup
+    result = await relay.receive(_msg(chats["JOINT-1"], 12, "ht: Nou bezwen ranfò"))
+    assert result.status == "queued"
+    rows = await _rows(db, Delivery)
+    annotate = [d for d in rows if d.action == "annotate"]
+    assert len(annotate) == 1
+    assert annotate[0].target_language == "en"  # the group's other language
+    assert len(rows) == 5  # four bridged groups + the annotation
+
+
+async def test_edit_retranslates_and_queues_edits_only_where_copies_exist(
+    setup: tuple[RelayService, FakeTranslator, dict[str, int]], db: Database
+) -> None:
+    relay, _, chats = setup
+    await relay.receive(_msg(chats["KE-3"], 13, "en: Roadblock cleared"))
+    # No copy was posted yet (no outbox ran), so the edit finds no chat to edit.
+    edited = await relay.receive(_msg(chats["KE-3"], 13, "en: Roadblock NOT cleared", edited=True))
+    assert edited.status == "queued"
+    assert edited.deliveries == 0
+    message = (await _rows(db, Message))[0]
+    assert message.revision == 1
+    assert message.text == "en: Roadblock NOT cleared"
+    assert "message.edited" in [e.event_type for e in await _rows(db, AuditEvent)]
+
+
+async def test_edit_of_an_unknown_message_relays_nothing(
+    setup: tuple[RelayService, FakeTranslator, dict[str, int]], db: Database
+) -> None:
+    relay, _, chats = setup
+    result = await relay.receive(_msg(chats["KE-3"], 99, "en: hello", edited=True))
+    assert result.status == "unknown_edit"
+    assert await _rows(db, Message) == []
+
+
+async def test_unenrolled_chat_keeps_nothing(
+    setup: tuple[RelayService, FakeTranslator, dict[str, int]], db: Database
+) -> None:
+    relay, translator, _ = setup
+    result = await relay.receive(_msg(-4242, 1, "secret"))
+    assert result.status == "not_enrolled"
+    assert translator.calls == []
+    assert await _rows(db, Message) == []
+
+
+async def test_hostile_text_is_kept_byte_identical(
+    setup: tuple[RelayService, FakeTranslator, dict[str, int]], db: Database
+) -> None:
+    relay, _, chats = setup
+    nasty = "<b>&amp;</b> \u200b\u202e" + "🚓" * 1000 + "<&>" * 500
+    await relay.receive(_msg(chats["KE-3"], 14, nasty))
+    assert (await _rows(db, Message))[0].text == nasty

@@ -1,0 +1,104 @@
+"""Project hygiene a maintainer relies on: layering, lint, lock, Docker/README agreement."""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Which top-level packages each layer may import (STYLE.md: dependencies point one way).
+FORBIDDEN = {
+    "translation": {"telegram", "bot", "handlers", "storage", "sqlalchemy"},
+    "storage": {"telegram", "bot", "handlers", "translation"},
+    "bot/services": {"telegram", "handlers"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layers_import_only_downwards(layer: str) -> None:
+    offenders = []
+    for path in sorted((ROOT / layer).rglob("*.py")):
+        bad = _imports(path) & FORBIDDEN[layer]
+        if bad:
+            offenders.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
+    assert offenders == []
+
+
+def test_no_pytorch_stanza_or_spacy_in_lock_or_venv() -> None:
+    lock = (ROOT / "uv.lock").read_text()
+    for name in ("torch", "stanza", "spacy"):
+        assert f'\nname = "{name}"\n' not in lock
+    for name in ("torch", "stanza", "spacy"):
+        found = subprocess.run(
+            [sys.executable, "-c", f"import importlib.util as u; print(u.find_spec('{name}'))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert found.stdout.strip() == "None", f"{name} is installed in the venv"
+
+
+def test_ruff_lint_and_format_are_clean() -> None:
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    lint = subprocess.run([ruff, "check", str(ROOT)], capture_output=True, text=True, check=False)
+    assert lint.returncode == 0, lint.stdout[-3000:]
+    fmt = subprocess.run(
+        [ruff, "format", "--check", str(ROOT)], capture_output=True, text=True, check=False
+    )
+    assert fmt.returncode == 0, fmt.stdout[-3000:]
+
+
+def test_dockerfile_installs_like_the_readme() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    readme = (ROOT / "README.md").read_text()
+    # Same lock file, same installer, same locked sync.
+    assert "COPY pyproject.toml uv.lock" in dockerfile
+    assert "pip install --no-cache-dir uv" in dockerfile
+    assert "uv sync --locked --no-dev" in dockerfile
+    assert "pip install uv" in readme
+    assert "uv sync --locked --no-dev" in readme  # the documented production install
+    assert re.search(r"^USER daraja$", dockerfile, re.M)
+    assert 'ENTRYPOINT ["daraja"]' in dockerfile
+    for package in ("bot", "handlers", "translation", "storage", "locales"):
+        assert f"COPY {package} ./{package}" in dockerfile
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    match = re.search(r"```(?:sh|bash)?\n(.*?)```", readme.split("## Quick start", 1)[1], re.S)
+    assert match is not None
+    commands = [
+        line.strip()
+        for line in match.group(1).splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    assert len(commands) == 2, commands
+    test_command = commands[1]
+    assert test_command in ci.splitlines()
+
+
+def test_readme_documents_every_setting() -> None:
+    from bot.settings import Settings
+
+    readme = (ROOT / "README.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`DARAJA_{name.upper()}`" not in readme]
+    assert missing == []
