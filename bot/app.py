@@ -25,6 +25,7 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from bot.context import DarajaContext, Services
+from bot.ratelimit import TelegramRateLimiter
 from bot.settings import Settings
 
 log = logging.getLogger("daraja")
@@ -106,7 +107,18 @@ def register_handlers(app: AnyApp) -> None:
     app.add_error_handler(on_error)  # type: ignore[arg-type]
 
 
-def build_application(settings: Settings, services: Services) -> AnyApp:
+def build_limiter(settings: Settings) -> Any:
+    """Telegram's sending limits from settings (one limiter for every request the bot makes)."""
+    from bot.ratelimit import RateLimiter
+
+    return RateLimiter(
+        global_per_s=settings.rate_global_per_s,
+        chat_per_s=settings.rate_chat_per_s,
+        group_per_min=settings.rate_group_per_min,
+    )
+
+
+def build_application(settings: Settings, services: Services, limiter: Any) -> AnyApp:
     """Build the python-telegram-bot Application against the configured Bot API root."""
     token = settings.require_token()
     api = settings.telegram_api_url
@@ -126,6 +138,7 @@ def build_application(settings: Settings, services: Services) -> AnyApp:
             )
         )
         .get_updates_request(HTTPXRequest(read_timeout=40, connect_timeout=10))
+        .rate_limiter(TelegramRateLimiter(limiter))
         .updater(None)  # updates come through the durable inbox (bot/inbox.py)
         .concurrent_updates(True)
         .build()
@@ -146,7 +159,6 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run the bot until `stop` is set (or SIGINT/SIGTERM)."""
     from bot.inbox import InboxProcessor, Poller
     from bot.outbox import OutboxWorker
-    from bot.ratelimit import RateLimiter
     from bot.services.copies import CopyBuilder
 
     stop = stop or asyncio.Event()
@@ -157,7 +169,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     translator = await build_translator_async(settings)
     services = build_services(settings, translator)
     await services.db.upgrade()
-    app = build_application(settings, services)
+    limiter = build_limiter(settings)
+    app = build_application(settings, services, limiter)
     await app.initialize()
     me = app.bot
     log.info("bot @%s connected", me.username)
@@ -171,11 +184,6 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             ]
         )
     await app.start()
-    limiter = RateLimiter(
-        global_per_s=settings.rate_global_per_s,
-        chat_per_s=settings.rate_chat_per_s,
-        group_per_min=settings.rate_group_per_min,
-    )
     outbox = OutboxWorker(
         services.db, services.audit, app.bot, CopyBuilder(services.db, services.i18n), limiter
     )

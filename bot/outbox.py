@@ -22,7 +22,6 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from storage.outbox_claim import claim_deliveries
 from telegram import Bot, LinkPreviewOptions, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TimedOut
@@ -33,11 +32,14 @@ from storage.audit import AuditChain
 from storage.db import Database
 from storage.messages import MessageRepo
 from storage.models import Copy, Delivery, utcnow
+from storage.outbox_claim import claim_deliveries
 from storage.repositories import ChatRepo
 
 log = logging.getLogger(__name__)
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+# The outbox handles 429s itself (hold the chat, requeue the row): no retry inside the limiter.
+NO_RETRY = {"retries": 0}
 MAX_ATTEMPTS = 12
 
 
@@ -56,7 +58,7 @@ class OutboxWorker:
         lease: timedelta = timedelta(seconds=90),
         poll_interval: float = 1.0,
         clock: Callable[[], datetime] = utcnow,
-        on_sent: Callable[[PreparedCopy, float], None] | None = None,
+        on_sent: Callable[[PreparedCopy], None] | None = None,
     ) -> None:
         self.db = db
         self.audit = audit
@@ -166,12 +168,10 @@ class OutboxWorker:
 
     async def _post(self, copy: PreparedCopy) -> None:
         chat = copy.telegram_chat_id
-        waited = 0.0
         if copy.action in ("edit", "reannotate"):
             for index, part in enumerate(copy.parts):
                 if index >= len(copy.edit_ids):
                     break
-                waited += await self.limiter.acquire(chat)
                 try:
                     if copy.kind == "media" and index == 0:
                         await self.bot.edit_message_caption(
@@ -179,6 +179,7 @@ class OutboxWorker:
                             copy.edit_ids[0],
                             caption=copy.caption,
                             parse_mode=ParseMode.HTML,
+                            rate_limit_args=NO_RETRY,
                         )
                     else:
                         await self.bot.edit_message_text(
@@ -187,11 +188,12 @@ class OutboxWorker:
                             copy.edit_ids[index],
                             parse_mode=ParseMode.HTML,
                             link_preview_options=NO_PREVIEW,
+                            rate_limit_args=NO_RETRY,
                         )
                 except BadRequest as exc:
                     if "not modified" not in exc.message.lower():
                         raise
-            await self._finish(copy.delivery_id, "sent", copy=copy, waited=waited)
+            await self._finish(copy.delivery_id, "sent", copy=copy)
             return
         reply = (
             ReplyParameters(message_id=copy.reply_to, allow_sending_without_reply=True)
@@ -201,7 +203,6 @@ class OutboxWorker:
         index = 0
         if copy.kind == "media":
             if 0 not in copy.sent_parts:
-                waited += await self.limiter.acquire(chat)
                 result = await self.bot.copy_message(
                     chat,
                     copy.source_chat_id,
@@ -209,12 +210,12 @@ class OutboxWorker:
                     caption=copy.caption,
                     parse_mode=ParseMode.HTML,
                     reply_parameters=reply,
+                    rate_limit_args=NO_RETRY,
                 )
                 await self._record_part(copy, 0, result.message_id)
             index = 1
         elif copy.kind in ("location", "venue"):
             if 0 not in copy.sent_parts:
-                waited += await self.limiter.acquire(chat)
                 media = copy.media
                 if copy.kind == "venue":
                     sent = await self.bot.send_venue(
@@ -224,6 +225,7 @@ class OutboxWorker:
                         title=str(media.get("title", ""))[:256] or "-",
                         address=str(media.get("address", ""))[:256] or "-",
                         reply_parameters=reply,
+                        rate_limit_args=NO_RETRY,
                     )
                 else:
                     sent = await self.bot.send_location(
@@ -231,6 +233,7 @@ class OutboxWorker:
                         latitude=media["latitude"],
                         longitude=media["longitude"],
                         reply_parameters=reply,
+                        rate_limit_args=NO_RETRY,
                     )
                 await self._record_part(copy, 0, sent.message_id)
                 reply = ReplyParameters(
@@ -241,17 +244,17 @@ class OutboxWorker:
             number = index + offset
             if number in copy.sent_parts:
                 continue
-            waited += await self.limiter.acquire(chat)
             sent = await self.bot.send_message(
                 chat,
                 part,
                 parse_mode=ParseMode.HTML,
                 reply_parameters=reply,
                 link_preview_options=NO_PREVIEW,
+                rate_limit_args=NO_RETRY,
             )
             await self._record_part(copy, number, sent.message_id)
             reply = None  # only the first part replies
-        await self._finish(copy.delivery_id, "sent", copy=copy, waited=waited)
+        await self._finish(copy.delivery_id, "sent", copy=copy)
 
     async def _record_part(self, copy: PreparedCopy, part: int, telegram_message_id: int) -> None:
         async with self.db.transaction() as s:
@@ -274,7 +277,6 @@ class OutboxWorker:
         *,
         error: str | None = None,
         copy: PreparedCopy | None = None,
-        waited: float = 0.0,
     ) -> None:
         async with self.db.transaction() as s:
             row = await s.get(Delivery, delivery_id)
@@ -313,7 +315,7 @@ class OutboxWorker:
                 },
             )
         if state == "sent" and copy is not None and self.on_sent is not None:
-            self.on_sent(copy, waited)
+            self.on_sent(copy)
         if state == "failed":
             log.warning("delivery %s failed: %s", delivery_id, error)
 

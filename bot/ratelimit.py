@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+
+from telegram.ext import BaseRateLimiter
 
 
 def retry_seconds(value: Any) -> float:
@@ -95,3 +97,84 @@ class RateLimiter:
                     return waited
             await asyncio.sleep(delay)
             waited += delay
+
+
+# Methods that post or change a message in a chat count against Telegram's limits.
+LIMITED_METHODS = frozenset(
+    {
+        "sendMessage",
+        "editMessageText",
+        "editMessageCaption",
+        "editMessageReplyMarkup",
+        "copyMessage",
+        "forwardMessage",
+        "sendPhoto",
+        "sendDocument",
+        "sendVideo",
+        "sendVoice",
+        "sendAudio",
+        "sendAnimation",
+        "sendLocation",
+        "sendVenue",
+        "sendPoll",
+        "deleteMessage",
+    }
+)
+
+
+class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
+    """python-telegram-bot's hook: every request the bot makes goes through one `RateLimiter`.
+
+    Handler replies wait for their turn and retry a 429 a few times (holding only that chat);
+    the outbox passes `rate_limit_args={"retries": 0}` and requeues the row itself instead.
+    """
+
+    def __init__(self, limiter: RateLimiter, *, retries: int = 3) -> None:
+        self.limiter = limiter
+        self.retries = retries
+        self.waited = 0.0  # seconds spent waiting for the limits (benchmarks read it)
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: dict[str, Any] | None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        """Wait for the chat's turn, send, and on a 429 hold the chat and maybe retry."""
+        from telegram.error import RetryAfter
+
+        chat = data.get("chat_id")
+        limited = endpoint in LIMITED_METHODS and isinstance(chat, int | str)
+        chat_id = _chat_key(chat)
+        retries = self.retries if rate_limit_args is None else rate_limit_args.get("retries", 0)
+        attempt = 0
+        while True:
+            if limited:
+                self.waited += await self.limiter.acquire(chat_id)
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as exc:
+                delay = retry_seconds(exc.retry_after)
+                if limited:
+                    self.limiter.hold(chat_id, delay)
+                if attempt >= retries:
+                    raise
+                attempt += 1
+                if not limited:
+                    await asyncio.sleep(delay)
+
+
+def _chat_key(chat: Any) -> int:
+    try:
+        return int(chat)
+    except (TypeError, ValueError):
+        return hash(chat)

@@ -9,7 +9,7 @@ from telegram import Update
 from telegram.constants import ParseMode
 
 from bot.context import DarajaContext
-from bot.i18n import SUPPORTED
+from bot.i18n import choose_language
 from bot.services.enrollment import Caller, Identity
 
 
@@ -33,16 +33,26 @@ async def reply_language(
     chat = update.effective_chat
     if chat is not None and chat.type in ("group", "supergroup"):
         enrolled = await ctx.services.enrollment.chat(chat.id)
-        if enrolled is not None:
-            return enrolled.language_list[0]
+        if enrolled is not None and enrolled.language_list:
+            # In a group the group's language wins: no need to look the person up.
+            return choose_language(
+                chat_languages=enrolled.language_list,
+                person_language=None,
+                operation_language=None,
+                telegram_language=None,
+                default=ctx.services.settings.default_language,
+            )
     caller = caller_of(update, ctx)
     if identity is None and caller is not None:
         identity = await ctx.services.enrollment.identity(caller)
-    if identity is not None and identity.language:
-        return identity.language
-    if caller is not None and caller.telegram_language in SUPPORTED:
-        return caller.telegram_language
-    return ctx.services.settings.default_language
+    return choose_language(
+        chat_languages=None,
+        person_language=identity.language if identity is not None else None,
+        # Identity does not carry the operation's default yet; the deployment's is `default`.
+        operation_language=None,
+        telegram_language=caller.telegram_language if caller is not None else None,
+        default=ctx.services.settings.default_language,
+    )
 
 
 def text(ctx: DarajaContext, key: str, lang: str, /, **params: Any) -> str:

@@ -5,7 +5,12 @@ serialization (sorted-key compact JSON, UTF-8). With a key, the hash is an HMAC,
 with write access to the database alone cannot recompute a valid chain. Appends lock the one
 `audit_head` row (SQLite: the `BEGIN IMMEDIATE` write lock), so events form one total order
 even with several bot processes on PostgreSQL. The application never updates or deletes
-`audit_events` rows: there is no code path for it here.
+`audit_events` rows: there is no code path for it here, and migration 0002 adds triggers that
+refuse UPDATE and DELETE (retention purges go through `storage.audit_retention`).
+
+`AuditRecord` is the plain, backend-neutral form of one event (time as its canonical text), used
+by the verifier (`storage.audit_verify`) and the exporter (`storage.audit_export`), so that a
+database walk and a JSONL export are checked by the same code.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -24,6 +29,21 @@ from storage.models import AuditEvent, AuditHead, utcnow
 
 DOMAIN = b"daraja.audit.v1\x00"
 GENESIS = "0" * 64
+PURGE_EVENT = "audit.purge"
+READ_EVENT = "audit.read"
+# The fields of one event, in export order.
+FIELDS: tuple[str, ...] = (
+    "seq",
+    "ts",
+    "component",
+    "event_type",
+    "actor",
+    "outcome",
+    "operation_id",
+    "payload",
+    "prev_hash",
+    "hash",
+)
 
 
 def canonical_json(value: Any) -> str:
@@ -31,10 +51,17 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def format_ts(ts: datetime) -> str:
+    """The canonical text of an event time: UTC, microseconds, `+00:00`."""
+    if ts.tzinfo is None:
+        raise ValueError("audit times must be timezone-aware")
+    return ts.astimezone(UTC).isoformat(timespec="microseconds")
+
+
 def event_body(
     *,
     seq: int,
-    ts: datetime,
+    ts: datetime | str,
     component: str,
     event_type: str,
     actor: str,
@@ -46,7 +73,7 @@ def event_body(
     return canonical_json(
         {
             "seq": seq,
-            "ts": ts.isoformat(timespec="microseconds"),
+            "ts": ts if isinstance(ts, str) else format_ts(ts),
             "component": component,
             "event_type": event_type,
             "actor": actor,
@@ -55,6 +82,89 @@ def event_body(
             "payload": payload,
         }
     )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One audit event as plain data (time as canonical text): what is hashed and exported."""
+
+    seq: int
+    ts: str
+    component: str
+    event_type: str
+    actor: str
+    outcome: str
+    operation_id: int | None
+    payload: str
+    prev_hash: str
+    hash: str
+
+    def body(self) -> str:
+        """The canonical serialization the event's hash covers (with `prev_hash`)."""
+        return event_body(
+            seq=self.seq,
+            ts=self.ts,
+            component=self.component,
+            event_type=self.event_type,
+            actor=self.actor,
+            outcome=self.outcome,
+            operation_id=self.operation_id,
+            payload=self.payload,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """All fields, in export order (payload stays the exact JSON text that was hashed)."""
+        return {name: getattr(self, name) for name in FIELDS}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> AuditRecord:
+        """Build a record from a decoded JSONL object; ValueError names what is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        missing = [name for name in FIELDS if name not in data]
+        if missing:
+            raise ValueError(f"missing field {missing[0]!r}")
+        for name in FIELDS:
+            value = data[name]
+            if name in ("seq", "operation_id"):
+                ok = (value is None and name == "operation_id") or (
+                    isinstance(value, int) and not isinstance(value, bool)
+                )
+            else:
+                ok = isinstance(value, str)
+            if not ok:
+                raise ValueError(f"field {name!r} has the wrong type")
+        return cls(**{name: data[name] for name in FIELDS})
+
+    @classmethod
+    def from_event(cls, event: AuditEvent) -> AuditRecord:
+        """The plain form of an ORM event."""
+        return cls(
+            seq=event.seq,
+            ts=format_ts(event.ts),
+            component=event.component,
+            event_type=event.event_type,
+            actor=event.actor,
+            outcome=event.outcome,
+            operation_id=event.operation_id,
+            payload=event.payload,
+            prev_hash=event.prev_hash,
+            hash=event.hash,
+        )
+
+
+@dataclass(frozen=True)
+class HeadState:
+    """The chain head as `audit_head` records it (seq 0 and GENESIS for an empty chain)."""
+
+    seq: int
+    hash: str
+
+
+async def read_head(session: AsyncSession) -> HeadState:
+    """The current head of the chain (no lock: for reading and anchoring)."""
+    head = (await session.execute(select(AuditHead).where(AuditHead.id == 1))).scalar_one()
+    return HeadState(seq=head.seq, hash=head.hash)
 
 
 @dataclass(frozen=True)
@@ -87,9 +197,10 @@ class AuditChain:
         head = (
             await session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update())
         ).scalar_one()
-        when = ts or utcnow()
-        # Microsecond precision survives every backend; normalise before hashing.
-        when = when.replace(microsecond=when.microsecond)
+        # Hash the time exactly as it reads back from every backend: UTC, microseconds.
+        if ts is not None and ts.tzinfo is None:
+            raise ValueError("audit times must be timezone-aware")
+        when = (ts or utcnow()).astimezone(UTC)
         payload_json = canonical_json(payload or {})
         seq = head.seq + 1
         body = event_body(

@@ -268,3 +268,14 @@ class Copy(Base):
     telegram_message_id: Mapped[int] = mapped_column(BigInteger)
     part: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditPurgeGate(Base):
+    """One row: the seq at or below which the guard trigger lets a retention purge delete.
+
+    Zero except inside `storage.audit_retention.purge_before`'s transaction (migration 0002).
+    """
+
+    __tablename__ = "audit_purge_gate"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cut_seq: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -61,7 +61,7 @@ async def test_enrollment_flow_and_help_in_both_sides_languages(
     lang = await people.ask(kenyan, kenyan, "lang", "ht")
     assert "kreyòl ayisyen" in lang.text
     who = await people.ask(kenyan, kenyan, "whoami")
-    assert "ofisye" in who.text
+    assert "polisye" in who.text  # role.officer in PNH Kreyòl ("ofisye" is a rank)
     assert "KE-1" in who.text
     # The Kreyòl-speaking PNH chief reads /help in Kreyòl (Telegram language, not enrolled).
     await people.open_private(chief)

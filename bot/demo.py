@@ -1,0 +1,207 @@
+"""`daraja demo`: a scripted joint operation on Kenscoff, offline, with the real bot.
+
+Starts the Bot API sandbox in-process and the real bot (`daraja run`) as a subprocess on
+loopback, with a fresh SQLite database and the bundled fixture models. A PNH unit writing
+Kreyòl, the PNH command post in French and two Kenyan MSS teams in English and Swahili enroll
+and talk; the demo prints what each group saw, then checks the audit log. Exit status 1 if any
+expected copy did not arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+ADMIN_ID = 4242
+OPERATION = "Kenscoff"
+
+# (unit code, side, language, group title, person name, telegram language, rank)
+UNITS = (
+    ("PNH-UDMO-2", "PNH", "ht", "PNH UDMO 2 — Kenscoff", "Jean-Robert", "ht"),
+    ("PNH-CMD", "PNH", "fr", "PNH Poste de commandement", "Commissaire Pierre", "fr"),
+    ("KE-3", "MSS", "en", "MSS Kenya 3", "Inspector Otieno", "en"),
+    ("KE-SW-1", "MSS", "sw", "MSS Kikosi cha Kiswahili", "Sajenti Wanjiru", "sw"),
+)
+
+# (unit code that speaks, text). Sentences from the fixture phrasebook translate exactly.
+SCRIPT = (
+    ("PNH-UDMO-2", "Inite KE-3 rive Kenscoff a 14:30."),
+    ("KE-3", "We need reinforcements at Furcy."),
+    ("KE-SW-1", "Tunahitaji msaada Kenscoff."),
+    ("PNH-CMD", "Unité PNH-UDMO-2 en position à Kenscoff."),
+)
+
+COLOURS = {"ht": "\033[34m", "fr": "\033[36m", "en": "\033[32m", "sw": "\033[35m"}
+RESET, BOLD, DIM, RED = "\033[0m", "\033[1m", "\033[2m", "\033[31m"
+
+
+@dataclass
+class Transcript:
+    """What the demo did and what each group saw."""
+
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    audit: dict[str, Any] = field(default_factory=dict)
+    database: str = ""
+
+
+def progress(message: str) -> None:
+    """One line of progress on stderr."""
+    print(f"daraja demo: {message}", file=sys.stderr, flush=True)
+
+
+async def run_demo(keep: Path | None, *, wait: float = 60.0) -> Transcript:
+    """Play the scenario and return the transcript."""
+    from bot.bundled_models import install_bundled_models
+    from bot.sandbox import FloodLimits, Sandbox, random_token
+    from bot.scenario import BotProcess, People
+
+    workdir = keep or Path(tempfile.mkdtemp(prefix="daraja-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    db_path = workdir / "daraja.db"
+    if db_path.exists():
+        db_path.unlink()
+    transcript = Transcript(database=str(db_path))
+    progress("installing the bundled translation models")
+    models = install_bundled_models(workdir / "models")
+    token = random_token()
+    progress("starting the Bot API sandbox on 127.0.0.1")
+    async with Sandbox(token, flood=FloodLimits(enabled=True)) as sandbox:
+        bot = BotProcess(
+            workdir,
+            sandbox.url,
+            models,
+            f"sqlite+aiosqlite:///{db_path}",
+            token=token,
+            admin_ids=str(ADMIN_ID),
+        )
+        progress("starting the bot (daraja run)")
+        await asyncio.to_thread(bot.start)
+        try:
+            people = People(sandbox.client, ADMIN_ID)
+            groups = await _enroll(people)
+            await _play(people, groups, transcript, wait=wait)
+            for code, group in groups.items():
+                history = await sandbox.client.history(group["chat"])
+                group["messages"] = [
+                    {
+                        "from": m.sender_name,
+                        "bot": m.from_bot,
+                        "text": m.text or "",
+                        "html": m.html or "",
+                    }
+                    for m in history
+                    if not m.service
+                ]
+                transcript.groups[code] = group
+        finally:
+            progress("stopping the bot")
+            await asyncio.to_thread(bot.stop)
+    transcript.audit = await _verify_audit(db_path)
+    if keep is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+        transcript.database = ""
+    return transcript
+
+
+async def _enroll(people: Any) -> dict[str, dict[str, Any]]:
+    progress(f"the admin creates operation {OPERATION} and its four units")
+    await people.new_operation(OPERATION, [(u[0], u[1], u[2]) for u in UNITS])
+    groups: dict[str, dict[str, Any]] = {}
+    for code, _side, lang, title, name, tg_lang in UNITS:
+        person = await people.client.create_user(name, language_code=tg_lang)
+        group = await people.group(title, person, [])
+        chat_code = await people.issue_code(f"chat {OPERATION} {code}")
+        await people.enroll(group, person, chat_code)
+        role = "commander" if code in ("PNH-CMD", "KE-3") else "officer"
+        person_code = await people.issue_code(f"person {OPERATION} {code} {role} {lang}")
+        await people.open_private(person)
+        await people.ask(person, person, "join", person_code)
+        groups[code] = {
+            "chat": group.id,
+            "title": title,
+            "language": lang,
+            "person": person.id,
+            "name": name,
+        }
+        progress(f"{title} enrolled ({lang})")
+    return groups
+
+
+async def _play(
+    people: Any, groups: dict[str, dict[str, Any]], transcript: Transcript, *, wait: float
+) -> None:
+    client = people.client
+    for speaker, text in SCRIPT:
+        source = groups[speaker]
+        before = {code: await _bot_count(client, g["chat"]) for code, g in groups.items()}
+        progress(f"{source['name']} writes in {source['title']}")
+        await client.say(source["chat"], source["person"], text)
+        for code, group in groups.items():
+            if code == speaker:
+                continue
+            try:
+                await client.wait_for(
+                    group["chat"],
+                    lambda history, n=before[code]: sum(m.from_bot for m in history) > n,
+                    timeout=wait,
+                )
+            except TimeoutError:
+                transcript.missing.append(f"{speaker} -> {code}: {text}")
+
+
+async def _bot_count(client: Any, chat: int) -> int:
+    return sum(m.from_bot for m in await client.history(chat))
+
+
+async def _verify_audit(db_path: Path) -> dict[str, Any]:
+    try:
+        from storage.audit_verify import verify_database  # type: ignore[import-not-found]
+    except ImportError:
+        return {"ok": None, "note": "audit verification not available in this build"}
+    from storage.db import Database
+
+    db = Database(f"sqlite+aiosqlite:///{db_path}")
+    try:
+        result = await verify_database(db)
+    finally:
+        await db.dispose()
+    return dict(result) if isinstance(result, dict) else {"ok": bool(result)}
+
+
+def print_transcript(transcript: Transcript, out: TextIO, *, color: bool) -> None:
+    """Each group's conversation as its members saw it."""
+
+    def c(code: str, text: str) -> str:
+        return f"{code}{text}{RESET}" if color else text
+
+    for group in transcript.groups.values():
+        lang = group["language"]
+        out.write(
+            "\n" + c(BOLD + COLOURS.get(lang, ""), f"══ {group['title']} [{lang}] ══") + "\n"
+        )
+        for message in group["messages"]:
+            who = message["from"]
+            body = message["text"].replace("\n", "\n      ")
+            if message["bot"]:
+                out.write(c(DIM, f"  🤖 {who}: ") + body + "\n")
+            else:
+                out.write(c(BOLD, f"  👤 {who}: ") + body + "\n")
+    out.write("\n")
+    if transcript.missing:
+        out.write(c(RED, f"MISSING copies ({len(transcript.missing)}):") + "\n")
+        for line in transcript.missing:
+            out.write(f"  {line}\n")
+    audit = transcript.audit
+    if audit.get("ok") is True:
+        out.write(c(BOLD, "Audit log verified: ") + json.dumps(audit, ensure_ascii=False) + "\n")
+    elif audit.get("ok") is False:
+        out.write(c(RED, "Audit log BROKEN: ") + json.dumps(audit, ensure_ascii=False) + "\n")
+    if transcript.database:
+        out.write(f"Database kept at {transcript.database}\n")

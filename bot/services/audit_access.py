@@ -1,0 +1,498 @@
+"""The auditor's view of what was said and received: `/log` and `/search`, as plain data.
+
+Only people with the auditor role, in a private chat, may read; every read, and every refused
+or malformed attempt, is itself an `audit.read` event (what was asked, never the text read).
+An auditor enrolled in an operation sees that operation only. Results come in pages of
+messages, oldest first, each with its original, detected language and every translation with
+the deliveries that carried it; `next_cursor` fetches the following page. Handlers render these
+objects in the auditor's language and split them to Telegram's limits.
+
+`resolve_scope` turns `--operation`/`--unit` names into filters for the CLI export as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.audit_dates import TimeRange, looks_like_time, parse_range
+from bot.domain import Role
+from bot.errors import AccessDenied, DarajaError, NotFound, UserInputError
+from bot.services.enrollment import Caller
+from storage.audit import READ_EVENT, AuditChain, AuditRecord
+from storage.audit_export import unit_matcher
+from storage.db import Database
+from storage.models import (
+    Chat,
+    Delivery,
+    Message,
+    Operation,
+    Person,
+    TranslationRow,
+    Unit,
+    utcnow,
+)
+
+DEFAULT_PAGE = 5
+MAX_PAGE = 20
+MIN_SEARCH = 2
+MAX_SEARCH = 200
+
+
+# --- plain results ---
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    """One copy sent (or tried) to a partner chat."""
+
+    chat_title: str
+    telegram_chat_id: int
+    unit: str | None
+    action: str
+    state: str
+    attempts: int
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TranslationView:
+    """One translation of a message and the deliveries that carried it."""
+
+    language: str
+    text: str
+    route: str
+    models: tuple[str, ...]
+    score: float | None
+    flags: tuple[str, ...]
+    deliveries: tuple[DeliveryView, ...]
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One message as written, with everything each side received."""
+
+    message_id: int
+    at: datetime
+    edited_at: datetime | None
+    revision: int
+    operation: str
+    unit: str | None
+    chat_title: str
+    telegram_chat_id: int
+    author_name: str
+    author_user_id: int | None
+    language: str | None
+    priority: str
+    original: str
+    translations: tuple[TranslationView, ...]
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """What an auditor asked for (echoed back so a handler can offer the next page)."""
+
+    target: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """A page of entries; `next_cursor` is None on the last page."""
+
+    query: LogQuery
+    entries: tuple[LogEntry, ...]
+    next_cursor: int | None
+
+
+# --- scope (shared with the CLI export) ---
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which operation, and optionally which unit (its code and chats), a request covers."""
+
+    operation_id: int | None = None
+    unit_id: int | None = None
+    unit_codes: tuple[str, ...] = ()
+    chat_ids: tuple[int, ...] = field(default=())
+
+    def matcher(self) -> Callable[[AuditRecord], bool] | None:
+        """A payload predicate for audit events, or None when no unit was asked for."""
+        if self.unit_id is None:
+            return None
+        return unit_matcher(self.unit_codes, self.chat_ids)
+
+
+async def resolve_scope(
+    session: AsyncSession, *, operation: str | None, unit: str | None
+) -> Scope:
+    """Resolve operation and unit names; NotFound/UserInputError say which one is wrong."""
+    op_id: int | None = None
+    if operation:
+        op = (
+            await session.execute(
+                select(Operation).where(func.lower(Operation.name) == operation.strip().lower())
+            )
+        ).scalar_one_or_none()
+        if op is None:
+            raise NotFound(
+                f"no operation named {operation!r}",
+                key="error.unknown_operation",
+                name=operation[:64],
+            )
+        op_id = op.id
+    if not unit:
+        return Scope(operation_id=op_id)
+    found = await _units(session, unit, op_id)
+    if not found:
+        where = f" in operation {operation!r}" if operation else ""
+        raise NotFound(f"no unit {unit!r}{where}", key="error.unknown_unit", code=unit[:32])
+    if len(found) > 1:
+        raise UserInputError(
+            f"unit {unit!r} exists in several operations: name the operation too",
+            key="audit.ambiguous_unit",
+            code=unit[:32],
+        )
+    row = found[0]
+    chats = (
+        await session.execute(select(Chat.telegram_chat_id).where(Chat.unit_id == row.id))
+    ).scalars()
+    return Scope(
+        operation_id=row.operation_id,
+        unit_id=row.id,
+        unit_codes=(row.code,),
+        chat_ids=tuple(chats),
+    )
+
+
+async def _units(session: AsyncSession, code: str, operation_id: int | None) -> list[Unit]:
+    stmt = select(Unit).where(func.lower(Unit.code) == code.strip().lower())
+    if operation_id is not None:
+        stmt = stmt.where(Unit.operation_id == operation_id)
+    return list((await session.execute(stmt)).scalars())
+
+
+# --- the service ---
+
+
+@dataclass(frozen=True)
+class _Target:
+    unit_id: int | None = None
+    chat_id: int | None = None
+    label: str | None = None
+
+
+class AuditAccess:
+    """Auditor queries over messages, translations and deliveries (every read audited)."""
+
+    def __init__(
+        self, db: Database, audit: AuditChain, *, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.db = db
+        self.audit = audit
+        self.clock = clock
+
+    async def log(
+        self,
+        caller: Caller,
+        *,
+        chat_type: str,
+        args: Sequence[str] = (),
+        cursor: int | None = None,
+        limit: int = DEFAULT_PAGE,
+    ) -> LogPage:
+        """`/log [unit|chat] [since] [until]`: messages with originals and translations."""
+        request: dict[str, Any] = {"command": "log", "args": [a[:64] for a in args][:4]}
+        request["cursor"] = cursor
+        async with self._read(caller, chat_type, request) as (session, person):
+            target_text, span = self._parse_log_args(args)
+            target = await self._target(session, person, target_text)
+            query = LogQuery(target=target.label, since=span.since, until=span.until)
+            page = await self._page(session, person, query, target, None, cursor, limit)
+            request["returned"] = len(page.entries)
+            return page
+
+    async def search(
+        self,
+        caller: Caller,
+        *,
+        chat_type: str,
+        text: str,
+        cursor: int | None = None,
+        limit: int = DEFAULT_PAGE,
+    ) -> LogPage:
+        """`/search TEXT`: messages whose original or any translation contains the text."""
+        needle = " ".join(text.split())
+        # The search text is what the auditor typed, not message content: it may be audited.
+        request: dict[str, Any] = {"command": "search", "text": needle[:MAX_SEARCH]}
+        request["cursor"] = cursor
+        async with self._read(caller, chat_type, request) as (session, person):
+            if not MIN_SEARCH <= len(needle) <= MAX_SEARCH:
+                raise UserInputError(
+                    f"search text must be {MIN_SEARCH} to {MAX_SEARCH} characters",
+                    key="audit.search_length",
+                    min=MIN_SEARCH,
+                    max=MAX_SEARCH,
+                )
+            query = LogQuery(text=needle)
+            page = await self._page(session, person, query, _Target(), needle, cursor, limit)
+            request["returned"] = len(page.entries)
+            return page
+
+    # --- access and auditing ---
+
+    @asynccontextmanager
+    async def _read(
+        self, caller: Caller, chat_type: str, request: dict[str, Any]
+    ) -> AsyncIterator[tuple[AsyncSession, Person]]:
+        """One audited read: authorise, run, record; a refusal is recorded after the rollback."""
+        operation_id: int | None = None
+        try:
+            async with self.db.transaction() as session:
+                person = await self._authorise(session, caller, chat_type)
+                operation_id = person.operation_id
+                yield session, person
+                await self._append(session, caller, request, "ok", operation_id)
+        except DarajaError as exc:
+            reason = str(exc.params.get("refused") or exc.key)
+            outcome = "refused" if isinstance(exc, AccessDenied) else "rejected"
+            await self.record(
+                caller, request, outcome=outcome, reason=reason, operation_id=operation_id
+            )
+            raise
+
+    async def _authorise(self, session: AsyncSession, caller: Caller, chat_type: str) -> Person:
+        person = (
+            await session.execute(select(Person).where(Person.telegram_user_id == caller.user_id))
+        ).scalar_one_or_none()
+        if person is None or person.role != Role.AUDITOR.value:
+            raise AccessDenied(
+                "auditors only", key="audit.auditors_only", refused="audit.not_auditor"
+            )
+        if chat_type != "private":
+            # Auditors read in private only: nothing of the log is ever shown in a group.
+            raise AccessDenied(
+                "use this in a private chat", key="audit.private_only", refused="audit.not_private"
+            )
+        return person
+
+    async def record(
+        self,
+        caller: Caller,
+        request: dict[str, Any],
+        *,
+        outcome: str,
+        reason: str | None,
+        operation_id: int | None = None,
+        session: AsyncSession | None = None,
+    ) -> None:
+        """Append the `audit.read` event of one request (own transaction unless given one)."""
+        payload = dict(request)
+        if reason is not None:
+            payload["reason"] = reason
+        if session is not None:
+            await self._append(session, caller, payload, outcome, operation_id)
+            return
+        async with self.db.transaction() as own:
+            await self._append(own, caller, payload, outcome, operation_id)
+
+    async def _append(
+        self,
+        session: AsyncSession,
+        caller: Caller,
+        payload: dict[str, Any],
+        outcome: str,
+        operation_id: int | None,
+    ) -> None:
+        await self.audit.append(
+            session,
+            component="audit",
+            event_type=READ_EVENT,
+            actor=f"tg:{caller.user_id}",
+            outcome=outcome,
+            operation_id=operation_id,
+            payload=payload,
+        )
+
+    # --- parsing ---
+
+    def _parse_log_args(self, args: Sequence[str]) -> tuple[str | None, TimeRange]:
+        target: str | None = None
+        times: list[str] = []
+        for arg in args:
+            if looks_like_time(arg):
+                times.append(arg)
+            elif target is None and not times:
+                target = arg
+            else:
+                raise UserInputError(
+                    f"unexpected {arg[:40]!r}: use /log [unit|chat] [since] [until]",
+                    key="audit.log_usage",
+                )
+        if len(times) > 2:
+            raise UserInputError("at most two times: since and until", key="audit.log_usage")
+        since = times[0] if times else None
+        until = times[1] if len(times) > 1 else None
+        return target, parse_range(since, until, now=self.clock())
+
+    async def _target(self, session: AsyncSession, person: Person, text: str | None) -> _Target:
+        if text is None:
+            return _Target()
+        raw = text.strip()
+        chat_stmt = select(Chat)
+        if person.operation_id is not None:
+            chat_stmt = chat_stmt.where(Chat.operation_id == person.operation_id)
+        if raw.lstrip("-").isdigit():
+            chat = (
+                await session.execute(chat_stmt.where(Chat.telegram_chat_id == int(raw)))
+            ).scalar_one_or_none()
+            if chat is not None:
+                return _Target(chat_id=chat.id, label=chat.title or str(chat.telegram_chat_id))
+        units = await _units(session, raw, person.operation_id)
+        if len(units) == 1:
+            return _Target(unit_id=units[0].id, label=units[0].code)
+        if len(units) > 1:
+            raise UserInputError(
+                f"unit {raw!r} exists in several operations", key="audit.ambiguous_unit"
+            )
+        chats = list(
+            (
+                await session.execute(chat_stmt.where(func.lower(Chat.title) == raw.lower()))
+            ).scalars()
+        )
+        if len(chats) == 1:
+            return _Target(chat_id=chats[0].id, label=chats[0].title)
+        raise NotFound(f"no unit or chat {raw[:40]!r}", key="audit.unknown_target", name=raw[:40])
+
+    # --- the query ---
+
+    async def _page(
+        self,
+        session: AsyncSession,
+        person: Person,
+        query: LogQuery,
+        target: _Target,
+        needle: str | None,
+        cursor: int | None,
+        limit: int,
+    ) -> LogPage:
+        limit = max(1, min(limit, MAX_PAGE))
+        stmt = (
+            select(Message, Chat, Operation, Unit)
+            .join(Chat, Message.chat_id == Chat.id)
+            .join(Operation, Message.operation_id == Operation.id)
+            .outerjoin(Unit, Chat.unit_id == Unit.id)
+            .order_by(Message.id)
+            .limit(limit + 1)
+        )
+        if cursor is not None:
+            stmt = stmt.where(Message.id > cursor)
+        if person.operation_id is not None:
+            stmt = stmt.where(Message.operation_id == person.operation_id)
+        if target.unit_id is not None:
+            stmt = stmt.where(Chat.unit_id == target.unit_id)
+        if target.chat_id is not None:
+            stmt = stmt.where(Message.chat_id == target.chat_id)
+        if query.since is not None:
+            stmt = stmt.where(Message.created_at >= query.since)
+        if query.until is not None:
+            stmt = stmt.where(Message.created_at < query.until)
+        if needle is not None:
+            pattern = "%" + _escape_like(needle.lower()) + "%"
+            in_translation = select(TranslationRow.message_id).where(
+                func.lower(TranslationRow.text).like(pattern, escape="\\")
+            )
+            stmt = stmt.where(
+                or_(
+                    func.lower(Message.text).like(pattern, escape="\\"),
+                    Message.id.in_(in_translation),
+                )
+            )
+        rows = (await session.execute(stmt)).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        ids = [r.Message.id for r in rows]
+        translations = await self._translations(session, ids)
+        entries = tuple(
+            LogEntry(
+                message_id=m.id,
+                at=m.created_at,
+                edited_at=m.edited_at,
+                revision=m.revision,
+                operation=op.name,
+                unit=unit.code if unit else None,
+                chat_title=chat.title,
+                telegram_chat_id=chat.telegram_chat_id,
+                author_name=m.author_name,
+                author_user_id=m.author_user_id,
+                language=m.source_language,
+                priority=m.priority,
+                original=m.text,
+                translations=translations.get((m.id, m.revision), ()),
+            )
+            for m, chat, op, unit in rows
+        )
+        return LogPage(query=query, entries=entries, next_cursor=ids[-1] if more else None)
+
+    async def _translations(
+        self, session: AsyncSession, message_ids: list[int]
+    ) -> dict[tuple[int, int], tuple[TranslationView, ...]]:
+        if not message_ids:
+            return {}
+        trows = (
+            await session.execute(
+                select(TranslationRow)
+                .where(TranslationRow.message_id.in_(message_ids))
+                .order_by(TranslationRow.message_id, TranslationRow.target_language)
+            )
+        ).scalars()
+        drows = (
+            await session.execute(
+                select(Delivery, Chat, Unit)
+                .join(Chat, Delivery.target_chat_id == Chat.id)
+                .outerjoin(Unit, Chat.unit_id == Unit.id)
+                .where(Delivery.message_id.in_(message_ids))
+                .order_by(Delivery.id)
+            )
+        ).all()
+        sent: dict[tuple[int, int, str], list[DeliveryView]] = {}
+        for d, chat, unit in drows:
+            view = DeliveryView(
+                chat_title=chat.title,
+                telegram_chat_id=chat.telegram_chat_id,
+                unit=unit.code if unit else None,
+                action=d.action,
+                state=d.state,
+                attempts=d.attempts,
+                sent_at=d.sent_at,
+            )
+            # A mixed group's delivery names several languages ("ht,fr").
+            for lang in d.target_language.split(","):
+                sent.setdefault((d.message_id, d.revision, lang), []).append(view)
+        out: dict[tuple[int, int], list[TranslationView]] = {}
+        for t in trows:
+            out.setdefault((t.message_id, t.revision), []).append(
+                TranslationView(
+                    language=t.target_language,
+                    text=t.text,
+                    route=t.route,
+                    models=tuple(str(m) for m in t.models or ()),
+                    score=t.score,
+                    flags=tuple(str(f) for f in t.flags or ()),
+                    deliveries=tuple(sent.get((t.message_id, t.revision, t.target_language), ())),
+                )
+            )
+        return {k: tuple(v) for k, v in out.items()}
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
