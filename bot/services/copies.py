@@ -74,12 +74,15 @@ class CopyBuilder:
             source = await repo.chat(message.chat_id)
             assert source is not None
             ops = OperationRepo(s)
-            unit = await ops.unit_by_id(source.unit_id) if source.unit_id else None
             author = (
                 await PersonRepo(s).by_telegram_id(message.author_user_id)
                 if message.author_user_id
                 else None
             )
+            # The header names the author's own unit when known (a FLASH typed privately is
+            # filed under another chat), else the unit of the chat it was written in.
+            unit_id = (author.unit_id if author is not None else None) or source.unit_id
+            unit = await ops.unit_by_id(unit_id) if unit_id else None
             rows = {
                 t.target_language: t
                 for t in await repo.translations(message.id, delivery.revision)
