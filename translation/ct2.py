@@ -53,7 +53,7 @@ class DecodingOptions:
     beam_size: int = 2
     length_penalty: float = 1.0
     max_input_tokens: int = 200
-    max_decoding_length: int = 256
+    max_decoding_length: int = 250  # stays inside 256-position tables (fixture models)
     min_decoding_length: int = 1
     # Output is capped at ratio x input tokens + 16 (a runaway repeat loop stops early).
     decoding_ratio: float = 3.0

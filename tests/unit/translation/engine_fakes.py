@@ -186,6 +186,7 @@ def fake_detect(
     candidates: Sequence[str] = ("ht", "fr", "en", "sw"),
     chat_languages: Sequence[str] = (),
     author_language: str | None = None,
+    glossary: Any = None,
 ) -> LanguageGuess:
     """The author's language, else the chat's, else a marker word, else English."""
     if author_language:
@@ -263,6 +264,7 @@ def fake_flags_for(
     target_lang: str,
     score: float | None,
     low_confidence: float = 0.35,
+    glossary: Any = None,
 ) -> tuple[Flag, ...]:
     """Empty output and low confidence only."""
     flags: list[Flag] = []
