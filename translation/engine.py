@@ -140,11 +140,13 @@ class TextTools:
     segments: Callable[[Any], list[str]]
     reassemble: Callable[[Any, list[str]], str]
     flags_for: Callable[..., tuple[Flag, ...]]
+    # The glossary protected when a caller passes none (the mission's place names, acronyms).
+    default_glossary: Callable[[], Any] = lambda: None
 
     @classmethod
     def default(cls) -> TextTools:
         """The real implementations from translation.langid/spans/segment/quality."""
-        from translation import langid, quality, segment, spans
+        from translation import glossary, langid, quality, segment, spans
 
         return cls(
             detect=langid.detect,
@@ -155,6 +157,7 @@ class TextTools:
             segments=segment.segments,
             reassemble=segment.reassemble,
             flags_for=quality.flags_for,
+            default_glossary=glossary.default_glossary,
         )
 
 
@@ -465,6 +468,8 @@ class Engine:
         if self._closed:
             raise ModelError("the translation engine is closed")
         targets = list(targets)
+        if glossary is None:
+            glossary = self.text_tools.default_glossary()
         router = await self.router()
         known = router.languages
         clean = clean_text(text)
@@ -711,12 +716,13 @@ class Engine:
         if not sentences:
             return PairCheck(hop.source, hop.target, hop.model, True, "no known sentences")
         tools = self.text_tools
+        glossary = tools.default_glossary()
         try:
             for i, sentence in enumerate(sentences):
-                prep = self._prepare(sentence, None)
+                prep = self._prepare(sentence, glossary)
                 out, _, _, _repaired, _ = await self._run_parts(chain, prep.parts)
                 final, ok = tools.unmask(
-                    tools.reassemble(prep.segmented, out), prep.masked, hop.target, None
+                    tools.reassemble(prep.segmented, out), prep.masked, hop.target, glossary
                 )
                 if exact and final != cases[i][1]:
                     return PairCheck(
