@@ -114,6 +114,19 @@ _WORDS = [
 ]
 
 
+_SYLLABLES = [c + v for c in "bdfghklmnprstvwyzjcx" for v in "aeiou"]
+
+
+def _filler(i: int) -> str:
+    """A distinct letter-only vocabulary token for index i ('zz' never occurs in the corpus)."""
+    word = ""
+    while True:
+        word = _SYLLABLES[i % 100] + word
+        i //= 100
+        if i == 0:
+            return "\u2581zz" + word
+
+
 @dataclass(frozen=True)
 class ModelShape:
     """Transformer dimensions of the benchmark model."""
@@ -176,7 +189,9 @@ def build_random_model(
     train_sentencepiece(sp_path, shape.sp_vocab, seed)
     sp = sentencepiece.SentencePieceProcessor(model_file=str(sp_path))
     pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
-    vocab = pieces + [f"\u2581x{i}" for i in range(shape.vocab - len(pieces))]
+    # Filler tokens are pronounceable letter-only words ("▁zzkamo") so random outputs decode
+    # to word-like text, as real outputs do, for the engine's span and quality checks.
+    vocab = pieces + [_filler(i) for i in range(shape.vocab - len(pieces))]
 
     rng = np.random.default_rng(seed)
     d, ffn = shape.d_model, shape.ffn
@@ -192,6 +207,7 @@ def build_random_model(
     spec = transformer_spec.TransformerSpec.from_config(
         (shape.layers, shape.layers), shape.heads, pre_norm=False
     )
+
     def embeddings() -> Any:
         return rng.standard_normal((len(vocab), d), dtype=np.float32) * 0.1
 
