@@ -21,7 +21,8 @@ from translation.errors import (
 from translation.types import LANGUAGES, Flag, LanguageGuess, Route, Translation
 
 if TYPE_CHECKING:
-    from translation.engine import Engine, EngineConfig, SelfTestReport
+    from translation.engine import Engine, EngineConfig
+    from translation.selftest import SelfTestReport
 
 __all__ = [
     "LANGUAGES",
@@ -41,13 +42,17 @@ __all__ = [
     "UnsupportedLanguage",
 ]
 
-_LAZY = {"Engine", "EngineConfig", "SelfTestReport"}
+_LAZY = {
+    "Engine": "translation.engine",
+    "EngineConfig": "translation.engine",
+    "SelfTestReport": "translation.selftest",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # The engine module is imported on first use of its names, not with the package.
+    # The engine's modules are imported on first use of their names, not with the package.
     if name in _LAZY:
-        from translation import engine
+        import importlib
 
-        return getattr(engine, name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'translation' has no attribute {name!r}")

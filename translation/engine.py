@@ -27,7 +27,6 @@ Nothing is loaded at construction: packages are listed on first use, each model 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import unicodedata
@@ -56,6 +55,7 @@ from translation.ct2 import (
 )
 from translation.errors import BadText, ModelError, TranslationError
 from translation.routing import Hop, PackageInfo, Plan, Router, check_code
+from translation.selftest import BUILTIN_SENTENCES, PairCheck, SelfTestReport, shipped_cases
 from translation.types import Flag, LanguageGuess, Route, Translation
 
 log = logging.getLogger(__name__)
@@ -159,45 +159,6 @@ class TextTools:
             flags_for=quality.flags_for,
             default_glossary=glossary.default_glossary,
         )
-
-
-@dataclass(frozen=True)
-class PairCheck:
-    """Outcome of the self-test for one model and direction."""
-
-    source: str
-    target: str
-    model: str
-    ok: bool
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class SelfTestReport:
-    """What the start-up self-test found, per installed pair."""
-
-    checks: tuple[PairCheck, ...] = ()
-
-    @property
-    def failures(self) -> tuple[PairCheck, ...]:
-        """Checks that failed."""
-        return tuple(c for c in self.checks if not c.ok)
-
-    @property
-    def ok(self) -> bool:
-        """Whether every installed pair passed."""
-        return not self.failures
-
-
-# Short operational sentences per source language for the self-test when a package ships no
-# known sentences of its own. Models may translate them loosely; the test requires an answer
-# that is non-empty and keeps the protected number and time.
-_SELF_TEST_SENTENCES: dict[str, tuple[str, ...]] = {
-    "en": ("Unit 3 arrived at 14:30.", "We need water."),
-    "fr": ("L'unité 3 est arrivée à 14:30.", "Nous avons besoin d'eau."),
-    "ht": ("Inite 3 rive a 14:30.", "Nou bezwen dlo."),
-    "sw": ("Kitengo 3 kimefika saa 14:30.", "Tunahitaji maji."),
-}
 
 
 @dataclass
@@ -682,7 +643,7 @@ class Engine:
         router = await self.router()
         checks: list[PairCheck] = []
         for pkg in router.packages:
-            shipped = await asyncio.to_thread(_shipped_self_test, pkg)
+            shipped = await asyncio.to_thread(shipped_cases, pkg)
             for src, tgt in router.pairs():
                 hops = [
                     h for h in router.hops_for(src, tgt, skip_failed=False) if h.package is pkg
@@ -712,7 +673,7 @@ class Engine:
         plan = Plan(Route.MULTILINGUAL if hop.package.multilingual else Route.DIRECT, (hop,))
         chain = self._chain(plan)
         exact = bool(cases)
-        sentences = [c[0] for c in cases] or list(_SELF_TEST_SENTENCES.get(hop.source, ()))
+        sentences = [c[0] for c in cases] or list(BUILTIN_SENTENCES.get(hop.source, ()))
         if not sentences:
             return PairCheck(hop.source, hop.target, hop.model, True, "no known sentences")
         tools = self.text_tools
@@ -766,22 +727,3 @@ class Engine:
             loaded.runtime.close()
         self._loaded.clear()
         await asyncio.to_thread(self._executor.shutdown, wait=True)
-
-
-def _shipped_self_test(pkg: PackageInfo) -> dict[tuple[str, str], list[tuple[str, str]]]:
-    """Known sentences a package ships in its metadata.json (key "self_test"), if any."""
-    base = getattr(pkg, "path", None)
-    if not isinstance(base, Path):
-        return {}
-    try:
-        meta = json.loads((base / "metadata.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    out: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for item in meta.get("self_test", []) if isinstance(meta, dict) else []:
-        try:
-            key = (str(item["from"]), str(item["to"]))
-            out.setdefault(key, []).append((str(item["source"]), str(item["expected"])))
-        except (KeyError, TypeError):
-            continue
-    return out
