@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,42 @@ def test_missing_model_files_name_the_package_and_fix(tmp_path: Path) -> None:
             options=RuntimeOptions(),
             decoding=DecodingOptions(),
         )
+
+
+SPAN_CORPUS = Path(__file__).resolve().parents[1] / "data" / "span_corpus.jsonl"
+
+
+@pytest.mark.skipif(not SPAN_CORPUS.exists(), reason="span corpus not present")
+async def test_spans_survive_a_real_model_that_knows_no_placeholders(
+    random_model: tuple[Path, Path],
+) -> None:
+    """A random-weight model drops or garbles placeholders; the engine repairs every one."""
+    import json
+
+    from translation.bench import _BenchPackage, _BenchStore
+    from translation.engine import Engine, EngineConfig
+    from translation.types import Flag
+
+    pkg = _BenchPackage(model_dir=random_model[0], sp_model=random_model[1])
+    engine = Engine(
+        _BenchStore(pkg),
+        EngineConfig(threads=1, beam_size=1, max_decoding_length=24, max_input_tokens=32),
+    )
+    items = [json.loads(x) for x in SPAN_CORPUS.read_text(encoding="utf-8").splitlines() if x]
+    items = [it for it in items if it["lang"] == "en"]
+    try:
+        results = await asyncio.gather(
+            *(engine.translate(it["text"], "fr", source="en") for it in items)
+        )
+        long = await engine.translate("patrol north " * 200, "fr", source="en")
+    finally:
+        await engine.close()
+    lost = [
+        (it["text"], span, r.text)
+        for it, r in zip(items, results, strict=True)
+        for span in set(it["spans"])
+        if r.text.count(span) < it["spans"].count(span)
+    ]
+    assert lost == []
+    assert any(Flag.SPAN_REPAIRED in r.flags for r in results)
+    assert Flag.TRUNCATED_INPUT in long.flags
