@@ -111,10 +111,13 @@ class Ct2Runtime:
         translator: ctranslate2.Translator,
         sp: sentencepiece.SentencePieceProcessor,
         decoding: DecodingOptions,
+        target_sp: sentencepiece.SentencePieceProcessor | None = None,
     ) -> None:
         self.name = name
         self._translator: ctranslate2.Translator | None = translator
         self._sp = sp
+        # OPUS-MT ships separate source and target SentencePiece models.
+        self._target_sp = target_sp or sp
         self.decoding = decoding
 
     @classmethod
@@ -126,22 +129,28 @@ class Ct2Runtime:
         *,
         options: RuntimeOptions,
         decoding: DecodingOptions,
+        target_sp_model: Path | None = None,
     ) -> Ct2Runtime:
-        """Load a CTranslate2 model directory and its SentencePiece model (blocking)."""
+        """Load a CTranslate2 model directory and its SentencePiece model(s) (blocking)."""
         import ctranslate2
         import sentencepiece
 
         fix = f"reinstall it: `daraja models remove {name}` then `daraja models install ...`"
         if not (model_dir / "model.bin").is_file():
             raise ModelError(f"package {name}: {model_dir}/model.bin is missing; {fix}")
-        if not sp_model.is_file():
-            raise ModelError(f"package {name}: SentencePiece model {sp_model} is missing; {fix}")
-        try:
-            sp = sentencepiece.SentencePieceProcessor(model_file=str(sp_model))
-        except Exception as exc:
-            raise ModelError(
-                f"package {name}: cannot read {sp_model.name} ({exc}); {fix}"
-            ) from exc
+        for path in (sp_model, target_sp_model):
+            if path is not None and not path.is_file():
+                raise ModelError(f"package {name}: SentencePiece model {path} is missing; {fix}")
+        processors: list[sentencepiece.SentencePieceProcessor] = []
+        for path in (sp_model, target_sp_model):
+            if path is None:
+                continue
+            try:
+                processors.append(sentencepiece.SentencePieceProcessor(model_file=str(path)))
+            except Exception as exc:
+                raise ModelError(
+                    f"package {name}: cannot read {path.name} ({exc}); {fix}"
+                ) from exc
         try:
             translator = ctranslate2.Translator(
                 str(model_dir),
@@ -152,7 +161,8 @@ class Ct2Runtime:
             )
         except Exception as exc:
             raise ModelError(f"package {name}: cannot load the model ({exc}); {fix}") from exc
-        return cls(name, translator, sp, decoding)
+        target_sp = processors[1] if len(processors) > 1 else None
+        return cls(name, translator, processors[0], decoding, target_sp)
 
     def encode(self, text: str) -> list[str]:
         """SentencePiece pieces of a text."""
@@ -161,7 +171,7 @@ class Ct2Runtime:
 
     def decode(self, pieces: Sequence[str]) -> str:
         """Text of SentencePiece pieces (handles byte-fallback pieces)."""
-        text: str = self._sp.decode_pieces(list(pieces))
+        text: str = self._target_sp.decode_pieces(list(pieces))
         return text
 
     def translate(self, requests: Sequence[SegmentRequest]) -> list[SegmentResult]:

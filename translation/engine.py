@@ -301,6 +301,7 @@ class Engine:
             pkg.sp_model,
             options=self.config.runtime(),
             decoding=self.config.decoding(),
+            target_sp_model=getattr(pkg, "target_sp_model", None),
         )
 
     def _verify_and_load(self, pkg: PackageInfo) -> ModelRuntime:

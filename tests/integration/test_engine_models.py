@@ -65,7 +65,7 @@ def install_fixtures(root: Path) -> None:
 
     store = ModelStore(root)
     for archive in sorted(FIXTURES.glob("*.argosmodel")):
-        store.install(archive)  # type: ignore[attr-defined]
+        store.install_file(archive)
 
 
 @pytest.fixture(scope="module")
