@@ -99,3 +99,55 @@ async def test_spans_survive_a_real_model_that_knows_no_placeholders(
     assert lost == []
     assert any(Flag.SPAN_REPAIRED in r.flags for r in results)
     assert Flag.TRUNCATED_INPUT in long.flags
+
+
+def _package(random_model: tuple[Path, Path], out: Path) -> Path:
+    """A real .argosmodel (en->fr) around the random model."""
+    import json
+    import zipfile
+
+    archive = out / "random_en_fr.argosmodel"
+    meta = {
+        "package_version": "1.0",
+        "type": "translate",
+        "from_code": "en",
+        "to_code": "fr",
+        "name": "random test model",
+    }
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("random_en_fr/metadata.json", json.dumps(meta))
+        zf.write(random_model[1], "random_en_fr/sentencepiece.model")
+        for f in sorted(random_model[0].iterdir()):
+            zf.write(f, f"random_en_fr/model/{f.name}")
+    return archive
+
+
+async def test_store_checksum_is_checked_when_a_model_loads(
+    random_model: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from translation.engine import Engine, EngineConfig
+    from translation.errors import ModelError
+    from translation.store import ModelStore
+
+    root = tmp_path / "models"
+    ModelStore(root).install_file(_package(random_model, tmp_path))
+    engine = Engine.from_models_dir(root, EngineConfig(threads=1, max_decoding_length=8))
+    try:
+        ok = await engine.translate("unit north", "fr", source="en")
+        assert ok.models == ("random_en_fr",)
+    finally:
+        await engine.close()
+
+    model_bin = next(root.rglob("model.bin"))
+    data = bytearray(model_bin.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model_bin.write_bytes(bytes(data))
+    engine = Engine.from_models_dir(root, EngineConfig(threads=1, max_decoding_length=8))
+    try:
+        for _ in range(2):  # refused every time, without a reload attempt hanging
+            with pytest.raises(ModelError, match=r"random_en_fr.*daraja models remove"):
+                await engine.translate("unit north", "fr", source="en")
+        report = await engine.self_test()
+        assert [(c.source, c.target, c.ok) for c in report.checks] == [("en", "fr", False)]
+    finally:
+        await engine.close()
