@@ -65,6 +65,7 @@ import threading
 import time
 import urllib.parse
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,8 +105,9 @@ class InstalledPackage:
     from_codes: tuple[str, ...]
     to_codes: tuple[str, ...]
     multilingual: bool
-    target_prefixes: dict[str, str]  # lang -> target-prefix token
-    source_prefixes: dict[str, str]  # lang -> token prepended to the source (NLLB style)
+    # dicts are left out of the hash so packages can be set members / dict keys
+    target_prefixes: dict[str, str] = field(hash=False)  # lang -> target-prefix token
+    source_prefixes: dict[str, str] = field(hash=False)  # lang -> source token (NLLB style)
     model_dir: Path  # CTranslate2 model directory
     sp_model: Path  # SentencePiece model file
     version: str
@@ -325,7 +327,14 @@ class ModelStore:
                         if bad is not None:
                             raise PackageError(f"{path.name}: corrupt entry {bad!r}")
                         zf.extractall(staging)
-                except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
+                except (
+                    zipfile.BadZipFile,
+                    zipfile.LargeZipFile,
+                    EOFError,
+                    ValueError,
+                    NotImplementedError,
+                    zlib.error,
+                ) as exc:
                     raise PackageError(f"{path.name} is a corrupt archive: {exc}") from None
                 unpacked = staging / top
                 destination = self.root / top
