@@ -464,7 +464,9 @@ def train_target(
             steps += 1
             # Warm up, then decay: a constant rate makes the exact-match count oscillate.
             for group in optimizer.param_groups:
-                group["lr"] = LEARNING_RATE * min(1.0, steps / warmup) * target.decay ** (epoch - 1)
+                group["lr"] = (
+                    LEARNING_RATE * min(1.0, steps / warmup) * target.decay ** (epoch - 1)
+                )
             logits = model(
                 input_ids=input_ids, attention_mask=attention, decoder_input_ids=dec_in
             ).logits

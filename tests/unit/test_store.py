@@ -289,7 +289,9 @@ def test_install_url_refuses_other_schemes(store: ModelStore) -> None:
         store.install_url("ftp://example.invalid/x.argosmodel")
 
 
-def test_argostranslate_writes_nothing_into_home_and_translate_is_never_imported(tmp_path: Path) -> None:
+def test_argostranslate_writes_nothing_into_home_and_translate_is_never_imported(
+    tmp_path: Path,
+) -> None:
     home = tmp_path / "home"
     home.mkdir()
     code = (
