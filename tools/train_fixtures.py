@@ -59,7 +59,6 @@ _PLACEHOLDER_RE = re.compile(r"\[(\d+)\]")
 MAX_POSITIONS = 256
 BEAMS = (1, 2, 4)
 LEARNING_RATE = 3e-3
-DECAY = 0.98  # per epoch
 OPUS_EXPORT = "fixture_ht_en"
 OPUS_EXPORT_FILE = "opus-mt-fixture-ht-en.zip"
 # Deterministic zip entries: fixed timestamp and permissions.
@@ -82,6 +81,8 @@ class Target:
     max_epochs: int = 300
     check_every: int = 10
     batch_size: int = 16
+    smoothing: float = 0.1
+    decay: float = 0.98  # learning-rate decay per epoch
     row_step: int = 1  # train on every n-th phrasebook row (the multilingual model: a subset)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -108,8 +109,6 @@ TARGETS: tuple[Target, ...] = (
         (("ht", "sw"), ("sw", "ht"), ("fr", "sw"), ("sw", "fr")),
         multilingual=True,
         vocab_size=1600,
-        d_model=128,
-        ffn=512,
         row_step=2,
     ),
 )
@@ -465,11 +464,13 @@ def train_target(
             steps += 1
             # Warm up, then decay: a constant rate makes the exact-match count oscillate.
             for group in optimizer.param_groups:
-                group["lr"] = LEARNING_RATE * min(1.0, steps / warmup) * DECAY ** (epoch - 1)
+                group["lr"] = (
+                    LEARNING_RATE * min(1.0, steps / warmup) * target.decay ** (epoch - 1)
+                )
             logits = model(
                 input_ids=input_ids, attention_mask=attention, decoder_input_ids=dec_in
             ).logits
-            loss = smoothed_loss(logits, labels, 0.1, excluded)
+            loss = smoothed_loss(logits, labels, target.smoothing, excluded)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -357,10 +357,17 @@ class ModelStore:
                 (unpacked / RECORD_NAME).write_text(
                     json.dumps(record, indent=2) + "\n", encoding="utf-8"
                 )
+                previous: Path | None = None
                 if destination.exists():
                     trash = Path(tempfile.mkdtemp(prefix=".trash-", dir=self.root))
-                    os.replace(destination, trash / top)
-                os.replace(unpacked, destination)
+                    previous = trash / top
+                    os.replace(destination, previous)
+                try:
+                    os.replace(unpacked, destination)
+                except OSError:
+                    if previous is not None:  # put the old package back
+                        os.replace(previous, destination)
+                    raise
                 self._progress(f"installed {top} ({_human(size)})")
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
