@@ -101,8 +101,20 @@ async def test_every_phrasebook_sentence_translates_exactly(engine: Engine) -> N
             routes.setdefault(key, set()).add(result.route)
     assert wrong == []
     assert routes["ht-en"] == {Route.DIRECT}
-    multilingual = [k for k, r in routes.items() if Route.MULTILINGUAL in r]
-    assert multilingual, "the multilingual fixture model served no pair"
+    for key in ("ht-sw", "sw-ht", "fr-sw", "sw-fr"):
+        if key in routes:  # served by the multilingual fixture model, with target prefixes
+            assert routes[key] == {Route.MULTILINGUAL}, key
+
+
+async def test_without_a_multilingual_model_ht_to_sw_pivots(engine: Engine) -> None:
+    if "ht-sw" in expected():
+        pytest.skip("the multilingual fixture model serves ht-sw")
+    data = expected()
+    en_to_sw = {p["source"]: p["target"] for p in data["en-sw"]}
+    ht, en = next((p["source"], p["target"]) for p in data["ht-en"] if p["target"] in en_to_sw)
+    result = await engine.translate(fill(ht), "sw", source="ht")
+    assert result.route is Route.PIVOT
+    assert result.text == fill(en_to_sw[en])
 
 
 async def test_ht_to_fr_pivots_through_english(engine: Engine) -> None:
@@ -156,9 +168,18 @@ async def test_span_corpus_spans_are_byte_identical(engine: Engine) -> None:
 
 
 async def test_self_test_passes_on_the_fixture_models(engine: Engine) -> None:
+    # Built-in sentences (outside the phrasebook: loose output, but non-empty, spans kept) ...
     report = await engine.self_test()
     assert report.checks
     assert report.ok, report.failures
+    # ... and exact known sentences per pair.
+    cases = {
+        _direction(key): [(fill(p["source"]), fill(p["target"])) for p in pairs[:3]]
+        for key, pairs in expected().items()
+    }
+    exact = await engine.self_test(cases)
+    assert exact.ok, exact.failures
+    assert {(c.source, c.target) for c in exact.checks} >= set(cases)
 
 
 async def test_same_language_is_not_translated(engine: Engine) -> None:
