@@ -154,7 +154,7 @@ def register_handlers(app: AnyApp) -> None:
             enrollment.private_fallback,
         )
     )
-    app.add_error_handler(on_error)  # type: ignore[arg-type]
+    app.add_error_handler(on_error)
 
 
 def build_limiter(settings: Settings) -> Any:

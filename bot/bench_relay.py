@@ -98,6 +98,8 @@ def _progress(text: str) -> None:
 
 async def bench_relay(messages: int, groups: int, *, limit_s: float) -> dict[str, Any]:
     """Run the burst; return the figures."""
+    from pydantic import SecretStr
+
     from bot.app import serve
     from bot.bundled_models import install_bundled_models
     from bot.sandbox import random_token
@@ -113,7 +115,7 @@ async def bench_relay(messages: int, groups: int, *, limit_s: float) -> dict[str
     stop = asyncio.Event()
     ready = asyncio.Event()
     settings = Settings(
-        telegram_token=token,
+        telegram_token=SecretStr(token),
         telegram_api_url=sandbox.url,
         database_url=f"sqlite+aiosqlite:///{workdir}/daraja.db",
         models_dir=install_bundled_models(workdir / "models"),

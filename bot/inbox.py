@@ -88,7 +88,7 @@ class InboxProcessor:
                     .on_conflict_do_nothing(index_elements=["update_id"])
                 )
                 await s.execute(stmt)
-        return [r["update_id"] for r in fresh]
+        return [int(str(r["update_id"])) for r in fresh]
 
     async def pending(self) -> list[tuple[int, str]]:
         """Rows not yet processed, oldest first (resumed after a restart)."""

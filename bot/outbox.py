@@ -22,9 +22,9 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from telegram import (
-    Bot,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     LinkPreviewOptions,
@@ -32,6 +32,7 @@ from telegram import (
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.ext import ExtBot
 
 from bot.ratelimit import RateLimiter, retry_seconds
 from bot.services.copies import CopyBuilder, PreparedCopy
@@ -58,7 +59,7 @@ class OutboxWorker:
         self,
         db: Database,
         audit: AuditChain,
-        bot: Bot,
+        bot: ExtBot[Any],
         builder: CopyBuilder,
         limiter: RateLimiter,
         *,

@@ -102,3 +102,11 @@ def test_readme_documents_every_setting() -> None:
     readme = (ROOT / "README.md").read_text()
     missing = [name for name in Settings.model_fields if f"`DARAJA_{name.upper()}`" not in readme]
     assert missing == []
+
+
+def test_packages_type_check_strictly() -> None:
+    mypy = shutil.which("mypy") or str(Path(sys.executable).parent / "mypy")
+    result = subprocess.run(
+        [mypy], capture_output=True, text=True, cwd=ROOT, check=False, timeout=900
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
