@@ -129,6 +129,7 @@ class OutboxWorker:
             for row in rows:
                 row.claimed_at = now
                 row.attempts += 1
+                self.telemetry.copy_claimed(row.id, row.message_id, time.monotonic())
             return rows
 
     async def _recover(self) -> None:

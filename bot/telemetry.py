@@ -28,6 +28,9 @@ class Telemetry:
     def message_queued(self, update_id: int | None, message_id: int, copies: int) -> None:
         """A message and its copies were recorded."""
 
+    def copy_claimed(self, delivery_id: int, message_id: int, at: float) -> None:
+        """A worker took one copy off the queue (its wait in the queue ends here)."""
+
     def copy_sent(self, delivery_id: int, message_id: int, at: float) -> None:
         """One copy reached Telegram."""
 
