@@ -31,13 +31,13 @@ UNITS = (
 
 # (unit code that speaks, text). Sentences from the fixture phrasebook translate exactly.
 SCRIPT = (
-    ("PNH-UDMO-2", "Inite KE-3 rive Kenscoff a 14:30."),
+    ("PNH-UDMO-2", "Inite KE-3 rive Kenscoff."),
     ("KE-3", "Unit KE-3 at grid 18.5392,-72.3364, 2 wounded, need medevac."),
     ("KE-SW-1", "Tunahitaji msaada Kenscoff."),
     ("PNH-CMD", "L'unité PNH-UDMO-2 est en position."),
 )
 
-FLASH_ORDER = "Toutes les unités, tenez vos positions."
+FLASH_ORDER = "Attendez les ordres."
 SITREP = "at_position Furcy 6 The wounded need water."
 
 COLOURS = {"ht": "\033[34m", "fr": "\033[36m", "en": "\033[32m", "sw": "\033[35m"}

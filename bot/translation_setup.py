@@ -18,10 +18,9 @@ log = logging.getLogger(__name__)
 
 def build_translator(settings: Settings) -> Any:
     """An `EngineTranslator` over DARAJA_MODELS_DIR, or None when no package is installed."""
-    from translation.store import ModelStore
-
     from bot.engine_factory import build_engine
     from bot.services.translator import EngineTranslator
+    from translation.store import ModelStore
 
     if not settings.models_dir.exists() or not ModelStore(settings.models_dir).list():
         log.warning(

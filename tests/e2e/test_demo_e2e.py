@@ -29,9 +29,13 @@ def test_demo_plays_the_operation_and_verifies_the_log(tmp_path: Path) -> None:
     def bot_texts(code: str) -> str:
         return "\n".join(m["text"] for m in groups[code]["messages"] if m["bot"])
 
-    # The Kreyòl officer's report, as the English and Swahili teams read it (via the models).
-    assert "Unit KE-3 arrived at Kenscoff at 14:30." in bot_texts("KE-3")
-    assert "Kikosi KE-3 kimefika Kenscoff saa 14:30." in bot_texts("KE-SW-1")
+    # The Kreyòl officer's report as the other teams read it: direct (en), multilingual (sw)
+    # and through English (fr).
+    assert "Unit KE-3 arrived at Kenscoff." in bot_texts("KE-3")
+    assert "Kikosi KE-3 kimefika Kenscoff." in bot_texts("KE-SW-1")
+    assert "L'unité KE-3 est arrivée à Kenscoff." in bot_texts("PNH-CMD")
+    # The FLASH order reaches the Swahili team in Swahili.
+    assert "Subiri amri." in bot_texts("KE-SW-1")
     # The English casualty report in Kreyòl and French: numbers and coordinates untouched.
     assert "Inite KE-3 nan pozisyon 18.5392,-72.3364, 2 blese" in bot_texts("PNH-UDMO-2")
     assert "18.5392,-72.3364" in bot_texts("PNH-CMD")

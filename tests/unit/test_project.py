@@ -58,7 +58,9 @@ def test_no_pytorch_stanza_or_spacy_in_lock_or_venv() -> None:
 
 def test_ruff_lint_and_format_are_clean() -> None:
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
-    lint = subprocess.run([ruff, "check", str(ROOT)], capture_output=True, text=True, check=False)
+    lint = subprocess.run(
+        [ruff, "check", "--no-cache", str(ROOT)], capture_output=True, text=True, check=False
+    )
     assert lint.returncode == 0, lint.stdout[-3000:]
     fmt = subprocess.run(
         [ruff, "format", "--check", str(ROOT)], capture_output=True, text=True, check=False
