@@ -83,6 +83,7 @@ class WebhookSender:
         if error is not None:
             hook["last_error_date"] = int(time.time())
             hook["last_error_message"] = error
+            self.state.touch()  # visible in getWebhookInfo: wake whoever waits for a change
         return status
 
     async def _run(self) -> None:
