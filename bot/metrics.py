@@ -112,7 +112,7 @@ class PrometheusTelemetry(Telemetry):
         self.copies_failed = Counter(
             "daraja_copies_failed", "Copies given up, by reason.", ["reason"], registry=r
         )
-        self.rate_limited = Counter(
+        self.rate_limited_total = Counter(
             "daraja_telegram_rate_limited",
             "Telegram 429 (Too Many Requests) answers.",
             registry=r,
@@ -201,7 +201,7 @@ class PrometheusTelemetry(Telemetry):
 
     def rate_limited(self, chat_id: int, retry_after: float) -> None:
         """Telegram answered 429."""
-        self.rate_limited.inc()
+        self.rate_limited_total.inc()
 
     def outbox_depth(self, pending: int, oldest_age: float) -> None:
         """The outbox's size and the age of its oldest row."""
