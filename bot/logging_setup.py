@@ -128,5 +128,6 @@ def setup_logging(
     root.setLevel(logging.DEBUG if verbose else getattr(logging, level))
     # Python warnings become log records (one JSON object each in JSON mode).
     logging.captureWarnings(True)
-    for noisy in ("httpx", "httpcore", "aiohttp.access", "apscheduler", "alembic"):
+    # aiosqlite logs every statement's thread hand-off at DEBUG (thousands of lines a minute).
+    for noisy in ("httpx", "httpcore", "aiohttp.access", "apscheduler", "alembic", "aiosqlite"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -76,6 +76,9 @@ def bot(sandbox: SandboxProcess, workdir: Path, ports: dict[str, int]) -> Iterat
             "DARAJA_WEBHOOK_PORT": str(ports["webhook"]),
             "DARAJA_WEBHOOK_SECRET": SECRET,
             "DARAJA_METRICS_PORT": str(ports["metrics"]),
+            # JSON lines at DEBUG: the most verbose logs must still hold no secret.
+            "DARAJA_LOG_JSON": "true",
+            "DARAJA_LOG_LEVEL": "DEBUG",
         },
     ).start()
     try:
@@ -257,3 +260,11 @@ def test_no_token_or_secret_in_any_log(bot: BotProcess, workdir: Path) -> None:
         text = (workdir / name).read_text(errors="replace")
         assert TOKEN_SHAPE.search(text) is None, name
         assert SECRET not in text, name
+
+
+def test_bot_log_is_json_lines(bot: BotProcess) -> None:
+    lines = bot.logs().splitlines()
+    entries = [json.loads(line) for line in lines if line]
+    assert all(isinstance(e, dict) and {"ts", "level", "logger", "msg"} <= set(e) for e in entries)
+    assert any(e["level"] == "DEBUG" for e in entries)
+    assert any(e["msg"] == "Daraja is running (webhook mode)" for e in entries)
