@@ -243,6 +243,9 @@ async def serve(
             ]
         )
     await app.start()
+    from bot.translation_setup import start_self_test
+
+    self_test = start_self_test(translator)
     # Issue 10: with DARAJA_METRICS_PORT the observations are exported to Prometheus (and a
     # telemetry handed in by a caller, e.g. a benchmark, still sees them).
     metrics = None
@@ -326,6 +329,8 @@ async def serve(
         tasks[2].cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await tasks[2]
+        if self_test is not None:
+            self_test.cancel()
         await app.stop()
         await app.shutdown()
         if metrics is not None:

@@ -10,6 +10,7 @@ _BENCHES = (
     ("bot.bench_relay", "register_relay"),
     ("bot.bench_export", "register_export"),
     ("bot.bench_export", "register_tamper"),
+    ("bot.bench_status", "register_status"),
 )
 
 

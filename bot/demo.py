@@ -37,6 +37,8 @@ SCRIPT = (
     ("PNH-CMD", "Unité PNH-UDMO-2 en position à Kenscoff."),
 )
 
+FLASH_ORDER = "Toutes les unités restent en position à Kenscoff."
+
 COLOURS = {"ht": "\033[34m", "fr": "\033[36m", "en": "\033[32m", "sw": "\033[35m"}
 RESET, BOLD, DIM, RED = "\033[0m", "\033[1m", "\033[2m", "\033[31m"
 
@@ -49,6 +51,8 @@ class Transcript:
     missing: list[str] = field(default_factory=list)
     audit: dict[str, Any] = field(default_factory=dict)
     database: str = ""
+    board: str = ""
+    acks: str = ""
 
 
 def progress(message: str) -> None:
@@ -87,6 +91,7 @@ async def run_demo(keep: Path | None, *, wait: float = 60.0) -> Transcript:
             people = People(sandbox.client, ADMIN_ID)
             groups = await _enroll(people)
             await _play(people, groups, transcript, wait=wait)
+            await _operations_room(people, groups, transcript, wait=wait)
             for code, group in groups.items():
                 history = await sandbox.client.history(group["chat"])
                 group["messages"] = [
@@ -156,23 +161,68 @@ async def _play(
                 transcript.missing.append(f"{speaker} -> {code}: {text}")
 
 
+async def _operations_room(
+    people: Any, groups: dict[str, dict[str, Any]], transcript: Transcript, *, wait: float
+) -> None:
+    """A SITREP, the commander's status board, a FLASH and its acknowledgements."""
+    client = people.client
+    ke = groups["KE-3"]
+    progress(f"{ke['name']} files a SITREP from {ke['title']}")
+    before = {code: await _bot_count(client, g["chat"]) for code, g in groups.items()}
+    await client.command(ke["chat"], ke["person"], "report", "at_position Furcy 6 water")
+    for code, group in groups.items():
+        if code == "KE-3":
+            continue
+        try:
+            await client.wait_for(
+                group["chat"],
+                lambda history, n=before[code]: sum(m.from_bot for m in history) > n,
+                timeout=wait,
+            )
+        except TimeoutError:
+            transcript.missing.append(f"SITREP KE-3 -> {code}")
+    cmd = groups["PNH-CMD"]
+    progress(f"{cmd['name']} asks for the status board and sends a FLASH order")
+    board = await people.ask(cmd["person"], cmd["person"], "status")
+    transcript.board = board.text or ""
+    await people.ask(cmd["person"], cmd["person"], "flash", FLASH_ORDER)
+    for code, group in groups.items():
+        try:
+            history = await client.wait_for(
+                group["chat"],
+                lambda h: any(m.from_bot and m.buttons for m in h),
+                timeout=wait,
+            )
+        except TimeoutError:
+            transcript.missing.append(f"FLASH -> {code}")
+            continue
+        flash = next(m for m in reversed(history) if m.from_bot and m.buttons)
+        await client.press(
+            group["chat"],
+            group["person"],
+            flash.message_id,
+            data=flash.buttons[0][0]["callback_data"],
+        )
+    acks = await people.ask(cmd["person"], cmd["person"], "acks")
+    transcript.acks = acks.text or ""
+
+
 async def _bot_count(client: Any, chat: int) -> int:
     return sum(m.from_bot for m in await client.history(chat))
 
 
 async def _verify_audit(db_path: Path) -> dict[str, Any]:
-    try:
-        from storage.audit_verify import verify_database  # type: ignore[import-not-found]
-    except ImportError:
-        return {"ok": None, "note": "audit verification not available in this build"}
+    """Walk the hash chain the bot wrote (the demo uses no HMAC key)."""
+    from storage.audit import AuditChain
+    from storage.audit_verify import verify_database
     from storage.db import Database
 
     db = Database(f"sqlite+aiosqlite:///{db_path}")
     try:
-        result = await verify_database(db)
+        result = await verify_database(db, AuditChain())
     finally:
         await db.dispose()
-    return dict(result) if isinstance(result, dict) else {"ok": bool(result)}
+    return {"ok": result.ok, "events": result.count, "head": result.head_hash[:16]}
 
 
 def print_transcript(transcript: Transcript, out: TextIO, *, color: bool) -> None:
@@ -194,6 +244,12 @@ def print_transcript(transcript: Transcript, out: TextIO, *, color: bool) -> Non
             else:
                 out.write(c(BOLD, f"  👤 {who}: ") + body + "\n")
     out.write("\n")
+    if transcript.board:
+        out.write(c(BOLD, "Status board, as the PNH command post reads it:") + "\n")
+        out.write("  " + transcript.board.replace("\n", "\n  ") + "\n\n")
+    if transcript.acks:
+        out.write(c(BOLD, "FLASH acknowledgements:") + "\n")
+        out.write("  " + transcript.acks.replace("\n", "\n  ") + "\n\n")
     if transcript.missing:
         out.write(c(RED, f"MISSING copies ({len(transcript.missing)}):") + "\n")
         for line in transcript.missing:

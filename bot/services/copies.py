@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.i18n import I18n
+from bot.i18n import N_, I18n
 from bot.rendering import Block, CopyContent, header_line, render_caption, render_parts
 from storage.db import Database
 from storage.messages import MessageRepo
@@ -21,14 +21,14 @@ ORIGINAL_HTML_LIMIT = 3000
 
 # Flags that make a reader look at the original, and the catalog key that says so.
 WARNINGS = (
-    ("no_model", "relay.warning_no_model"),
-    ("span_repaired", "relay.warning_span_repaired"),
-    ("low_confidence", "relay.warning_low_confidence"),
-    ("empty_output", "relay.warning_low_confidence"),
-    ("repeated_ngrams", "relay.warning_low_confidence"),
-    ("too_long", "relay.warning_low_confidence"),
-    ("too_short", "relay.warning_low_confidence"),
-    ("untranslated", "relay.warning_low_confidence"),
+    ("no_model", N_("relay.warning_no_model")),
+    ("span_repaired", N_("relay.warning_span_repaired")),
+    ("low_confidence", N_("relay.warning_low_confidence")),
+    ("empty_output", N_("relay.warning_low_confidence")),
+    ("repeated_ngrams", N_("relay.warning_low_confidence")),
+    ("too_long", N_("relay.warning_low_confidence")),
+    ("too_short", N_("relay.warning_low_confidence")),
+    ("untranslated", N_("relay.warning_low_confidence")),
 )
 
 
@@ -74,12 +74,15 @@ class CopyBuilder:
             source = await repo.chat(message.chat_id)
             assert source is not None
             ops = OperationRepo(s)
-            unit = await ops.unit_by_id(source.unit_id) if source.unit_id else None
             author = (
                 await PersonRepo(s).by_telegram_id(message.author_user_id)
                 if message.author_user_id
                 else None
             )
+            # The header names the author's own unit when known (a FLASH typed privately is
+            # filed under another chat), else the unit of the chat it was written in.
+            unit_id = (author.unit_id if author is not None else None) or source.unit_id
+            unit = await ops.unit_by_id(unit_id) if unit_id else None
             rows = {
                 t.target_language: t
                 for t in await repo.translations(message.id, delivery.revision)

@@ -18,6 +18,7 @@ message id, and the real private chat and message ids are kept in `flashes` (rep
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -270,6 +271,13 @@ class FlashService:
         telegram_message_id: int,
     ) -> AckResult:
         """Record a unit's acknowledgement from a press in its group (once per unit)."""
+        # A press can beat the outbox recording the copy it was made on (the copy reaches the
+        # chat a moment before its row commits): give the message map a second to catch up.
+        for _ in range(10):
+            async with self.db.reader() as s:
+                if await MessageRepo(s).copy_at(telegram_chat_id, telegram_message_id):
+                    break
+            await asyncio.sleep(0.1)
         now = self.clock()
         refusal: tuple[str, AckResult] | None = None
         async with self.db.transaction() as s:

@@ -7,7 +7,7 @@ small recording fake and the bot keeps relaying originals (flagged) when a model
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from translation.types import Flag, LanguageGuess, Route, Translation
@@ -49,11 +49,12 @@ def untranslated(text: str, source: str, target: str, *, missing: bool) -> Trans
 
 
 class EngineTranslator:
-    """Adapter from `translation.engine` to the relay's port; a failing pair degrades to the
-    original with a `no_model` flag instead of failing the whole message."""
+    """Adapter from `translation.engine.Engine` to the relay's port: a failing pair degrades to
+    the original with a `no_model` flag instead of failing the whole message."""
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
+        self._glossaries: dict[str, Any] = {}
 
     def detect(
         self, text: str, *, chat_languages: Sequence[str], author_language: str | None
@@ -63,27 +64,41 @@ class EngineTranslator:
 
         return detect(text, chat_languages=tuple(chat_languages), author_language=author_language)
 
+    def glossary(self, operation_terms: Mapping[str, Any] | None) -> Any:
+        """Place names and acronyms kept intact: the built-in list, the terminology table's
+        fixed renderings, and the operation's own terms (cached per distinct glossary)."""
+        import json
+
+        key = json.dumps(operation_terms or {}, sort_keys=True)
+        if key not in self._glossaries:
+            from bot.terminology import glossary_mapping
+            from translation.glossary import default_glossary, merged
+
+            base = merged(default_glossary(), glossary_mapping())
+            self._glossaries[key] = merged(base, dict(operation_terms or {}))
+        return self._glossaries[key]
+
     async def translate_many(
         self, text: str, targets: Sequence[str], *, source: str, glossary: Any = None
     ) -> list[Translation]:
         """Translate into every target concurrently; each failure is contained to its target."""
-        import asyncio
-
         from translation.errors import TranslationError
 
-        async def one(target: str) -> Translation:
-            if target == source:
-                return untranslated(text, source, target, missing=False)
-            try:
-                result: Translation = await self.engine.translate(
-                    text, target, source=source, glossary=glossary
-                )
-                return result
-            except TranslationError as exc:
-                log.warning("no translation %s->%s: %s", source, target, type(exc).__name__)
-                return untranslated(text, source, target, missing=True)
-
-        return list(await asyncio.gather(*(one(t) for t in targets)))
+        results = await self.engine.translate_many(
+            text,
+            list(targets),
+            source=source,
+            glossary=self.glossary(glossary),
+            return_exceptions=True,
+        )
+        out: list[Translation] = []
+        for target, result in zip(targets, results, strict=True):
+            if isinstance(result, TranslationError):
+                log.warning("no translation %s->%s: %s", source, target, type(result).__name__)
+                out.append(untranslated(text, source, target, missing=target != source))
+            else:
+                out.append(result)
+        return out
 
 
 class NoModelsTranslator:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -58,31 +59,29 @@ async def test_second_upgrade_changes_nothing_and_keeps_data(database_url: str) 
         await database.dispose()
 
 
-def _daraja_command(*args: str, database_url: str) -> tuple[list[str], dict[str, str]]:
-    """The `daraja` console script's command line and an env with only a database configured."""
+def _daraja(*args: str, database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the `daraja` console script with only a database configured: no token, no network."""
     script = Path(sys.executable).with_name("daraja")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "bot.cli"]
+    command = [str(script), *args] if script.exists() else [sys.executable, "-m", "bot.cli", *args]
     # No token, no Bot API URL: migrating must not need Telegram (nor any network).
     env = {k: v for k, v in os.environ.items() if not k.startswith("DARAJA_")}
     env["DARAJA_DATABASE_URL"] = database_url
-    return [*command, *args], env
-
-
-def _daraja(*args: str, database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run `daraja` to completion and capture its output."""
-    command, env = _daraja_command(*args, database_url=database_url)
     return subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
     )
 
 
-def test_cli_db_upgrade_migrates_an_empty_database(database_url: str, tmp_path: Path) -> None:
+async def test_cli_db_upgrade_migrates_an_empty_database(
+    database_url: str, tmp_path: Path
+) -> None:
     if database_url.startswith("sqlite"):
         # An existing, zero-byte file: what an operator gets from `touch`.
-        Path(database_url.split(":///", 1)[1]).touch()
+        await asyncio.to_thread(Path(database_url.split(":///", 1)[1]).touch)
     head = head_revision()
 
-    before = _daraja("db", "current", database_url=database_url, cwd=tmp_path)
+    before = await asyncio.to_thread(
+        _daraja, "db", "current", database_url=database_url, cwd=tmp_path
+    )
     assert before.returncode == 1, before.stderr
     assert "empty database" in before.stdout
 
@@ -90,19 +89,20 @@ def test_cli_db_upgrade_migrates_an_empty_database(database_url: str, tmp_path: 
     # migrates, the other waits for it (PostgreSQL: advisory lock; SQLite: BEGIN IMMEDIATE)
     # and finds nothing to do. Separate processes, as in production: Alembic keeps its context
     # in module globals, so upgrades must not run concurrently inside one process.
-    command, env = _daraja_command("db", "upgrade", database_url=database_url)
-    procs = [
-        subprocess.Popen(
-            command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    upgrades = await asyncio.gather(
+        *(
+            asyncio.to_thread(_daraja, "db", "upgrade", database_url=database_url, cwd=tmp_path)
+            for _ in range(2)
         )
-        for _ in range(2)
-    ]
-    for proc in procs:
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err.decode(errors="replace")
-        assert head in out.decode()
-        assert b"Traceback" not in err
+    )
+    for done in upgrades:
+        assert done.returncode == 0, done.stderr
+        assert head in done.stdout
+        assert "Traceback" not in done.stderr
 
-    after = _daraja("db", "current", database_url=database_url, cwd=tmp_path)
-    assert after.returncode == 0, after.stderr
-    assert f"current: {head}" in after.stdout
+    database = Database(database_url)
+    try:
+        assert await current_revision(database.engine) == head
+        assert await _tables(database) == EXPECTED_TABLES
+    finally:
+        await database.dispose()

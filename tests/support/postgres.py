@@ -45,13 +45,19 @@ SERVER_USER = "postgres"
 PACKAGES = ("postgresql-15", "postgresql")
 
 # Runs in its own session beside pytest: when pytest's end of the pipe closes (normal exit or a
-# crash), stop the server if it still runs and remove its directory.
+# crash), stop the server if it runs and remove its directory. It looks a few times, in case
+# pytest died while `pg_ctl start` was still bringing the server up. (Backstop: a postmaster
+# whose data directory lock file vanished shuts itself down within a minute.)
 _WATCHDOG = """
-import shutil, subprocess, sys
+import os, shutil, subprocess, sys, time
 sys.stdin.buffer.read()
-cmd = sys.argv[1:-1]
-root = sys.argv[-1]
-subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+cmd, root = sys.argv[1:-1], sys.argv[-1]
+for _ in range(5):
+    if os.path.exists(os.path.join(root, "data", "postmaster.pid")):
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    if not os.path.exists(root):
+        break
+    time.sleep(1)
 shutil.rmtree(root, ignore_errors=True)
 """
 
@@ -185,7 +191,11 @@ def _asyncpg_dsn(url: str) -> str:
 
 
 def _run_admin(admin_url: str, *statements: str) -> None:
-    """Run statements outside a transaction (CREATE/DROP DATABASE) on the admin database."""
+    """Run statements outside a transaction (CREATE/DROP DATABASE) on the admin database.
+
+    Call it from a thread with no running event loop (PostgresServer's worker thread): the
+    caller may be a sync fixture inside pytest-asyncio's loop, whose loop must stay untouched.
+    """
 
     async def go() -> None:
         import asyncpg
@@ -197,19 +207,27 @@ def _run_admin(admin_url: str, *statements: str) -> None:
         finally:
             await conn.close()
 
-    # A thread of its own: the caller may be a sync fixture inside pytest-asyncio's loop, and
-    # asyncio.run() in this thread would replace that loop.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, go()).result(timeout=60)
+    asyncio.run(go())
 
 
 @dataclass
 class PostgresServer:
-    """A PostgreSQL server for the session: admin URL plus per-test database management."""
+    """A PostgreSQL server for the session: admin URL plus per-test database management.
+
+    CREATE DATABASE costs 0.1-0.5 s on a loaded 2-core machine, so the next test's database is
+    created in a worker thread while the current test runs, and drops happen there too.
+    """
 
     admin_url: str
     description: str
     _counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _worker: concurrent.futures.ThreadPoolExecutor = field(
+        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="pg-admin"
+        )
+    )
+    _ahead: concurrent.futures.Future[str] | None = None
+    _pending: list[concurrent.futures.Future[None]] = field(default_factory=list)
 
     def database_url(self, name: str) -> str:
         """The SQLAlchemy (asyncpg) URL of database `name` on this server."""
@@ -218,8 +236,7 @@ class PostgresServer:
         url = make_url(self.admin_url).set(drivername="postgresql+asyncpg", database=name)
         return url.render_as_string(hide_password=False)
 
-    def create_database(self) -> str:
-        """Create a new empty database and return its name."""
+    def _create(self) -> str:
         name = f"test_{os.getpid()}_{next(self._counter)}"
         # A leftover of an earlier run with the same pid (external servers only) is replaced.
         _run_admin(
@@ -227,9 +244,31 @@ class PostgresServer:
         )
         return name
 
+    def create_database(self) -> str:
+        """A new empty database's name (made ahead of time); prepares the next one."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            ahead = self._worker.submit(self._create)
+        name = ahead.result(timeout=300)
+        self._ahead = self._worker.submit(self._create)
+        return name
+
     def drop_database(self, name: str) -> None:
-        """Drop a test database, disconnecting anyone still using it."""
-        _run_admin(self.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        """Drop a test database in the background, disconnecting anyone still using it."""
+        statement = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+        self._pending.append(self._worker.submit(_run_admin, self.admin_url, statement))
+
+    def close(self) -> None:
+        """Finish background work and drop the database made ahead for a test that never came."""
+        if self._ahead is not None:
+            with contextlib.suppress(Exception):
+                self.drop_database(self._ahead.result(timeout=300))
+            self._ahead = None
+        for future in self._pending:
+            with contextlib.suppress(Exception):
+                future.result(timeout=300)
+        self._pending.clear()
+        self._worker.shutdown(wait=True)
 
 
 @dataclass
@@ -308,7 +347,9 @@ def start_cluster(bindir: Path) -> OwnedCluster:
             sys.executable,
             "-c",
             _WATCHDOG,
-            *cluster.command(bindir / "pg_ctl", "-D", cluster.data, "-m", "immediate", "stop"),
+            *cluster.command(
+                bindir / "pg_ctl", "-D", cluster.data, "-m", "immediate", "-w", "stop"
+            ),
             str(root),
         ],
         stdin=subprocess.PIPE,
@@ -390,7 +431,11 @@ def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
         pytest.skip(f"PostgreSQL skipped locally ({ENV_SKIP}=1)")
     external = os.environ.get(ENV_URL)
     if external:
-        yield PostgresServer(admin_url=external, description=f"external server ({ENV_URL})")
+        server = PostgresServer(admin_url=external, description=f"external server ({ENV_URL})")
+        try:
+            yield server
+        finally:
+            server.close()
         return
     started = time.monotonic()
     try:
@@ -409,10 +454,14 @@ def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
             f"\ndaraja tests: PostgreSQL {bindir.parent.name} on 127.0.0.1:{cluster.port}, "
             f"ready in {time.monotonic() - started:.1f} s"
         )
+    server = PostgresServer(admin_url=cluster.admin_url, description=f"owned {cluster.root}")
     try:
-        yield PostgresServer(admin_url=cluster.admin_url, description=f"owned {cluster.root}")
+        yield server
     finally:
-        cluster.stop()
+        try:
+            server.close()
+        finally:
+            cluster.stop()
 
 
 def fresh_database_url(request: pytest.FixtureRequest) -> str:
@@ -438,11 +487,12 @@ def _bench() -> int:
     try:
         server = PostgresServer(admin_url=cluster.admin_url, description="bench")
         t2 = time.monotonic()
-        names = [server.create_database() for _ in range(10)]
+        names = [server._worker.submit(server._create).result() for _ in range(10)]
         timings["create database (mean of 10)"] = (time.monotonic() - t2) / 10
         t3 = time.monotonic()
         for name in names:
             server.drop_database(name)
+        server.close()
         timings["drop database (mean of 10)"] = (time.monotonic() - t3) / 10
     finally:
         t4 = time.monotonic()
