@@ -77,6 +77,10 @@ class WebhookReceiver:
         self._runner: web.AppRunner | None = None
         self._refused = 0
         self._refusal_logged_at = float("-inf")
+        # Group commit: updates arriving while a commit runs are stored together in the next
+        # one (SQLite pays one fsync per commit; a burst would otherwise queue on the lock).
+        self._queue: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
         self.accepted = 0  # requests answered 200 (new or replayed updates)
 
     @classmethod
@@ -196,17 +200,45 @@ class WebhookReceiver:
             return web.Response(status=400, text="not a Telegram update\n")
         update_id = int(payload["update_id"])
         try:
-            fresh = await self.inbox.store([payload])
+            fresh = await self._store(payload)
         except Exception:
             # Not acknowledged: Telegram keeps the update and posts it again later.
             log.exception("update %d could not be stored; Telegram will retry it", update_id)
             return web.Response(status=500, text="not stored\n")
         # Committed: from here a crash loses nothing (the inbox resumes it at start).
         self.accepted += 1
-        self.telemetry.updates_fetched(fresh, time.monotonic())
         if fresh:
+            self.telemetry.updates_fetched([update_id], time.monotonic())
             self.inbox.dispatch(update_id, payload)
         return web.Response(status=200)
+
+    async def _store(self, payload: dict[str, Any]) -> bool:
+        """Commit one update (with whatever else is waiting); whether it was new."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append((payload, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_queue())
+        return await future
+
+    async def _write_queue(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            first: dict[int, dict[str, Any]] = {}
+            for payload, _ in batch:
+                first.setdefault(int(payload["update_id"]), payload)
+            try:
+                fresh = set(await self.inbox.store(list(first.values())))
+            except Exception as exc:  # noqa: BLE001 - every waiting request answers 500
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for payload, future in batch:
+                update_id = int(payload["update_id"])
+                # Only the first copy of an id in a batch counts as new (no double dispatch).
+                is_new = update_id in fresh and first.get(update_id) is payload
+                if not future.done():
+                    future.set_result(is_new)
 
     def _log_refusal(self, request: web.Request, why: str) -> None:
         self._refused += 1

@@ -72,7 +72,7 @@ class WebhookSender:
         try:
             async with self._session.post(hook["url"], json=update, headers=headers) as response:
                 await response.read()
-                status = response.status
+                status = int(response.status)
                 error = (
                     None if 200 <= status < 300 else f"Wrong response from the webhook: {status}"
                 )

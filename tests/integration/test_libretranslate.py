@@ -93,7 +93,7 @@ class FakeLibreTranslate:
         if action == "500":
             return web.json_response({"error": "Cannot translate text: boom"}, status=500)
         if action == "slow":
-            await asyncio.sleep(5)
+            await asyncio.sleep(2)
         if action == "malformed":
             return web.json_response({"translatedText": ["only one"] * 7})
         if self.require_key is not None and body.get("api_key") != self.require_key:
