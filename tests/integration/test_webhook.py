@@ -221,3 +221,21 @@ async def test_refusals_are_logged_once_per_interval(
         )
     assert {r.status_code for r in results} == {403}
     assert len([r for r in caplog.records if "refused" in r.getMessage()]) == 1
+
+
+def test_webhook_mode_refuses_to_start_without_a_strong_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.setenv(
+        "DARAJA_TELEGRAM_TOKEN", "7000000001:sandbox-e2e-token-0123456789abcdefghij"
+    )
+    monkeypatch.setenv("DARAJA_WEBHOOK_URL", "https://bot.example.org/tg/hook")
+    assert main(["run", "--webhook"]) == 2
+    assert "DARAJA_WEBHOOK_SECRET" in capsys.readouterr().err
+    monkeypatch.setenv("DARAJA_WEBHOOK_SECRET", "short")
+    assert main(["run", "--webhook"]) == 2
+    err = capsys.readouterr().err
+    assert "DARAJA_WEBHOOK_SECRET: must be 16-256 characters" in err
+    assert "'short'" not in err  # a secret is never echoed, even a bad one
