@@ -7,6 +7,7 @@ from typing import Any
 
 # (module, register function): each adds one `daraja bench NAME` subcommand, imported lazily.
 _BENCHES = (
+    ("bot.bench_translate", "register_translate"),
     ("bot.bench_relay", "register_relay"),
     ("bot.bench_export", "register_export"),
     ("bot.bench_export", "register_tamper"),

@@ -32,12 +32,13 @@ UNITS = (
 # (unit code that speaks, text). Sentences from the fixture phrasebook translate exactly.
 SCRIPT = (
     ("PNH-UDMO-2", "Inite KE-3 rive Kenscoff a 14:30."),
-    ("KE-3", "We need reinforcements at Furcy."),
+    ("KE-3", "Unit KE-3 at grid 18.5392,-72.3364, 2 wounded, need medevac."),
     ("KE-SW-1", "Tunahitaji msaada Kenscoff."),
-    ("PNH-CMD", "Unité PNH-UDMO-2 en position à Kenscoff."),
+    ("PNH-CMD", "L'unité PNH-UDMO-2 est en position."),
 )
 
-FLASH_ORDER = "Toutes les unités restent en position à Kenscoff."
+FLASH_ORDER = "Toutes les unités, tenez vos positions."
+SITREP = "at_position Furcy 6 The wounded need water."
 
 COLOURS = {"ht": "\033[34m", "fr": "\033[36m", "en": "\033[32m", "sw": "\033[35m"}
 RESET, BOLD, DIM, RED = "\033[0m", "\033[1m", "\033[2m", "\033[31m"
@@ -169,7 +170,7 @@ async def _operations_room(
     ke = groups["KE-3"]
     progress(f"{ke['name']} files a SITREP from {ke['title']}")
     before = {code: await _bot_count(client, g["chat"]) for code, g in groups.items()}
-    await client.command(ke["chat"], ke["person"], "report", "at_position Furcy 6 water")
+    await client.command(ke["chat"], ke["person"], "report", SITREP)
     for code, group in groups.items():
         if code == "KE-3":
             continue

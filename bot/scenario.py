@@ -138,8 +138,6 @@ class BotProcess:
                 "DARAJA_ADMIN_IDS": self.admin_ids,
                 "DARAJA_POLL_TIMEOUT": "10",
                 "DARAJA_LOG_LEVEL": "INFO",
-                "DARAJA_RATE_CHAT_PER_S": "0",
-                "DARAJA_RATE_GROUP_PER_MIN": "0",
                 **self.extra_env,
             }
         )

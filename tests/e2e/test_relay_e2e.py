@@ -107,3 +107,21 @@ async def test_auditor_reads_the_log_and_others_cannot(people: People, op_name: 
     await people.ask(ke["person"], ke["person"], "join", officer_code)
     refused = await people.ask(ke["person"], ke["person"], "log")
     assert "may not use /log" in refused.text
+
+
+async def test_each_group_reads_the_exact_translation_in_its_language(
+    people: People, op_name: str
+) -> None:
+    c = people.client
+    world = await _operation(people, op_name)
+    marks = {code: (await c.history(w["group"]))[-1].message_id for code, w in world.items()}
+    await c.say(world["PNH-A"]["group"], world["PNH-A"]["person"], "Nou bezwen ranfò.")
+    expected = {
+        "KE-A": "We need reinforcements.",  # ht -> en, direct
+        "KE-B": "Tunahitaji msaada.",  # ht -> sw, via English (or the multilingual model)
+        "PNH-B": "Nous avons besoin de renfort.",  # ht -> fr, via English
+    }
+    for code, translation in expected.items():
+        copy = await _copy_in(people, world[code]["group"], marks[code], translation)
+        assert "Nou bezwen ranfò." in copy.text  # the original, one tap away
+        assert "⚠" not in copy.text  # a clean phrasebook translation is not flagged

@@ -1,0 +1,85 @@
+"""`daraja bench translate`: engine vs raw CTranslate2 vs one at a time, in one run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def register_translate(benches: Any) -> None:
+    """Add `translate` to the `daraja bench` subcommands."""
+    help_text = "translation throughput: engine vs raw CTranslate2 vs one at a time"
+    bench: argparse.ArgumentParser = benches.add_parser(
+        "translate", help=help_text, description=help_text
+    )
+    bench.add_argument(
+        "--json", action="store_true", help="print one JSON object on the last line"
+    )
+    _translate_options(bench)
+    bench.set_defaults(func=_translate)
+
+
+def _progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def _translate_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small model: checks the command end to end in seconds",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="CTranslate2 threads (2)")
+    parser.add_argument("--beam", type=int, default=1, help="beam size (1: greedy)")
+    parser.add_argument("--messages", type=int, default=64, help="messages per run (64)")
+    parser.add_argument(
+        "--decode-len", type=int, default=32, help="pinned output length in tokens (32)"
+    )
+    parser.add_argument("--compute-type", default="int8", help="CTranslate2 compute type")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per path; best is kept")
+
+
+def _translate(args: argparse.Namespace) -> int:
+    from translation import bench
+
+    if args.messages < 1 or args.threads < 0 or args.beam < 1 or args.decode_len < 1:
+        print(
+            "daraja: --messages, --beam and --decode-len must be >= 1, --threads >= 0",
+            file=sys.stderr,
+        )
+        return 2
+    result = bench.run(
+        quick=args.quick,
+        threads=args.threads,
+        beam_size=args.beam,
+        messages=args.messages,
+        decoding_length=args.decode_len,
+        compute_type=args.compute_type,
+        repeats=max(1, args.repeats),
+        progress=_progress,
+    )
+    print(
+        f"model {result['model_mb']} MB {result['compute_type']}, {result['threads']} threads, "
+        f"beam {result['beam_size']}, {result['messages']} messages of "
+        f"{result['decoding_length']} output tokens"
+    )
+    print(
+        f"(a) raw translate_batch, batch {result['raw_best_batch_size']}: "
+        f"{result['raw_msgs_per_s']:.1f} msg/s"
+    )
+    print(f"(b) engine, {result['messages']} concurrent:  {result['engine_msgs_per_s']:.1f} msg/s")
+    print(f"(c) one at a time (raw):       {result['sequential_msgs_per_s']:.1f} msg/s")
+    print(f"    engine one at a time:      {result['engine_sequential_msgs_per_s']:.1f} msg/s")
+    print(
+        f"engine/raw {result['engine_vs_raw']:.2f} (target >= 0.9), "
+        f"engine/one-at-a-time {result['engine_vs_sequential']:.2f} (target >= 4)"
+    )
+    print(
+        f"import translation {result['import_translation_ms']:.0f} ms, "
+        f"RSS {result['rss_mb']:.0f} MB (peak {result['max_rss_mb']:.0f} MB)"
+    )
+    if args.json:
+        print(json.dumps(result))
+    return 0

@@ -1,0 +1,308 @@
+"""`daraja models`: install, list, remove, verify, convert and package translation models."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bot.errors import UserInputError
+
+_PAIR_RE = re.compile(r"^([a-z]{2,3})-([a-z]{2,3})$")
+
+
+def _friendly(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn expected failures into one line on stderr and exit status 1 (no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(args: argparse.Namespace) -> int:
+        from translation.errors import TranslationError
+
+        try:
+            return func(args)
+        except TranslationError as exc:
+            print(f"daraja: {exc}", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            print(f"daraja: {exc.strerror or exc} ({exc.filename or 'models'})", file=sys.stderr)
+            return 1
+
+    return wrapper
+
+
+def register(sub: Any) -> None:
+    """Add `daraja models` and its subcommands."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "models", help="install, list, remove and convert translation models"
+    )
+    msub = parser.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+
+    ls = msub.add_parser("list", help="installed packages: pairs, sizes, source")
+    ls.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    ls.add_argument("--verify", action="store_true", help="also check every checksum")
+    ls.set_defaults(func=_friendly(_list))
+
+    inst = msub.add_parser(
+        "install",
+        help="install from a file, a URL, or the Argos index (FROM-TO, e.g. en-fr)",
+    )
+    inst.add_argument("what", metavar="PATH|URL|FROM-TO")
+    inst.add_argument("--replace", action="store_true", help="replace an installed package")
+    inst.add_argument("--index-url", help="Argos package index (index.json) to use")
+    inst.set_defaults(func=_friendly(_install))
+
+    rm = msub.add_parser("remove", help="remove an installed package")
+    rm.add_argument("package_id", metavar="PACKAGE")
+    rm.set_defaults(func=_friendly(_remove))
+
+    ver = msub.add_parser("verify", help="check installed packages against their checksums")
+    ver.add_argument("package_id", nargs="?", metavar="PACKAGE")
+    ver.set_defaults(func=_friendly(_verify))
+
+    conv = msub.add_parser(
+        "convert-opus-mt", help="convert an OPUS-MT (Marian) zip into an .argosmodel"
+    )
+    conv.add_argument("archive", type=Path, metavar="ZIP")
+    conv.add_argument("--from", dest="from_code", required=True, metavar="LANG")
+    conv.add_argument("--to", dest="to_code", required=True, metavar="LANG")
+    conv.add_argument("--out", type=Path, help="output file (default: opus-mt-FROM_TO.argosmodel)")
+    conv.add_argument(
+        "--quantization", default="int8", help="CTranslate2 weight type (default int8)"
+    )
+    conv.add_argument("--install", action="store_true", help="install the result as well")
+    conv.set_defaults(func=_friendly(_convert_opus_mt))
+
+    pkg = msub.add_parser(
+        "package",
+        help="package a converted CTranslate2 model (e.g. NLLB-200) as an .argosmodel",
+    )
+    pkg.add_argument("model_dir", type=Path, metavar="CT2_DIR")
+    pkg.add_argument("--sp-model", type=Path, required=True, help="SentencePiece model file")
+    pkg.add_argument("--out", type=Path, required=True, help="output .argosmodel file")
+    pkg.add_argument("--name", required=True, help="package name (directory once installed)")
+    group = pkg.add_mutually_exclusive_group(required=True)
+    group.add_argument(
+        "--languages",
+        help="multilingual: LANG=TOKEN,... (e.g. ht=hat_Latn,sw=swh_Latn,en=eng_Latn)",
+    )
+    group.add_argument("--pair", help="single direction FROM-TO, e.g. ht-en")
+    pkg.set_defaults(func=_friendly(_package))
+
+    cat = msub.add_parser("catalog", help="where to get offline models for every pair")
+    cat.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    cat.set_defaults(func=_friendly(_catalog))
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _store(index_url: str | None = None) -> Any:
+    from bot.settings import load_settings
+    from translation.store import DEFAULT_INDEX_URL, ModelStore
+
+    settings = load_settings()
+    return ModelStore(
+        settings.models_dir, index_url=index_url or DEFAULT_INDEX_URL, progress=_progress
+    )
+
+
+def _as_dict(pkg: Any) -> dict[str, Any]:
+    return {
+        "package_id": pkg.package_id,
+        "pairs": [f"{s}-{t}" for s, t in pkg.pairs],
+        "multilingual": pkg.multilingual,
+        "version": pkg.version,
+        "size_bytes": pkg.size_bytes,
+        "source": pkg.source,
+        "sha256": pkg.sha256,
+        "archive_sha256": pkg.archive_sha256,
+        "path": str(pkg.path),
+        "name": pkg.name,
+    }
+
+
+def _list(args: argparse.Namespace) -> int:
+    from translation.errors import ModelIntegrityError
+    from translation.store import human_size
+
+    store = _store()
+    listing = store.scan()
+    rows = []
+    failed = 0
+    for pkg in listing.packages:
+        row = _as_dict(pkg)
+        if args.verify:
+            try:
+                store.verify(pkg)
+                row["verified"] = True
+            except ModelIntegrityError as exc:
+                row["verified"] = False
+                row["problem"] = str(exc)
+                failed += 1
+        rows.append(row)
+    if args.json:
+        doc = {
+            "models_dir": str(store.root),
+            "packages": rows,
+            "problems": listing.problems,
+        }
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        return 1 if failed else 0
+    if not rows and not listing.problems:
+        print(f"no models installed in {store.root}")
+        print("see `daraja models catalog` for where to get them")
+        return 0
+    print(f"models in {store.root}:")
+    for row in rows:
+        state = ""
+        if args.verify:
+            state = "  ok" if row["verified"] else "  CHANGED SINCE INSTALL"
+        kind = "multilingual " if row["multilingual"] else ""
+        pairs = ", ".join(p.replace("-", "→") for p in row["pairs"])
+        print(
+            f"  {row['package_id']:<28} {kind}{pairs}"
+            f"  {human_size(row['size_bytes'])}  from {row['source']}{state}"
+        )
+    for name, problem in listing.problems.items():
+        print(f"  {name:<28} UNUSABLE: {problem}")
+    return 1 if failed else 0
+
+
+def _install(args: argparse.Namespace) -> int:
+    what: str = args.what
+    store = _store(args.index_url)
+    path = Path(what)
+    if path.exists():
+        pkg = store.install_file(path, replace=args.replace)
+    elif re.match(r"^(https?|file)://", what):
+        pkg = store.install_url(what, replace=args.replace)
+    elif match := _PAIR_RE.match(what):
+        pkg = store.install_from_index(match.group(1), match.group(2), replace=args.replace)
+    else:
+        raise UserInputError(
+            f"{what!r} is neither an existing file, an http(s)/file URL, nor a pair like "
+            "en-fr; see `daraja models catalog`"
+        )
+    print(f"installed {pkg.package_id}: {pkg.label()}")
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    store = _store()
+    store.remove(args.package_id)
+    print(f"removed {args.package_id}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from translation.errors import ModelIntegrityError
+
+    store = _store()
+    packages = [store.get(args.package_id)] if args.package_id else store.list()
+    if not packages:
+        print(f"no models installed in {store.root}")
+        return 0
+    failed = 0
+    for pkg in packages:
+        try:
+            store.verify(pkg)
+            print(f"ok       {pkg.package_id}")
+        except ModelIntegrityError as exc:
+            failed += 1
+            print(f"CHANGED  {pkg.package_id}: {exc}")
+    return 1 if failed else 0
+
+
+def _convert_opus_mt(args: argparse.Namespace) -> int:
+    from translation.convert import convert_opus_mt
+
+    for code in (args.from_code, args.to_code):
+        if not re.match(r"^[a-z]{2,3}$", code):
+            raise UserInputError(f"{code!r} is not a language code like ht, fr, en or sw")
+    out = args.out or Path(f"opus-mt-{args.from_code}_{args.to_code}.argosmodel")
+    convert_opus_mt(
+        args.archive,
+        args.from_code,
+        args.to_code,
+        out,
+        quantization=args.quantization,
+        progress=_progress,
+    )
+    print(f"wrote {out}")
+    if args.install:
+        pkg = _store().install_file(out, source="converted:opus-mt")
+        print(f"installed {pkg.package_id}: {pkg.label()}")
+    return 0
+
+
+def _package(args: argparse.Namespace) -> int:
+    from translation.convert import LANGUAGE_NAMES, SOURCE_EOS, nllb_metadata, package_ct2
+
+    if args.languages:
+        prefixes: dict[str, str] = {}
+        for item in args.languages.split(","):
+            code, sep, token = item.strip().partition("=")
+            if not sep or not code or not token:
+                raise UserInputError(f"--languages: {item!r} is not LANG=TOKEN")
+            prefixes[code] = token
+        metadata = nllb_metadata(list(prefixes), prefixes, name=args.name)
+        overrides: dict[str, Any] | None = SOURCE_EOS
+    else:
+        match = _PAIR_RE.match(args.pair)
+        if not match:
+            raise UserInputError(f"--pair: {args.pair!r} is not FROM-TO like ht-en")
+        src, tgt = match.groups()
+        metadata = {
+            "package_version": "1.0",
+            "argos_version": "1.9",
+            "type": "translate",
+            "from_code": src,
+            "from_name": LANGUAGE_NAMES.get(src, src),
+            "to_code": tgt,
+            "to_name": LANGUAGE_NAMES.get(tgt, tgt),
+            "name": args.name,
+        }
+        overrides = None
+    package_ct2(
+        args.model_dir,
+        args.sp_model,
+        args.out,
+        metadata,
+        package_name=args.name,
+        config_overrides=overrides,
+    )
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from translation.catalog import catalog
+
+    doc = catalog()
+    if args.json:
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        return 0
+    print("Offline models for Daraja's languages (ht, fr, en, sw)")
+    print(f"Routing: {doc['routing']}.\n")
+    print("Pair     direct sources")
+    for pair, keys in doc["pairs"].items():
+        shown = ", ".join(keys) if keys else "(none: multilingual or pivot through en)"
+        print(f"  {pair:<7} {shown}")
+    print()
+    for source in doc["sources"]:
+        torch_note = (
+            " [needs PyTorch on the converting machine]" if source["needs_pytorch"] else ""
+        )
+        print(f"{source['key']}: {source['title']}{torch_note}")
+        for i, step in enumerate(source["steps"], start=1):
+            print(f"  {i}. {step}")
+        if source["notes"]:
+            print(f"  note: {source['notes']}")
+        print()
+    return 0

@@ -1,0 +1,39 @@
+"""`daraja demo`, the README's main command: exit 0, exact translations, a verified log."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_demo_plays_the_operation_and_verifies_the_log(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "demo", "--json", "--keep", str(tmp_path / "keep")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    transcript = json.loads(result.stdout)
+    assert transcript["missing"] == []
+    assert transcript["audit"]["ok"] is True
+    groups = transcript["groups"]
+
+    def bot_texts(code: str) -> str:
+        return "\n".join(m["text"] for m in groups[code]["messages"] if m["bot"])
+
+    # The Kreyòl officer's report, as the English and Swahili teams read it (via the models).
+    assert "Unit KE-3 arrived at Kenscoff at 14:30." in bot_texts("KE-3")
+    assert "Kikosi KE-3 kimefika Kenscoff saa 14:30." in bot_texts("KE-SW-1")
+    # The English casualty report in Kreyòl and French: numbers and coordinates untouched.
+    assert "Inite KE-3 nan pozisyon 18.5392,-72.3364, 2 blese" in bot_texts("PNH-UDMO-2")
+    assert "18.5392,-72.3364" in bot_texts("PNH-CMD")
+    assert "4" in transcript["acks"].split("\n")[0]  # every unit acknowledged the FLASH
+    assert (tmp_path / "keep" / "daraja.db").exists()

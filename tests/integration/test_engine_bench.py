@@ -1,0 +1,41 @@
+"""`daraja bench translate --quick --json` runs end to end and prints valid JSON (no timings)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.cli import main
+
+
+def test_bench_translate_quick_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(
+        [
+            "bench",
+            "translate",
+            "--quick",
+            "--json",
+            "--messages",
+            "16",
+            "--repeats",
+            "1",
+            "--threads",
+            "1",
+        ]
+    )
+    assert status == 0
+    out = capsys.readouterr()
+    result = json.loads(out.out.strip().splitlines()[-1])
+    for key in (
+        "raw_msgs_per_s",
+        "engine_msgs_per_s",
+        "sequential_msgs_per_s",
+        "engine_vs_raw",
+        "engine_vs_sequential",
+        "import_translation_ms",
+        "rss_mb",
+    ):
+        assert result[key] > 0, key
+    assert result["messages"] == 16
+    assert "(b) engine" in out.err  # progress goes to stderr

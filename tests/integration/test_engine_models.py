@@ -1,0 +1,227 @@
+"""The whole engine on the real fixture models (SentencePiece + CTranslate2, int8).
+
+The fixture models translate exactly the phrasebook sentences (tests/fixtures/models/
+expected.json holds them with placeholders `[0]`, `[1]`...). Each placeholder is filled here
+with a real protected span (a callsign, a time, a place...), so the engine masks it back to the
+same placeholder and the model sees exactly what it was trained on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from translation.engine import Engine, EngineConfig
+from translation.errors import ModelError
+from translation.types import Flag, Route
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "models"
+SPAN_CORPUS = Path(__file__).resolve().parents[1] / "data" / "span_corpus.jsonl"
+FILLERS = (
+    "KE-3",
+    "14:30",
+    "Kenscoff",
+    "18.5392,-72.3364",
+    "Alpha_2",
+    "PNH-UDMO-2",
+    "Furcy",
+    "@bravo6",
+    "07:45",
+    "CHARLIE-2",
+    "Artibonite",
+    "#sitrep",
+    "RNDDH",
+    "250",
+    "12",
+    "MSS",
+)
+
+pytestmark = pytest.mark.skipif(
+    not (FIXTURES / "expected.json").exists(), reason="fixture models not built yet"
+)
+
+
+def expected() -> dict[str, list[dict[str, str]]]:
+    data: dict[str, list[dict[str, str]]] = json.loads(
+        (FIXTURES / "expected.json").read_text(encoding="utf-8")
+    )
+    return data
+
+
+def fill(text: str) -> str:
+    """Replace placeholder [n] by the n-th filler span."""
+    return re.sub(r"\[(\d+)\]", lambda m: FILLERS[int(m.group(1))], text)
+
+
+def install_fixtures(root: Path) -> None:
+    from translation.store import ModelStore
+
+    store = ModelStore(root)
+    for archive in sorted(FIXTURES.glob("*.argosmodel")):
+        store.install_file(archive)
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("models")
+    install_fixtures(root)
+    return root
+
+
+@pytest.fixture
+async def engine(models_dir: Path) -> AsyncIterator[Engine]:
+    eng = Engine.from_models_dir(models_dir, EngineConfig(threads=1, beam_size=2))
+    yield eng
+    await eng.close()
+
+
+def _direction(key: str) -> tuple[str, str]:
+    src, tgt = key.split("-")
+    return src, tgt
+
+
+async def test_every_phrasebook_sentence_translates_exactly(engine: Engine) -> None:
+    wrong: list[str] = []
+    routes: dict[str, set[Route]] = {}
+    for key, pairs in sorted(expected().items()):
+        src, tgt = _direction(key)
+        results = await asyncio.gather(
+            *(engine.translate(fill(p["source"]), tgt, source=src) for p in pairs)
+        )
+        for pair, result in zip(pairs, results, strict=True):
+            if result.text != fill(pair["target"]):
+                wrong.append(f"{key}: {pair['source']!r} -> {result.text!r}")
+            routes.setdefault(key, set()).add(result.route)
+    assert wrong == []
+    assert routes["ht-en"] == {Route.DIRECT}
+    multilingual = [k for k, r in routes.items() if Route.MULTILINGUAL in r]
+    assert multilingual, "the multilingual fixture model served no pair"
+
+
+async def test_ht_to_fr_pivots_through_english(engine: Engine) -> None:
+    data = expected()
+    en_to_fr = {p["source"]: p["target"] for p in data["en-fr"]}
+    cases = [
+        (p["source"], en_to_fr[p["target"]]) for p in data["ht-en"] if p["target"] in en_to_fr
+    ]
+    assert cases
+    for ht, fr in cases[:20]:
+        result = await engine.translate(fill(ht), "fr", source="ht")
+        assert result.route is Route.PIVOT
+        assert len(result.models) == 2
+        assert result.text == fill(fr)
+
+
+async def test_200_concurrent_calls_are_batched_and_matched(engine: Engine) -> None:
+    pairs = expected()["sw-en"]
+    calls = [pairs[i % len(pairs)] for i in range(200)]
+    # Distinct messages: a different span per call keeps dedup and cache out of the count.
+    texts = [fill(p["source"]).replace("KE-3", f"KE-{i}") for i, p in enumerate(calls)]
+    results = await asyncio.gather(*(engine.translate(t, "en", source="sw") for t in texts))
+    for i, (pair, result) in enumerate(zip(calls, results, strict=True)):
+        assert result.text == fill(pair["target"]).replace("KE-3", f"KE-{i}")
+    assert engine.stats().model_calls < 200 // 4  # batched across messages
+
+
+async def test_repeats_hit_the_cache(engine: Engine) -> None:
+    pair = expected()["en-ht"][0]
+    first = await engine.translate(fill(pair["source"]), "ht", source="en")
+    calls = engine.stats().model_calls
+    second = await engine.translate(fill(pair["source"]), "ht", source="en")
+    assert second == first
+    assert engine.stats().model_calls == calls
+
+
+@pytest.mark.skipif(not SPAN_CORPUS.exists(), reason="span corpus not present")
+async def test_span_corpus_spans_are_byte_identical(engine: Engine) -> None:
+    items = [json.loads(x) for x in SPAN_CORPUS.read_text(encoding="utf-8").splitlines() if x]
+    targets = {"ht": "en", "fr": "en", "en": "sw", "sw": "ht"}
+    results = await asyncio.gather(
+        *(engine.translate(it["text"], targets[it["lang"]], source=it["lang"]) for it in items)
+    )
+    lost = [
+        (it["text"], span, r.text)
+        for it, r in zip(items, results, strict=True)
+        for span in set(it["spans"])
+        if r.text.count(span) < it["spans"].count(span)
+    ]
+    assert lost == []
+
+
+async def test_self_test_passes_on_the_fixture_models(engine: Engine) -> None:
+    report = await engine.self_test()
+    assert report.checks
+    assert report.ok, report.failures
+
+
+async def test_same_language_is_not_translated(engine: Engine) -> None:
+    same = await engine.translate("Hold your position.", "en", source="en")
+    assert same.route is Route.SAME
+    assert same.text == "Hold your position."
+    assert same.models == ()
+
+
+async def test_corrupt_package_is_refused_with_the_fix(models_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "models"
+    shutil.copytree(models_dir, copy)
+    ht_en = next(
+        meta.parent
+        for meta in copy.rglob("metadata.json")
+        if json.loads(meta.read_text(encoding="utf-8")).get("from_code") == "ht"
+        and json.loads(meta.read_text(encoding="utf-8")).get("to_code") == "en"
+    )
+    model_bin = next(ht_en.rglob("model.bin"))
+    data = bytearray(model_bin.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model_bin.write_bytes(bytes(data))
+    eng = Engine.from_models_dir(copy, EngineConfig(threads=1))
+    try:
+        with pytest.raises(ModelError, match="daraja models"):
+            await eng.translate("Tann lòd.", "en", source="ht")
+        # Other packages still serve.
+        pair = expected()["en-fr"][0]
+        assert (await eng.translate(fill(pair["source"]), "fr", source="en")).text == fill(
+            pair["target"]
+        )
+    finally:
+        await eng.close()
+
+
+def test_cli_translate_prints_translation_route_and_flags(
+    models_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    pair = expected()["ht-en"][0]
+    monkeypatch.setenv("DARAJA_MODELS_DIR", str(models_dir))
+    assert main(["translate", "--to", "en", "--from", "ht", "--json", fill(pair["source"])]) == 0
+    out: dict[str, Any] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["text"] == fill(pair["target"])
+    assert out["route"] == "direct"
+    assert out["models"]
+    assert 0 < out["score"] <= 1
+    assert Flag.SPAN_REPAIRED.value not in out["flags"]
+
+    assert main(["translate", "--to", "sw", "--from", "ht", fill(pair["source"])]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip()
+    assert "route" in captured.err
+
+
+def test_cli_translate_unknown_language_is_one_line(
+    models_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.setenv("DARAJA_MODELS_DIR", str(models_dir))
+    assert main(["translate", "--to", "xx", "hello"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown language code" in err
+    assert "Traceback" not in err

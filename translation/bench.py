@@ -1,0 +1,433 @@
+"""`daraja bench translate`: engine throughput against raw CTranslate2, on a realistic model.
+
+The model is built in a temporary directory with CTranslate2's model specs (Transformer base:
+6+6 layers, d_model 512, 8 heads, FFN 2048, 32k shared vocabulary; random weights, no
+PyTorch) next to a small SentencePiece model trained on generated sentences; the vocabulary is
+the SentencePiece pieces padded with filler tokens to full size. Decoding length is pinned
+(`min_decoding_length == max_decoding_length`) so every path does identical work. One run
+measures:
+  (a) raw `Translator.translate_batch` on pre-tokenized segments, best batch size (the limit);
+  (b) the engine with N concurrent single-sentence messages (cache off);
+  (c) the same N messages one at a time on the raw translator (a per-message translator),
+and the engine one message at a time for reference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+Progress = Callable[[str], None]
+
+_WORDS = [
+    "unit",
+    "patrol",
+    "road",
+    "north",
+    "south",
+    "east",
+    "west",
+    "checkpoint",
+    "vehicle",
+    "team",
+    "officer",
+    "report",
+    "arrived",
+    "moving",
+    "blocked",
+    "open",
+    "closed",
+    "water",
+    "fuel",
+    "food",
+    "medical",
+    "need",
+    "send",
+    "more",
+    "men",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "grid",
+    "sector",
+    "bridge",
+    "market",
+    "school",
+    "church",
+    "station",
+    "hospital",
+    "river",
+    "morning",
+    "evening",
+    "night",
+    "tomorrow",
+    "today",
+    "quickly",
+    "slowly",
+    "carefully",
+    "under",
+    "fire",
+    "secure",
+    "clear",
+    "wounded",
+    "civilians",
+    "crowd",
+    "barricade",
+    "tires",
+    "smoke",
+    "gunfire",
+    "heard",
+    "seen",
+    "near",
+    "far",
+    "inside",
+    "outside",
+    "with",
+    "without",
+    "before",
+    "after",
+    "around",
+    "behind",
+    "ahead",
+    "left",
+    "right",
+    "stop",
+    "wait",
+    "hold",
+    "advance",
+    "return",
+]
+
+
+_SYLLABLES = [c + v for c in "bdfghklmnprstvwyzjcx" for v in "aeiou"]
+
+
+def _filler(i: int) -> str:
+    """A distinct letter-only vocabulary token for index i ('zz' never occurs in the corpus)."""
+    word = ""
+    while True:
+        word = _SYLLABLES[i % 100] + word
+        i //= 100
+        if i == 0:
+            return "\u2581zz" + word
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """Transformer dimensions of the benchmark model."""
+
+    layers: int = 6
+    d_model: int = 512
+    heads: int = 8
+    ffn: int = 2048
+    vocab: int = 32_000
+    sp_vocab: int = 1000
+
+
+BASE = ModelShape()
+QUICK = ModelShape(layers=2, d_model=64, heads=4, ffn=256, vocab=2000, sp_vocab=250)
+
+
+def sentences(count: int, seed: int) -> list[str]:
+    """Distinct generated operational-sounding sentences of 10-14 words."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    seen: set[str] = set()
+    while len(out) < count:
+        words = [rng.choice(_WORDS) for _ in range(rng.randint(10, 14))]
+        text = " ".join(words).capitalize() + "."
+        if text not in seen:
+            seen.add(text)
+            out.append(text)
+    return out
+
+
+def train_sentencepiece(path: Path, vocab_size: int, seed: int = 0) -> None:
+    """Train a small unigram SentencePiece model on generated sentences."""
+    import sentencepiece
+
+    corpus = sentences(3000, seed)
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus),
+        model_writer=model,
+        vocab_size=vocab_size,
+        model_type="unigram",
+        character_coverage=1.0,
+        hard_vocab_limit=False,
+        num_threads=1,
+        minloglevel=2,
+    )
+    path.write_bytes(model.getvalue())
+
+
+def build_random_model(
+    out_dir: Path, shape: ModelShape, *, seed: int = 0, quantization: str = "int8"
+) -> tuple[Path, Path]:
+    """Write a random-weight CTranslate2 Transformer and its SentencePiece model."""
+    import numpy as np
+    import sentencepiece
+    from ctranslate2.specs import transformer_spec
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sp_path = out_dir / "sentencepiece.model"
+    train_sentencepiece(sp_path, shape.sp_vocab, seed)
+    sp = sentencepiece.SentencePieceProcessor(model_file=str(sp_path))
+    pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+    # Filler tokens are pronounceable letter-only words ("▁zzkamo") so random outputs decode
+    # to word-like text, as real outputs do, for the engine's span and quality checks.
+    vocab = pieces + [_filler(i) for i in range(shape.vocab - len(pieces))]
+
+    rng = np.random.default_rng(seed)
+    d, ffn = shape.d_model, shape.ffn
+
+    def linear(spec: Any, out_dim: int, in_dim: int) -> None:
+        spec.weight = (rng.standard_normal((out_dim, in_dim), dtype=np.float32)) / np.sqrt(in_dim)
+        spec.bias = np.zeros((out_dim,), np.float32)
+
+    def norm(spec: Any) -> None:
+        spec.gamma = np.ones((d,), np.float32)
+        spec.beta = np.zeros((d,), np.float32)
+
+    spec = transformer_spec.TransformerSpec.from_config(
+        (shape.layers, shape.layers), shape.heads, pre_norm=False
+    )
+
+    def embeddings() -> Any:
+        return rng.standard_normal((len(vocab), d), dtype=np.float32) * 0.1
+
+    positions = np.zeros((512, d), np.float32)
+    for part in (spec.encoder, spec.decoder):
+        emb = part.embeddings[0] if isinstance(part.embeddings, list) else part.embeddings
+        # Untied encoder, decoder and output matrices: the ~91 MB int8 size of the issue.
+        emb.weight = embeddings()
+        part.position_encodings.encodings = positions
+        for layer in part.layer:
+            norm(layer.ffn.layer_norm)
+            linear(layer.ffn.linear_0, ffn, d)
+            linear(layer.ffn.linear_1, d, ffn)
+            att = layer.self_attention
+            linear(att.linear[0], 3 * d, d)
+            linear(att.linear[1], d, d)
+            norm(att.layer_norm)
+            cross = getattr(layer, "attention", None)
+            if cross is not None:
+                linear(cross.linear[0], d, d)
+                linear(cross.linear[1], 2 * d, d)
+                linear(cross.linear[2], d, d)
+                norm(cross.layer_norm)
+    spec.decoder.projection.weight = embeddings()
+    spec.decoder.projection.bias = np.zeros((len(vocab),), np.float32)
+    spec.register_source_vocabulary(vocab)
+    spec.register_target_vocabulary(vocab)
+    spec.config.add_source_eos = True
+    spec.validate()
+    spec.optimize(quantization=quantization)
+    model_dir = out_dir / "model"
+    model_dir.mkdir(exist_ok=True)
+    spec.save(str(model_dir))
+    return model_dir, sp_path
+
+
+@dataclass(frozen=True)
+class _BenchPackage:
+    """The benchmark model dressed as an installed en->fr package."""
+
+    model_dir: Path
+    sp_model: Path
+    package_id: str = "bench_en_fr"
+    from_codes: tuple[str, ...] = ("en",)
+    to_codes: tuple[str, ...] = ("fr",)
+    multilingual: bool = False
+    target_prefixes: dict[str, str] = field(default_factory=dict, hash=False)
+    source_prefixes: dict[str, str] = field(default_factory=dict, hash=False)
+    sha256: str = ""
+
+    def serves(self, src: str, tgt: str) -> bool:
+        """Only en -> fr."""
+        return (src, tgt) == ("en", "fr")
+
+
+class _BenchStore:
+    def __init__(self, pkg: _BenchPackage) -> None:
+        self.pkg = pkg
+
+    def list(self) -> list[_BenchPackage]:
+        return [self.pkg]
+
+    def verify(self, pkg: Any) -> None:
+        return None  # built seconds ago in a private temp dir
+
+
+def import_time_ms() -> float:
+    """Milliseconds `import translation` takes in a fresh interpreter."""
+    code = "import time; t=time.perf_counter(); import translation; print(time.perf_counter()-t)"
+    out = subprocess.run(  # noqa: S603 - our own interpreter, fixed code
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.strip()) * 1000
+
+
+def _rss_mb() -> tuple[float, float]:
+    current = 0.0
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                current = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return current, peak
+
+
+def _dir_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+
+
+def run(
+    *,
+    quick: bool = False,
+    threads: int = 2,
+    beam_size: int = 1,
+    messages: int = 64,
+    decoding_length: int = 32,
+    compute_type: str = "int8",
+    batch_sizes: Sequence[int] = (8, 16, 32, 64),
+    repeats: int = 2,
+    progress: Progress | None = None,
+    text_tools: Any = None,
+) -> dict[str, Any]:
+    """Build the model, measure (a) raw, (b) engine concurrent, (c) one at a time."""
+    say = progress or (lambda _msg: None)
+    shape = QUICK if quick else BASE
+    say("measuring import time of `translation`")
+    import_ms = import_time_ms()
+    import ctranslate2
+    import sentencepiece
+
+    from translation.engine import Engine, EngineConfig
+
+    with tempfile.TemporaryDirectory(prefix="daraja-bench-") as tmp:
+        say(
+            f"building a random {shape.layers}+{shape.layers}-layer d{shape.d_model} model "
+            f"(vocab {shape.vocab}, {compute_type})"
+        )
+        t0 = time.perf_counter()
+        model_dir, sp_path = build_random_model(Path(tmp), shape, quantization=compute_type)
+        build_s = time.perf_counter() - t0
+        model_mb = _dir_mb(model_dir)
+        sp = sentencepiece.SentencePieceProcessor(model_file=str(sp_path))
+        # Distinct sets: warm-up, one per repeat, one-at-a-time runs (cache is off anyway).
+        pool = sentences(messages * (repeats + 3), seed=1)
+        sets = [pool[i * messages : (i + 1) * messages] for i in range(repeats + 3)]
+        common: dict[str, Any] = {
+            "beam_size": beam_size,
+            "max_decoding_length": decoding_length,
+            "min_decoding_length": decoding_length,
+            "return_scores": True,
+        }
+        translator = ctranslate2.Translator(
+            str(model_dir),
+            device="cpu",
+            compute_type=compute_type,
+            intra_threads=threads,
+            inter_threads=1,
+        )
+
+        def raw_pass(texts: list[str], bs: int) -> float:
+            tokens = [sp.encode(t, out_type=str) for t in texts]  # pre-tokenized: not timed
+            t0 = time.perf_counter()
+            for i in range(0, len(tokens), bs):
+                translator.translate_batch(tokens[i : i + bs], **common)
+            return len(tokens) / (time.perf_counter() - t0)
+
+        raw_pass(sets[0][:8], 8)  # warm-up
+        rates = {bs: raw_pass(sets[0], bs) for bs in batch_sizes if bs <= messages}
+        raw_bs = max(rates, key=rates.__getitem__) if rates else messages
+        say("(a) batch sizes: " + ", ".join(f"{b}: {r:.1f}" for b, r in rates.items()))
+
+        config = EngineConfig(
+            threads=threads,
+            inter_threads=1,
+            compute_type=compute_type,
+            batch_size=max(raw_bs, 1),
+            beam_size=beam_size,
+            cache_size=0,
+            min_decoding_length=decoding_length,
+            max_decoding_length=decoding_length,
+            verify_checksums=False,
+        )
+        pkg = _BenchPackage(model_dir=model_dir, sp_model=sp_path)
+        engine = Engine(_BenchStore(pkg), config, text_tools=text_tools)
+
+        async def measure() -> tuple[float, float, float, float, int]:
+            # (a) and (b) alternate so a busy machine slows both alike; the best run counts.
+            try:
+                await asyncio.gather(*(engine.translate(t, "fr", source="en") for t in sets[0]))
+                raw_best = engine_best = 0.0
+                for r in range(repeats):
+                    texts = sets[1 + r]
+                    raw_best = max(raw_best, raw_pass(texts, raw_bs))
+                    t0 = time.perf_counter()
+                    await asyncio.gather(*(engine.translate(t, "fr", source="en") for t in texts))
+                    engine_best = max(engine_best, messages / (time.perf_counter() - t0))
+                    say(
+                        f"run {r + 1}/{repeats}: (a) raw batch {raw_bs} {raw_best:.1f} msg/s, "
+                        f"(b) engine {messages} concurrent {engine_best:.1f} msg/s (best so far)"
+                    )
+                # (c) one at a time: tokenize, translate, detokenize, like a per-message loop.
+                t0 = time.perf_counter()
+                for text in sets[repeats + 1]:
+                    out = translator.translate_batch([sp.encode(text, out_type=str)], **common)
+                    sp.decode_pieces(out[0].hypotheses[0])
+                seq = messages / (time.perf_counter() - t0)
+                say(f"(c) one at a time: {seq:.1f} msg/s")
+                one = sets[repeats + 2][: min(16, messages)]
+                t0 = time.perf_counter()
+                for t in one:
+                    await engine.translate(t, "fr", source="en")
+                engine_seq = len(one) / (time.perf_counter() - t0)
+                say(f"    engine one at a time ({len(one)} messages): {engine_seq:.1f} msg/s")
+                return raw_best, engine_best, seq, engine_seq, engine.stats().model_calls
+            finally:
+                await engine.close()
+
+        raw_best, engine_best, seq_best, engine_seq, calls = asyncio.run(measure())
+    rss, peak = _rss_mb()
+    return {
+        "raw_msgs_per_s": round(raw_best, 2),
+        "raw_best_batch_size": raw_bs,
+        "engine_msgs_per_s": round(engine_best, 2),
+        "sequential_msgs_per_s": round(seq_best, 2),
+        "engine_sequential_msgs_per_s": round(engine_seq, 2),
+        "engine_vs_raw": round(engine_best / raw_best, 3) if raw_best else None,
+        "engine_vs_sequential": round(engine_best / seq_best, 3) if seq_best else None,
+        "engine_model_calls": calls,
+        "messages": messages,
+        "threads": threads,
+        "beam_size": beam_size,
+        "decoding_length": decoding_length,
+        "compute_type": compute_type,
+        "model_mb": round(model_mb, 1),
+        "model_build_s": round(build_s, 1),
+        "import_translation_ms": round(import_ms, 1),
+        "rss_mb": round(rss, 1),
+        "max_rss_mb": round(peak, 1),
+        "quick": quick,
+        "cpu_count": os.cpu_count(),
+    }
