@@ -13,7 +13,8 @@ keeps everything else (placeholders included), so results are exact.
 
 The local models are small fakes behind the engine's runtime seam (tagging text `<local>`):
 what is under test is the engine's use of the servers, its fail-over to the local route, and
-that span protection and quality flags still apply.
+that span protection and quality flags still apply. The last test fails over to the real
+bundled CTranslate2 fixture models.
 """
 
 from __future__ import annotations
@@ -26,18 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-pytest.importorskip("translation.engine", reason="the translation engine has not landed yet")
-
 from aiohttp import web
+
 from translation.ct2 import SegmentRequest, SegmentResult
 from translation.engine import EngineConfig, TextTools
-
-from translation.libretranslate import (
-    LibreTranslateClient,
-    RemoteFirstEngine,
-    RemoteUnavailable,
-)
+from translation.libretranslate import LibreTranslateClient, RemoteFirstEngine, RemoteUnavailable
 from translation.types import Flag, Route
 
 API_KEY = "lt-key-0123456789"
@@ -358,3 +352,60 @@ async def test_refused_request_is_not_sent_to_other_servers(
     finally:
         await client.close()
     assert len(server.requests) + len(backup.requests) == 1
+
+
+def test_settings_put_the_servers_in_front_of_the_installed_models(tmp_path: Path) -> None:
+    from bot.engine_factory import build_engine
+    from bot.settings import load_settings
+
+    plain = build_engine(load_settings(models_dir=tmp_path))
+    remote = build_engine(
+        load_settings(
+            models_dir=tmp_path,
+            libretranslate_urls="http://127.0.0.1:5000, http://127.0.0.1:5001",
+            libretranslate_api_key=API_KEY,
+            libretranslate_timeout=3,
+        )
+    )
+    assert not isinstance(plain, RemoteFirstEngine)
+    assert isinstance(remote, RemoteFirstEngine)
+    assert remote.client.urls == ["http://127.0.0.1:5000", "http://127.0.0.1:5001"]
+    assert (remote.client.api_key, remote.client.timeout_s) == (API_KEY, 3)
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "models"
+
+
+@pytest.mark.skipif(not (FIXTURES / "expected.json").exists(), reason="no fixture models")
+async def test_fail_over_to_the_real_fixture_models_gives_their_exact_translation(
+    tmp_path: Path, server: FakeLibreTranslate
+) -> None:
+    """The servers are down (500 everywhere): the bundled CTranslate2 models answer, exactly as
+    the plain engine would, and the self-test still passes on them."""
+    import json
+
+    from translation.engine import Engine
+    from translation.store import ModelStore
+
+    store = ModelStore(tmp_path)
+    for archive in sorted(FIXTURES.glob("fixture_ht_en.argosmodel")):
+        store.install_file(archive)
+    sentence = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))["ht-en"][0]
+    source = sentence["source"].replace("[0]", "KE-3").replace("[1]", "14:30")
+    config = EngineConfig(threads=1, beam_size=2)
+    server.script = ["500"] * 4
+    remote = RemoteFirstEngine.from_models_dir(
+        tmp_path, config, client=LibreTranslateClient([server.url], api_key=API_KEY)
+    )
+    plain = Engine.from_models_dir(tmp_path, config)
+    try:
+        report = await remote.self_test()
+        got = await remote.translate(source, "en", source="ht")
+        want = await plain.translate(source, "en", source="ht")
+    finally:
+        await remote.close()
+        await plain.close()
+    assert report.ok
+    assert (got.text, got.route, got.models) == (want.text, want.route, want.models)
+    assert got.route == Route.DIRECT
+    assert len(server.requests) == 2  # one try and one retry, then the local model
