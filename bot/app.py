@@ -230,8 +230,11 @@ async def serve(
     await app.initialize()
     me = app.bot
     log.info("bot @%s connected", me.username)
-    with contextlib.suppress(Exception):
-        await app.bot.delete_webhook(drop_pending_updates=False)
+    if settings.mode == "polling":
+        # Issue 10: only polling needs the webhook gone (Telegram refuses getUpdates while one
+        # is set); webhook mode sets its own below, once its endpoint listens.
+        with contextlib.suppress(Exception):
+            await app.bot.delete_webhook(drop_pending_updates=False)
     with contextlib.suppress(Exception):
         await app.bot.set_my_commands(
             [
@@ -243,6 +246,18 @@ async def serve(
     from bot.translation_setup import start_self_test
 
     self_test = start_self_test(translator)
+    # Issue 10: with DARAJA_METRICS_PORT the observations are exported to Prometheus (and a
+    # telemetry handed in by a caller, e.g. a benchmark, still sees them).
+    metrics = None
+    if settings.metrics_port is not None:
+        from bot.metrics import MetricsServer, PrometheusTelemetry, Tee
+
+        prometheus = PrometheusTelemetry(mode=settings.mode)
+        metrics = MetricsServer(
+            prometheus, services.db, host=settings.metrics_listen, port=settings.metrics_port
+        )
+        await metrics.start()
+        telemetry = Tee(prometheus, telemetry) if telemetry is not None else prometheus
     telemetry = telemetry or Telemetry()
     outbox = OutboxWorker(
         services.db,
@@ -257,15 +272,32 @@ async def serve(
     services.extra["outbox"] = outbox
     inbox = InboxProcessor(services.db, app, telemetry=telemetry)
     await inbox.resume()
-    poller = Poller(
-        app.bot,
-        inbox,
-        timeout=settings.poll_timeout,
-        allowed_updates=Update.ALL_TYPES,
-        telemetry=telemetry,
-    )
+    # Issue 10: updates arrive by long polling or by webhook; both commit to the inbox first.
+    receive: Any
+    if settings.mode == "webhook":
+        from bot.webhook import WebhookReceiver
+
+        receiver = WebhookReceiver.from_settings(settings, inbox, telemetry)
+        await receiver.start()  # listening before Telegram is told where to post
+        try:
+            await receiver.register(app.bot, allowed_updates=Update.ALL_TYPES)
+        except BaseException:
+            await receiver.stop()
+            if metrics is not None:
+                await metrics.stop()
+            raise
+        receive = receiver.serve_forever()
+    else:
+        poller = Poller(
+            app.bot,
+            inbox,
+            timeout=settings.poll_timeout,
+            allowed_updates=Update.ALL_TYPES,
+            telemetry=telemetry,
+        )
+        receive = poller.run()
     tasks = [
-        asyncio.create_task(poller.run(), name="poller"),
+        asyncio.create_task(receive, name="receiver"),
         asyncio.create_task(outbox.run(), name="outbox"),
         # Issue 7: staleness alerts and FLASH reminders (kept last: cancelled with the rest).
         asyncio.create_task(_status_checks(services, app.bot), name="status-checks"),
@@ -274,6 +306,8 @@ async def serve(
         if s_attr is not None:
             s_attr.on_queued = outbox.wake
     log.info("Daraja is running (%s mode)", settings.mode)
+    if metrics is not None:
+        metrics.ready = True  # Issue 10: /healthz answers 200 from now on
     if ready is not None:
         ready.set()
     try:
@@ -299,6 +333,8 @@ async def serve(
             self_test.cancel()
         await app.stop()
         await app.shutdown()
+        if metrics is not None:
+            await metrics.stop()  # Issue 10
         await services.db.dispose()
 
 

@@ -19,7 +19,13 @@ def _run(args: argparse.Namespace) -> int:
     from bot.settings import load_settings
 
     settings = load_settings(**({"mode": "webhook"} if args.webhook else {}))
-    setup_logging(verbose=args.verbose, level=settings.log_level, json_lines=settings.log_json)
+    # Issue 10: the configured secrets are masked in every log line, whatever their shape.
+    setup_logging(
+        verbose=args.verbose,
+        level=settings.log_level,
+        json_lines=settings.log_json,
+        secrets=settings.secret_values(),
+    )
     settings.require_token()
     run(settings)
     return 0

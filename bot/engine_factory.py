@@ -28,4 +28,18 @@ def build_engine(settings: Settings) -> Engine:
     """An engine over the models in DARAJA_MODELS_DIR (nothing is loaded until first use)."""
     from translation.engine import Engine
 
+    # Issue 10: with DARAJA_LIBRETRANSLATE_URLS the segment calls go to those servers first;
+    # the installed models answer when none can (spans and flags stay Daraja's either way).
+    if settings.libretranslate_urls:
+        from translation.libretranslate import LibreTranslateClient, RemoteFirstEngine
+
+        key = settings.libretranslate_api_key
+        client = LibreTranslateClient(
+            settings.libretranslate_urls,
+            api_key=key.get_secret_value() if key is not None else None,
+            timeout_s=settings.libretranslate_timeout,
+        )
+        return RemoteFirstEngine.from_models_dir(
+            settings.models_dir, engine_config(settings), client=client
+        )
     return Engine.from_models_dir(settings.models_dir, engine_config(settings))

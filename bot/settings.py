@@ -18,6 +18,8 @@ from bot.errors import ConfigError
 LANGUAGES: tuple[str, ...] = ("ht", "fr", "en", "sw")
 TELEGRAM_API_URL = "https://api.telegram.org"
 _TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,100}$")
+# Issue 10: Telegram's secret_token alphabet, at least 16 characters.
+_WEBHOOK_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{16,256}")
 # Placeholder values that must never reach production (cf. mautrix `forbidden_defaults`).
 _FORBIDDEN_TOKENS = {"changeme", "your-token-here", "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11"}
 
@@ -131,6 +133,14 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="Serve Prometheus metrics on this port."
     )
+    # Issue 10: where /metrics and /healthz listen (0.0.0.0 in a container scraped from outside).
+    metrics_listen: str = Field(
+        default="127.0.0.1", description="Address the metrics and /healthz server listens on."
+    )
+    # Issue 10: how long one LibreTranslate request may take before the next server is tried.
+    libretranslate_timeout: float = Field(
+        default=10.0, gt=0, le=300, description="Seconds one LibreTranslate request may take."
+    )
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -198,11 +208,47 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a known time zone") from None
         return value
 
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Issue 10: Telegram accepts 1-256 characters A-Z a-z 0-9 _ -; fewer than 16 is
+        # guessable, so it is refused here rather than at setWebhook time.
+        if value is None or value.get_secret_value() == "":
+            return None
+        if not _WEBHOOK_SECRET_RE.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                "must be 16-256 characters of A-Z, a-z, 0-9, _ and - "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+        return value
+
     @model_validator(mode="after")
     def _check_webhook(self) -> Settings:
         if self.mode == "webhook" and not self.webhook_url:
             raise ValueError("DARAJA_MODE=webhook needs DARAJA_WEBHOOK_URL")
+        # Issue 10: without the secret anyone who finds the URL could inject updates.
+        if self.mode == "webhook" and self.webhook_secret is None:
+            raise ValueError("DARAJA_MODE=webhook needs DARAJA_WEBHOOK_SECRET")
         return self
+
+    def secret_values(self) -> list[str]:
+        """Issue 10: every configured secret, for the log redactor (never log these)."""
+        from sqlalchemy.engine import make_url
+
+        values = [
+            s.get_secret_value()
+            for s in (
+                self.telegram_token,
+                self.webhook_secret,
+                self.libretranslate_api_key,
+                self.audit_hmac_key,
+            )
+            if s is not None
+        ]
+        password = make_url(self.database_url).password
+        if password:
+            values.append(str(password))
+        return values
 
     def require_token(self) -> str:
         """Return the bot token or raise ConfigError saying how to set it."""

@@ -38,6 +38,7 @@ class Controller:
         self.faults = faults
         self.log = log
         self._initial_limits = flood.limits
+        self.webhook: Any = None  # issue 10: the server's WebhookSender, when there is one
         self._ops: dict[str, Op] = {
             name.removeprefix("op_"): getattr(self, name)
             for name in dir(self)
@@ -534,6 +535,25 @@ class Controller:
         self.faults.clear()
         self.log.clear()
         self.flood.configure(**self._initial_limits.to_json())
+
+    def op_webhook_deliveries(self, update_id: int | None = None) -> list[JSON]:
+        """Issue 10: updates posted to the webhook (update, HTTP status, attempt), oldest first."""
+        if self.webhook is None:
+            return []
+        return [
+            d for d in self.webhook.deliveries if update_id is None or d["update_id"] == update_id
+        ]
+
+    async def op_redeliver(self, update_id: int) -> int:
+        """Issue 10: post an already delivered update again, as Telegram does when it did not
+        see the answer; returns the webhook's HTTP status (0: no answer)."""
+        if self.webhook is None or not self.state.webhook.get("url"):
+            raise ControlError("no webhook is set")
+        sent = [d for d in self.webhook.deliveries if d["update_id"] == int(update_id)]
+        if not sent:
+            raise ControlError(f"update {update_id} was never posted to the webhook")
+        status: int = await self.webhook.post(sent[-1]["update"])
+        return status
 
     def op_version(self) -> int:
         """The current change counter (see `wait`)."""

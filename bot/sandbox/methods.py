@@ -387,15 +387,28 @@ async def get_updates(state: State, params: Params) -> Any:
 
 @method
 async def set_webhook(state: State, params: Params) -> Any:
-    """setWebhook: stored (getUpdates then conflicts); the sandbox does not post to it."""
+    """setWebhook: stored, and (issue 10) the sandbox's webhook sender posts updates to it.
+
+    Like Telegram, the URL must be HTTPS, except plain http on loopback (the bot under test
+    has no certificate); `secret_token` is checked like Telegram (1-256 of A-Z a-z 0-9 _ -)."""
     url = params.text("url") or ""
-    if url and not url.startswith("https://"):
+    if url and not (url.startswith("https://") or _LOOPBACK_HTTP.match(url)):
         raise bad_request("bad webhook: HTTPS url must be provided for webhook")
+    secret = params.text("secret_token") or ""
+    if secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+        raise bad_request("secret token contains unallowed characters")
+    allowed = params.json("allowed_updates", "can't parse allowed updates")
+    if allowed is not None:
+        state.allowed_updates = set(allowed) if allowed else None
     if params.boolean("drop_pending_updates"):
         state.updates.clear()
-    state.webhook = {"url": url}
+    state.webhook = {"url": url, "secret_token": secret}
     state.touch()
     return True
+
+
+# Issue 10: plain-http webhooks are accepted on loopback only.
+_LOOPBACK_HTTP = re.compile(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/|$)")
 
 
 @method
@@ -410,7 +423,7 @@ async def delete_webhook(state: State, params: Params) -> Any:
 
 @method
 async def get_webhook_info(state: State, params: Params) -> Any:
-    """getWebhookInfo."""
+    """getWebhookInfo (with the sender's last error, issue 10)."""
     info: JSON = {
         "url": state.webhook["url"],
         "has_custom_certificate": False,
@@ -418,6 +431,11 @@ async def get_webhook_info(state: State, params: Params) -> Any:
     }
     if state.webhook["url"]:
         info["max_connections"] = 40
+        if state.allowed_updates is not None:
+            info["allowed_updates"] = sorted(state.allowed_updates)
+        for key in ("last_error_date", "last_error_message"):
+            if key in state.webhook:
+                info[key] = state.webhook[key]
     return info
 
 

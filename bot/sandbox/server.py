@@ -32,6 +32,7 @@ from bot.sandbox.flood import (
 )
 from bot.sandbox.methods import METHODS, Params, Upload, canonical, parse_chat_id
 from bot.sandbox.state import ApiError, ControlError, State
+from bot.sandbox.webhook import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,9 @@ class Sandbox:
         self.faults = FaultInjector()
         self.log = RequestLog()
         self.controller = Controller(self.state, self.flood, self.faults, self.log)
+        # Issue 10: posts updates to the bot's webhook once setWebhook names one.
+        self.webhook = WebhookSender(self.state)
+        self.controller.webhook = self.webhook
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
 
@@ -112,6 +116,7 @@ class Sandbox:
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         self.port = self._runner.addresses[0][1]
+        self.webhook.start()
         log.info("Bot API sandbox listening on %s", self.url)
         return self
 
@@ -119,6 +124,7 @@ class Sandbox:
         """Wake every long poll and delayed response, then close."""
         self.state.close()
         self._closing.set()
+        await self.webhook.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -1,0 +1,150 @@
+"""`daraja health`: a quick verdict for container health checks (exit 0 healthy, 1 not).
+
+Checks, each bounded in time so a hung database cannot hang the HEALTHCHECK:
+- settings: the environment and `.env` load and validate;
+- database: reachable and migrated to the head revision (a SQLite file must already exist:
+  the check never creates one);
+- models: the models directory exists and is readable (how many packages it holds is shown);
+- bot: when DARAJA_METRICS_PORT is set, the running bot's `/healthz` answers 200.
+
+`--json` prints one object `{"ok": bool, "checks": [{"name", "ok", "detail"}]}` for scripts.
+python-telegram-bot is not imported: the whole check runs in well under a second when healthy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+DB_TIMEOUT_S = 5.0
+HTTP_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's verdict and what it saw (never a secret)."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+def register(sub: Any) -> None:
+    """Add `daraja health`."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "health",
+        help="health check for containers",
+        description="Check settings, database (reachable, migrated), models directory and, "
+        "when DARAJA_METRICS_PORT is set, the running bot's /healthz. Exit 0 when all pass.",
+    )
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    checks = run_checks()
+    ok = all(c.ok for c in checks)
+    if args.json:
+        print(json.dumps({"ok": ok, "checks": [asdict(c) for c in checks]}))
+    else:
+        for c in checks:
+            print(f"{'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}")
+    if not ok and not args.json:
+        print("daraja health: unhealthy", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def run_checks() -> list[Check]:
+    """Every check in order; later checks are skipped when settings do not load."""
+    from bot.errors import ConfigError
+    from bot.settings import load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        return [Check("settings", False, str(exc))]
+    checks = [Check("settings", True, f"{settings.mode} mode")]
+    checks.append(asyncio.run(check_database(settings)))
+    checks.append(check_models(settings.models_dir))
+    if settings.metrics_port is not None:
+        checks.append(check_bot(settings))
+    return checks
+
+
+async def check_database(settings: Settings) -> Check:
+    """Reachable and at the head revision, within DB_TIMEOUT_S."""
+    from sqlalchemy.engine import make_url
+
+    from storage.db import Database, current_revision, head_revision
+
+    url = make_url(settings.database_url)
+    sqlite_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+    if sqlite_file and not os.path.exists(str(url.database)):  # noqa: ASYNC240 - a stat, once
+        return Check("database", False, f"{url.database} does not exist; run `daraja db upgrade`")
+    where = url.render_as_string(hide_password=True)
+    db = Database(settings.database_url)
+    try:
+        current = await asyncio.wait_for(current_revision(db.engine), DB_TIMEOUT_S)
+    except TimeoutError:
+        return Check("database", False, f"{where}: no answer within {DB_TIMEOUT_S:.0f}s")
+    except Exception as exc:  # noqa: BLE001 - any driver error means "unreachable"
+        return Check("database", False, f"{where}: unreachable ({type(exc).__name__})")
+    finally:
+        await db.dispose()
+    head = head_revision()
+    if current != head:
+        return Check(
+            "database",
+            False,
+            f"at revision {current or '(empty)'}, code expects {head}; run `daraja db upgrade`",
+        )
+    return Check("database", True, f"reachable, at head revision {head}")
+
+
+def check_models(path: Path) -> Check:
+    """The models directory exists and can be listed."""
+    if not path.is_dir():
+        return Check("models", False, f"{path} is not a directory; install models into it")
+    if not os.access(path, os.R_OK | os.X_OK):
+        return Check("models", False, f"{path} is not readable by this user")
+    try:
+        entries = [p for p in path.iterdir() if not p.name.startswith(".")]
+    except OSError as exc:
+        return Check("models", False, f"{path} cannot be listed ({exc.strerror})")
+    packages = sum(1 for p in entries if (p / "metadata.json").is_file())
+    return Check("models", True, f"{path} readable, {packages} package(s)")
+
+
+def check_bot(settings: Settings) -> Check:
+    """The running bot's /healthz answers 200 (metrics server on DARAJA_METRICS_PORT)."""
+    import urllib.error
+    import urllib.request
+
+    host = settings.metrics_listen
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - listening everywhere: ask loopback
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    url = f"http://{host}:{settings.metrics_port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S) as response:
+            body = json.loads(response.read() or b"{}")
+            return Check("bot", True, f"/healthz: {body.get('status', 'ok')}")
+    except urllib.error.HTTPError as exc:
+        try:
+            status = json.loads(exc.read() or b"{}").get("status", "")
+        except ValueError:
+            status = ""
+        return Check("bot", False, f"/healthz answered {exc.code} {status}".rstrip())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return Check("bot", False, f"{url} unreachable ({reason}); is `daraja run` up?")

@@ -1,0 +1,269 @@
+"""Webhook mode: Telegram POSTs updates to us; each is committed to the durable inbox first.
+
+    receiver = WebhookReceiver.from_settings(settings, inbox, telemetry)
+    await receiver.start()                 # listen before Telegram is told where to post
+    await receiver.register(bot, allowed_updates=Update.ALL_TYPES)   # setWebhook
+    ...
+    await receiver.stop()
+
+One request, in this order (cheapest refusal first):
+1. the `X-Telegram-Bot-Api-Secret-Token` header is compared in constant time with the
+   configured secret: mismatch or missing → 403 (one log line, never the header's value);
+2. bodies over 1 MB are refused (413) before they are read;
+3. the body must be a JSON object with an integer `update_id` → else 400;
+4. the raw update is committed to the inbox (`InboxProcessor.store`), *then* 200 is answered.
+   A database failure answers 500 so Telegram delivers the update again later; a replayed
+   update (same `update_id`) is stored once and processed once;
+5. a new update is dispatched (processed ordered per chat, like polled updates).
+
+Python-telegram-bot's own webhook server (tornado) hands updates to its queue before anything
+is committed, so it cannot keep the "stored before acknowledged" promise: this is a small
+aiohttp endpoint instead. The path served is the path of `DARAJA_WEBHOOK_URL`, so a reverse
+proxy forwards it unchanged (see docs/webhook.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from bot.errors import ConfigError
+from bot.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from bot.inbox import InboxProcessor
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
+MAX_BODY = 1024 * 1024  # Telegram's updates are a few kB; 1 MB leaves room and bounds memory
+# Refusals are logged at most this often (a scanner must not flood the log).
+_REFUSAL_LOG_EVERY_S = 10.0
+
+
+class WebhookReceiver:
+    """The aiohttp endpoint Telegram posts updates to (behind a TLS reverse proxy)."""
+
+    def __init__(
+        self,
+        inbox: InboxProcessor,
+        *,
+        secret: str,
+        url: str,
+        listen: str = "127.0.0.1",
+        port: int = 8443,
+        telemetry: Telemetry | None = None,
+        max_body: int = MAX_BODY,
+    ) -> None:
+        if not secret:
+            raise ConfigError("DARAJA_WEBHOOK_SECRET: not set; webhook mode needs it")
+        self.inbox = inbox
+        self.url = url
+        self.path = urlsplit(url).path or "/"
+        self.listen = listen
+        self.port = port
+        self.telemetry = telemetry or Telemetry()
+        self.max_body = max_body
+        self._secret = secret.encode()
+        self._runner: web.AppRunner | None = None
+        self._refused = 0
+        self._refusal_logged_at = float("-inf")
+        # Group commit: updates arriving while a commit runs are stored together in the next
+        # one (SQLite pays one fsync per commit; a burst would otherwise queue on the lock).
+        self._queue: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.accepted = 0  # requests answered 200 (new or replayed updates)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, inbox: InboxProcessor, telemetry: Telemetry | None = None
+    ) -> WebhookReceiver:
+        """A receiver configured from DARAJA_WEBHOOK_* settings."""
+        if not settings.webhook_url:
+            raise ConfigError("DARAJA_WEBHOOK_URL: not set; webhook mode needs it")
+        if settings.webhook_secret is None:
+            raise ConfigError("DARAJA_WEBHOOK_SECRET: not set; webhook mode needs it")
+        return cls(
+            inbox,
+            secret=settings.webhook_secret.get_secret_value(),
+            url=settings.webhook_url,
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            telemetry=telemetry,
+        )
+
+    @property
+    def bound_port(self) -> int:
+        """The port actually listened on (differs from `port` when it was 0)."""
+        if self._runner is None or not self._runner.addresses:
+            return self.port
+        return int(self._runner.addresses[0][1])
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind and serve (before setWebhook, so Telegram's first post finds us)."""
+        from aiohttp import web
+
+        # client_max_size bounds a chunked body too (aiohttp answers 413 past it).
+        app = web.Application(client_max_size=self.max_body)
+        app.router.add_post(self.path, self._handle)
+        # access_log=None: request lines would carry the path, which operators may keep secret.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.listen, self.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self._runner = None
+            raise ConfigError(
+                f"DARAJA_WEBHOOK_PORT: cannot listen on {self.listen}:{self.port} "
+                f"({exc.strerror}); choose another port or stop what uses it"
+            ) from None
+        log.info("webhook endpoint listening on %s:%d", self.listen, self.bound_port)
+
+    async def register(
+        self, bot: Any, *, allowed_updates: Sequence[str] | None = None, attempts: int = 5
+    ) -> None:
+        """Tell Telegram where to post (setWebhook with the secret); retried on network errors."""
+        from telegram.error import BadRequest, NetworkError, RetryAfter
+
+        delay = 1.0
+        for attempt in range(1, attempts + 1):
+            try:
+                await bot.set_webhook(
+                    url=self.url,
+                    secret_token=self._secret.decode(),
+                    allowed_updates=list(allowed_updates) if allowed_updates else None,
+                    drop_pending_updates=False,
+                )
+                break
+            except BadRequest as exc:
+                raise ConfigError(
+                    f"DARAJA_WEBHOOK_URL: Telegram refused the webhook ({exc.message}); "
+                    "it must be a public https:// URL on port 443, 80, 88 or 8443"
+                ) from None
+            except (RetryAfter, NetworkError) as exc:
+                if attempt == attempts:
+                    raise
+                wait = float(getattr(exc, "retry_after", 0) or delay)
+                log.warning("setWebhook failed (%s); retrying in %.0fs", type(exc).__name__, wait)
+                await asyncio.sleep(wait)
+                delay = min(delay * 2, 30.0)
+        # The URL's host only: the path may be the secret-ish part an operator chose.
+        log.info("webhook set: Telegram posts updates to %s", urlsplit(self.url).netloc)
+
+    async def stop(self) -> None:
+        """Stop accepting requests (requests in progress finish first)."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def serve_forever(self) -> None:
+        """Wait until cancelled, then stop (the task form of a started receiver)."""
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+    # -- one request ---------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        from aiohttp import web
+
+        header = request.headers.get(SECRET_HEADER, "")
+        # compare_digest: the time taken does not reveal how much of a guess was right.
+        if not hmac.compare_digest(header.encode(), self._secret):
+            self._log_refusal(request, "wrong or missing secret token")
+            return web.Response(status=403, text="forbidden\n")
+        if request.content_length is not None and request.content_length > self.max_body:
+            self._log_refusal(request, f"body of {request.content_length} bytes")
+            return web.Response(status=413, text="too large\n")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            self._log_refusal(request, "body over the limit")
+            return web.Response(status=413, text="too large\n")
+        payload = _parse_update(body)
+        if payload is None:
+            self._log_refusal(request, "not a JSON update")
+            return web.Response(status=400, text="not a Telegram update\n")
+        update_id = int(payload["update_id"])
+        try:
+            fresh = await self._store(payload)
+        except Exception:
+            # Not acknowledged: Telegram keeps the update and posts it again later.
+            log.exception("update %d could not be stored; Telegram will retry it", update_id)
+            return web.Response(status=500, text="not stored\n")
+        # Committed: from here a crash loses nothing (the inbox resumes it at start).
+        self.accepted += 1
+        if fresh:
+            self.telemetry.updates_fetched([update_id], time.monotonic())
+            self.inbox.dispatch(update_id, payload)
+        return web.Response(status=200)
+
+    async def _store(self, payload: dict[str, Any]) -> bool:
+        """Commit one update (with whatever else is waiting); whether it was new."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append((payload, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_queue())
+        return await future
+
+    async def _write_queue(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            first: dict[int, dict[str, Any]] = {}
+            for payload, _ in batch:
+                first.setdefault(int(payload["update_id"]), payload)
+            try:
+                fresh = set(await self.inbox.store(list(first.values())))
+            except Exception as exc:  # noqa: BLE001 - every waiting request answers 500
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for payload, future in batch:
+                update_id = int(payload["update_id"])
+                # Only the first copy of an id in a batch counts as new (no double dispatch).
+                is_new = update_id in fresh and first.get(update_id) is payload
+                if not future.done():
+                    future.set_result(is_new)
+
+    def _log_refusal(self, request: web.Request, why: str) -> None:
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._refusal_logged_at < _REFUSAL_LOG_EVERY_S:
+            return
+        self._refusal_logged_at = now
+        log.warning(
+            "webhook request refused from %s: %s (%d refused so far)",
+            request.remote or "?",
+            why,
+            self._refused,
+        )
+
+
+def _parse_update(body: bytes) -> dict[str, Any] | None:
+    """The update object, or None when the body is not a JSON object with an update_id."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    update_id = data.get("update_id")
+    # bool is an int subclass: `true` is not an update id.
+    if not isinstance(update_id, int) or isinstance(update_id, bool) or update_id < 0:
+        return None
+    return data

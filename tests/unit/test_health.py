@@ -1,0 +1,159 @@
+"""`daraja health`: the verdict a container HEALTHCHECK acts on (exit status and --json)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.cli import main
+from storage.db import Database
+
+
+def health(capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
+    status = main(["health", "--json"])
+    return status, json.loads(capsys.readouterr().out)
+
+
+def by_name(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in result["checks"]}
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A migrated SQLite database and a models directory, as after `daraja db upgrade`."""
+    db_path = tmp_path / "daraja.db"
+
+    async def migrate() -> None:
+        db = Database(f"sqlite+aiosqlite:///{db_path}")
+        await db.upgrade()
+        await db.dispose()
+
+    asyncio.run(migrate())
+    (tmp_path / "models").mkdir()
+    monkeypatch.setenv("DARAJA_DATABASE_URL", f"sqlite+aiosqlite:///{db_path}")
+    monkeypatch.setenv("DARAJA_MODELS_DIR", str(tmp_path / "models"))
+    return tmp_path
+
+
+def test_healthy_deployment_exits_0(deployment: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, result = health(capsys)
+    assert status == 0
+    assert result["ok"] is True
+    assert list(by_name(result)) == ["settings", "database", "models"]
+
+
+def test_plain_output_names_each_check(
+    deployment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["health"]) == 0
+    out = capsys.readouterr().out
+    assert "ok   database: reachable, at head revision" in out
+
+
+def test_bad_setting_is_unhealthy_and_named(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DARAJA_DATABASE_URL", "mysql://nope")
+    status, result = health(capsys)
+    assert status == 1
+    assert result["checks"] == [
+        {"name": "settings", "ok": False, "detail": result["checks"][0]["detail"]}
+    ]
+    assert "DARAJA_DATABASE_URL" in result["checks"][0]["detail"]
+
+
+def test_missing_database_file_is_reported_not_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DARAJA_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/none.db")
+    status, result = health(capsys)
+    assert status == 1
+    assert "daraja db upgrade" in by_name(result)["database"]["detail"]
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_database_behind_the_code_is_unhealthy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "old.db").close()  # exists, never migrated
+    monkeypatch.setenv("DARAJA_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/old.db")
+    status, result = health(capsys)
+    assert status == 1
+    detail = by_name(result)["database"]["detail"]
+    assert detail.startswith("at revision (empty), code expects")
+
+
+def test_missing_models_dir_is_unhealthy(
+    deployment: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DARAJA_MODELS_DIR", str(deployment / "nowhere"))
+    status, result = health(capsys)
+    assert status == 1
+    assert by_name(result)["models"]["ok"] is False
+
+
+class _Healthz(BaseHTTPRequestHandler):
+    answer: tuple[int, dict[str, Any]] = (200, {"status": "ok"})
+
+    def do_GET(self) -> None:
+        status, body = self.answer if self.path == "/healthz" else (404, {})
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def bot_healthz(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_Healthz]]:
+    """A stand-in for the running bot's /healthz on a free loopback port."""
+    handler = type("Handler", (_Healthz,), {})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("DARAJA_METRICS_PORT", str(server.server_address[1]))
+    try:
+        yield handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_running_bot_is_asked_when_metrics_port_is_set(
+    deployment: Path, bot_healthz: type[_Healthz], capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, result = health(capsys)
+    assert status == 0
+    assert by_name(result)["bot"] == {"name": "bot", "ok": True, "detail": "/healthz: ok"}
+    bot_healthz.answer = (503, {"status": "database unreadable (OperationalError)"})
+    status, result = health(capsys)
+    assert status == 1
+    assert by_name(result)["bot"]["detail"] == (
+        "/healthz answered 503 database unreadable (OperationalError)"
+    )
+
+
+def test_bot_not_running_is_unhealthy(
+    deployment: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("DARAJA_METRICS_PORT", str(port))
+    status, result = health(capsys)
+    assert status == 1
+    assert "is `daraja run` up?" in by_name(result)["bot"]["detail"]
