@@ -33,7 +33,8 @@ from bot.errors import DarajaError, NotFound, UserInputError
 from bot.formatting import format_time
 from bot.i18n import I18n
 from bot.services.board import esc
-from bot.services.status import Notice, Notifier, record_copies
+from bot.services.recording import record_copies
+from bot.services.status import Notice, Notifier
 from bot.services.translator import Translator
 from storage.audit import AuditChain
 from storage.db import Database

@@ -17,12 +17,13 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from bot.services.recording import record_copies
 from bot.services.translator import Translator, untranslated
 from bot.telemetry import Telemetry
 from storage.audit import AuditChain
 from storage.db import Database
 from storage.messages import MessageRepo
-from storage.models import Chat, Delivery, Message, TranslationRow, utcnow
+from storage.models import Chat, Delivery, Message, utcnow
 from storage.repositories import ChatRepo, OperationRepo, PersonRepo
 from translation.types import Translation
 
@@ -276,54 +277,16 @@ class RelayService:
                     "language_decided_by": plan.decided_by,
                 },
             )
-            for lang, tr in translations.items():
-                await repo.add_translation(
-                    TranslationRow(
-                        message_id=message.id,
-                        revision=message.revision,
-                        target_language=lang,
-                        text=tr.text,
-                        route=tr.route.value,
-                        models=list(tr.models),
-                        score=tr.score,
-                        flags=[str(f) for f in tr.flags],
-                        created_at=now,
-                    )
-                )
-                await self.audit.append(
-                    s,
-                    component="translation",
-                    event_type="translation.made",
-                    actor="daraja",
-                    operation_id=plan.operation_id,
-                    payload={
-                        "message_id": message.id,
-                        "revision": message.revision,
-                        "source": plan.source,
-                        "target": lang,
-                        "text": tr.text,
-                        "route": tr.route.value,
-                        "models": list(tr.models),
-                        "score": tr.score,
-                        "flags": [str(f) for f in tr.flags],
-                    },
-                )
             action = "edit" if plan.existing_id is not None else "send"
-            count = 0
-            for target in plan.targets:
-                await repo.add_delivery(
-                    Delivery(
-                        message_id=message.id,
-                        revision=message.revision,
-                        target_chat_id=target.id,
-                        action=action,
-                        target_language=target.languages,
-                        state="pending",
-                        attempts=0,
-                        created_at=now,
-                    )
-                )
-                count += 1
+            count = await record_copies(
+                s,
+                self.audit,
+                message=message,
+                translations=translations,
+                targets=plan.targets,
+                now=now,
+                action=action,
+            )
             if plan.in_place:
                 await repo.add_delivery(
                     Delivery(

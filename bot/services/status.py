@@ -42,11 +42,12 @@ from bot.services.board import (
     render_board,
     render_unit_reports,
 )
+from bot.services.recording import record_copies
 from bot.services.translator import Translator, untranslated
 from storage.audit import AuditChain
 from storage.db import Database
 from storage.messages import MessageRepo
-from storage.models import Chat, Delivery, Message, Operation, Person, TranslationRow, Unit, utcnow
+from storage.models import Chat, Message, Operation, Person, Unit, utcnow
 from storage.repositories import ChatRepo, OperationRepo, PersonRepo
 from storage.status_repo import Report, StaleAlert, StatusRepo
 from translation.types import Translation
@@ -877,68 +878,6 @@ class StatusService:
                     payload={"reason": str(reason), "chat_id": chat_id},
                 )
             raise
-
-
-async def record_copies(
-    s: AsyncSession,
-    audit: AuditChain,
-    *,
-    message: Message,
-    translations: Mapping[str, Translation],
-    targets: Sequence[Chat],
-    now: datetime,
-    action: str = "send",
-) -> int:
-    """Record a message's translations (audited) and one outbox row per target chat, in the
-    caller's transaction, exactly as the relay does for officers' messages."""
-    repo = MessageRepo(s)
-    for lang, tr in translations.items():
-        await repo.add_translation(
-            TranslationRow(
-                message_id=message.id,
-                revision=message.revision,
-                target_language=lang,
-                text=tr.text,
-                route=tr.route.value,
-                models=list(tr.models),
-                score=tr.score,
-                flags=[str(f) for f in tr.flags],
-                created_at=now,
-            )
-        )
-        await audit.append(
-            s,
-            component="translation",
-            event_type="translation.made",
-            actor="daraja",
-            operation_id=message.operation_id,
-            ts=now,
-            payload={
-                "message_id": message.id,
-                "revision": message.revision,
-                "source": message.source_language,
-                "target": lang,
-                "text": tr.text,
-                "route": tr.route.value,
-                "models": list(tr.models),
-                "score": tr.score,
-                "flags": [str(f) for f in tr.flags],
-            },
-        )
-    for target in targets:
-        await repo.add_delivery(
-            Delivery(
-                message_id=message.id,
-                revision=message.revision,
-                target_chat_id=target.id,
-                action=action,
-                target_language=target.languages,
-                state="pending",
-                attempts=0,
-                created_at=now,
-            )
-        )
-    return len(targets)
 
 
 def _validate(sitrep: SitrepInput) -> None:
