@@ -98,6 +98,7 @@ def register_handlers(app: AnyApp) -> None:
         "start": enrollment.start,
         "help": enrollment.help_command,
         "enroll": enrollment.enroll,
+        "backtranslate": enrollment.backtranslate,
         "join": enrollment.join,
         "lang": enrollment.lang_command,
         "whoami": enrollment.whoami,

@@ -72,6 +72,7 @@ KEY_FAMILIES: dict[str, tuple[str, ...]] = {
         "lang",
         "join",
         "enroll",
+        "backtranslate",
         "report",
         "status",
         "where",

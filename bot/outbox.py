@@ -179,7 +179,7 @@ class OutboxWorker:
 
     async def _post(self, copy: PreparedCopy) -> None:
         chat = copy.telegram_chat_id
-        if copy.action in ("edit", "reannotate"):
+        if copy.action in ("edit", "reannotate", "rebackcheck"):
             for index, part in enumerate(copy.parts):
                 if index >= len(copy.edit_ids):
                     break

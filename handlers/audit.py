@@ -108,7 +108,11 @@ async def _send_page(
                     ctx,
                     "audit.received",
                     lang,
-                    language=i18n.t(f"lang.name.{tr.language}", lang),
+                    language=" → ".join(
+                        # A sender's back-translation check is keyed `en>ht` (issue 6 item 8).
+                        i18n.t(f"lang.name.{code}", lang)
+                        for code in tr.language.split(">")
+                    ),
                     route=i18n.t(f"relay.route.{tr.route}", lang),
                     delivered=delivered,
                     total=len(tr.deliveries),

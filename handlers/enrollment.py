@@ -1,4 +1,4 @@
-"""Commands anyone may use: /start, /help, /enroll, /join, /lang, /whoami."""
+"""Commands anyone may use: /start, /help, /enroll, /backtranslate, /join, /lang, /whoami."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ HELP_ORDER = (
     "lang",
     "join",
     "enroll",
+    "backtranslate",
     "report",
     "status",
     "where",
@@ -106,6 +107,49 @@ async def enroll(update: Update, ctx: DarajaContext) -> None:
             unit=result.unit or "",
             languages=languages,
         )
+
+
+# What `/backtranslate` accepts.
+SWITCH = {"on": True, "off": False}
+
+
+async def backtranslate(update: Update, ctx: DarajaContext) -> None:
+    """/backtranslate [on|off] in an enrolled group: show or set whether each sender gets a
+    back-translation of what partner groups read (group admins change it)."""
+    caller = caller_of(update, ctx)
+    chat = update.effective_chat
+    if caller is None or chat is None:
+        return
+    lang = await reply_language(update, ctx)
+    enrolled = (
+        await ctx.services.enrollment.chat(chat.id)
+        if chat.type in ("group", "supergroup")
+        else None
+    )
+    if enrolled is None:
+        await answer(update, ctx, "backtranslate.only_groups", lang)
+        return
+    args = ctx.args or []
+    if not args:
+        key = "backtranslate.is_on" if enrolled.back_translate else "backtranslate.is_off"
+        await answer(update, ctx, key, lang)
+        return
+    enabled = SWITCH.get(args[0].lower()) if len(args) == 1 else None
+    if enabled is None:
+        await answer(update, ctx, "backtranslate.usage", lang)
+        return
+    member = await ctx.bot.get_chat_member(chat.id, caller.user_id)
+    try:
+        enabled = await ctx.services.enrollment.set_back_translate(
+            caller,
+            chat_id=chat.id,
+            enabled=enabled,
+            caller_is_chat_admin=member.status in ("creator", "administrator"),
+        )
+    except DarajaError as exc:
+        await answer(update, ctx, exc.key, lang, **exc.params)
+        return
+    await answer(update, ctx, "backtranslate.on" if enabled else "backtranslate.off", lang)
 
 
 async def join(update: Update, ctx: DarajaContext) -> None:

@@ -63,13 +63,22 @@ class MessageRepo:
         )
         return result.scalar_one_or_none()
 
-    async def copies_of(self, message_id: int, target_chat_id: int) -> Sequence[Copy]:
-        """The Telegram messages that carry a message's copy in one chat, first send only."""
-        first = (
-            select(func.min(Copy.delivery_id))
-            .where(Copy.message_id == message_id, Copy.target_chat_id == target_chat_id)
-            .scalar_subquery()
-        )
+    async def copies_of(
+        self, message_id: int, target_chat_id: int, *, action: str | None = None
+    ) -> Sequence[Copy]:
+        """The Telegram messages that carry a message's copy in one chat, first send only;
+        with `action`, of the first delivery of that kind (the source chat can hold both an
+        in-place annotation and a back-translation of the same message)."""
+        where = [Copy.message_id == message_id, Copy.target_chat_id == target_chat_id]
+        if action is not None:
+            where.append(
+                Copy.delivery_id.in_(
+                    select(Delivery.id).where(
+                        Delivery.message_id == message_id, Delivery.action == action
+                    )
+                )
+            )
+        first = select(func.min(Copy.delivery_id)).where(*where).scalar_subquery()
         result = await self.session.execute(
             select(Copy).where(Copy.delivery_id == first).order_by(Copy.part)
         )

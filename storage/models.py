@@ -209,7 +209,8 @@ class Delivery(Base):
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
     revision: Mapped[int] = mapped_column(Integer, default=0)
     target_chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id"))
-    action: Mapped[str] = mapped_column(String(8), default="send")  # send | edit | reply
+    # send | edit | annotate | reannotate | backcheck | rebackcheck
+    action: Mapped[str] = mapped_column(String(16), default="send")
     target_language: Mapped[str] = mapped_column(String(32))
     state: Mapped[str] = mapped_column(String(12), default="pending")
     # pending | sending | sent | ambiguous | failed

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from bot.domain import Role
 
 # Commands anyone may use, enrolled or not.
-OPEN_COMMANDS = frozenset({"start", "help", "join", "lang", "whoami", "enroll"})
+# `/backtranslate` checks the group's Telegram admins itself, like `/enroll`.
+OPEN_COMMANDS = frozenset({"start", "help", "join", "lang", "whoami", "enroll", "backtranslate"})
 
 # Which roles may run a command (admins may run everything).
 COMMAND_ROLES: dict[str, frozenset[Role]] = {

@@ -13,10 +13,12 @@ from bot.i18n import N_, I18n
 from bot.rendering import Block, CopyContent, header_line, render_caption, render_parts
 from storage.db import Database
 from storage.messages import MessageRepo
-from storage.models import Delivery
+from storage.models import Chat, Delivery, Message, TranslationRow
 from storage.repositories import OperationRepo, PersonRepo
 
 MEDIA_KINDS = frozenset({"photo", "video", "document", "voice", "audio", "animation"})
+# The sender's back-translation check (issue 6 item 8), posted and edited in the source chat.
+BACKCHECK_ACTIONS = frozenset({"backcheck", "rebackcheck"})
 ORIGINAL_HTML_LIMIT = 3000
 
 # Flags that make a reader look at the original, and the catalog key that says so.
@@ -40,7 +42,7 @@ class PreparedCopy:
     message_id: int
     target_chat_row: int
     telegram_chat_id: int
-    action: str  # send | edit | annotate | reannotate
+    action: str  # send | edit | annotate | reannotate | backcheck | rebackcheck
     kind: str  # text | media | location | venue
     parts: tuple[str, ...]  # HTML texts (for media: overflow after the caption)
     caption: str | None = None
@@ -88,6 +90,8 @@ class CopyBuilder:
                 for t in await repo.translations(message.id, delivery.revision)
             }
             langs = [x for x in delivery.target_language.split(",") if x]
+            if delivery.action in BACKCHECK_ACTIONS:
+                return await self._backcheck(repo, delivery, message, source, target, rows, langs)
             ui = langs[0]
             src = message.source_language or ui
             annotate = delivery.action in ("annotate", "reannotate")
@@ -101,11 +105,7 @@ class CopyBuilder:
                     continue
                 blocks.append(Block(lang, row.text))
                 flags.extend(str(f) for f in row.flags)
-            warning = None
-            for flag, key in WARNINGS:
-                if flag in flags:
-                    warning = self.i18n.t(key, ui)
-                    break
+            warning = self._warning(flags, ui)
             edited = self.i18n.t("relay.edited", ui) if message.revision > 0 else ""
             notes: list[str] = []
             media = dict(message.media or {})
@@ -183,8 +183,11 @@ class CopyBuilder:
                     reply_to = copies[0].telegram_message_id if copies else None
             action = delivery.action
             if action in ("edit", "reannotate"):
+                # The source chat may also hold a back-translation check: edit the annotation.
+                kind_of = "annotate" if action == "reannotate" else None
                 edit_ids = tuple(
-                    c.telegram_message_id for c in await repo.copies_of(message.id, target.id)
+                    c.telegram_message_id
+                    for c in await repo.copies_of(message.id, target.id, action=kind_of)
                 )
                 if not edit_ids and action == "edit":
                     action = "send"  # the first copy never arrived: post the edited text anew
@@ -208,6 +211,70 @@ class CopyBuilder:
                 attempts=delivery.attempts,
                 buttons=buttons,
             )
+
+    async def _backcheck(
+        self,
+        repo: MessageRepo,
+        delivery: Delivery,
+        message: Message,
+        source: Chat,
+        target: Chat,
+        rows: dict[str, TranslationRow],
+        keys: list[str],
+    ) -> PreparedCopy:
+        """The sender's check: what each partner language read, translated back, one line per
+        language under a short header, as a reply to the original, in the source chat's
+        language (the message's own language when the chat has it)."""
+        chat_langs = target.language_list or ["en"]
+        src = message.source_language or chat_langs[0]
+        ui = src if src in chat_langs else chat_langs[0]
+        blocks: list[Block] = []
+        flags: list[str] = []
+        for key in keys:
+            row = rows.get(key)
+            if row is None:
+                continue
+            blocks.append(Block(key.split(">", 1)[0], row.text))
+            flags.extend(str(f) for f in row.flags)
+        content = CopyContent(
+            header=f"<b>{self.i18n.t('relay.backcheck_header', ui)}</b>",
+            blocks=tuple(blocks),
+            warning=self._warning(flags, ui),
+            show_language_tags=True,
+        )
+        action = delivery.action
+        edit_ids: tuple[int, ...] = ()
+        if action == "rebackcheck":
+            edit_ids = tuple(
+                c.telegram_message_id
+                for c in await repo.copies_of(message.id, target.id, action="backcheck")
+            )
+            if not edit_ids:
+                action = "backcheck"  # no check was posted before (turned on since): post one
+        sent_parts = frozenset(c.part for c in await repo.copies_for_delivery(delivery.id))
+        return PreparedCopy(
+            delivery_id=delivery.id,
+            message_id=message.id,
+            target_chat_row=target.id,
+            telegram_chat_id=target.telegram_chat_id,
+            action=action,
+            kind="text",
+            parts=tuple(render_parts(content)),
+            source_chat_id=source.telegram_chat_id,
+            source_message_id=message.telegram_message_id,
+            reply_to=message.telegram_message_id,
+            edit_ids=edit_ids,
+            sent_parts=sent_parts,
+            ambiguous=delivery.ambiguous,
+            attempts=delivery.attempts,
+        )
+
+    def _warning(self, flags: list[str], lang: str) -> str | None:
+        """The first warning line the flags call for, in `lang`."""
+        for flag, key in WARNINGS:
+            if flag in flags:
+                return self.i18n.t(key, lang)
+        return None
 
 
 def _strip_empty(content: CopyContent) -> CopyContent:

@@ -380,6 +380,36 @@ class EnrollmentService:
                 is_command=row.is_command,
             )
 
+    async def set_back_translate(
+        self, caller: Caller, *, chat_id: int, enabled: bool, caller_is_chat_admin: bool
+    ) -> bool:
+        """Turn the sender's back-translation check on or off for an enrolled group
+        (`/backtranslate on|off`, the group's Telegram admins or Daraja admins)."""
+        async with self._uow(caller, chat_id=chat_id, command="backtranslate") as s:
+            if not caller_is_chat_admin and not self.is_admin(caller.user_id):
+                raise AccessDenied(
+                    "only a group admin may change back-translation",
+                    key="backtranslate.not_group_admin",
+                    refused="backtranslate.not_group_admin",
+                )
+            chat = await ChatRepo(s).by_telegram_id(chat_id)
+            if chat is None or not chat.active:
+                raise EnrollmentError(
+                    "chat not enrolled",
+                    key="backtranslate.only_groups",
+                    refused="chat.not_enrolled",
+                )
+            was = bool(chat.back_translate)
+            chat.back_translate = enabled
+            await self._audit(
+                s,
+                caller,
+                "chat.back_translate",
+                operation_id=chat.operation_id,
+                payload={"chat_id": chat_id, "enabled": enabled, "was": was},
+            )
+            return enabled
+
     async def join(self, caller: Caller, code: str, *, chat_type: str) -> Identity:
         """Give a person the role, unit and language of a person code (`/join CODE`, private)."""
         if chat_type != "private":

@@ -8,6 +8,7 @@ transaction, so a slow model never holds a database lock.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -25,13 +26,16 @@ from storage.db import Database
 from storage.messages import MessageRepo
 from storage.models import Chat, Delivery, Message, utcnow
 from storage.repositories import ChatRepo, OperationRepo, PersonRepo
-from translation.types import Translation
+from translation.types import Route, Translation
 
 log = logging.getLogger(__name__)
 
 # Message kinds relayed as such; everything else becomes text with the kind noted.
 MEDIA_KINDS = frozenset({"photo", "video", "document", "voice", "audio", "animation"})
 PLACE_KINDS = frozenset({"location", "venue"})
+# Separates the pair in a back-translation's key: `en>ht` is the English copy read back in
+# Kreyòl (fits TranslationRow.target_language, 8 characters).
+BACK = ">"
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class RelayResult:
     languages: tuple[str, ...] = ()
     source_language: str | None = None
     translations: dict[str, Translation] = field(default_factory=dict)
+    # Partner language -> its translation translated back into the source language.
+    back_translations: dict[str, Translation] = field(default_factory=dict)
 
 
 class RelayService:
@@ -92,11 +98,15 @@ class RelayService:
         guess_lang, decided_by, targets = plan.source, plan.decided_by, plan.languages
         started = time.monotonic()
         translations = await self._translate(inbound.text, guess_lang, targets, plan.glossary)
+        back: dict[str, Translation] = {}
+        if plan.back_translate:
+            back = await self._back_translate(guess_lang, translations, plan.glossary)
+        # Back-translation is model time too: it stays out of the relay's own overhead.
         self.telemetry.message_translated(
             inbound.update_id, time.monotonic() - started, translations
         )
         try:
-            result = await self._record(inbound, plan, translations)
+            result = await self._record(inbound, plan, translations, back)
         except IntegrityError:
             # Another copy of the same update won the race: nothing more to do.
             return RelayResult(status="duplicate")
@@ -126,12 +136,20 @@ class RelayService:
             if delivery is None or message is None:
                 return None
             source = message.source_language or "en"
-            target = delivery.target_language.split(",")[0]
+            key = delivery.target_language.split(",")[0]
             for row in await repo.translations(message.id, delivery.revision):
-                if row.target_language == target:
+                if row.target_language == key:
+                    # A back-translation's key `en>ht` names its own pair.
+                    src, _, target = key.rpartition(BACK)
                     return CopyInfo(
-                        source, target, row.route, tuple(row.models), row.score, tuple(row.flags)
+                        src or source,
+                        target,
+                        row.route,
+                        tuple(row.models),
+                        row.score,
+                        tuple(row.flags),
                     )
+            target = key.rpartition(BACK)[2]
             return CopyInfo(source, target, "same", (), None, ())
 
     # --- steps -------------------------------------------------------------------------------
@@ -197,6 +215,7 @@ class RelayService:
                 languages=tuple(needed),
                 targets=tuple(linked),
                 in_place=tuple(in_place),
+                back_translate=bool(chat.back_translate),
             )
 
     async def _translate(
@@ -209,8 +228,43 @@ class RelayService:
         )
         return dict(zip(targets, results, strict=True))
 
+    async def _back_translate(
+        self, source: str, translations: dict[str, Translation], glossary: Any
+    ) -> dict[str, Translation]:
+        """What each partner language's copy says, translated back into the source language,
+        one pair per language, concurrently (the engine batches them with other traffic)."""
+        langs = [
+            lang
+            for lang, tr in translations.items()
+            if lang != source and tr.route not in (Route.SAME, Route.NONE) and tr.text.strip()
+        ]
+        results = await asyncio.gather(
+            *(
+                self.translator.translate_many(
+                    translations[lang].text, [source], source=lang, glossary=glossary
+                )
+                for lang in langs
+            ),
+            return_exceptions=True,
+        )
+        back: dict[str, Translation] = {}
+        for lang, result in zip(langs, results, strict=True):
+            if isinstance(result, Exception):
+                # Like a forward translation without a model: the partner's text, flagged.
+                log.warning("no back-translation %s->%s: %s", lang, source, type(result).__name__)
+                back[lang] = untranslated(translations[lang].text, lang, source, missing=True)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                back[lang] = result[0]
+        return back
+
     async def _record(
-        self, inbound: Inbound, plan: _Plan, translations: dict[str, Translation]
+        self,
+        inbound: Inbound,
+        plan: _Plan,
+        translations: dict[str, Translation],
+        back: dict[str, Translation],
     ) -> RelayResult:
         now = self.clock()
         async with self.db.transaction() as s:
@@ -301,6 +355,27 @@ class RelayService:
                     )
                 )
                 count += 1
+            if back:
+                # The sender's check: back-translations stored beside the translations (keyed
+                # `en>ht`), then one reply to the original in the source chat, queued after
+                # the annotation so the chat's order stays the relay's order.
+                keys = {f"{lang}{BACK}{plan.source}": tr for lang, tr in back.items()}
+                await record_copies(
+                    s, self.audit, message=message, translations=keys, targets=(), now=now
+                )
+                await repo.add_delivery(
+                    Delivery(
+                        message_id=message.id,
+                        revision=message.revision,
+                        target_chat_id=plan.chat.id,
+                        action="backcheck" if action == "send" else "rebackcheck",
+                        target_language=",".join(keys),
+                        state="pending",
+                        attempts=0,
+                        created_at=now,
+                    )
+                )
+                count += 1
             return RelayResult(
                 status="queued",
                 message_id=message.id,
@@ -308,6 +383,7 @@ class RelayService:
                 languages=plan.languages,
                 source_language=plan.source,
                 translations=translations,
+                back_translations=back,
             )
 
 
@@ -337,6 +413,7 @@ class _Plan:
     languages: tuple[str, ...]
     targets: tuple[Chat, ...]
     in_place: tuple[str, ...]
+    back_translate: bool = False
 
 
 def _media_record(inbound: Inbound) -> dict[str, Any] | None:
