@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.i18n import N_, I18n
 from bot.rendering import Block, CopyContent, header_line, render_caption, render_parts
+from bot.services.relay import BACK
 from storage.db import Database
 from storage.messages import MessageRepo
 from storage.models import Chat, Delivery, Message, TranslationRow
@@ -234,7 +235,7 @@ class CopyBuilder:
             row = rows.get(key)
             if row is None:
                 continue
-            blocks.append(Block(key.split(">", 1)[0], row.text))
+            blocks.append(Block(key.split(BACK, 1)[0], row.text))
             flags.extend(str(f) for f in row.flags)
         content = CopyContent(
             header=f"<b>{self.i18n.t('relay.backcheck_header', ui)}</b>",
