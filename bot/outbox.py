@@ -24,6 +24,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -50,6 +51,7 @@ NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 # The outbox handles 429s itself (hold the chat, requeue the row): no retry inside the limiter.
 NO_RETRY = {"retries": 0}
 MAX_ATTEMPTS = 12
+FINISH_BATCH = 64
 
 
 class OutboxWorker:
@@ -81,6 +83,17 @@ class OutboxWorker:
         self.telemetry = telemetry or Telemetry()
         self.worker_id = f"w-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
+        self._finishing: list[
+            tuple[
+                int,
+                str,
+                str | None,
+                PreparedCopy | None,
+                tuple[int, int] | None,
+                asyncio.Future[None],
+            ]
+        ] = []
+        self._commit_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
@@ -303,49 +316,90 @@ class OutboxWorker:
         copy: PreparedCopy | None = None,
         last_part: tuple[int, int] | None = None,
     ) -> None:
-        async with self.db.transaction() as s:
-            row = await s.get(Delivery, delivery_id)
-            if row is None:
-                return
-            if copy is not None and last_part is not None:
-                s.add(self._copy_row(copy, *last_part))
-            row.state = state
-            row.last_error = error
-            row.claimed_by = None
-            row.claimed_at = None
-            if state == "sent":
-                row.sent_at = self.clock()
-            ids = [
-                c.telegram_message_id
-                for c in await MessageRepo(s).copies_for_delivery(delivery_id)
-            ]
-            row.telegram_message_ids = ids
-            chat = await MessageRepo(s).chat(row.target_chat_id)
-            await self.audit.append(
-                s,
-                component="outbox",
-                event_type=f"delivery.{state}",
-                actor="daraja",
-                outcome="ok" if state == "sent" else "failed",
-                operation_id=chat.operation_id if chat else None,
-                payload={
-                    "delivery_id": row.id,
-                    "message_id": row.message_id,
-                    "revision": row.revision,
-                    "action": row.action,
-                    "target_chat_id": chat.telegram_chat_id if chat else None,
-                    "languages": row.target_language,
-                    "telegram_message_ids": ids,
-                    "attempts": row.attempts,
-                    "ambiguous": row.ambiguous,
-                    "error": error,
-                },
-            )
+        """Record a row's outcome. Outcomes finished together share one commit (group commit:
+        under load one fsync serves many copies); this returns once the outcome is durable, so
+        the chat's next copy is claimed only after it."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._finishing.append((delivery_id, state, error, copy, last_part, done))
+        if self._commit_task is None or self._commit_task.done():
+            self._commit_task = asyncio.create_task(self._commit_finishes())
+        await done
         if state == "sent" and copy is not None:
             self.telemetry.copy_sent(copy.delivery_id, copy.message_id, time.monotonic())
         if state == "failed":
             self.telemetry.copy_failed(delivery_id, (error or "").split(":")[0])
             log.warning("delivery %s failed: %s", delivery_id, error)
+
+    async def _commit_finishes(self) -> None:
+        while self._finishing:
+            batch, self._finishing = self._finishing[:FINISH_BATCH], self._finishing[FINISH_BATCH:]
+            try:
+                async with self.db.transaction() as s:
+                    for delivery_id, state, error, copy, last_part, _ in batch:
+                        await self._record_finish(s, delivery_id, state, error, copy, last_part)
+            except Exception:  # noqa: BLE001 - isolate the bad row: record the rest one by one
+                for delivery_id, state, error, copy, last_part, done in batch:
+                    try:
+                        async with self.db.transaction() as s:
+                            await self._record_finish(
+                                s, delivery_id, state, error, copy, last_part
+                            )
+                    except Exception as exc:  # noqa: BLE001 - reported to its caller
+                        if not done.done():
+                            done.set_exception(exc)
+                    else:
+                        if not done.done():
+                            done.set_result(None)
+                continue
+            for *_, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+    async def _record_finish(
+        self,
+        s: AsyncSession,
+        delivery_id: int,
+        state: str,
+        error: str | None,
+        copy: PreparedCopy | None,
+        last_part: tuple[int, int] | None,
+    ) -> None:
+        row = await s.get(Delivery, delivery_id)
+        if row is None:
+            return
+        if copy is not None and last_part is not None:
+            s.add(self._copy_row(copy, *last_part))
+        row.state = state
+        row.last_error = error
+        row.claimed_by = None
+        row.claimed_at = None
+        if state == "sent":
+            row.sent_at = self.clock()
+        ids = [
+            c.telegram_message_id for c in await MessageRepo(s).copies_for_delivery(delivery_id)
+        ]
+        row.telegram_message_ids = ids
+        chat = await MessageRepo(s).chat(row.target_chat_id)
+        await self.audit.append(
+            s,
+            component="outbox",
+            event_type=f"delivery.{state}",
+            actor="daraja",
+            outcome="ok" if state == "sent" else "failed",
+            operation_id=chat.operation_id if chat else None,
+            payload={
+                "delivery_id": row.id,
+                "message_id": row.message_id,
+                "revision": row.revision,
+                "action": row.action,
+                "target_chat_id": chat.telegram_chat_id if chat else None,
+                "languages": row.target_language,
+                "telegram_message_ids": ids,
+                "attempts": row.attempts,
+                "ambiguous": row.ambiguous,
+                "error": error,
+            },
+        )
 
     async def _retry(
         self, delivery_id: int, delay: float, error: str, *, ambiguous: bool, counts: bool = True
