@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from datetime import timedelta
 from typing import Any
 
 from telegram import BotCommand, Update
@@ -267,12 +268,14 @@ async def serve(
         CopyBuilder(services.db, services.i18n),
         limiter,
         telemetry=telemetry,
+        lease=timedelta(seconds=settings.outbox_lease_seconds),
     )
     services.relay.telemetry = telemetry
     services.relay.on_queued = outbox.wake
     services.extra["outbox"] = outbox
     inbox = InboxProcessor(services.db, app, telemetry=telemetry)
-    await inbox.resume()
+    if settings.mode != "worker":
+        await inbox.resume()
     # Issue 10: updates arrive by long polling or by webhook; both commit to the inbox first.
     receive: Any
     if settings.mode == "webhook":
@@ -288,6 +291,10 @@ async def serve(
                 await metrics.stop()
             raise
         receive = receiver.serve_forever()
+    elif settings.mode == "worker":
+        # Issue 10: a delivery-only process shares the outbox with the process that receives
+        # updates (claims use SKIP LOCKED on PostgreSQL); it receives nothing itself.
+        receive = asyncio.Event().wait()
     else:
         poller = Poller(
             app.bot,
@@ -301,7 +308,12 @@ async def serve(
         asyncio.create_task(receive, name="receiver"),
         asyncio.create_task(outbox.run(), name="outbox"),
         # Issue 7: staleness alerts and FLASH reminders (kept last: cancelled with the rest).
-        asyncio.create_task(_status_checks(services, app.bot), name="status-checks"),
+        asyncio.create_task(
+            _status_checks(services, app.bot)
+            if settings.mode != "worker"
+            else asyncio.Event().wait(),
+            name="status-checks",
+        ),
     ]
     for s_attr in (services.status, services.flash):
         if s_attr is not None:

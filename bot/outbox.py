@@ -398,6 +398,7 @@ class OutboxWorker:
                 "attempts": row.attempts,
                 "ambiguous": row.ambiguous,
                 "error": error,
+                "worker": self.worker_id,
             },
         )
 

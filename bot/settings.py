@@ -48,8 +48,16 @@ class Settings(BaseSettings):
     admin_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list, description="Comma-separated Telegram user ids of admins."
     )
-    mode: Literal["polling", "webhook"] = Field(
-        default="polling", description="How updates arrive: long polling or webhook."
+    mode: Literal["polling", "webhook", "worker"] = Field(
+        default="polling",
+        description="How updates arrive: long polling, webhook, or worker (delivers only: an "
+        "extra process sharing the outbox of a PostgreSQL deployment).",
+    )
+    outbox_lease_seconds: float = Field(
+        default=90,
+        ge=5,
+        le=3600,
+        description="A copy in flight longer than this (its worker died) is sent again.",
     )
     webhook_url: str | None = Field(
         default=None, description="Public HTTPS URL Telegram posts updates to (webhook mode)."

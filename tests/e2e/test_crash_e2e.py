@@ -160,3 +160,93 @@ async def test_replayed_updates_change_nothing(stack: Any) -> None:
         assert con.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 40
     finally:
         con.close()
+
+
+@pytest.mark.postgres
+async def test_two_processes_share_one_postgresql_database_and_lose_nothing(
+    tmp_path: Path, models_dir: Path, request: pytest.FixtureRequest
+) -> None:
+    """A polling bot and a delivery-only worker share the outbox on PostgreSQL (claims with
+    SKIP LOCKED); each is SIGKILLed once during the burst and restarted."""
+    from sqlalchemy import text
+
+    from storage.db import Database
+    from tests.support.postgres import fresh_database_url
+
+    url = fresh_database_url(request)
+    sandbox = SandboxProcess(tmp_path, TOKEN, no_flood=True).start()
+    relaxed = {
+        "DARAJA_RATE_CHAT_PER_S": "0",
+        "DARAJA_RATE_GROUP_PER_MIN": "0",
+        "DARAJA_POLL_TIMEOUT": "2",
+        "DARAJA_OUTBOX_LEASE_SECONDS": "8",
+    }
+    receiver = BotProcess(
+        tmp_path / "a",
+        sandbox.url,
+        models_dir,
+        url,
+        token=TOKEN,
+        admin_ids=str(ADMIN_ID),
+        extra_env=relaxed,
+    )
+    worker = BotProcess(
+        tmp_path / "b",
+        sandbox.url,
+        models_dir,
+        url,
+        token=TOKEN,
+        admin_ids=str(ADMIN_ID),
+        extra_env={**relaxed, "DARAJA_MODE": "worker"},
+    )
+    for proc in (receiver, worker):
+        proc.workdir.mkdir()
+    receiver.start()
+    worker.start()
+    client = SandboxClient.connect(sandbox.url)
+    messages = 80
+    try:
+        chats = await _setup(People(client, ADMIN_ID))
+        expected_pairs = {
+            (n, chat)
+            for n in range(messages)
+            for j, (chat, _) in enumerate(chats)
+            if j != n % len(chats)
+        }
+        for n in range(messages):
+            chat, officer = chats[n % len(chats)]
+            await client.say(chat, officer, f"Shared report #{n} quiet")
+            if n == 25:
+                worker.kill()
+                await asyncio.to_thread(worker.start)
+            if n == 55:
+                receiver.kill()
+                await asyncio.to_thread(receiver.start)
+        seen = await _wait_all(client, chats, len(expected_pairs))
+        db = Database(url)
+        try:
+            async with db.reader() as s:
+                ambiguous = (
+                    await s.execute(text("SELECT COUNT(*) FROM deliveries WHERE ambiguous"))
+                ).scalar_one()
+                workers = (
+                    await s.execute(
+                        text(
+                            "SELECT COUNT(DISTINCT (payload::json->>'worker')) FROM audit_events "
+                            "WHERE event_type = 'delivery.sent'"
+                        )
+                    )
+                ).scalar_one()
+                received = (await s.execute(text("SELECT COUNT(*) FROM messages"))).scalar_one()
+        finally:
+            await db.dispose()
+    finally:
+        await client.close()
+        worker.stop()
+        receiver.stop()
+        sandbox.stop()
+    assert expected_pairs - set(seen) == set()
+    assert received == messages
+    duplicated = {pair for pair, count in seen.items() if count > 1}
+    assert len(duplicated) <= ambiguous
+    assert workers >= 2  # both processes (and their restarts) delivered copies
