@@ -173,14 +173,22 @@ class OutboxWorker:
         except ChatMigrated as exc:
             await self._migrated(row, exc.new_chat_id)
         except TimedOut:
-            await self._retry(row.id, _backoff(row.attempts), "timed out", ambiguous=True)
+            await self._retry(
+                row.id, _backoff(row.attempts), "timed out", ambiguous=True, may_give_up=False
+            )
         except Forbidden as exc:
             await self._finish(row.id, "failed", error=f"forbidden: {exc.message}"[:255])
         except BadRequest as exc:
             await self._finish(row.id, "failed", error=f"bad request: {exc.message}"[:255])
         except NetworkError as exc:
+            # Telegram unreachable: keep backing off (up to a minute) for as long as it takes;
+            # an outage must not turn orders into failed deliveries.
             await self._retry(
-                row.id, _backoff(row.attempts), f"network: {exc.message}"[:255], ambiguous=False
+                row.id,
+                _backoff(row.attempts),
+                f"network: {exc.message}"[:255],
+                ambiguous=False,
+                may_give_up=False,
             )
         except asyncio.CancelledError:
             raise
@@ -403,7 +411,14 @@ class OutboxWorker:
         )
 
     async def _retry(
-        self, delivery_id: int, delay: float, error: str, *, ambiguous: bool, counts: bool = True
+        self,
+        delivery_id: int,
+        delay: float,
+        error: str,
+        *,
+        ambiguous: bool,
+        counts: bool = True,
+        may_give_up: bool = True,
     ) -> None:
         """Put a row back in the queue after `delay`; give up after MAX_ATTEMPTS real failures
         (429s are Telegram pacing us, not failures, and never exhaust a row)."""
@@ -414,7 +429,7 @@ class OutboxWorker:
             row.ambiguous = row.ambiguous or ambiguous
             if not counts:
                 row.attempts = max(0, row.attempts - 1)
-            exhausted = counts and row.attempts >= MAX_ATTEMPTS
+            exhausted = counts and may_give_up and row.attempts >= MAX_ATTEMPTS
             if not exhausted:
                 row.state = "pending"
                 row.claimed_by = None
