@@ -1,0 +1,193 @@
+"""The outbox worker on a real database with a scripted fake Bot API: what happens to copies
+when Telegram throttles, times out, is unreachable or refuses."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+
+from bot.i18n import load_i18n
+from bot.outbox import OutboxWorker
+from bot.ratelimit import RateLimiter
+from bot.services.copies import CopyBuilder
+from storage.audit import AuditChain
+from storage.db import Database
+from storage.models import AuditEvent, Copy, Delivery, TranslationRow
+from tests.support.db_seed import seed_operation
+
+
+class Clock:
+    """UTC time the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class ScriptedBot:
+    """Answers send_message from a script of outcomes (an exception, or None for success)."""
+
+    def __init__(self, script: Iterator[Exception | None]) -> None:
+        self.script = script
+        self.sent: list[tuple[int, str]] = []
+        self.next_id = 100
+
+    async def send_message(self, chat_id: int, text: str, **_: Any) -> Any:
+        outcome = next(self.script, None)
+        if outcome is not None:
+            raise outcome
+        self.next_id += 1
+        self.sent.append((chat_id, text))
+        return SimpleNamespace(message_id=self.next_id)
+
+
+async def _setup(db: Database) -> tuple[int, int]:
+    async with db.transaction() as s:
+        seeded = await seed_operation(s, chats=2)
+        s.add(
+            TranslationRow(
+                message_id=seeded.message_id,
+                revision=0,
+                target_language="en",
+                text="The team reached Kenscoff at 14:30",
+                route="direct",
+                models=["fixture_ht_en"],
+                score=0.9,
+                flags=[],
+            )
+        )
+        row = Delivery(
+            message_id=seeded.message_id,
+            revision=0,
+            target_chat_id=seeded.chat_ids[1],
+            action="send",
+            target_language="en",
+            state="pending",
+            attempts=0,
+        )
+        s.add(row)
+        await s.flush()
+        return row.id, seeded.chat_ids[1]
+
+
+async def _run_once(worker: OutboxWorker) -> None:
+    for row in await worker._claim(8):
+        await worker._deliver(row)
+
+
+async def _row(db: Database, delivery_id: int) -> Delivery:
+    async with db.reader() as s:
+        row = (await s.execute(select(Delivery).where(Delivery.id == delivery_id))).scalar_one()
+        return row
+
+
+def _worker(db: Database, bot: ScriptedBot, clock: Clock, limiter: RateLimiter) -> OutboxWorker:
+    return OutboxWorker(
+        db,
+        AuditChain(),
+        bot,
+        CopyBuilder(db, load_i18n()),  # type: ignore[arg-type]
+        limiter,
+        clock=clock,
+    )
+
+
+async def test_429_holds_the_chat_and_never_counts_as_a_failure(db: Database) -> None:
+    delivery_id, _ = await _setup(db)
+    clock, limiter = Clock(), RateLimiter(global_per_s=0, chat_per_s=0, group_per_min=0)
+    bot = ScriptedBot(iter([RetryAfter(7)] * 20))
+    worker = _worker(db, bot, clock, limiter)
+    for _ in range(20):
+        await _run_once(worker)
+        clock.now += timedelta(seconds=8)
+    row = await _row(db, delivery_id)
+    assert row.state == "pending"  # 20 throttles later, still queued, never failed
+    assert row.attempts <= 1
+    assert limiter.held_for(-1001234567891) > 0  # that chat is held; others are not
+
+
+async def test_an_outage_backs_off_but_never_fails_the_copy(db: Database) -> None:
+    delivery_id, _ = await _setup(db)
+    clock = Clock()
+    bot = ScriptedBot(iter([NetworkError("connection refused")] * 30 + [None]))
+    worker = _worker(db, bot, clock, RateLimiter(global_per_s=0, chat_per_s=0, group_per_min=0))
+    delays = []
+    for _ in range(31):
+        await _run_once(worker)
+        row = await _row(db, delivery_id)
+        if row.state == "sent":
+            break
+        assert row.not_before is not None
+        delays.append((row.not_before - clock.now).total_seconds())
+        clock.now = row.not_before
+    assert row.state == "sent"
+    assert bot.sent
+    assert "The team reached Kenscoff at 14:30" in bot.sent[0][1]
+    assert max(delays) == 60  # backoff grows, capped at a minute
+    assert delays[0] < delays[5]
+
+
+async def test_a_timeout_is_resent_marked_as_a_possible_repeat(db: Database) -> None:
+    delivery_id, _ = await _setup(db)
+    clock = Clock()
+    bot = ScriptedBot(iter([TimedOut()]))
+    worker = _worker(db, bot, clock, RateLimiter(global_per_s=0, chat_per_s=0, group_per_min=0))
+    await _run_once(worker)
+    row = await _row(db, delivery_id)
+    assert row.state == "pending"
+    assert row.ambiguous
+    clock.now += timedelta(seconds=5)
+    await _run_once(worker)
+    assert (await _row(db, delivery_id)).state == "sent"
+    # The resent copy tells readers it may repeat one they already have.
+    assert load_i18n().t("relay.possible_duplicate", "en") in bot.sent[0][1]
+
+
+@pytest.mark.parametrize(
+    "refusal", [BadRequest("Chat not found"), Forbidden("bot was kicked from the group chat")]
+)
+async def test_a_permanent_refusal_fails_the_copy_and_is_audited(
+    db: Database, refusal: Exception
+) -> None:
+    delivery_id, _ = await _setup(db)
+    worker = _worker(
+        db,
+        ScriptedBot(iter([refusal])),
+        Clock(),
+        RateLimiter(global_per_s=0, chat_per_s=0, group_per_min=0),
+    )
+    await _run_once(worker)
+    row = await _row(db, delivery_id)
+    assert row.state == "failed"
+    async with db.reader() as s:
+        events = (await s.execute(select(AuditEvent.event_type, AuditEvent.payload))).all()
+        copies = (await s.execute(select(Copy))).scalars().all()
+    assert "delivery.failed" in [e for e, _ in events]
+    assert copies == []
+
+
+async def test_success_records_the_copy_and_its_event_together(db: Database) -> None:
+    delivery_id, chat_row = await _setup(db)
+    bot = ScriptedBot(iter([]))
+    worker = _worker(db, bot, Clock(), RateLimiter(global_per_s=0, chat_per_s=0, group_per_min=0))
+    await asyncio.wait_for(_run_once(worker), 30)
+    row = await _row(db, delivery_id)
+    assert row.state == "sent"
+    async with db.reader() as s:
+        copies = (await s.execute(select(Copy))).scalars().all()
+        sent_events = (
+            (await s.execute(select(AuditEvent).where(AuditEvent.event_type == "delivery.sent")))
+            .scalars()
+            .all()
+        )
+    assert [(c.target_chat_id, c.telegram_message_id) for c in copies] == [(chat_row, 101)]
+    assert len(sent_events) == 1
