@@ -90,6 +90,17 @@ def register_relay(sub: Any) -> None:
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--groups", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=900.0, help="give up after (s)")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="an empty database to use (default: a temporary SQLite file); PostgreSQL "
+        "URLs (postgresql+asyncpg://…) allow --worker",
+    )
+    parser.add_argument(
+        "--worker",
+        action="store_true",
+        help="also run a delivery-only `daraja run` process sharing the outbox (PostgreSQL)",
+    )
     parser.add_argument("--json", action="store_true", help="JSON object on the last line")
     parser.set_defaults(func=_run)
 
@@ -98,7 +109,21 @@ def _run(args: argparse.Namespace) -> int:
     if args.messages < 1 or not 2 <= args.groups <= 50:
         print("daraja bench relay: --messages ≥ 1 and --groups 2..50", file=sys.stderr)
         return 2
-    result = asyncio.run(bench_relay(args.messages, args.groups, limit_s=args.timeout))
+    if args.worker and not (args.database_url or "").startswith("postgresql"):
+        print(
+            "daraja bench relay: --worker needs --database-url postgresql+asyncpg://…",
+            file=sys.stderr,
+        )
+        return 2
+    result = asyncio.run(
+        bench_relay(
+            args.messages,
+            args.groups,
+            limit_s=args.timeout,
+            database_url=args.database_url,
+            worker=args.worker,
+        )
+    )
     if not args.json:
         for key, value in result.items():
             print(f"{key:>26}: {value}")
@@ -110,7 +135,14 @@ def _progress(text: str) -> None:
     print(f"bench relay: {text}", file=sys.stderr, flush=True)
 
 
-async def bench_relay(messages: int, groups: int, *, limit_s: float) -> dict[str, Any]:
+async def bench_relay(
+    messages: int,
+    groups: int,
+    *,
+    limit_s: float,
+    database_url: str | None = None,
+    worker: bool = False,
+) -> dict[str, Any]:
     """Run the burst; return the figures."""
     from pydantic import SecretStr
 
@@ -131,7 +163,7 @@ async def bench_relay(messages: int, groups: int, *, limit_s: float) -> dict[str
     settings = Settings(
         telegram_token=SecretStr(token),
         telegram_api_url=sandbox.url,
-        database_url=f"sqlite+aiosqlite:///{workdir}/daraja.db",
+        database_url=database_url or f"sqlite+aiosqlite:///{workdir}/daraja.db",
         models_dir=install_bundled_models(workdir / "models"),
         admin_ids=[ADMIN_ID],
         rate_global_per_s=0,
@@ -141,9 +173,30 @@ async def bench_relay(messages: int, groups: int, *, limit_s: float) -> dict[str
         log_level="WARNING",
     )
     bot = asyncio.create_task(serve(settings, stop, telemetry=clock, ready=ready))
+    helper = None
+    if worker:
+        from bot.scenario import BotProcess
+
+        (workdir / "worker").mkdir()
+        helper = BotProcess(
+            workdir / "worker",
+            sandbox.url,
+            settings.models_dir,
+            settings.database_url,
+            token=token,
+            admin_ids=str(ADMIN_ID),
+            extra_env={
+                "DARAJA_MODE": "worker",
+                "DARAJA_RATE_CHAT_PER_S": "0",
+                "DARAJA_RATE_GROUP_PER_MIN": "0",
+                "DARAJA_RATE_GLOBAL_PER_S": "0",
+            },
+        )
     client = SandboxClient.connect(sandbox.url)
     try:
         await asyncio.wait_for(ready.wait(), 120)
+        if helper is not None:
+            await asyncio.to_thread(helper.start)
         people = People(client, ADMIN_ID)
         chats = await _enroll(people, groups)
         expected = messages * (groups - 1)
@@ -151,7 +204,12 @@ async def bench_relay(messages: int, groups: int, *, limit_s: float) -> dict[str
         started = time.monotonic()
         await _burst(client, chats, messages)
         deadline = started + limit_s
-        while clock.sent < expected and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            if clock.sent >= expected or (
+                helper is not None
+                and (await _count(settings.database_url))["delivered"] >= expected
+            ):
+                break
             clock.event.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(clock.event.wait(), 5)
@@ -164,6 +222,8 @@ async def bench_relay(messages: int, groups: int, *, limit_s: float) -> dict[str
         stop.set()
         if not bot.done():
             bot.cancel()
+        if helper is not None:
+            helper.stop()
         await client.close()
         sandbox.stop()
     # End to end under the burst: fetched -> last copy sent, minus translation (no rate-limit
@@ -186,6 +246,8 @@ async def bench_relay(messages: int, groups: int, *, limit_s: float) -> dict[str
     return {
         "messages": messages,
         "groups": groups,
+        "database": settings.database_url.split("+", 1)[0],
+        "processes": 2 if worker else 1,
         "copies_expected": expected,
         "copies_delivered": counts["delivered"],
         "lost": expected - counts["delivered"],
