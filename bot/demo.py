@@ -149,17 +149,33 @@ async def _play(
         before = {code: await _bot_count(client, g["chat"]) for code, g in groups.items()}
         progress(f"{source['name']} writes in {source['title']}")
         await client.say(source["chat"], source["person"], text)
-        for code, group in groups.items():
-            if code == speaker:
-                continue
-            try:
-                await client.wait_for(
-                    group["chat"],
-                    lambda history, n=before[code]: sum(m.from_bot for m in history) > n,
-                    timeout=wait,
-                )
-            except TimeoutError:
-                transcript.missing.append(f"{speaker} -> {code}: {text}")
+        await _expect_copies(
+            client, groups, before, speaker, f"{speaker}: {text}", transcript, wait=wait
+        )
+
+
+async def _expect_copies(
+    client: Any,
+    groups: dict[str, dict[str, Any]],
+    before: dict[str, int],
+    speaker: str,
+    what: str,
+    transcript: Transcript,
+    *,
+    wait: float,
+) -> None:
+    """Wait until every group but the speaker's shows one more bot message; note what's missing."""
+    for code, group in groups.items():
+        if code == speaker:
+            continue
+        try:
+            await client.wait_for(
+                group["chat"],
+                lambda history, n=before[code]: sum(m.from_bot for m in history) > n,
+                timeout=wait,
+            )
+        except TimeoutError:
+            transcript.missing.append(f"{what} -> {code}")
 
 
 async def _operations_room(
@@ -171,17 +187,7 @@ async def _operations_room(
     progress(f"{ke['name']} files a SITREP from {ke['title']}")
     before = {code: await _bot_count(client, g["chat"]) for code, g in groups.items()}
     await client.command(ke["chat"], ke["person"], "report", SITREP)
-    for code, group in groups.items():
-        if code == "KE-3":
-            continue
-        try:
-            await client.wait_for(
-                group["chat"],
-                lambda history, n=before[code]: sum(m.from_bot for m in history) > n,
-                timeout=wait,
-            )
-        except TimeoutError:
-            transcript.missing.append(f"SITREP KE-3 -> {code}")
+    await _expect_copies(client, groups, before, "KE-3", "SITREP KE-3", transcript, wait=wait)
     cmd = groups["PNH-CMD"]
     progress(f"{cmd['name']} asks for the status board and sends a FLASH order")
     board = await people.ask(cmd["person"], cmd["person"], "status")

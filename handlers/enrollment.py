@@ -7,29 +7,13 @@ from telegram import Update
 from bot.context import DarajaContext
 from bot.domain import LANGUAGES, Role
 from bot.errors import DarajaError
+from bot.i18n import KEY_FAMILIES
 from bot.services.access import COMMAND_ROLES
 from handlers.common import answer, caller_of, reply_language, text
 
-# Order of commands in /help; each shown only to roles that may run it.
-HELP_ORDER = (
-    "whoami",
-    "lang",
-    "join",
-    "enroll",
-    "backtranslate",
-    "report",
-    "status",
-    "where",
-    "who",
-    "flash",
-    "acks",
-    "how",
-    "log",
-    "search",
-    "newop",
-    "addunit",
-    "code",
-)
+# Order of commands in /help (the catalog's `help.*` family, minus /help and /start themselves);
+# each is shown only to roles that may run it.
+HELP_ORDER = tuple(c for c in KEY_FAMILIES["help.{}"] if c not in ("help", "start"))
 
 
 async def start(update: Update, ctx: DarajaContext) -> None:

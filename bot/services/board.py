@@ -17,7 +17,7 @@ from typing import Any
 
 from bot.formatting import format_age, format_datetime, format_time
 from bot.i18n import I18n
-from bot.rendering import TEXT_LIMIT, visible_len
+from bot.rendering import TEXT_LIMIT, pack, visible_len
 
 # Units per board page: 15 two-line entries read comfortably on a phone; pages are further
 # split if long needs would pass Telegram's limit.
@@ -303,22 +303,8 @@ def is_stale(
 
 def _pack(pieces: Sequence[str]) -> list[str]:
     """Join pieces into messages within the limit; a piece longer than a page is cut."""
-    parts: list[str] = []
-    current: list[str] = []
-    size = 0
-    for piece in pieces:
-        length = visible_len(piece) + 1
-        if length > PAGE_BUDGET:
-            piece = _cut(piece)
-            length = visible_len(piece) + 1
-        if current and size + length > PAGE_BUDGET:
-            parts.append("\n".join(current))
-            current, size = [], 0
-        current.append(piece)
-        size += length
-    if current:
-        parts.append("\n".join(current))
-    return parts
+    fitted = [_cut(p) if visible_len(p) + 1 > PAGE_BUDGET else p for p in pieces]
+    return pack(fitted, PAGE_BUDGET)
 
 
 def _cut(piece: str) -> str:
