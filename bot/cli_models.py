@@ -190,6 +190,7 @@ def _install(args: argparse.Namespace) -> int:
             "en-fr; see `daraja models catalog`"
         )
     print(f"installed {pkg.package_id}: {pkg.label()}")
+    _audit("models.installed", pkg)
     return 0
 
 
@@ -197,7 +198,51 @@ def _remove(args: argparse.Namespace) -> int:
     store = _store()
     store.remove(args.package_id)
     print(f"removed {args.package_id}")
+    _audit("models.removed", None, package_id=args.package_id)
     return 0
+
+
+def _audit(event_type: str, pkg: Any, **extra: Any) -> None:
+    """Record a model change in the audit log (the deployment's database, migrated if new).
+
+    The install itself has happened either way; if the database cannot be reached the operator
+    is told, since auditors expect every model change in the log."""
+    import asyncio
+
+    from bot.settings import load_settings
+    from storage.audit import AuditChain
+    from storage.db import Database
+
+    settings = load_settings()
+    payload: dict[str, Any] = dict(extra)
+    if pkg is not None:
+        payload.update(
+            package_id=pkg.package_id,
+            sha256=pkg.sha256,
+            source=pkg.source,
+            pairs=sorted(f"{a}-{b}" for a, b in pkg.pairs),
+        )
+    key = settings.audit_hmac_key.get_secret_value().encode() if settings.audit_hmac_key else None
+
+    async def go() -> None:
+        db = Database(settings.database_url)
+        try:
+            await db.upgrade()
+            async with db.transaction() as s:
+                await AuditChain(key=key).append(
+                    s, component="models", event_type=event_type, actor="cli", payload=payload
+                )
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(go())
+    except Exception as exc:  # noqa: BLE001 - the model change stands; say the log missed it
+        print(
+            f"daraja: warning: the audit log could not record this change "
+            f"({type(exc).__name__}); check DARAJA_DATABASE_URL",
+            file=sys.stderr,
+        )
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -238,6 +283,7 @@ def _convert_opus_mt(args: argparse.Namespace) -> int:
     if args.install:
         pkg = _store().install_file(out, source="converted:opus-mt")
         print(f"installed {pkg.package_id}: {pkg.label()}")
+        _audit("models.installed", pkg)
     return 0
 
 
