@@ -373,11 +373,17 @@ async def _status_checks(services: Services, bot: Any) -> None:
 
 
 async def build_translator_async(settings: Settings) -> Any:
-    """Build the translator off the event loop and log the models' self-test."""
+    """Build the translator off the event loop; load the language classifier now, so the
+    first message after a start is not the one that waits for it (about half a second)."""
     try:
-        return await asyncio.to_thread(build_translator, settings)
+        translator = await asyncio.to_thread(build_translator, settings)
     except ImportError:
         return None
+    if translator is not None:
+        from translation.langid import warm_up
+
+        await asyncio.to_thread(warm_up)
+    return translator
 
 
 def run(settings: Settings) -> None:

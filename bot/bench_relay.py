@@ -91,6 +91,13 @@ def register_relay(sub: Any) -> None:
     parser.add_argument("--groups", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=900.0, help="give up after (s)")
     parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="messages per second (0: all at once, a burst); a steady rate below capacity "
+        "shows the overhead without queueing",
+    )
+    parser.add_argument(
         "--database-url",
         default=None,
         help="an empty database to use (default: a temporary SQLite file); PostgreSQL "
@@ -122,6 +129,7 @@ def _run(args: argparse.Namespace) -> int:
             limit_s=args.timeout,
             database_url=args.database_url,
             worker=args.worker,
+            rate=args.rate,
         )
     )
     if not args.json:
@@ -142,6 +150,7 @@ async def bench_relay(
     limit_s: float,
     database_url: str | None = None,
     worker: bool = False,
+    rate: float = 0.0,
 ) -> dict[str, Any]:
     """Run the burst; return the figures."""
     from pydantic import SecretStr
@@ -202,7 +211,7 @@ async def bench_relay(
         expected = messages * (groups - 1)
         _progress(f"burst of {messages} messages into {groups} groups ({expected} copies)")
         started = time.monotonic()
-        await _burst(client, chats, messages)
+        await _burst(client, chats, messages, rate=rate)
         deadline = started + limit_s
         while time.monotonic() < deadline:
             if clock.sent >= expected or (
@@ -246,6 +255,7 @@ async def bench_relay(
     return {
         "messages": messages,
         "groups": groups,
+        "rate_msgs_per_s": rate or "burst",
         "database": settings.database_url.split("+", 1)[0],
         "processes": 2 if worker else 1,
         "copies_expected": expected,
@@ -281,8 +291,16 @@ async def _enroll(people: Any, groups: int) -> list[tuple[int, int, str]]:
     return chats
 
 
-async def _burst(client: Any, chats: list[tuple[int, int, str]], messages: int) -> None:
-    """Post the messages round-robin, a few requests at a time."""
+async def _burst(
+    client: Any, chats: list[tuple[int, int, str]], messages: int, *, rate: float = 0.0
+) -> None:
+    """Post the messages round-robin, a few requests at a time (or one every 1/rate s)."""
+    if rate > 0:
+        for i in range(messages):
+            chat, officer, lang = chats[i % len(chats)]
+            await client.say(chat, officer, f"{SENTENCES[lang]} #{i}")
+            await asyncio.sleep(1.0 / rate)
+        return
     sem = asyncio.Semaphore(8)
 
     async def post(i: int) -> None:
