@@ -204,12 +204,24 @@ async def _operations_room(
             transcript.missing.append(f"FLASH -> {code}")
             continue
         flash = next(m for m in reversed(history) if m.from_bot and m.buttons)
-        await client.press(
+        query = await client.press(
             group["chat"],
             group["person"],
             flash.message_id,
             data=flash.buttons[0][0]["callback_data"],
         )
+        try:
+            await client.wait_for_answer(query, timeout=wait)
+            # The group's copy is edited to show who acknowledged, once the ack is recorded.
+            await client.wait_for(
+                group["chat"],
+                lambda h, mid=flash.message_id: any(
+                    m.message_id == mid and "✅" in (m.text or "") for m in h
+                ),
+                timeout=wait,
+            )
+        except TimeoutError:
+            transcript.missing.append(f"FLASH acknowledgement in {code}")
     acks = await people.ask(cmd["person"], cmd["person"], "acks")
     transcript.acks = acks.text or ""
 
