@@ -20,7 +20,7 @@ from storage.audit import AuditChain
 from storage.db import Database
 from storage.messages import MessageRepo
 from storage.models import AuditEvent, Chat, Copy, Delivery, TranslationRow
-from tests.integration.test_relay_service import FakeTranslator
+from tests.support.fakes import FakeTranslator
 from tests.support.operation import ADMIN, enroll_operation
 from translation.types import Translation
 

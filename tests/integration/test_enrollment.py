@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -13,19 +13,10 @@ from bot.services.enrollment import Caller, EnrollmentService, hash_code
 from storage.audit import AuditChain
 from storage.db import Database
 from storage.models import AuditEvent, Chat, EnrollmentCode, Person
+from tests.support.fakes import Clock
 
 ADMIN = Caller(user_id=1000, display_name="Admin", is_admin=True)
 OFFICER = Caller(user_id=2001, display_name="Jean Baptiste")
-
-
-class Clock:
-    """A controllable clock."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ controllable clock."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from storage.db import Database
 from storage.messages import MessageRepo
 from storage.models import AuditEvent, Copy, Delivery, utcnow
 from storage.status_repo import FlashAck
+from tests.support.fakes import Clock
 from tests.support.operation import ADMIN, enroll_operation
 from translation.types import LanguageGuess, Route, Translation
 
@@ -33,19 +33,6 @@ GROUPS = tuple(
     for i in range(10)
 )
 COMMAND_CHAT = -2999
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 class FakeTranslator:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,16 +21,7 @@ from storage.audit import AuditChain
 from storage.db import Database
 from storage.models import AuditEvent, Copy, Delivery, TranslationRow
 from tests.support.db_seed import seed_operation
-
-
-class Clock:
-    """UTC time the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+from tests.support.fakes import Clock
 
 
 class ScriptedBot:

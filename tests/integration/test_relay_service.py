@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -13,40 +12,8 @@ from bot.services.relay import Inbound, RelayService
 from storage.audit import AuditChain
 from storage.db import Database
 from storage.models import AuditEvent, Delivery, Message, TranslationRow
+from tests.support.fakes import FakeTranslator
 from tests.support.operation import ADMIN, enroll_operation
-from translation.types import LanguageGuess, Route, Translation
-
-
-class FakeTranslator:
-    """Detects by a prefix tag, translates by tagging; records every call."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[str, ...], str]] = []
-
-    def detect(
-        self, text: str, *, chat_languages: Sequence[str], author_language: str | None
-    ) -> LanguageGuess:
-        tag = text.split(":", 1)[0]
-        if tag in ("ht", "fr", "en", "sw"):
-            return LanguageGuess(tag, "classifier", 0.9)
-        return LanguageGuess(chat_languages[0], "prior:chat", 0.5)
-
-    async def translate_many(
-        self, text: str, targets: Sequence[str], *, source: str, glossary: Any = None
-    ) -> list[Translation]:
-        self.calls.append((text, tuple(targets), source))
-        return [
-            Translation(
-                text=f"[{t}] {text}",
-                source=source,
-                target=t,
-                source_decided_by="given",
-                route=Route.DIRECT,
-                models=(f"{source}-{t}",),
-                score=0.9,
-            )
-            for t in targets
-        ]
 
 
 @pytest.fixture

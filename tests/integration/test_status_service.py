@@ -3,8 +3,6 @@ controllable clock)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,55 +17,10 @@ from storage.audit import AuditChain
 from storage.db import Database
 from storage.models import AuditEvent, Delivery, Message, TranslationRow, utcnow
 from storage.status_repo import Report
+from tests.support.fakes import Clock, FakeTranslator
 from tests.support.operation import ADMIN, enroll_operation
-from translation.types import LanguageGuess, Route, Translation
 
 COMMANDER = Caller(user_id=3001, display_name="Cmdt Pierre")
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-class FakeTranslator:
-    """Detects by a `xx:` prefix (else the chat's language); translates by tagging."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[str, ...], str]] = []
-
-    def detect(
-        self, text: str, *, chat_languages: Sequence[str], author_language: str | None
-    ) -> LanguageGuess:
-        tag = text.split(":", 1)[0]
-        if tag in ("ht", "fr", "en", "sw"):
-            return LanguageGuess(tag, "classifier", 0.9)
-        return LanguageGuess(chat_languages[0], "prior:chat", 0.5)
-
-    async def translate_many(
-        self, text: str, targets: Sequence[str], *, source: str, glossary: Any = None
-    ) -> list[Translation]:
-        self.calls.append((text, tuple(targets), source))
-        return [
-            Translation(
-                text=f"[{t}] {text}",
-                source=source,
-                target=t,
-                source_decided_by="given",
-                route=Route.DIRECT,
-                models=(f"{source}-{t}",),
-                score=0.9,
-            )
-            for t in targets
-        ]
 
 
 class Recorder:
