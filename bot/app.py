@@ -24,9 +24,9 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
-from telegram.request import HTTPXRequest
 
 from bot.context import DarajaContext, Services
+from bot.http import AiohttpRequest
 from bot.ratelimit import TelegramRateLimiter
 from bot.settings import Settings
 from bot.telemetry import Telemetry
@@ -181,7 +181,7 @@ def build_application(settings: Settings, services: Services, limiter: Any) -> A
         .base_file_url(f"{api}/file/bot")
         .context_types(ContextTypes(context=DarajaContext))
         .request(
-            HTTPXRequest(
+            AiohttpRequest(
                 connection_pool_size=64,
                 read_timeout=20,
                 write_timeout=20,
@@ -189,7 +189,9 @@ def build_application(settings: Settings, services: Services, limiter: Any) -> A
                 pool_timeout=10,
             )
         )
-        .get_updates_request(HTTPXRequest(read_timeout=40, connect_timeout=10))
+        .get_updates_request(
+            AiohttpRequest(connection_pool_size=1, read_timeout=40, connect_timeout=10)
+        )
         .rate_limiter(TelegramRateLimiter(limiter))
         .updater(None)  # updates come through the durable inbox (bot/inbox.py)
         .concurrent_updates(True)

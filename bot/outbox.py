@@ -20,10 +20,12 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import (
     InlineKeyboardButton,
@@ -38,10 +40,10 @@ from telegram.ext import ExtBot
 from bot.ratelimit import RateLimiter, retry_seconds
 from bot.services.copies import CopyBuilder, PreparedCopy
 from bot.telemetry import Telemetry
-from storage.audit import AuditChain
+from storage.audit import AuditChain, PendingEvent
 from storage.db import Database
 from storage.messages import MessageRepo
-from storage.models import Copy, Delivery, utcnow
+from storage.models import Chat, Copy, Delivery, utcnow
 from storage.outbox_claim import claim_deliveries
 from storage.repositories import ChatRepo
 
@@ -343,14 +345,13 @@ class OutboxWorker:
             batch, self._finishing = self._finishing[:FINISH_BATCH], self._finishing[FINISH_BATCH:]
             try:
                 async with self.db.transaction() as s:
-                    for delivery_id, state, error, copy, last_part, _ in batch:
-                        await self._record_finish(s, delivery_id, state, error, copy, last_part)
+                    await self._record_finishes(s, [item[:5] for item in batch])
             except Exception:  # noqa: BLE001 - isolate the bad row: record the rest one by one
                 for delivery_id, state, error, copy, last_part, done in batch:
                     try:
                         async with self.db.transaction() as s:
-                            await self._record_finish(
-                                s, delivery_id, state, error, copy, last_part
+                            await self._record_finishes(
+                                s, [(delivery_id, state, error, copy, last_part)]
                             )
                     except Exception as exc:  # noqa: BLE001 - reported to its caller
                         if not done.done():
@@ -363,52 +364,64 @@ class OutboxWorker:
                 if not done.done():
                     done.set_result(None)
 
-    async def _record_finish(
+    async def _record_finishes(
         self,
         s: AsyncSession,
-        delivery_id: int,
-        state: str,
-        error: str | None,
-        copy: PreparedCopy | None,
-        last_part: tuple[int, int] | None,
+        batch: Sequence[tuple[int, str, str | None, PreparedCopy | None, tuple[int, int] | None]],
     ) -> None:
-        row = await s.get(Delivery, delivery_id)
-        if row is None:
-            return
-        if copy is not None and last_part is not None:
-            s.add(self._copy_row(copy, *last_part))
-        row.state = state
-        row.last_error = error
-        row.claimed_by = None
-        row.claimed_at = None
-        if state == "sent":
-            row.sent_at = self.clock()
-        ids = [
-            c.telegram_message_id for c in await MessageRepo(s).copies_for_delivery(delivery_id)
-        ]
-        row.telegram_message_ids = ids
-        chat = await MessageRepo(s).chat(row.target_chat_id)
-        await self.audit.append(
-            s,
-            component="outbox",
-            event_type=f"delivery.{state}",
-            actor="daraja",
-            outcome="ok" if state == "sent" else "failed",
-            operation_id=chat.operation_id if chat else None,
-            payload={
-                "delivery_id": row.id,
-                "message_id": row.message_id,
-                "revision": row.revision,
-                "action": row.action,
-                "target_chat_id": chat.telegram_chat_id if chat else None,
-                "languages": row.target_language,
-                "telegram_message_ids": ids,
-                "attempts": row.attempts,
-                "ambiguous": row.ambiguous,
-                "error": error,
-                "worker": self.worker_id,
-            },
-        )
+        """Outcomes of several rows in one round of statements: rows, their posted parts and
+        their chats are read together and the audit events appended together."""
+        ids = [item[0] for item in batch]
+        rows = {r.id: r for r in await s.scalars(select(Delivery).where(Delivery.id.in_(ids)))}
+        parts: dict[int, list[Copy]] = defaultdict(list)
+        for c in await s.scalars(select(Copy).where(Copy.delivery_id.in_(ids))):
+            parts[c.delivery_id].append(c)
+        chat_ids = {r.target_chat_id for r in rows.values()}
+        chats = {c.id: c for c in await s.scalars(select(Chat).where(Chat.id.in_(chat_ids)))}
+        now = self.clock()
+        events: list[PendingEvent] = []
+        for delivery_id, state, error, copy, last_part in batch:
+            row = rows.get(delivery_id)
+            if row is None:
+                continue
+            if copy is not None and last_part is not None:
+                posted = self._copy_row(copy, *last_part)
+                s.add(posted)
+                parts[delivery_id].append(posted)
+            row.state = state
+            row.last_error = error
+            row.claimed_by = None
+            row.claimed_at = None
+            if state == "sent":
+                row.sent_at = now
+            telegram_ids = [
+                c.telegram_message_id for c in sorted(parts[delivery_id], key=lambda c: c.part)
+            ]
+            row.telegram_message_ids = telegram_ids
+            chat = chats.get(row.target_chat_id)
+            events.append(
+                PendingEvent(
+                    component="outbox",
+                    event_type=f"delivery.{state}",
+                    actor="daraja",
+                    outcome="ok" if state == "sent" else "failed",
+                    operation_id=chat.operation_id if chat else None,
+                    payload={
+                        "delivery_id": row.id,
+                        "message_id": row.message_id,
+                        "revision": row.revision,
+                        "action": row.action,
+                        "target_chat_id": chat.telegram_chat_id if chat else None,
+                        "languages": row.target_language,
+                        "telegram_message_ids": telegram_ids,
+                        "attempts": row.attempts,
+                        "ambiguous": row.ambiguous,
+                        "error": error,
+                        "worker": self.worker_id,
+                    },
+                )
+            )
+        await self.audit.append_many(s, events)
 
     async def _retry(
         self,

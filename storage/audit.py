@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -168,6 +169,19 @@ async def read_head(session: AsyncSession) -> HeadState:
 
 
 @dataclass(frozen=True)
+class PendingEvent:
+    """One event to append (`AuditChain.append_many`)."""
+
+    component: str
+    event_type: str
+    actor: str
+    outcome: str = "ok"
+    payload: dict[str, Any] | None = None
+    operation_id: int | None = None
+    ts: datetime | None = None
+
+
+@dataclass(frozen=True)
 class AuditChain:
     """Hashing rules of one deployment's chain (plain SHA-256 or keyed HMAC-SHA256)."""
 
@@ -193,41 +207,70 @@ class AuditChain:
         ts: datetime | None = None,
     ) -> AuditEvent:
         """Append one event in the caller's transaction (commits or rolls back with it)."""
-        actor = actor[:64]
+        (event,) = await self.append_many(
+            session,
+            [
+                PendingEvent(
+                    component=component,
+                    event_type=event_type,
+                    actor=actor,
+                    outcome=outcome,
+                    payload=payload,
+                    operation_id=operation_id,
+                    ts=ts,
+                )
+            ],
+        )
+        return event
+
+    async def append_many(
+        self, session: AsyncSession, events: Sequence[PendingEvent]
+    ) -> list[AuditEvent]:
+        """Append events in order in the caller's transaction: the head is read (and locked)
+        once and written once, however many events, so a batch costs one round of statements."""
+        if not events:
+            return []
         head = (
             await session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update())
         ).scalar_one()
-        # Hash the time exactly as it reads back from every backend: UTC, microseconds.
-        if ts is not None and ts.tzinfo is None:
-            raise ValueError("audit times must be timezone-aware")
-        when = (ts or utcnow()).astimezone(UTC)
-        payload_json = canonical_json(payload or {})
-        seq = head.seq + 1
-        body = event_body(
-            seq=seq,
-            ts=when,
-            component=component,
-            event_type=event_type,
-            actor=actor,
-            outcome=outcome,
-            operation_id=operation_id,
-            payload=payload_json,
-        )
-        digest = self.link(head.hash, body)
-        event = AuditEvent(
-            seq=seq,
-            ts=when,
-            component=component,
-            event_type=event_type,
-            actor=actor,
-            outcome=outcome,
-            operation_id=operation_id,
-            payload=payload_json,
-            prev_hash=head.hash,
-            hash=digest,
-        )
-        session.add(event)
+        seq, prev = head.seq, head.hash
+        rows: list[AuditEvent] = []
+        for pending in events:
+            # Hash the time exactly as it reads back from every backend: UTC, microseconds.
+            if pending.ts is not None and pending.ts.tzinfo is None:
+                raise ValueError("audit times must be timezone-aware")
+            when = (pending.ts or utcnow()).astimezone(UTC)
+            actor = pending.actor[:64]
+            payload_json = canonical_json(pending.payload or {})
+            seq += 1
+            body = event_body(
+                seq=seq,
+                ts=when,
+                component=pending.component,
+                event_type=pending.event_type,
+                actor=actor,
+                outcome=pending.outcome,
+                operation_id=pending.operation_id,
+                payload=payload_json,
+            )
+            digest = self.link(prev, body)
+            rows.append(
+                AuditEvent(
+                    seq=seq,
+                    ts=when,
+                    component=pending.component,
+                    event_type=pending.event_type,
+                    actor=actor,
+                    outcome=pending.outcome,
+                    operation_id=pending.operation_id,
+                    payload=payload_json,
+                    prev_hash=prev,
+                    hash=digest,
+                )
+            )
+            prev = digest
+        session.add_all(rows)
         head.seq = seq
-        head.hash = digest
+        head.hash = prev
         await session.flush()
-        return event
+        return rows

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from storage.models import Delivery
 
@@ -35,20 +34,22 @@ async def claim_deliveries(
     """Atomically claim up to `limit` due deliveries (oldest first, one per chat) for a worker."""
     if limit <= 0:
         return []
-    earlier = aliased(Delivery)
-    held_back = exists().where(
-        and_(
-            earlier.target_chat_id == Delivery.target_chat_id,
-            earlier.id < Delivery.id,
-            earlier.state.in_(_UNFINISHED),
-        )
+    # The head of each chat's queue: its oldest unfinished row. Only a head may go, and only
+    # when it is pending and due (a head that is `sending`, or held back by `not_before`, keeps
+    # its chat waiting). One pass over the unfinished rows (index `ix_deliveries_pending`),
+    # whatever the queue depth, instead of a NOT EXISTS probe per pending row.
+    heads = (
+        select(func.min(Delivery.id).label("head"))
+        .where(Delivery.state.in_(_UNFINISHED))
+        .group_by(Delivery.target_chat_id)
+        .subquery()
     )
     candidates = (
         select(Delivery.id)
+        .join(heads, Delivery.id == heads.c.head)
         .where(
             Delivery.state == "pending",
             or_(Delivery.not_before.is_(None), Delivery.not_before <= now),
-            ~held_back,
         )
         .order_by(Delivery.id)
         .limit(limit)

@@ -6,15 +6,18 @@ returns a `PreparedCopy` the outbox worker sends without further database reads.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import N_, I18n
 from bot.rendering import Block, CopyContent, header_line, render_caption, render_parts
 from bot.services.relay import BACK
 from storage.db import Database
 from storage.messages import MessageRepo
-from storage.models import Chat, Delivery, Message, TranslationRow
+from storage.models import Chat, Delivery, Message, Person, TranslationRow, Unit
 from storage.repositories import OperationRepo, PersonRepo
 
 MEDIA_KINDS = frozenset({"photo", "video", "document", "voice", "audio", "animation"})
@@ -62,34 +65,60 @@ class PreparedCopy:
 class CopyBuilder:
     """Builds `PreparedCopy`s from the database and the catalogs."""
 
-    def __init__(self, db: Database, i18n: I18n) -> None:
+    def __init__(self, db: Database, i18n: I18n, *, cache_size: int = 256) -> None:
         self.db = db
         self.i18n = i18n
+        # One message revision is rendered for every linked chat: what is the same for all its
+        # copies is read once. A revision's original and translations never change (an edit is
+        # a new revision), so the cache cannot serve stale text.
+        self._contexts: OrderedDict[tuple[int, int], _Context] = OrderedDict()
+        self._cache_size = cache_size
+
+    async def _context(self, s: AsyncSession, message_id: int, revision: int) -> _Context | None:
+        key = (message_id, revision)
+        found = self._contexts.get(key)
+        if found is not None:
+            self._contexts.move_to_end(key)
+            return found
+        repo = MessageRepo(s)
+        message = await repo.message(message_id)
+        if message is None:
+            return None
+        source = await repo.chat(message.chat_id)
+        assert source is not None
+        author = (
+            await PersonRepo(s).by_telegram_id(message.author_user_id)
+            if message.author_user_id
+            else None
+        )
+        # The header names the author's own unit when known (a FLASH typed privately is
+        # filed under another chat), else the unit of the chat it was written in.
+        unit_id = (author.unit_id if author is not None else None) or source.unit_id
+        unit = await OperationRepo(s).unit_by_id(unit_id) if unit_id else None
+        rows = {t.target_language: t for t in await repo.translations(message_id, revision)}
+        context = _Context(message, source, author, unit, rows)
+        if message.revision == revision:  # the row read is this revision's text
+            self._contexts[key] = context
+            while len(self._contexts) > self._cache_size:
+                self._contexts.popitem(last=False)
+        return context
 
     async def prepare(self, delivery: Delivery) -> PreparedCopy | None:
         """Render one delivery; None when its chat or message no longer exists."""
         async with self.db.reader() as s:
             repo = MessageRepo(s)
-            message = await repo.message(delivery.message_id)
             target = await repo.chat(delivery.target_chat_id)
-            if message is None or target is None:
+            context = await self._context(s, delivery.message_id, delivery.revision)
+            if context is None or target is None:
                 return None
-            source = await repo.chat(message.chat_id)
-            assert source is not None
-            ops = OperationRepo(s)
-            author = (
-                await PersonRepo(s).by_telegram_id(message.author_user_id)
-                if message.author_user_id
-                else None
+            message, source, author, unit, rows = (
+                context.message,
+                context.source,
+                context.author,
+                context.unit,
+                context.rows,
             )
-            # The header names the author's own unit when known (a FLASH typed privately is
-            # filed under another chat), else the unit of the chat it was written in.
-            unit_id = (author.unit_id if author is not None else None) or source.unit_id
-            unit = await ops.unit_by_id(unit_id) if unit_id else None
-            rows = {
-                t.target_language: t
-                for t in await repo.translations(message.id, delivery.revision)
-            }
+            ops = OperationRepo(s)
             langs = [x for x in delivery.target_language.split(",") if x]
             if delivery.action in BACKCHECK_ACTIONS:
                 return await self._backcheck(repo, delivery, message, source, target, rows, langs)
@@ -192,7 +221,7 @@ class CopyBuilder:
                 )
                 if not edit_ids and action == "edit":
                     action = "send"  # the first copy never arrived: post the edited text anew
-            sent_parts = frozenset(c.part for c in await repo.copies_for_delivery(delivery.id))
+            sent_parts = await _sent_parts(repo, delivery)
             return PreparedCopy(
                 delivery_id=delivery.id,
                 message_id=message.id,
@@ -252,7 +281,7 @@ class CopyBuilder:
             )
             if not edit_ids:
                 action = "backcheck"  # no check was posted before (turned on since): post one
-        sent_parts = frozenset(c.part for c in await repo.copies_for_delivery(delivery.id))
+        sent_parts = await _sent_parts(repo, delivery)
         return PreparedCopy(
             delivery_id=delivery.id,
             message_id=message.id,
@@ -280,3 +309,22 @@ class CopyBuilder:
 
 def _strip_empty(content: CopyContent) -> CopyContent:
     return content
+
+
+async def _sent_parts(repo: MessageRepo, delivery: Delivery) -> frozenset[int]:
+    """Parts of this delivery Telegram already accepted. A row never tried before (no error,
+    not recovered from a stopped worker) has none, and is not looked up."""
+    if delivery.last_error is None and not delivery.ambiguous:
+        return frozenset()
+    return frozenset(c.part for c in await repo.copies_for_delivery(delivery.id))
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every copy of one message revision shares."""
+
+    message: Message
+    source: Chat
+    author: Person | None
+    unit: Unit | None
+    rows: dict[str, TranslationRow]

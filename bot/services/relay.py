@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.services.recording import record_copies
 from bot.services.translator import Translator, untranslated
 from bot.telemetry import Telemetry
-from storage.audit import AuditChain
+from storage.audit import AuditChain, PendingEvent
 from storage.db import Database
 from storage.messages import MessageRepo
 from storage.models import Chat, Delivery, Message, utcnow
@@ -311,8 +311,7 @@ class RelayService:
                 message.edited_at = now
                 await s.flush()
                 event = "message.edited"
-            await self.audit.append(
-                s,
+            lead = PendingEvent(
                 component="relay",
                 event_type=event,
                 actor=f"tg:{inbound.author_id}" if inbound.author_id else "unknown",
@@ -332,17 +331,9 @@ class RelayService:
                 },
             )
             action = "edit" if plan.existing_id is not None else "send"
-            count = await record_copies(
-                s,
-                self.audit,
-                message=message,
-                translations=translations,
-                targets=plan.targets,
-                now=now,
-                action=action,
-            )
+            extra: list[Delivery] = []
             if plan.in_place:
-                await repo.add_delivery(
+                extra.append(
                     Delivery(
                         message_id=message.id,
                         revision=message.revision,
@@ -354,16 +345,12 @@ class RelayService:
                         created_at=now,
                     )
                 )
-                count += 1
+            # The sender's check: back-translations stored beside the translations (keyed
+            # `en>ht`), then one reply to the original in the source chat, queued after the
+            # annotation so the chat's order stays the relay's order.
+            keys = {f"{lang}{BACK}{plan.source}": tr for lang, tr in back.items()}
             if back:
-                # The sender's check: back-translations stored beside the translations (keyed
-                # `en>ht`), then one reply to the original in the source chat, queued after
-                # the annotation so the chat's order stays the relay's order.
-                keys = {f"{lang}{BACK}{plan.source}": tr for lang, tr in back.items()}
-                await record_copies(
-                    s, self.audit, message=message, translations=keys, targets=(), now=now
-                )
-                await repo.add_delivery(
+                extra.append(
                     Delivery(
                         message_id=message.id,
                         revision=message.revision,
@@ -375,7 +362,17 @@ class RelayService:
                         created_at=now,
                     )
                 )
-                count += 1
+            count = await record_copies(
+                s,
+                self.audit,
+                message=message,
+                translations={**translations, **keys},
+                targets=plan.targets,
+                now=now,
+                action=action,
+                extra=extra,
+                lead_events=[lead],
+            )
             return RelayResult(
                 status="queued",
                 message_id=message.id,
