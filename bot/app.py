@@ -275,7 +275,9 @@ async def serve(
     services.relay.telemetry = telemetry
     services.relay.on_queued = outbox.wake
     services.extra["outbox"] = outbox
-    inbox = InboxProcessor(services.db, app, telemetry=telemetry)
+    inbox = InboxProcessor(
+        services.db, app, concurrency=settings.inbox_concurrency, telemetry=telemetry
+    )
     if settings.mode != "worker":
         await inbox.resume()
     # Issue 10: updates arrive by long polling or by webhook; both commit to the inbox first.

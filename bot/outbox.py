@@ -23,10 +23,11 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -44,7 +45,7 @@ from storage.audit import AuditChain, PendingEvent
 from storage.db import Database
 from storage.messages import MessageRepo
 from storage.models import Chat, Copy, Delivery, utcnow
-from storage.outbox_claim import claim_deliveries
+from storage.outbox_claim import claim_deliveries_sync
 from storage.repositories import ChatRepo
 
 log = logging.getLogger(__name__)
@@ -139,13 +140,14 @@ class OutboxWorker:
 
     async def _claim(self, limit: int) -> list[Delivery]:
         now = self.clock()
-        async with self.db.transaction() as s:
-            rows = await claim_deliveries(s, worker_id=self.worker_id, limit=limit, now=now)
-            for row in rows:
-                row.claimed_at = now
-                row.attempts += 1
-                self.telemetry.copy_claimed(row.id, row.message_id, time.monotonic())
-            return rows
+
+        rows = await self.db.write(
+            partial(claim_deliveries_sync, worker_id=self.worker_id, limit=limit, now=now)
+        )
+        at = time.monotonic()
+        for row in rows:
+            self.telemetry.copy_claimed(row.id, row.message_id, at)
+        return rows
 
     async def _recover(self) -> None:
         async with self.db.transaction() as s:
@@ -303,15 +305,20 @@ class OutboxWorker:
         await self._finish(copy.delivery_id, "sent", copy=copy, last_part=last)
 
     def _copy_row(self, copy: PreparedCopy, part: int, telegram_message_id: int) -> Copy:
-        return Copy(
-            delivery_id=copy.delivery_id,
-            message_id=copy.message_id,
-            target_chat_id=copy.target_chat_row,
-            telegram_chat_id=copy.telegram_chat_id,
-            telegram_message_id=telegram_message_id,
-            part=part,
-            created_at=self.clock(),
-        )
+        return Copy(**self._copy_values(copy, part, telegram_message_id))
+
+    def _copy_values(
+        self, copy: PreparedCopy, part: int, telegram_message_id: int
+    ) -> dict[str, Any]:
+        return {
+            "delivery_id": copy.delivery_id,
+            "message_id": copy.message_id,
+            "target_chat_id": copy.target_chat_row,
+            "telegram_chat_id": copy.telegram_chat_id,
+            "telegram_message_id": telegram_message_id,
+            "part": part,
+            "created_at": self.clock(),
+        }
 
     async def _record_part(self, copy: PreparedCopy, part: int, telegram_message_id: int) -> None:
         async with self.db.transaction() as s:
@@ -344,15 +351,13 @@ class OutboxWorker:
         while self._finishing:
             batch, self._finishing = self._finishing[:FINISH_BATCH], self._finishing[FINISH_BATCH:]
             try:
-                async with self.db.transaction() as s:
-                    await self._record_finishes(s, [item[:5] for item in batch])
+                items = [item[:5] for item in batch]
+                await self.db.write(partial(self._record_finishes, batch=items))
             except Exception:  # noqa: BLE001 - isolate the bad row: record the rest one by one
                 for delivery_id, state, error, copy, last_part, done in batch:
+                    one = [(delivery_id, state, error, copy, last_part)]
                     try:
-                        async with self.db.transaction() as s:
-                            await self._record_finishes(
-                                s, [(delivery_id, state, error, copy, last_part)]
-                            )
+                        await self.db.write(partial(self._record_finishes, batch=one))
                     except Exception as exc:  # noqa: BLE001 - reported to its caller
                         if not done.done():
                             done.set_exception(exc)
@@ -364,40 +369,69 @@ class OutboxWorker:
                 if not done.done():
                     done.set_result(None)
 
-    async def _record_finishes(
+    def _record_finishes(
         self,
-        s: AsyncSession,
+        s: Session,
         batch: Sequence[tuple[int, str, str | None, PreparedCopy | None, tuple[int, int] | None]],
     ) -> None:
-        """Outcomes of several rows in one round of statements: rows, their posted parts and
-        their chats are read together and the audit events appended together."""
+        """Outcomes of several rows in one round of Core statements (no unit of work): rows,
+        their posted parts and their chats are read together, the new parts inserted, the rows
+        updated and the audit events appended together."""
         ids = [item[0] for item in batch]
-        rows = {r.id: r for r in await s.scalars(select(Delivery).where(Delivery.id.in_(ids)))}
-        parts: dict[int, list[Copy]] = defaultdict(list)
-        for c in await s.scalars(select(Copy).where(Copy.delivery_id.in_(ids))):
-            parts[c.delivery_id].append(c)
+        rows = {
+            r.id: r
+            for r in s.execute(
+                select(
+                    Delivery.id,
+                    Delivery.message_id,
+                    Delivery.revision,
+                    Delivery.action,
+                    Delivery.target_chat_id,
+                    Delivery.target_language,
+                    Delivery.attempts,
+                    Delivery.ambiguous,
+                ).where(Delivery.id.in_(ids))
+            )
+        }
+        parts: dict[int, dict[int, int]] = defaultdict(dict)
+        for delivery_id, part, telegram_id in s.execute(
+            select(Copy.delivery_id, Copy.part, Copy.telegram_message_id).where(
+                Copy.delivery_id.in_(ids)
+            )
+        ):
+            parts[delivery_id][part] = telegram_id
         chat_ids = {r.target_chat_id for r in rows.values()}
-        chats = {c.id: c for c in await s.scalars(select(Chat).where(Chat.id.in_(chat_ids)))}
+        chats = {
+            c.id: c
+            for c in s.execute(
+                select(Chat.id, Chat.operation_id, Chat.telegram_chat_id).where(
+                    Chat.id.in_(chat_ids)
+                )
+            )
+        }
         now = self.clock()
+        posted: list[dict[str, Any]] = []
+        changes: list[dict[str, Any]] = []
         events: list[PendingEvent] = []
         for delivery_id, state, error, copy, last_part in batch:
             row = rows.get(delivery_id)
             if row is None:
                 continue
             if copy is not None and last_part is not None:
-                posted = self._copy_row(copy, *last_part)
-                s.add(posted)
-                parts[delivery_id].append(posted)
-            row.state = state
-            row.last_error = error
-            row.claimed_by = None
-            row.claimed_at = None
-            if state == "sent":
-                row.sent_at = now
-            telegram_ids = [
-                c.telegram_message_id for c in sorted(parts[delivery_id], key=lambda c: c.part)
-            ]
-            row.telegram_message_ids = telegram_ids
+                posted.append(self._copy_values(copy, *last_part))
+                parts[delivery_id][last_part[0]] = last_part[1]
+            telegram_ids = [parts[delivery_id][p] for p in sorted(parts[delivery_id])]
+            changes.append(
+                {
+                    "id": delivery_id,
+                    "state": state,
+                    "last_error": error,
+                    "claimed_by": None,
+                    "claimed_at": None,
+                    "sent_at": now if state == "sent" else None,
+                    "telegram_message_ids": telegram_ids,
+                }
+            )
             chat = chats.get(row.target_chat_id)
             events.append(
                 PendingEvent(
@@ -407,7 +441,7 @@ class OutboxWorker:
                     outcome="ok" if state == "sent" else "failed",
                     operation_id=chat.operation_id if chat else None,
                     payload={
-                        "delivery_id": row.id,
+                        "delivery_id": delivery_id,
                         "message_id": row.message_id,
                         "revision": row.revision,
                         "action": row.action,
@@ -421,7 +455,11 @@ class OutboxWorker:
                     },
                 )
             )
-        await self.audit.append_many(s, events)
+        if posted:
+            s.execute(insert(Copy), posted)
+        if changes:
+            s.execute(update(Delivery), changes)  # executemany by primary key
+        self.audit.append_many_sync(s, events)
 
     async def _retry(
         self,

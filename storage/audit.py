@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from storage.models import AuditEvent, AuditHead, utcnow
 
@@ -181,6 +182,20 @@ class PendingEvent:
     ts: datetime | None = None
 
 
+_EVENT_COLUMNS = (
+    "seq",
+    "ts",
+    "component",
+    "event_type",
+    "actor",
+    "outcome",
+    "operation_id",
+    "payload",
+    "prev_hash",
+    "hash",
+)
+
+
 @dataclass(frozen=True)
 class AuditChain:
     """Hashing rules of one deployment's chain (plain SHA-256 or keyed HMAC-SHA256)."""
@@ -230,10 +245,19 @@ class AuditChain:
         once and written once, however many events, so a batch costs one round of statements."""
         if not events:
             return []
-        head = (
-            await session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update())
-        ).scalar_one()
-        seq, prev = head.seq, head.hash
+        return await session.run_sync(self.append_many_sync, events)
+
+    def append_many_sync(
+        self, session: Session, events: Sequence[PendingEvent]
+    ) -> list[AuditEvent]:
+        """`append_many` for synchronous transactions (`Database.write`)."""
+        if not events:
+            return []
+        # Core statements, not the unit of work: the head is read fresh (never from the
+        # session's identity map) and the events go in as one multi-row insert.
+        seq, prev = session.execute(
+            select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+        ).one()
         rows: list[AuditEvent] = []
         for pending in events:
             # Hash the time exactly as it reads back from every backend: UTC, microseconds.
@@ -269,8 +293,9 @@ class AuditChain:
                 )
             )
             prev = digest
-        session.add_all(rows)
-        head.seq = seq
-        head.hash = prev
-        await session.flush()
+        session.execute(
+            insert(AuditEvent),
+            [{c: getattr(row, c) for c in _EVENT_COLUMNS} for row in rows],
+        )
+        session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev))
         return rows

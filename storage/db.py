@@ -16,12 +16,14 @@ import fcntl
 import logging
 import os
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, pool, text
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -29,8 +31,17 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.inline import as_async, run_inline
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# Threads (each with its own SQLite connection) serving `Database.read`.
+READER_THREADS = 2
+# Most writes one group commit carries.
+WRITE_BATCH = 64
 
 # Key of the PostgreSQL advisory lock held while migrating, so two bot processes starting at
 # once against one database do not both try to create the tables (the second waits, then
@@ -94,6 +105,45 @@ def create_engine(url: str, *, echo: bool = False, read_only: bool = False) -> A
     )
 
 
+def create_sync_engine(url: Any, *, read_only: bool = False) -> Engine:
+    """A synchronous SQLite engine with the same pragmas as the async one, used only from the
+    writer thread (one connection) or the reader threads (one connection each)."""
+    engine = sa_create_engine(
+        url,
+        poolclass=pool.SingletonThreadPool,
+        pool_size=READER_THREADS,
+        connect_args={"timeout": 30, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA synchronous=FULL")
+        if read_only:
+            cur.execute("PRAGMA query_only=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+class _LoopState:
+    """Per event loop: the lock write transactions take turns on, and the queue of writes
+    waiting for the next group commit."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.queue: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
+        self.committer: asyncio.Task[None] | None = None
+
+
 class Database:
     """The engine and session factory of one deployment."""
 
@@ -103,9 +153,15 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._read_engine: AsyncEngine | None = None
         self._read_sessions: async_sessionmaker[AsyncSession] | None = None
-        self._write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+        self._loop_states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
             weakref.WeakKeyDictionary()
         )
+        self._writer: ThreadPoolExecutor | None = None
+        self._sync_engine: Engine | None = None
+        self._sync_sessions: sessionmaker[Session] | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        self._sync_read_engine: Engine | None = None
+        self._sync_read_sessions: sessionmaker[Session] | None = None
 
     @property
     def dialect(self) -> str:
@@ -128,12 +184,123 @@ class Database:
         async with self._write_lock(), self.sessions() as session, session.begin():
             yield session
 
-    def _write_lock(self) -> asyncio.Lock:
+    async def write(self, fn: Callable[[Session], T]) -> T:
+        """Run `fn(session)` as one write transaction and return its result.
+
+        For the hot paths (recording a message, claiming and finishing deliveries): `fn` is
+        plain synchronous SQLAlchemy. On SQLite it runs in this process's writer thread on a
+        synchronous connection, so its statements do not each wait for a turn of a busy event
+        loop while the database's write lock is held (the same work through the async driver
+        held the lock several times longer under a burst). On PostgreSQL it runs through
+        `AsyncSession.run_sync` on the async pool.
+
+        Group commit (SQLite): writes that queue while the writer is busy are run together in
+        one transaction, each in its own savepoint, and committed with one fsync; each caller
+        gets its own result or exception (a failing write rolls back only its savepoint), and
+        only once the commit is durable."""
+        if self.dialect != "sqlite":
+            async with self.transaction() as s:
+                return await s.run_sync(fn)
         loop = asyncio.get_running_loop()
-        lock = self._write_locks.get(loop)
-        if lock is None:
-            lock = self._write_locks[loop] = asyncio.Lock()
-        return lock
+        state = self._loop_state(loop)
+        future: asyncio.Future[Any] = loop.create_future()
+        state.queue.append((fn, future))
+        if state.committer is None or state.committer.done():
+            state.committer = loop.create_task(self._commit_writes(state))
+        return cast(T, await future)
+
+    async def _commit_writes(self, state: _LoopState) -> None:
+        loop = asyncio.get_running_loop()
+        while state.queue:
+            batch = state.queue[:WRITE_BATCH]
+            del state.queue[:WRITE_BATCH]
+            fns = [fn for fn, _ in batch]
+            try:
+                async with state.lock:
+                    outcomes = await loop.run_in_executor(
+                        self._writer_pool(), self._write_batch_sync, fns
+                    )
+            except Exception as exc:  # noqa: BLE001 - the commit failed: no write is durable
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                if future.done():  # the caller was cancelled
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _write_batch_sync(self, fns: list[Callable[[Session], Any]]) -> list[tuple[bool, Any]]:
+        assert self._sync_sessions is not None
+        if len(fns) == 1:
+            try:
+                with self._sync_sessions() as session, session.begin():
+                    return [(True, fns[0](session))]
+            except Exception as exc:  # noqa: BLE001 - handed to the caller
+                return [(False, exc)]
+        outcomes: list[tuple[bool, Any]] = []
+        with self._sync_sessions() as session, session.begin():
+            for fn in fns:
+                try:
+                    with session.begin_nested():
+                        outcomes.append((True, fn(session)))
+                except Exception as exc:  # noqa: BLE001 - handed to its caller
+                    outcomes.append((False, exc))
+        return outcomes
+
+    async def read(self, fn: Callable[[Session], T]) -> T:
+        """Run `fn(session)` on a read-only snapshot and return its result: on SQLite in a
+        reader thread on a synchronous connection (one hand-off to the event loop for the
+        whole read instead of several per statement), on PostgreSQL through `run_sync`."""
+        if self.dialect != "sqlite":
+            async with self.reader() as s:
+                return await s.run_sync(fn)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader_pool(), self._read_sync, fn)
+
+    async def read_inline(self, fn: Callable[[AsyncSession], Coroutine[Any, Any, T]]) -> T:
+        """`read` for repository code written against `AsyncSession` (storage/inline.py): the
+        coroutine runs to its end in the reader thread, one hand-off for the whole read."""
+        return await self.read(lambda s: run_inline(fn(as_async(s))))
+
+    async def write_inline(self, fn: Callable[[AsyncSession], Coroutine[Any, Any, T]]) -> T:
+        """`write` for repository code written against `AsyncSession` (storage/inline.py)."""
+        return await self.write(lambda s: run_inline(fn(as_async(s))))
+
+    def _reader_pool(self) -> ThreadPoolExecutor:
+        if self._readers is None:
+            self._readers = ThreadPoolExecutor(
+                max_workers=READER_THREADS, thread_name_prefix="daraja-reader"
+            )
+            sync_url = make_url(self.url).set(drivername="sqlite")
+            self._sync_read_engine = create_sync_engine(sync_url, read_only=True)
+            self._sync_read_sessions = sessionmaker(self._sync_read_engine, expire_on_commit=False)
+        return self._readers
+
+    def _read_sync(self, fn: Callable[[Session], T]) -> T:
+        assert self._sync_read_sessions is not None
+        with self._sync_read_sessions() as session, session.begin():
+            return fn(session)
+
+    def _writer_pool(self) -> ThreadPoolExecutor:
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="daraja-writer")
+            sync_url = make_url(self.url).set(drivername="sqlite")
+            self._sync_engine = create_sync_engine(sync_url)
+            self._sync_sessions = sessionmaker(self._sync_engine, expire_on_commit=False)
+        return self._writer
+
+    def _write_lock(self) -> asyncio.Lock:
+        return self._loop_state(asyncio.get_running_loop()).lock
+
+    def _loop_state(self, loop: asyncio.AbstractEventLoop) -> _LoopState:
+        state = self._loop_states.get(loop)
+        if state is None:
+            state = self._loop_states[loop] = _LoopState()
+        return state
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
@@ -158,6 +325,19 @@ class Database:
         await self.engine.dispose()
         if self._read_engine is not None:
             await self._read_engine.dispose()
+        if self._readers is not None:
+            readers, read_engine = self._readers, self._sync_read_engine
+            self._readers, self._sync_read_engine, self._sync_read_sessions = None, None, None
+            readers.shutdown(wait=True)
+            if read_engine is not None:
+                read_engine.dispose()
+        if self._writer is not None:
+            writer, engine = self._writer, self._sync_engine
+            self._writer, self._sync_engine, self._sync_sessions = None, None, None
+            if engine is not None:
+                # Close the connection in the thread that owns it.
+                await asyncio.get_running_loop().run_in_executor(writer, engine.dispose)
+            writer.shutdown(wait=False)
 
 
 def _alembic_config(connection: Any | None = None) -> Any:

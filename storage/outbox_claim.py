@@ -21,6 +21,7 @@ from datetime import datetime
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from storage.models import Delivery
 
@@ -31,7 +32,17 @@ _UNFINISHED = ("pending", "sending")
 async def claim_deliveries(
     session: AsyncSession, *, worker_id: str, limit: int, now: datetime
 ) -> list[Delivery]:
-    """Atomically claim up to `limit` due deliveries (oldest first, one per chat) for a worker."""
+    """Atomically claim up to `limit` due deliveries (oldest first, one per chat) for a worker:
+    each becomes `sending`, stamped with the worker and `now`, its attempts counted."""
+    return await session.run_sync(
+        lambda sync: claim_deliveries_sync(sync, worker_id=worker_id, limit=limit, now=now)
+    )
+
+
+def claim_deliveries_sync(
+    session: Session, *, worker_id: str, limit: int, now: datetime
+) -> list[Delivery]:
+    """`claim_deliveries` in a synchronous transaction (`Database.write`)."""
     if limit <= 0:
         return []
     # The head of each chat's queue: its oldest unfinished row. Only a head may go, and only
@@ -58,17 +69,22 @@ async def claim_deliveries(
     if bind.dialect.name == "postgresql":
         # Lock only the deliveries rows picked here, not the rows the NOT EXISTS looks at.
         candidates = candidates.with_for_update(skip_locked=True, of=Delivery)
-    ids = list((await session.execute(candidates)).scalars())
+    ids = list(session.execute(candidates).scalars())
     if not ids:
         return []
-    await session.execute(
+    session.execute(
         update(Delivery)
         .where(Delivery.id.in_(ids))
-        .values(state="sending", claimed_by=worker_id)
+        .values(
+            state="sending",
+            claimed_by=worker_id,
+            claimed_at=now,
+            attempts=Delivery.attempts + 1,
+        )
         .execution_options(synchronize_session=False)
     )
     # populate_existing: rows this session loaded earlier must show their new state.
-    claimed = await session.scalars(
+    claimed = session.scalars(
         select(Delivery)
         .where(Delivery.id.in_(ids))
         .order_by(Delivery.id)

@@ -6,6 +6,7 @@ returns a `PreparedCopy` the outbox worker sends without further database reads.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,13 +74,15 @@ class CopyBuilder:
         # a new revision), so the cache cannot serve stale text.
         self._contexts: OrderedDict[tuple[int, int], _Context] = OrderedDict()
         self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
 
     async def _context(self, s: AsyncSession, message_id: int, revision: int) -> _Context | None:
         key = (message_id, revision)
-        found = self._contexts.get(key)
-        if found is not None:
-            self._contexts.move_to_end(key)
-            return found
+        with self._cache_lock:  # reader threads share the cache
+            found = self._contexts.get(key)
+            if found is not None:
+                self._contexts.move_to_end(key)
+                return found
         repo = MessageRepo(s)
         message = await repo.message(message_id)
         if message is None:
@@ -98,149 +101,153 @@ class CopyBuilder:
         rows = {t.target_language: t for t in await repo.translations(message_id, revision)}
         context = _Context(message, source, author, unit, rows)
         if message.revision == revision:  # the row read is this revision's text
-            self._contexts[key] = context
-            while len(self._contexts) > self._cache_size:
-                self._contexts.popitem(last=False)
+            with self._cache_lock:
+                self._contexts[key] = context
+                while len(self._contexts) > self._cache_size:
+                    self._contexts.popitem(last=False)
         return context
 
     async def prepare(self, delivery: Delivery) -> PreparedCopy | None:
-        """Render one delivery; None when its chat or message no longer exists."""
-        async with self.db.reader() as s:
-            repo = MessageRepo(s)
-            target = await repo.chat(delivery.target_chat_id)
-            context = await self._context(s, delivery.message_id, delivery.revision)
-            if context is None or target is None:
-                return None
-            message, source, author, unit, rows = (
-                context.message,
-                context.source,
-                context.author,
-                context.unit,
-                context.rows,
-            )
-            ops = OperationRepo(s)
-            langs = [x for x in delivery.target_language.split(",") if x]
-            if delivery.action in BACKCHECK_ACTIONS:
-                return await self._backcheck(repo, delivery, message, source, target, rows, langs)
-            ui = langs[0]
-            src = message.source_language or ui
-            annotate = delivery.action in ("annotate", "reannotate")
-            blocks: list[Block] = []
-            flags: list[str] = []
-            for lang in langs:
-                row = rows.get(lang)
-                if lang == src or row is None:
-                    if not annotate:
-                        blocks.append(Block(lang, message.text, is_original=True))
-                    continue
-                blocks.append(Block(lang, row.text))
-                flags.extend(str(f) for f in row.flags)
-            warning = self._warning(flags, ui)
-            edited = self.i18n.t("relay.edited", ui) if message.revision > 0 else ""
-            notes: list[str] = []
-            media = dict(message.media or {})
-            if media.get("forward_from"):
-                notes.append(self.i18n.t("relay.forwarded", ui, source=media["forward_from"]))
-            if delivery.ambiguous:
-                notes.append(self.i18n.t("relay.possible_duplicate", ui))
-            translated = any(not b.is_original for b in blocks)
-            original_html = media.get("html")
-            if not isinstance(original_html, str) or len(original_html) > ORIGINAL_HTML_LIMIT:
-                original_html = None
-            header = header_line(
-                author=message.author_name,
-                unit=unit.code if unit else None,
-                side=unit.side if unit else None,
-                rank=author.rank if author else "",
-                edited_label=edited,
-            )
-            # Issue 7: a FLASH copy is headed by its priority label and, in a unit group expected
-            # to acknowledge, carries the acknowledge button.
-            buttons: tuple[tuple[str, str], ...] = ()
-            if message.priority == "flash" and not annotate:
-                from bot.services.flash import flash_copy_extras
+        """Render one delivery; None when its chat or message no longer exists. The reads run
+        in one go in a reader thread (`Database.read_inline`)."""
+        return await self.db.read_inline(lambda s: self._prepare(s, delivery))
 
-                label, buttons = await flash_copy_extras(s, self.i18n, message, target, ui)
-                header = f"{label}\n{header}"
-            content = CopyContent(
-                header="" if annotate else header,
-                blocks=tuple(blocks),
-                warning=warning,
-                original=message.text if translated and not annotate else "",
-                original_html=original_html,
-                original_label=self.i18n.t(
-                    "relay.original", ui, language=self.i18n.t(f"lang.name.{src}", ui)
-                ),
-                show_language_tags=len(langs) > 1 or annotate,
-                notes=tuple(notes),
-            )
-            kind = "text"
-            caption: str | None = None
-            parts: list[str]
-            if message.kind in MEDIA_KINDS and media.get("file_id") and not annotate:
-                kind = "media"
-                caption, parts = render_caption(content)
-            elif message.kind in ("location", "venue") and not annotate:
-                kind = message.kind
-                parts = render_parts(content)
-            elif message.kind == "sitrep" and isinstance(media.get("sitrep"), dict):
-                # Issue 7: a SITREP renders from its structured data; status words come from
-                # the catalogs in each of the group's languages, free text from translations.
-                from bot.services.board import render_sitrep_copy
-                from bot.services.status import glossary_renderings
+    async def _prepare(self, s: AsyncSession, delivery: Delivery) -> PreparedCopy | None:
+        repo = MessageRepo(s)
+        target = await repo.chat(delivery.target_chat_id)
+        context = await self._context(s, delivery.message_id, delivery.revision)
+        if context is None or target is None:
+            return None
+        message, source, author, unit, rows = (
+            context.message,
+            context.source,
+            context.author,
+            context.unit,
+            context.rows,
+        )
+        ops = OperationRepo(s)
+        langs = [x for x in delivery.target_language.split(",") if x]
+        if delivery.action in BACKCHECK_ACTIONS:
+            return await self._backcheck(repo, delivery, message, source, target, rows, langs)
+        ui = langs[0]
+        src = message.source_language or ui
+        annotate = delivery.action in ("annotate", "reannotate")
+        blocks: list[Block] = []
+        flags: list[str] = []
+        for lang in langs:
+            row = rows.get(lang)
+            if lang == src or row is None:
+                if not annotate:
+                    blocks.append(Block(lang, message.text, is_original=True))
+                continue
+            blocks.append(Block(lang, row.text))
+            flags.extend(str(f) for f in row.flags)
+        warning = self._warning(flags, ui)
+        edited = self.i18n.t("relay.edited", ui) if message.revision > 0 else ""
+        notes: list[str] = []
+        media = dict(message.media or {})
+        if media.get("forward_from"):
+            notes.append(self.i18n.t("relay.forwarded", ui, source=media["forward_from"]))
+        if delivery.ambiguous:
+            notes.append(self.i18n.t("relay.possible_duplicate", ui))
+        translated = any(not b.is_original for b in blocks)
+        original_html = media.get("html")
+        if not isinstance(original_html, str) or len(original_html) > ORIGINAL_HTML_LIMIT:
+            original_html = None
+        header = header_line(
+            author=message.author_name,
+            unit=unit.code if unit else None,
+            side=unit.side if unit else None,
+            rank=author.rank if author else "",
+            edited_label=edited,
+        )
+        # Issue 7: a FLASH copy is headed by its priority label and, in a unit group expected
+        # to acknowledge, carries the acknowledge button.
+        buttons: tuple[tuple[str, str], ...] = ()
+        if message.priority == "flash" and not annotate:
+            from bot.services.flash import flash_copy_extras
 
-                ops_row = await ops.by_id(message.operation_id)
-                parts = render_sitrep_copy(
-                    header,
-                    media["sitrep"],
-                    langs,
-                    self.i18n,
-                    created_at=message.created_at,
-                    renderings=glossary_renderings(ops_row.glossary if ops_row else None),
-                )
-            else:
-                parts = render_parts(_strip_empty(content))
-            reply_to: int | None = None
-            edit_ids: tuple[int, ...] = ()
-            if annotate:
-                reply_to = message.telegram_message_id
-            elif message.reply_to_message_id is not None:
-                parent = await repo.message(message.reply_to_message_id)
-                if parent is not None and parent.chat_id == target.id:
-                    reply_to = parent.telegram_message_id
-                elif parent is not None:
-                    copies = await repo.copies_of(parent.id, target.id)
-                    reply_to = copies[0].telegram_message_id if copies else None
-            action = delivery.action
-            if action in ("edit", "reannotate"):
-                # The source chat may also hold a back-translation check: edit the annotation.
-                kind_of = "annotate" if action == "reannotate" else None
-                edit_ids = tuple(
-                    c.telegram_message_id
-                    for c in await repo.copies_of(message.id, target.id, action=kind_of)
-                )
-                if not edit_ids and action == "edit":
-                    action = "send"  # the first copy never arrived: post the edited text anew
-            sent_parts = await _sent_parts(repo, delivery)
-            return PreparedCopy(
-                delivery_id=delivery.id,
-                message_id=message.id,
-                target_chat_row=target.id,
-                telegram_chat_id=target.telegram_chat_id,
-                action=action,
-                kind=kind,
-                parts=tuple(parts),
-                caption=caption,
-                media=media,
-                source_chat_id=source.telegram_chat_id,
-                source_message_id=message.telegram_message_id,
-                reply_to=reply_to,
-                edit_ids=edit_ids,
-                sent_parts=sent_parts,
-                ambiguous=delivery.ambiguous,
-                attempts=delivery.attempts,
-                buttons=buttons,
+            label, buttons = await flash_copy_extras(s, self.i18n, message, target, ui)
+            header = f"{label}\n{header}"
+        content = CopyContent(
+            header="" if annotate else header,
+            blocks=tuple(blocks),
+            warning=warning,
+            original=message.text if translated and not annotate else "",
+            original_html=original_html,
+            original_label=self.i18n.t(
+                "relay.original", ui, language=self.i18n.t(f"lang.name.{src}", ui)
+            ),
+            show_language_tags=len(langs) > 1 or annotate,
+            notes=tuple(notes),
+        )
+        kind = "text"
+        caption: str | None = None
+        parts: list[str]
+        if message.kind in MEDIA_KINDS and media.get("file_id") and not annotate:
+            kind = "media"
+            caption, parts = render_caption(content)
+        elif message.kind in ("location", "venue") and not annotate:
+            kind = message.kind
+            parts = render_parts(content)
+        elif message.kind == "sitrep" and isinstance(media.get("sitrep"), dict):
+            # Issue 7: a SITREP renders from its structured data; status words come from
+            # the catalogs in each of the group's languages, free text from translations.
+            from bot.services.board import render_sitrep_copy
+            from bot.services.status import glossary_renderings
+
+            ops_row = await ops.by_id(message.operation_id)
+            parts = render_sitrep_copy(
+                header,
+                media["sitrep"],
+                langs,
+                self.i18n,
+                created_at=message.created_at,
+                renderings=glossary_renderings(ops_row.glossary if ops_row else None),
             )
+        else:
+            parts = render_parts(_strip_empty(content))
+        reply_to: int | None = None
+        edit_ids: tuple[int, ...] = ()
+        if annotate:
+            reply_to = message.telegram_message_id
+        elif message.reply_to_message_id is not None:
+            parent = await repo.message(message.reply_to_message_id)
+            if parent is not None and parent.chat_id == target.id:
+                reply_to = parent.telegram_message_id
+            elif parent is not None:
+                copies = await repo.copies_of(parent.id, target.id)
+                reply_to = copies[0].telegram_message_id if copies else None
+        action = delivery.action
+        if action in ("edit", "reannotate"):
+            # The source chat may also hold a back-translation check: edit the annotation.
+            kind_of = "annotate" if action == "reannotate" else None
+            edit_ids = tuple(
+                c.telegram_message_id
+                for c in await repo.copies_of(message.id, target.id, action=kind_of)
+            )
+            if not edit_ids and action == "edit":
+                action = "send"  # the first copy never arrived: post the edited text anew
+        sent_parts = await _sent_parts(repo, delivery)
+        return PreparedCopy(
+            delivery_id=delivery.id,
+            message_id=message.id,
+            target_chat_row=target.id,
+            telegram_chat_id=target.telegram_chat_id,
+            action=action,
+            kind=kind,
+            parts=tuple(parts),
+            caption=caption,
+            media=media,
+            source_chat_id=source.telegram_chat_id,
+            source_message_id=message.telegram_message_id,
+            reply_to=reply_to,
+            edit_ids=edit_ids,
+            sent_parts=sent_parts,
+            ambiguous=delivery.ambiguous,
+            attempts=delivery.attempts,
+            buttons=buttons,
+        )
 
     async def _backcheck(
         self,

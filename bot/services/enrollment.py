@@ -475,26 +475,32 @@ class EnrollmentService:
 
     async def identity(self, caller: Caller) -> Identity:
         """Who the caller is to Daraja (role from settings for admins)."""
-        async with self.db.reader() as s:
-            person = await PersonRepo(s).by_telegram_id(caller.user_id)
-            if person is None:
-                return Identity(
-                    user_id=caller.user_id,
-                    role=Role.ADMIN if self.is_admin(caller.user_id) else None,
-                    language=None,
-                    operation=None,
-                    unit=None,
-                    unit_side=None,
-                )
-            op = await OperationRepo(s).by_id(person.operation_id) if person.operation_id else None
-            unit = await OperationRepo(s).unit_by_id(person.unit_id) if person.unit_id else None
-            return self._identity(person, op, unit)
+        return await self.db.read_inline(lambda s: self._identity_in(s, caller))
+
+    async def _identity_in(self, s: AsyncSession, caller: Caller) -> Identity:
+        person = await PersonRepo(s).by_telegram_id(caller.user_id)
+        if person is None:
+            return Identity(
+                user_id=caller.user_id,
+                role=Role.ADMIN if self.is_admin(caller.user_id) else None,
+                language=None,
+                operation=None,
+                unit=None,
+                unit_side=None,
+            )
+        op = await OperationRepo(s).by_id(person.operation_id) if person.operation_id else None
+        unit = await OperationRepo(s).unit_by_id(person.unit_id) if person.unit_id else None
+        return self._identity(person, op, unit)
 
     async def chat(self, chat_id: int) -> Chat | None:
-        """The active enrollment of a chat, if any."""
-        async with self.db.reader() as s:
+        """The active enrollment of a chat, if any (asked for every group message: one read in
+        a reader thread)."""
+
+        async def find(s: AsyncSession) -> Chat | None:
             chat = await ChatRepo(s).by_telegram_id(chat_id)
             return chat if chat is not None and chat.active else None
+
+        return await self.db.read_inline(find)
 
     async def record_refusal(
         self, caller: Caller | None, reason: str, *, chat_id: int | None, command: str | None

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from storage.audit import AuditChain, PendingEvent
 from storage.models import Chat, Delivery, Message, TranslationRow
@@ -25,25 +28,55 @@ async def record_copies(
     extra: Sequence[Delivery] = (),
     lead_events: Sequence[PendingEvent] = (),
 ) -> int:
+    """`record_copies_sync` in an async transaction."""
+    return await s.run_sync(
+        lambda sync: record_copies_sync(
+            sync,
+            audit,
+            message=message,
+            translations=translations,
+            targets=targets,
+            now=now,
+            action=action,
+            extra=extra,
+            lead_events=lead_events,
+        )
+    )
+
+
+def record_copies_sync(
+    s: Session,
+    audit: AuditChain,
+    *,
+    message: Message,
+    translations: Mapping[str, Translation],
+    targets: Sequence[Chat],
+    now: datetime,
+    action: str = "send",
+    extra: Sequence[Delivery] = (),
+    lead_events: Sequence[PendingEvent] = (),
+) -> int:
     """Record a message's translations (audited) and one outbox row per target chat (then the
     `extra` rows, e.g. an in-place annotation), in the caller's transaction, exactly as the
     relay does for officers' messages. `lead_events` are audited before the translations (the
-    message's own event). One flush for everything: the audit head is read once."""
-    rows: list[TranslationRow | Delivery] = []
+    message's own event). Core multi-row inserts, not the unit of work: this runs for every
+    message of a burst."""
+    s.flush()  # the message row (and anything else pending) first
+    translation_rows: list[dict[str, Any]] = []
     events = list(lead_events)
     for lang, tr in translations.items():
-        rows.append(
-            TranslationRow(
-                message_id=message.id,
-                revision=message.revision,
-                target_language=lang,
-                text=tr.text,
-                route=tr.route.value,
-                models=list(tr.models),
-                score=tr.score,
-                flags=[str(f) for f in tr.flags],
-                created_at=now,
-            )
+        translation_rows.append(
+            {
+                "message_id": message.id,
+                "revision": message.revision,
+                "target_language": lang,
+                "text": tr.text,
+                "route": tr.route.value,
+                "models": list(tr.models),
+                "score": tr.score,
+                "flags": [str(f) for f in tr.flags],
+                "created_at": now,
+            }
         )
         events.append(
             PendingEvent(
@@ -65,24 +98,36 @@ async def record_copies(
                 },
             )
         )
-    # Outbox rows are added in order: their ids are the per-chat delivery order.
-    rows.extend(
-        Delivery(
-            message_id=message.id,
-            revision=message.revision,
-            target_chat_id=target.id,
-            action=action,
-            target_language=target.languages,
-            state="pending",
-            attempts=0,
-            created_at=now,
-        )
+    # Outbox rows are inserted in order: their ids are the per-chat delivery order.
+    deliveries = [
+        {
+            "message_id": message.id,
+            "revision": message.revision,
+            "target_chat_id": target.id,
+            "action": action,
+            "target_language": target.languages,
+            "state": "pending",
+            "attempts": 0,
+            "created_at": now,
+        }
         for target in targets
+    ]
+    deliveries.extend(
+        {
+            "message_id": row.message_id,
+            "revision": row.revision,
+            "target_chat_id": row.target_chat_id,
+            "action": row.action,
+            "target_language": row.target_language,
+            "state": row.state or "pending",
+            "attempts": row.attempts or 0,
+            "created_at": row.created_at or now,
+        }
+        for row in extra
     )
-    rows.extend(extra)
-    s.add_all(rows)
-    if events:
-        await audit.append_many(s, events)  # flushes the rows too
-    else:
-        await s.flush()
+    if translation_rows:
+        s.execute(insert(TranslationRow), translation_rows)
+    if deliveries:
+        s.execute(insert(Delivery), deliveries)
+    audit.append_many_sync(s, events)
     return len(targets) + len(extra)

@@ -16,15 +16,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from bot.services.recording import record_copies
+from bot.services.recording import record_copies_sync
 from bot.services.translator import Translator, untranslated
 from bot.telemetry import Telemetry
 from storage.audit import AuditChain, PendingEvent
 from storage.db import Database
 from storage.messages import MessageRepo
-from storage.models import Chat, Delivery, Message, utcnow
+from storage.models import Chat, Copy, Delivery, Message, utcnow
 from storage.repositories import ChatRepo, OperationRepo, PersonRepo
 from translation.types import Route, Translation
 
@@ -155,68 +158,69 @@ class RelayService:
     # --- steps -------------------------------------------------------------------------------
 
     async def _plan(self, inbound: Inbound) -> _Plan | RelayResult:
-        async with self.db.reader() as s:
-            chat = await ChatRepo(s).by_telegram_id(inbound.chat_id)
-            if chat is None or not chat.active:
-                return RelayResult(status="not_enrolled")
-            repo = MessageRepo(s)
-            existing = await repo.by_telegram(chat.id, inbound.message_id)
-            if inbound.edited:
-                if existing is None:
-                    log.info("edit of a message never relayed (chat %s)", inbound.chat_id)
-                    return RelayResult(status="unknown_edit")
-            elif existing is not None:
-                return RelayResult(status="duplicate", message_id=existing.id)
-            author = (
-                await PersonRepo(s).by_telegram_id(inbound.author_id)
-                if inbound.author_id is not None
-                else None
+        # One read in a reader thread (`Database.read_inline`), language detection included.
+        return await self.db.read_inline(lambda s: self._plan_in(s, inbound))
+
+    async def _plan_in(self, s: AsyncSession, inbound: Inbound) -> _Plan | RelayResult:
+        chat = await ChatRepo(s).by_telegram_id(inbound.chat_id)
+        if chat is None or not chat.active:
+            return RelayResult(status="not_enrolled")
+        repo = MessageRepo(s)
+        existing = await repo.by_telegram(chat.id, inbound.message_id)
+        if inbound.edited:
+            if existing is None:
+                log.info("edit of a message never relayed (chat %s)", inbound.chat_id)
+                return RelayResult(status="unknown_edit")
+        elif existing is not None:
+            return RelayResult(status="duplicate", message_id=existing.id)
+        author = (
+            await PersonRepo(s).by_telegram_id(inbound.author_id)
+            if inbound.author_id is not None
+            else None
+        )
+        op = await OperationRepo(s).by_id(chat.operation_id)
+        assert op is not None
+        unit = await OperationRepo(s).unit_by_id(chat.unit_id) if chat.unit_id else None
+        linked = [c for c in await ChatRepo(s).linked(chat.operation_id) if c.id != chat.id]
+        if inbound.edited and existing is not None:
+            # Edit every chat the original went to; the outbox keeps per-chat order, so the
+            # copy is posted before its edit is applied.
+            sent_to = set(await repo.chats_sent_to(existing.id))
+            linked = [c for c in linked if c.id in sent_to]
+        chat_langs = chat.language_list
+        author_lang = author.language if author is not None else None
+        if inbound.text.strip():
+            guess = self.translator.detect(
+                inbound.text, chat_languages=chat_langs, author_language=author_lang
             )
-            op = await OperationRepo(s).by_id(chat.operation_id)
-            assert op is not None
-            unit = await OperationRepo(s).unit_by_id(chat.unit_id) if chat.unit_id else None
-            linked = [c for c in await ChatRepo(s).linked(chat.operation_id) if c.id != chat.id]
-            if inbound.edited and existing is not None:
-                # Edit every chat the original went to; the outbox keeps per-chat order, so the
-                # copy is posted before its edit is applied.
-                sent_to = set(await repo.chats_sent_to(existing.id))
-                linked = [c for c in linked if c.id in sent_to]
-            chat_langs = chat.language_list
-            author_lang = author.language if author is not None else None
-            if inbound.text.strip():
-                guess = self.translator.detect(
-                    inbound.text, chat_languages=chat_langs, author_language=author_lang
-                )
-                source, decided_by = guess.language, guess.decided_by
-            else:
-                source, decided_by = chat_langs[0], "prior:chat"
-            # Mixed groups answer in place with their other languages.
-            in_place = (
-                [lang for lang in chat_langs if lang != source] if len(chat_langs) > 1 else []
-            )
-            needed: list[str] = []
-            for target_chat in linked:
-                for lang in target_chat.language_list:
-                    if lang != source and lang not in needed:
-                        needed.append(lang)
-            for lang in in_place:
-                if lang not in needed:
+            source, decided_by = guess.language, guess.decided_by
+        else:
+            source, decided_by = chat_langs[0], "prior:chat"
+        # Mixed groups answer in place with their other languages.
+        in_place = [lang for lang in chat_langs if lang != source] if len(chat_langs) > 1 else []
+        needed: list[str] = []
+        for target_chat in linked:
+            for lang in target_chat.language_list:
+                if lang != source and lang not in needed:
                     needed.append(lang)
-            return _Plan(
-                chat=chat,
-                existing_id=existing.id if existing else None,
-                existing_revision=existing.revision if existing else -1,
-                operation_id=op.id,
-                glossary=op.glossary or None,
-                unit_code=unit.code if unit else None,
-                unit_side=unit.side if unit else None,
-                source=source,
-                decided_by=decided_by,
-                languages=tuple(needed),
-                targets=tuple(linked),
-                in_place=tuple(in_place),
-                back_translate=bool(chat.back_translate),
-            )
+        for lang in in_place:
+            if lang not in needed:
+                needed.append(lang)
+        return _Plan(
+            chat=chat,
+            existing_id=existing.id if existing else None,
+            existing_revision=existing.revision if existing else -1,
+            operation_id=op.id,
+            glossary=op.glossary or None,
+            unit_code=unit.code if unit else None,
+            unit_side=unit.side if unit else None,
+            source=source,
+            decided_by=decided_by,
+            languages=tuple(needed),
+            targets=tuple(linked),
+            in_place=tuple(in_place),
+            back_translate=bool(chat.back_translate),
+        )
 
     async def _translate(
         self, text: str, source: str, targets: Sequence[str], glossary: Any
@@ -267,40 +271,52 @@ class RelayService:
         back: dict[str, Translation],
     ) -> RelayResult:
         now = self.clock()
-        async with self.db.transaction() as s:
-            repo = MessageRepo(s)
+
+        # One synchronous transaction (`Database.write`): on SQLite it runs in the writer
+        # thread and holds the write lock only for its own statements.
+        def work(s: Session) -> RelayResult:
             if plan.existing_id is None:
                 reply_to = None
                 if inbound.reply_to_message_id is not None:
-                    parent = await repo.by_telegram(plan.chat.id, inbound.reply_to_message_id)
+                    parent = s.scalars(
+                        select(Message).where(
+                            Message.chat_id == plan.chat.id,
+                            Message.telegram_message_id == inbound.reply_to_message_id,
+                        )
+                    ).one_or_none()
                     if parent is not None:
                         reply_to = parent.id
                     else:  # a reply to one of our copies answers its original
-                        copy = await repo.copy_at(inbound.chat_id, inbound.reply_to_message_id)
+                        copy = s.scalars(
+                            select(Copy).where(
+                                Copy.telegram_chat_id == inbound.chat_id,
+                                Copy.telegram_message_id == inbound.reply_to_message_id,
+                            )
+                        ).one_or_none()
                         reply_to = copy.message_id if copy else None
-                message = await repo.add_message(
-                    Message(
-                        operation_id=plan.operation_id,
-                        chat_id=plan.chat.id,
-                        telegram_message_id=inbound.message_id,
-                        update_id=inbound.update_id,
-                        author_user_id=inbound.author_id,
-                        author_name=inbound.author_name[:255],
-                        kind=inbound.kind,
-                        text=inbound.text,
-                        entities=None,
-                        media=_media_record(inbound),
-                        source_language=plan.source,
-                        language_decided_by=plan.decided_by,
-                        reply_to_message_id=reply_to,
-                        priority="normal",
-                        revision=0,
-                        created_at=now,
-                    )
+                message = Message(
+                    operation_id=plan.operation_id,
+                    chat_id=plan.chat.id,
+                    telegram_message_id=inbound.message_id,
+                    update_id=inbound.update_id,
+                    author_user_id=inbound.author_id,
+                    author_name=inbound.author_name[:255],
+                    kind=inbound.kind,
+                    text=inbound.text,
+                    entities=None,
+                    media=_media_record(inbound),
+                    source_language=plan.source,
+                    language_decided_by=plan.decided_by,
+                    reply_to_message_id=reply_to,
+                    priority="normal",
+                    revision=0,
+                    created_at=now,
                 )
+                s.add(message)
+                s.flush()  # raises IntegrityError on a replayed message
                 event = "message.received"
             else:
-                found = await repo.message(plan.existing_id)
+                found = s.get(Message, plan.existing_id)
                 assert found is not None
                 message = found
                 message.revision = plan.existing_revision + 1
@@ -309,7 +325,7 @@ class RelayService:
                 message.source_language = plan.source
                 message.language_decided_by = plan.decided_by
                 message.edited_at = now
-                await s.flush()
+                s.flush()
                 event = "message.edited"
             lead = PendingEvent(
                 component="relay",
@@ -362,7 +378,7 @@ class RelayService:
                         created_at=now,
                     )
                 )
-            count = await record_copies(
+            count = record_copies_sync(
                 s,
                 self.audit,
                 message=message,
@@ -382,6 +398,8 @@ class RelayService:
                 translations=translations,
                 back_translations=back,
             )
+
+        return await self.db.write(work)
 
 
 @dataclass(frozen=True)
