@@ -23,6 +23,8 @@ from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+_JSON = {"Content-Type": "application/json"}
+
 
 class AiohttpRequest(BaseRequest):
     """A pooled aiohttp session; one instance per purpose (API calls, long polling)."""
@@ -104,12 +106,15 @@ class AiohttpRequest(BaseRequest):
                     form.add_field(name, content, filename=filename, content_type=mimetype)
                 body = form
             else:
-                body = request_data.json_parameters
+                # A JSON body (Telegram accepts it for every method): one `json.dumps` in C
+                # instead of form-encoding each parameter.
+                body = request_data.json_payload
         try:
             async with session.request(
                 method,
                 url,
                 data=body,
+                headers=_JSON if isinstance(body, bytes) else None,
                 timeout=timeout,
                 allow_redirects=False,
             ) as response:

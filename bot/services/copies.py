@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +112,23 @@ class CopyBuilder:
         """Render one delivery; None when its chat or message no longer exists. The reads run
         in one go in a reader thread (`Database.read_inline`)."""
         return await self.db.read_inline(lambda s: self._prepare(s, delivery))
+
+    async def prepare_many(
+        self, deliveries: Sequence[Delivery]
+    ) -> dict[int, PreparedCopy | BaseException | None]:
+        """Render several deliveries in one read; each gets its copy, None (message or chat
+        gone) or the exception its rendering raised."""
+
+        async def render(s: AsyncSession) -> dict[int, PreparedCopy | BaseException | None]:
+            out: dict[int, PreparedCopy | BaseException | None] = {}
+            for delivery in deliveries:
+                try:
+                    out[delivery.id] = await self._prepare(s, delivery)
+                except Exception as exc:  # noqa: BLE001 - handed to that delivery
+                    out[delivery.id] = exc
+            return out
+
+        return await self.db.read_inline(render)
 
     async def _prepare(self, s: AsyncSession, delivery: Delivery) -> PreparedCopy | None:
         repo = MessageRepo(s)
