@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 from telegram import Update
 from telegram.error import Conflict, NetworkError, RetryAfter, TimedOut
 
@@ -72,12 +73,11 @@ class InboxProcessor:
             for p in payloads
         ]
         insert = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
-        async with self.db.transaction() as s:
+
+        def work(s: Session) -> list[dict[str, Any]]:
             existing = set(
-                (
-                    await s.execute(
-                        select(InboxUpdate.update_id).where(InboxUpdate.update_id.in_(ids))
-                    )
+                s.execute(
+                    select(InboxUpdate.update_id).where(InboxUpdate.update_id.in_(ids))
                 ).scalars()
             )
             fresh = [r for r in rows if r["update_id"] not in existing]
@@ -87,7 +87,10 @@ class InboxProcessor:
                     .values(fresh)
                     .on_conflict_do_nothing(index_elements=["update_id"])
                 )
-                await s.execute(stmt)
+                s.execute(stmt)
+            return fresh
+
+        fresh = await self.db.write(work)
         return [int(str(r["update_id"])) for r in fresh]
 
     async def pending(self) -> list[tuple[int, str]]:
@@ -137,22 +140,30 @@ class InboxProcessor:
         await asyncio.sleep(0.01)  # let a burst's marks gather
         while self._marks:
             batch, self._marks = self._marks, []
-            async with self.db.transaction() as s:
+            now = self.clock()
+
+            def work(
+                s: Session,
+                batch: list[tuple[int, str, str | None]] = batch,
+                now: datetime = now,
+            ) -> None:
                 for state in ("done", "failed"):
                     ids = [u for u, st, _ in batch if st == state]
                     if ids:
-                        await s.execute(
+                        s.execute(
                             update(InboxUpdate)
                             .where(InboxUpdate.update_id.in_(ids))
-                            .values(state=state, processed_at=self.clock())
+                            .values(state=state, processed_at=now)
                         )
                 for update_id, _state, error in batch:
                     if error:
-                        await s.execute(
+                        s.execute(
                             update(InboxUpdate)
                             .where(InboxUpdate.update_id == update_id)
                             .values(error=error)
                         )
+
+            await self.db.write(work)
 
     async def _process(self, update_id: int, data: dict[str, Any], lock: asyncio.Lock) -> None:
         async with lock, self._sem:

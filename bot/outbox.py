@@ -25,9 +25,9 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from telegram import (
     InlineKeyboardButton,
@@ -58,6 +58,39 @@ warnings.filterwarnings(
     "ignore", message=r"Please use 'Bot\.sendMessage'", category=PTBUserWarning
 )
 
+_COPIES = cast(Table, Copy.__table__)
+_DELIVERIES = cast(Table, Delivery.__table__)
+_FINISH_DELIVERY = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == bindparam("b_id"))
+    .values(
+        state=bindparam("state"),
+        last_error=bindparam("last_error"),
+        claimed_by=bindparam("claimed_by"),
+        claimed_at=bindparam("claimed_at"),
+        sent_at=bindparam("sent_at"),
+        telegram_message_ids=bindparam("telegram_message_ids"),
+    )
+)
+# Statements of the hot path, built once (building them cost more than running them).
+_FINISHING_ROWS = select(
+    _DELIVERIES.c.id,
+    _DELIVERIES.c.message_id,
+    _DELIVERIES.c.revision,
+    _DELIVERIES.c.action,
+    _DELIVERIES.c.target_chat_id,
+    _DELIVERIES.c.target_language,
+    _DELIVERIES.c.attempts,
+    _DELIVERIES.c.ambiguous,
+).where(_DELIVERIES.c.id.in_(bindparam("ids", expanding=True)))
+_POSTED_PARTS = select(_COPIES.c.delivery_id, _COPIES.c.part, _COPIES.c.telegram_message_id).where(
+    _COPIES.c.delivery_id.in_(bindparam("ids", expanding=True))
+)
+_CHATS = cast(Table, Chat.__table__)
+_TARGET_CHATS = select(_CHATS.c.id, _CHATS.c.operation_id, _CHATS.c.telegram_chat_id).where(
+    _CHATS.c.id.in_(bindparam("ids", expanding=True))
+)
+_INSERT_COPIES = insert(_COPIES)
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 # The outbox handles 429s itself (hold the chat, requeue the row): no retry inside the limiter.
 NO_RETRY = {"retries": 0}
@@ -166,10 +199,10 @@ class OutboxWorker:
         return rows
 
     async def _recover(self) -> None:
-        async with self.db.transaction() as s:
-            count = await MessageRepo(s).recover_in_flight(
-                claimed_before=self.clock() - self.lease
-            )
+        before = self.clock() - self.lease
+        count = await self.db.write_inline(
+            lambda s: MessageRepo(s).recover_in_flight(claimed_before=before)
+        )
         if count:
             log.warning("%d deliveries were in flight when a worker stopped: resending", count)
             self.wake()
@@ -363,8 +396,8 @@ class OutboxWorker:
         }
 
     async def _record_part(self, copy: PreparedCopy, part: int, telegram_message_id: int) -> None:
-        async with self.db.transaction() as s:
-            await MessageRepo(s).add_copy(self._copy_row(copy, part, telegram_message_id))
+        row = self._copy_row(copy, part, telegram_message_id)
+        await self.db.write_inline(lambda s: MessageRepo(s).add_copy(row))
 
     async def _finish(
         self,
@@ -420,37 +453,12 @@ class OutboxWorker:
         their posted parts and their chats are read together, the new parts inserted, the rows
         updated and the audit events appended together."""
         ids = [item[0] for item in batch]
-        rows = {
-            r.id: r
-            for r in s.execute(
-                select(
-                    Delivery.id,
-                    Delivery.message_id,
-                    Delivery.revision,
-                    Delivery.action,
-                    Delivery.target_chat_id,
-                    Delivery.target_language,
-                    Delivery.attempts,
-                    Delivery.ambiguous,
-                ).where(Delivery.id.in_(ids))
-            )
-        }
+        rows = {r.id: r for r in s.execute(_FINISHING_ROWS, {"ids": ids})}
         parts: dict[int, dict[int, int]] = defaultdict(dict)
-        for delivery_id, part, telegram_id in s.execute(
-            select(Copy.delivery_id, Copy.part, Copy.telegram_message_id).where(
-                Copy.delivery_id.in_(ids)
-            )
-        ):
+        for delivery_id, part, telegram_id in s.execute(_POSTED_PARTS, {"ids": ids}):
             parts[delivery_id][part] = telegram_id
-        chat_ids = {r.target_chat_id for r in rows.values()}
-        chats = {
-            c.id: c
-            for c in s.execute(
-                select(Chat.id, Chat.operation_id, Chat.telegram_chat_id).where(
-                    Chat.id.in_(chat_ids)
-                )
-            )
-        }
+        chat_ids = list({r.target_chat_id for r in rows.values()})
+        chats = {c.id: c for c in s.execute(_TARGET_CHATS, {"ids": chat_ids})}
         now = self.clock()
         posted: list[dict[str, Any]] = []
         changes: list[dict[str, Any]] = []
@@ -465,7 +473,7 @@ class OutboxWorker:
             telegram_ids = [parts[delivery_id][p] for p in sorted(parts[delivery_id])]
             changes.append(
                 {
-                    "id": delivery_id,
+                    "b_id": delivery_id,
                     "state": state,
                     "last_error": error,
                     "claimed_by": None,
@@ -497,10 +505,11 @@ class OutboxWorker:
                     },
                 )
             )
+        # Table statements (not ORM-enabled ones): no mapper work per row.
         if posted:
-            s.execute(insert(Copy), posted)
+            s.execute(_INSERT_COPIES, posted)
         if changes:
-            s.execute(update(Delivery), changes)  # executemany by primary key
+            s.execute(_FINISH_DELIVERY, changes)  # executemany by primary key
         self.audit.append_many_sync(s, events)
 
     async def _retry(

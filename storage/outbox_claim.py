@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from storage.models import Delivery
+from storage.models import Chat, Delivery
 
 # States of rows that still have to reach their chat before anything after them may go.
 _UNFINISHED = ("pending", "sending")
@@ -39,55 +39,74 @@ async def claim_deliveries(
     )
 
 
+# The head of each chat's queue: its oldest pending row, unless the chat has a row in flight
+# (`sending`: there is at most one, and it is older than every pending row). Only a head may
+# go, and only when it is due (a head held back by `not_before`, e.g. after a 429, keeps its
+# chat waiting). Per chat this is two index seeks on `ix_deliveries_pending` (state,
+# target_chat_id, id), whatever the depth of the queues. The statements are built once: building
+# ORM statements with aliases cost more than running them.
+_pending = aliased(Delivery)
+_in_flight = aliased(Delivery)
+_HEADS = (
+    select(
+        select(func.min(_pending.id))
+        .where(_pending.state == "pending", _pending.target_chat_id == Chat.id)
+        .correlate(Chat)
+        .scalar_subquery()
+    )
+    .select_from(Chat)
+    .where(
+        ~exists()
+        .where(_in_flight.state == "sending", _in_flight.target_chat_id == Chat.id)
+        .correlate(Chat)
+    )
+)
+# The heads by id (a short list): which are due, oldest first.
+_DUE = (
+    select(Delivery.id)
+    .where(
+        Delivery.id.in_(bindparam("heads", expanding=True)),
+        Delivery.state == "pending",
+        or_(Delivery.not_before.is_(None), Delivery.not_before <= bindparam("now")),
+    )
+    .order_by(Delivery.id)
+    .limit(bindparam("limit"))
+)
+# Another claimer may take a head between the two statements: the lock skips it, and the
+# re-check of `state = 'pending'` under READ COMMITTED leaves out one it already claimed.
+_DUE_LOCKED = _DUE.with_for_update(skip_locked=True, of=Delivery)
+_TAKE = (
+    update(Delivery)
+    .where(Delivery.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        state="sending",
+        claimed_by=bindparam("worker"),
+        claimed_at=bindparam("now"),
+        attempts=Delivery.attempts + 1,
+    )
+    .execution_options(synchronize_session=False)
+)
+# populate_existing: rows this session loaded earlier must show their new state.
+_CLAIMED = (
+    select(Delivery)
+    .where(Delivery.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Delivery.id)
+    .execution_options(populate_existing=True)
+)
+
+
 def claim_deliveries_sync(
     session: Session, *, worker_id: str, limit: int, now: datetime
 ) -> list[Delivery]:
     """`claim_deliveries` in a synchronous transaction (`Database.write`)."""
     if limit <= 0:
         return []
-    # The head of each chat's queue: its oldest unfinished row. Only a head may go, and only
-    # when it is pending and due (a head that is `sending`, or held back by `not_before`, keeps
-    # its chat waiting). One pass over the unfinished rows (index `ix_deliveries_pending`),
-    # whatever the queue depth, instead of a NOT EXISTS probe per pending row.
-    heads = (
-        select(func.min(Delivery.id).label("head"))
-        .where(Delivery.state.in_(_UNFINISHED))
-        .group_by(Delivery.target_chat_id)
-        .subquery()
-    )
-    candidates = (
-        select(Delivery.id)
-        .join(heads, Delivery.id == heads.c.head)
-        .where(
-            Delivery.state == "pending",
-            or_(Delivery.not_before.is_(None), Delivery.not_before <= now),
-        )
-        .order_by(Delivery.id)
-        .limit(limit)
-    )
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        # Lock only the deliveries rows picked here, not the rows the NOT EXISTS looks at.
-        candidates = candidates.with_for_update(skip_locked=True, of=Delivery)
-    ids = list(session.execute(candidates).scalars())
+    heads = [h for h in session.execute(_HEADS).scalars() if h]
+    if not heads:
+        return []
+    due = _DUE_LOCKED if session.get_bind().dialect.name == "postgresql" else _DUE
+    ids = list(session.execute(due, {"heads": heads, "now": now, "limit": limit}).scalars())
     if not ids:
         return []
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(ids))
-        .values(
-            state="sending",
-            claimed_by=worker_id,
-            claimed_at=now,
-            attempts=Delivery.attempts + 1,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    # populate_existing: rows this session loaded earlier must show their new state.
-    claimed = session.scalars(
-        select(Delivery)
-        .where(Delivery.id.in_(ids))
-        .order_by(Delivery.id)
-        .execution_options(populate_existing=True)
-    )
-    return list(claimed)
+    session.execute(_TAKE, {"ids": ids, "worker": worker_id, "now": now})
+    return list(session.scalars(_CLAIMED, {"ids": ids}))

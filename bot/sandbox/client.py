@@ -425,6 +425,17 @@ class SandboxClient:
             chat, user, "text", text=text, forward_from=_ref(from_user), forward_name=from_name
         )
 
+    async def say_many(self, lines: list[tuple[Ref, Ref, str]]) -> list[SandboxMessage]:
+        """Several people write, in order, in one request: (chat, user, text) each."""
+        calls = [
+            {
+                "op": "post",
+                "args": {"chat_id": _id(chat), "user_id": _id(user), "kind": "text", "text": text},
+            }
+            for chat, user, text in lines
+        ]
+        return [_msg(result) for result in await self._call("batch", calls=calls)]
+
     async def _post(self, chat: Ref, user: Ref, kind: str, **args: Any) -> SandboxMessage:
         return _msg(
             await self._call("post", chat_id=_id(chat), user_id=_id(user), kind=kind, **args)

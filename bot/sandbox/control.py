@@ -58,6 +58,22 @@ class Controller:
             result = await result
         return result
 
+    async def op_batch(self, calls: list[JSON]) -> list[Any]:
+        """Run several operations in order in one request (`[{"op": ..., "args": {...}}]`);
+        returns their results. Load generators use it so posting a burst costs the bot's
+        process nothing."""
+        if not isinstance(calls, list):
+            raise ControlError("batch: calls must be a list")
+        results = []
+        for call in calls:
+            if not isinstance(call, dict) or call.get("op") == "batch":
+                raise ControlError("batch: each call is {op, args} and not itself a batch")
+            args = call.get("args") or {}
+            if not isinstance(args, dict):
+                raise ControlError("batch: args must be an object")
+            results.append(await self.dispatch(str(call.get("op")), args))
+        return results
+
     # -- people and chats ----------------------------------------------------------------
 
     def op_create_user(

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -126,8 +126,8 @@ def record_copies_sync(
         for row in extra
     )
     if translation_rows:
-        s.execute(insert(TranslationRow), translation_rows)
+        s.execute(insert(cast(Table, TranslationRow.__table__)), translation_rows)
     if deliveries:
-        s.execute(insert(Delivery), deliveries)
+        s.execute(insert(cast(Table, Delivery.__table__)), deliveries)
     audit.append_many_sync(s, events)
     return len(targets) + len(extra)

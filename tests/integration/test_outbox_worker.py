@@ -25,7 +25,8 @@ from tests.support.fakes import Clock
 
 
 class ScriptedBot:
-    """Answers send_message from a script of outcomes (an exception, or None for success)."""
+    """Answers sendMessage from a script of outcomes (an exception, or None for success). The
+    outbox posts text through `do_api_request("sendMessage", ...)`, which returns raw JSON."""
 
     def __init__(self, script: Iterator[Exception | None]) -> None:
         self.script = script
@@ -39,6 +40,14 @@ class ScriptedBot:
         self.next_id += 1
         self.sent.append((chat_id, text))
         return SimpleNamespace(message_id=self.next_id)
+
+    async def do_api_request(
+        self, endpoint: str, api_kwargs: dict[str, Any] | None = None, **_: Any
+    ) -> Any:
+        assert endpoint == "sendMessage", endpoint
+        args = api_kwargs or {}
+        sent = await self.send_message(args["chat_id"], args["text"])
+        return {"message_id": sent.message_id, "chat": {"id": args["chat_id"]}}
 
 
 async def _setup(db: Database) -> tuple[int, int]:
