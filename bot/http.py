@@ -15,6 +15,7 @@ Errors keep the meaning the outbox relies on (bot/outbox.py):
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aiohttp
@@ -106,9 +107,9 @@ class AiohttpRequest(BaseRequest):
                     form.add_field(name, content, filename=filename, content_type=mimetype)
                 body = form
             else:
-                # A JSON body (Telegram accepts it for every method): one `json.dumps` in C
-                # instead of form-encoding each parameter.
-                body = request_data.json_payload
+                # A JSON body (Telegram accepts it for every method), objects as objects: one
+                # `json.dumps` instead of form-encoding each parameter.
+                body = json.dumps(request_data.parameters, ensure_ascii=False).encode()
         try:
             async with session.request(
                 method,

@@ -712,3 +712,18 @@ async def test_injected_faults(
         "fault:drop",
         "fault:timeout_after_accept",
     ]
+
+
+async def test_batch_posts_many_messages_in_order_in_one_request(
+    api: Call, client: SandboxClient, alice: SandboxUser, group: SandboxChat
+) -> None:
+    said = await client.say_many([(group, alice, f"line {i}") for i in range(5)])
+    assert [m.text for m in said] == [f"line {i}" for i in range(5)]
+    ids = [m.message_id for m in said]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 5
+    updates = await ok(api, "getUpdates", timeout=0)
+    texts = [u["message"].get("text") for u in updates if "message" in u]
+    assert texts[-5:] == [f"line {i}" for i in range(5)]
+    with pytest.raises(Exception, match="not itself a batch"):
+        await client._call("batch", calls=[{"op": "batch", "args": {"calls": []}}])

@@ -1,0 +1,107 @@
+"""The hot-path storage: group-committed writes, reads in one hand-off, inline repositories."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from storage.audit import AuditChain, PendingEvent
+from storage.audit_verify import verify_database
+from storage.db import Database
+from storage.inline import InlineSuspended, run_inline
+from storage.models import AuditEvent, Operation
+from storage.repositories import OperationRepo
+
+
+def _add_operation(name: str) -> object:
+    def work(s: Session) -> int:
+        op = Operation(name=name, created_at=datetime.now(UTC))
+        s.add(op)
+        s.flush()
+        return op.id
+
+    return work
+
+
+async def _names(db: Database) -> list[str]:
+    async with db.reader() as s:
+        return list((await s.scalars(select(Operation.name).order_by(Operation.id))).all())
+
+
+async def test_writes_queued_together_each_get_their_own_result_or_error(db: Database) -> None:
+    """Many writes at once (one group commit on SQLite): every caller gets its own id, the
+    one that breaks a constraint gets the error, and nobody else loses their write."""
+    names = [f"Op {i}" for i in range(20)]
+    names.insert(7, "Op 3")  # the duplicate name violates the unique constraint
+    results = await asyncio.gather(
+        *(db.write(_add_operation(n)) for n in names),  # type: ignore[arg-type]
+        return_exceptions=True,
+    )
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert len(errors) == 1
+    assert isinstance(errors[0], IntegrityError)
+    ids = [r for r in results if isinstance(r, int)]
+    assert len(set(ids)) == 20
+    assert sorted(await _names(db)) == sorted(f"Op {i}" for i in range(20))
+
+
+async def test_audit_batches_from_concurrent_writes_keep_one_valid_chain(db: Database) -> None:
+    chain = AuditChain()
+
+    def append(n: int) -> object:
+        def work(s: Session) -> None:
+            chain.append_many_sync(
+                s,
+                [
+                    PendingEvent(
+                        component="test", event_type="t.one", actor="x", payload={"n": n}
+                    ),
+                    PendingEvent(
+                        component="test", event_type="t.two", actor="x", payload={"n": n}
+                    ),
+                ],
+            )
+            if n == 5:
+                raise RuntimeError("this write fails after appending")
+
+        return work
+
+    results = await asyncio.gather(
+        *(db.write(append(n)) for n in range(12)),  # type: ignore[arg-type]
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, RuntimeError) for r in results) == 1
+    async with db.reader() as s:
+        count = (await s.execute(select(func.count()).select_from(AuditEvent))).scalar_one()
+    # 11 writes x 2 events; the failed write's events were rolled back with it.
+    assert count == 22
+    result = await verify_database(db, chain)
+    assert result.ok, result
+    assert result.count == 22
+
+
+async def test_read_inline_runs_repository_code_in_one_go(db: Database) -> None:
+    op_id = await db.write(_add_operation("Kenscoff"))  # type: ignore[arg-type]
+    found = await db.read_inline(lambda s: OperationRepo(s).by_id(int(op_id)))
+    assert found is not None
+    assert found.name == "Kenscoff"
+
+
+async def test_reads_through_the_reader_cannot_write(db: Database) -> None:
+    if db.dialect != "sqlite":
+        pytest.skip("read-only connections are a SQLite arrangement")
+    with pytest.raises(Exception, match=r"readonly|read-only|attempt to write"):
+        await db.read(lambda s: s.execute(text("DELETE FROM operations")))
+
+
+def test_inline_code_that_really_suspends_is_refused() -> None:
+    async def sleeps() -> None:
+        await asyncio.sleep(0)
+
+    with pytest.raises(InlineSuspended):
+        run_inline(sleeps())
