@@ -14,6 +14,7 @@ import html
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -23,12 +24,119 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…。])\s+|\n+")
 
 
 @dataclass(frozen=True)
+class Mark:
+    """A formatted fragment of the original (`<b>14:30</b>`): its text and the tags around it."""
+
+    text: str
+    opening: str  # e.g. '<b><code>'
+    closing: str  # e.g. '</code></b>'
+
+
+@dataclass(frozen=True)
 class Block:
-    """Translated text for one language of the target chat."""
+    """Translated text for one language of the target chat. `marks` are the original's
+    formatted fragments: each is re-applied where its text appears unchanged in `text`
+    (numbers, times, callsigns, codes and links survive translation as protected spans)."""
 
     language: str
     text: str
     is_original: bool = False
+    marks: tuple[Mark, ...] = ()
+
+
+# Inline formatting Telegram's HTML allows that can wrap a fragment of a translated line.
+_INLINE_TAGS = frozenset(
+    {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "a", "tg-spoiler"}
+)
+
+
+class _MarkParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        # (name, opening tag as re-emitted, closing tag); empty tags for ignored elements.
+        self.stack: list[tuple[str, str, str]] = []
+        self.blocked = 0  # inside tags whose content is not inline text (pre, blockquote)
+        self.marks: list[Mark] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag in _INLINE_TAGS:
+            if tag == "a":
+                href = values.get("href") or ""
+                if not href:
+                    self.stack.append((tag, "", ""))
+                    return
+                self.stack.append((tag, f'<a href="{html.escape(href, quote=True)}">', "</a>"))
+            else:
+                self.stack.append((tag, f"<{tag}>", f"</{tag}>"))
+        elif tag == "span" and values.get("class") == "tg-spoiler":
+            self.stack.append((tag, "<tg-spoiler>", "</tg-spoiler>"))
+        elif tag in ("pre", "blockquote"):
+            self.blocked += 1
+        elif tag == "span":
+            self.stack.append((tag, "", ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("pre", "blockquote"):
+            self.blocked = max(0, self.blocked - 1)
+            return
+        for index in range(len(self.stack) - 1, -1, -1):
+            if self.stack[index][0] == tag:
+                del self.stack[index]
+                return
+
+    def handle_data(self, data: str) -> None:
+        tags = [(opening, closing) for _name, opening, closing in self.stack if opening]
+        text = data.strip()
+        if not tags or self.blocked or len(text) < 2:
+            return
+        opening = "".join(o for o, _ in tags)
+        closing = "".join(c for _, c in reversed(tags))
+        self.marks.append(Mark(text, opening, closing))
+
+
+def marks_from_html(original_html: str | None) -> tuple[Mark, ...]:
+    """The formatted fragments of an original given as Telegram HTML."""
+    if not original_html:
+        return ()
+    parser = _MarkParser()
+    try:
+        parser.feed(original_html)
+        parser.close()
+    except Exception:  # noqa: BLE001 - malformed HTML: no formatting rather than no copy
+        return ()
+    return tuple(parser.marks)
+
+
+def render_marked(text: str, marks: Sequence[Mark], used: set[int] | None = None) -> str:
+    """Escape `text`, wrapping the first free occurrence of each mark's text in its tags
+    (longest first, non-overlapping; a mark is used once across the calls sharing `used`)."""
+    used = set() if used is None else used
+    spans: list[tuple[int, int, Mark]] = []
+    # Longer fragments first: `K-12 B` in code is placed before a bold `K-12` claims its start.
+    order = sorted(range(len(marks)), key=lambda i: -len(marks[i].text))
+    for index in order:
+        mark = marks[index]
+        if index in used:
+            continue
+        start = text.find(mark.text)
+        while start >= 0 and any(start < e and start + len(mark.text) > s for s, e, _ in spans):
+            start = text.find(mark.text, start + 1)
+        if start < 0:
+            continue
+        spans.append((start, start + len(mark.text), mark))
+        used.add(index)
+    if not spans:
+        return escape(text)
+    spans.sort(key=lambda span: span[0])
+    out: list[str] = []
+    last = 0
+    for start, end, mark in spans:
+        out.append(escape(text[last:start]))
+        out.append(f"{mark.opening}{escape(text[start:end])}{mark.closing}")
+        last = end
+    out.append(escape(text[last:]))
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -104,8 +212,9 @@ def render_parts(content: CopyContent, *, limit: int = TEXT_LIMIT) -> list[str]:
     for block in content.blocks:
         prefix = f"<i>{escape(block.language)}:</i> " if content.show_language_tags else ""
         chunks = split_text(block.text, budget - visible_len(prefix) - 1)
-        pieces.append(prefix + escape(chunks[0]))
-        pieces.extend(escape(chunk) for chunk in chunks[1:])
+        used: set[int] = set()
+        pieces.append(prefix + render_marked(chunks[0], block.marks, used))
+        pieces.extend(render_marked(chunk, block.marks, used) for chunk in chunks[1:])
     if content.warning:
         pieces.append(f"⚠️ <i>{escape(content.warning)}</i>")
     if content.original:

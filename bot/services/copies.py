@@ -15,7 +15,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import N_, I18n
-from bot.rendering import Block, CopyContent, header_line, render_caption, render_parts
+from bot.rendering import (
+    Block,
+    CopyContent,
+    header_line,
+    marks_from_html,
+    render_caption,
+    render_parts,
+)
 from bot.services.relay import BACK
 from storage.db import Database
 from storage.messages import MessageRepo
@@ -152,13 +159,17 @@ class CopyBuilder:
         annotate = delivery.action in ("annotate", "reannotate")
         blocks: list[Block] = []
         flags: list[str] = []
+        # The original's bold, italics, code and links, re-applied to the fragments that come
+        # through translation unchanged (and to the whole text in same-language copies).
+        html_source = (message.media or {}).get("html")
+        marks = marks_from_html(html_source if isinstance(html_source, str) else None)
         for lang in langs:
             row = rows.get(lang)
             if lang == src or row is None:
                 if not annotate:
-                    blocks.append(Block(lang, message.text, is_original=True))
+                    blocks.append(Block(lang, message.text, is_original=True, marks=marks))
                 continue
-            blocks.append(Block(lang, row.text))
+            blocks.append(Block(lang, row.text, marks=marks))
             flags.extend(str(f) for f in row.flags)
         warning = self._warning(flags, ui)
         edited = self.i18n.t("relay.edited", ui) if message.revision > 0 else ""

@@ -125,3 +125,29 @@ async def test_each_group_reads_the_exact_translation_in_its_language(
         copy = await _copy_in(people, world[code]["group"], marks[code], translation)
         assert "Nou bezwen ranfò." in copy.text  # the original, one tap away
         assert "⚠" not in copy.text  # a clean phrasebook translation is not flagged
+
+
+def _utf16_slice(text: str, offset: int, length: int) -> str:
+    data = text.encode("utf-16-le")
+    return data[offset * 2 : (offset + length) * 2].decode("utf-16-le")
+
+
+async def test_formatting_that_survives_translation_is_kept_in_the_copies(
+    people: People, op_name: str
+) -> None:
+    """Code, times and links come through translation unchanged: their bold/code/link goes
+    with them into the translated text, not only into the quoted original."""
+    c = people.client
+    world = await _operation(people, op_name)
+    mark = (await c.history(world["KE-A"]["group"]))[-1].message_id
+    await c.say(
+        world["PNH-A"]["group"],
+        world["PNH-A"]["person"],
+        html="Baryè <code>K-12</code> fèmen a <b>14:30</b>",
+    )
+    copy = await _copy_in(people, world["KE-A"]["group"], mark, "K-12")
+    quote = next(e for e in copy.entities if e["type"] == "expandable_blockquote")
+    outside = [e for e in copy.entities if e["offset"] < quote["offset"]]
+    spans = {(e["type"], _utf16_slice(copy.text, e["offset"], e["length"])) for e in outside}
+    assert ("code", "K-12") in spans
+    assert ("bold", "14:30") in spans
