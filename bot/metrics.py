@@ -242,6 +242,11 @@ class Tee(Telemetry):
         for t in self.targets:
             t.copy_claimed(delivery_id, message_id, at)
 
+    def copy_posted(self, delivery_id: int, message_id: int, at: float) -> None:
+        """Forwarded."""
+        for t in self.targets:
+            t.copy_posted(delivery_id, message_id, at)
+
     def copy_sent(self, delivery_id: int, message_id: int, at: float) -> None:
         """Forwarded."""
         for t in self.targets:

@@ -298,6 +298,7 @@ class OutboxWorker:
                 except BadRequest as exc:
                     if "not modified" not in exc.message.lower():
                         raise
+            self.telemetry.copy_posted(copy.delivery_id, copy.message_id, time.monotonic())
             await self._finish(copy.delivery_id, "sent", copy=copy)
             return
         reply = (
@@ -368,6 +369,7 @@ class OutboxWorker:
             pending.append((number, message_id))
             reply = None  # only the first part replies
         last = pending[0] if pending else None
+        self.telemetry.copy_posted(copy.delivery_id, copy.message_id, time.monotonic())
         await self._finish(copy.delivery_id, "sent", copy=copy, last_part=last)
 
     async def _send_text(

@@ -60,12 +60,13 @@ class Settings(BaseSettings):
         description="A copy in flight longer than this (its worker died) is sent again.",
     )
     inbox_concurrency: int = Field(
-        default=8,
+        default=4,
         ge=1,
         le=256,
         description="Updates of different chats handled at once (one at a time per chat). More "
-        "lets the translator batch more messages together; fewer keeps each message's own "
-        "handling short when a burst arrives (the rest wait, stored, in the inbox).",
+        "lets the translator batch more messages together (raise it for large, slow models); "
+        "fewer keeps each message's own handling short when a burst arrives (the rest wait, "
+        "stored, in the inbox).",
     )
     webhook_url: str | None = Field(
         default=None, description="Public HTTPS URL Telegram posts updates to (webhook mode)."

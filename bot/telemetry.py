@@ -31,8 +31,11 @@ class Telemetry:
     def copy_claimed(self, delivery_id: int, message_id: int, at: float) -> None:
         """A worker took one copy off the queue (its wait in the queue ends here)."""
 
+    def copy_posted(self, delivery_id: int, message_id: int, at: float) -> None:
+        """Telegram accepted one copy (its last part): it is in the chat now."""
+
     def copy_sent(self, delivery_id: int, message_id: int, at: float) -> None:
-        """One copy reached Telegram."""
+        """One copy reached Telegram and its outcome is recorded."""
 
     def copy_failed(self, delivery_id: int, reason: str) -> None:
         """One copy was given up."""
