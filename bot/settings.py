@@ -200,6 +200,14 @@ class Settings(BaseSettings):
                 "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
                 f"(got {value.split(':', 1)[0]!r})"
             )
+        if value.startswith("sqlite") and value.rstrip("/").split("///", 1)[-1] in (
+            "sqlite+aiosqlite:",
+            ":memory:",
+        ):
+            raise ValueError(
+                "is an in-memory SQLite database, which loses the log at exit: give a file "
+                "path, e.g. sqlite+aiosqlite:///data/daraja.db"
+            )
         return value
 
     @field_validator("telegram_token")

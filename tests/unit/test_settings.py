@@ -55,6 +55,12 @@ def test_token_never_appears_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
         ("DARAJA_TELEGRAM_TOKEN", "changeme", "DARAJA_TELEGRAM_TOKEN: is a placeholder"),
         ("DARAJA_TELEGRAM_TOKEN", "not a token", "DARAJA_TELEGRAM_TOKEN: does not look like"),
         ("DARAJA_DATABASE_URL", "mysql://x", "DARAJA_DATABASE_URL: must start with"),
+        ("DARAJA_DATABASE_URL", "sqlite+aiosqlite://", "DARAJA_DATABASE_URL: is an in-memory"),
+        (
+            "DARAJA_DATABASE_URL",
+            "sqlite+aiosqlite:///:memory:",
+            "DARAJA_DATABASE_URL: is an in-memory",
+        ),
         ("DARAJA_TELEGRAM_API_URL", "ftp://x", "DARAJA_TELEGRAM_API_URL: 'ftp://x' is not"),
         ("DARAJA_TIMEZONE", "Mars/Olympus", "DARAJA_TIMEZONE: 'Mars/Olympus' is not a known"),
         ("DARAJA_DEFAULT_LANGUAGE", "es", "DARAJA_DEFAULT_LANGUAGE: Input should be"),
