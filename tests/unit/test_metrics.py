@@ -163,6 +163,7 @@ def test_tee_forwards_every_observation() -> None:
     tee.message_translated(1, 0.1, {})
     tee.message_queued(1, 1, 2)
     tee.copy_claimed(1, 1, 0.0)
+    tee.copy_posted(1, 1, 0.0)
     tee.copy_sent(1, 1, 0.0)
     tee.copy_failed(1, "x")
     tee.rate_limited(1, 1.0)
