@@ -122,3 +122,29 @@ async def test_nothing_listening_is_a_network_error_not_a_timeout() -> None:
         assert not isinstance(caught.value, TimedOut)
     finally:
         await request.shutdown()
+
+
+async def test_files_go_as_multipart_with_the_other_fields(
+    server: tuple[str, list[dict[str, Any]]],
+) -> None:
+    from telegram import InputFile
+
+    url, seen = server
+    request = AiohttpRequest()
+    await request.initialize()
+    try:
+        await request.post(
+            f"{url}/sendDocument",
+            _data(
+                chat_id=-100, caption="rapò", document=InputFile(b"PDF-bytes", filename="r.pdf")
+            ),
+        )
+    finally:
+        await request.shutdown()
+    assert seen[0]["content_type"] == "multipart/form-data"
+    body = seen[0]["body"]
+    assert b'name="chat_id"' in body
+    assert b"-100" in body
+    assert "rapò".encode() in body
+    assert b'filename="r.pdf"' in body
+    assert b"PDF-bytes" in body
