@@ -48,7 +48,6 @@ class RelayClock(Telemetry):
         self.translation: dict[int, float] = {}
         self.message_of: dict[int, int] = {}
         self.copies_expected: dict[int, int] = {}
-        self.last_sent: dict[int, float] = {}
         self.processing: dict[int, float] = {}
         self.claimed: dict[int, float] = {}
         # message id -> longest claim-to-posted (Telegram accepted it) of its copies
@@ -91,7 +90,6 @@ class RelayClock(Telemetry):
         if delivery_id in self.claimed:
             span = at - self.claimed[delivery_id]
             self.recorded[message_id] = max(self.recorded.get(message_id, 0.0), span)
-        self.last_sent[message_id] = max(self.last_sent.get(message_id, 0.0), at)
         self.event.set()
 
 

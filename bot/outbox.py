@@ -95,6 +95,8 @@ _TARGET_CHATS = select(_CHATS.c.id, _CHATS.c.operation_id, _CHATS.c.telegram_cha
 )
 _INSERT_COPIES = insert(_COPIES)
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+# `_deliver` without a rendered copy renders it itself.
+_RENDER = object()
 # The outbox handles 429s itself (hold the chat, requeue the row): no retry inside the limiter.
 NO_RETRY = {"retries": 0}
 MAX_ATTEMPTS = 12
@@ -175,7 +177,7 @@ class OutboxWorker:
                     except Exception as exc:  # noqa: BLE001 - each row retries on its own
                         ready = {row.id: exc for row in claimed}
                     for row in claimed:
-                        task = asyncio.create_task(self._deliver(row, ready.get(row.id)))
+                        task = asyncio.create_task(self._deliver(row, ready[row.id]))
                         self._tasks.add(task)
                         task.add_done_callback(self._tasks.discard)
                 if self.clock() - last_recovery > self.lease / 3:
@@ -226,13 +228,17 @@ class OutboxWorker:
             self.wake()
 
     async def _deliver(
-        self, row: Delivery, rendered: PreparedCopy | BaseException | None = None
+        self, row: Delivery, rendered: PreparedCopy | BaseException | object | None = _RENDER
     ) -> None:
+        """Post one claimed copy, as rendered by `prepare_many` (None: its message or chat is
+        gone; an exception: rendering failed and the row is retried), or rendered here."""
         prepared: PreparedCopy | None = None
         try:
+            if rendered is _RENDER:
+                rendered = await self.builder.prepare(row)
             if isinstance(rendered, BaseException):
                 raise rendered
-            prepared = rendered if rendered is not None else await self.builder.prepare(row)
+            prepared = rendered if isinstance(rendered, PreparedCopy) else None
             if prepared is None:
                 await self._finish(row.id, "failed", error="message or chat gone")
                 return

@@ -190,18 +190,6 @@ _INSERT_EVENTS = insert(_EVENTS)
 _MOVE_HEAD = (
     update(_HEAD).where(_HEAD.c.id == 1).values(seq=bindparam("seq"), hash=bindparam("hash"))
 )
-_EVENT_COLUMNS = (
-    "seq",
-    "ts",
-    "component",
-    "event_type",
-    "actor",
-    "outcome",
-    "operation_id",
-    "payload",
-    "prev_hash",
-    "hash",
-)
 
 
 @dataclass(frozen=True)
@@ -300,8 +288,6 @@ class AuditChain:
             )
             prev = digest
         # Table statements (not ORM-enabled ones): no mapper work per row.
-        session.execute(
-            _INSERT_EVENTS, [{c: getattr(row, c) for c in _EVENT_COLUMNS} for row in rows]
-        )
+        session.execute(_INSERT_EVENTS, [{c: getattr(row, c) for c in FIELDS} for row in rows])
         session.execute(_MOVE_HEAD, {"seq": seq, "hash": prev})
         return rows

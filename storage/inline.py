@@ -39,29 +39,17 @@ class InlineSession:
     async def scalars(self, *args: Any, **kwargs: Any) -> Any:
         return self.sync_session.scalars(*args, **kwargs)
 
-    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
-        return self.sync_session.scalar(*args, **kwargs)
-
     async def get(self, *args: Any, **kwargs: Any) -> Any:
         return self.sync_session.get(*args, **kwargs)
 
     async def flush(self, *args: Any, **kwargs: Any) -> None:
         self.sync_session.flush(*args, **kwargs)
 
-    async def refresh(self, *args: Any, **kwargs: Any) -> None:
-        self.sync_session.refresh(*args, **kwargs)
-
-    async def delete(self, instance: Any) -> None:
-        self.sync_session.delete(instance)
-
     async def run_sync(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return fn(self.sync_session, *args, **kwargs)
 
     def add(self, instance: Any) -> None:
         self.sync_session.add(instance)
-
-    def add_all(self, instances: Any) -> None:
-        self.sync_session.add_all(instances)
 
     def get_bind(self) -> Any:
         return self.sync_session.get_bind()

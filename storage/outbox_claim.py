@@ -25,9 +25,6 @@ from sqlalchemy.orm import Session, aliased
 
 from storage.models import Chat, Delivery
 
-# States of rows that still have to reach their chat before anything after them may go.
-_UNFINISHED = ("pending", "sending")
-
 
 async def claim_deliveries(
     session: AsyncSession, *, worker_id: str, limit: int, now: datetime
