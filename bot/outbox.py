@@ -169,17 +169,7 @@ class OutboxWorker:
                         claimed += fresh
                         self._need_claim = len(fresh) == free  # there may be more due rows
                 if claimed:
-                    # Every claimed copy is rendered in one read (the copies of one message
-                    # share its original and translations).
-                    ready: dict[int, PreparedCopy | BaseException | None]
-                    try:
-                        ready = await self.builder.prepare_many(claimed)
-                    except Exception as exc:  # noqa: BLE001 - each row retries on its own
-                        ready = {row.id: exc for row in claimed}
-                    for row in claimed:
-                        task = asyncio.create_task(self._deliver(row, ready[row.id]))
-                        self._tasks.add(task)
-                        task.add_done_callback(self._tasks.discard)
+                    await self._start(claimed)
                 if self.clock() - last_recovery > self.lease / 3:
                     await self._recover()
                     last_recovery = self.clock()
@@ -206,6 +196,19 @@ class OutboxWorker:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     # --- internals --------------------------------------------------------------------------
+
+    async def _start(self, claimed: list[Delivery]) -> None:
+        """Render the claimed copies and start posting them. Every claimed copy is rendered
+        in one read (the copies of one message share its original and translations)."""
+        ready: dict[int, PreparedCopy | BaseException | None]
+        try:
+            ready = await self.builder.prepare_many(claimed)
+        except Exception as exc:  # noqa: BLE001 - each row retries on its own
+            ready = {row.id: exc for row in claimed}
+        for row in claimed:
+            task = asyncio.create_task(self._deliver(row, ready[row.id]))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _claim(self, limit: int) -> list[Delivery]:
         now = self.clock()
@@ -479,15 +482,18 @@ class OutboxWorker:
                             done.set_result(None)
                 self.wake()  # nothing was claimed with these outcomes
                 continue
+            for *_, done in batch:
+                if not done.done():
+                    done.set_result(None)
             if claimed:
                 at = time.monotonic()
                 for row in claimed:
                     self.telemetry.copy_claimed(row.id, row.message_id, at)
+                # Started here, not handed to the worker loop: one turn of the event loop
+                # less between a chat's copies.
                 self._handoff.extend(claimed)
-                self.wake()
-            for *_, done in batch:
-                if not done.done():
-                    done.set_result(None)
+                started, self._handoff = self._handoff, []
+                await self._start(started)
 
     def _record_finishes(
         self,

@@ -1,8 +1,10 @@
-"""The hot-path storage: group-committed writes, reads in one hand-off, inline repositories."""
+"""The hot-path storage: writes on the event loop's thread, group commit when they queue,
+never a frozen loop while another process holds SQLite's lock, inline repositories."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import UTC, datetime
 
 import pytest
@@ -33,9 +35,9 @@ async def _names(db: Database) -> list[str]:
         return list((await s.scalars(select(Operation.name).order_by(Operation.id))).all())
 
 
-async def test_writes_queued_together_each_get_their_own_result_or_error(db: Database) -> None:
-    """Many writes at once (one group commit on SQLite): every caller gets its own id, the
-    one that breaks a constraint gets the error, and nobody else loses their write."""
+async def test_writes_at_once_each_get_their_own_result_or_error(db: Database) -> None:
+    """Many writes at once: every caller gets its own id, the one that breaks a constraint
+    gets the error, and nobody else loses their write."""
     names = [f"Op {i}" for i in range(20)]
     names.insert(7, "Op 3")  # the duplicate name violates the unique constraint
     results = await asyncio.gather(
@@ -48,6 +50,65 @@ async def test_writes_queued_together_each_get_their_own_result_or_error(db: Dat
     ids = [r for r in results if isinstance(r, int)]
     assert len(set(ids)) == 20
     assert sorted(await _names(db)) == sorted(f"Op {i}" for i in range(20))
+
+
+async def test_writes_queued_behind_a_transaction_share_one_commit(db: Database) -> None:
+    """Writes that arrive while a transaction holds the turn wait for it, then commit together
+    (each in its own savepoint): the one breaking a constraint fails alone."""
+    names = [f"Queued {i}" for i in range(10)]
+    names.insert(4, "Queued 2")
+    async with db.transaction() as s:
+        s.add(Operation(name="Holder", created_at=datetime.now(UTC)))
+        await s.flush()
+        tasks = [
+            asyncio.create_task(db.write(_add_operation(n)))  # type: ignore[arg-type]
+            for n in names
+        ]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        if db.dialect == "sqlite":
+            # Nothing may commit ahead of the open transaction.
+            assert not any(t.done() for t in tasks)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert len(errors) == 1
+    assert isinstance(errors[0], IntegrityError)
+    assert sorted(await _names(db)) == sorted(["Holder", *(f"Queued {i}" for i in range(10))])
+
+
+async def test_a_lock_held_by_another_process_does_not_freeze_the_loop(db: Database) -> None:
+    """Another connection (as another process would) holds SQLite's write lock: the write
+    waits for it off the event loop, the loop keeps running, and the write lands after."""
+    if db.dialect != "sqlite":
+        pytest.skip("SQLite's single write lock")
+    path = db.engine.url.database
+    assert path
+    other = sqlite3.connect(path, isolation_level=None, timeout=0)
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    ticking = asyncio.create_task(ticker())
+    write = asyncio.create_task(db.write(_add_operation("Blocked")))  # type: ignore[arg-type]
+    read = await db.read(lambda s: s.execute(select(func.count(Operation.id))).scalar_one())
+    await asyncio.sleep(0.3)
+    assert not write.done()
+    assert ticks > 5  # the loop ran on (reads too) while the write waited for the lock
+    assert read == 0
+    other.execute("COMMIT")
+    other.close()
+    op_id = await asyncio.wait_for(write, 30)
+    ticking.cancel()
+    assert isinstance(op_id, int)
+    assert await _names(db) == ["Blocked"]
+    # The next write takes the fast path again and sees the same database.
+    await db.write(_add_operation("After"))  # type: ignore[arg-type]
+    assert await _names(db) == ["Blocked", "After"]
 
 
 async def test_audit_batches_from_concurrent_writes_keep_one_valid_chain(db: Database) -> None:
