@@ -272,6 +272,7 @@ async def serve(
         limiter,
         telemetry=telemetry,
         lease=timedelta(seconds=settings.outbox_lease_seconds),
+        concurrency=settings.outbox_concurrency,
     )
     services.relay.telemetry = telemetry
     services.relay.on_queued = outbox.wake

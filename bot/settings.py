@@ -68,6 +68,12 @@ class Settings(BaseSettings):
         "fewer keeps each message's own handling short when a burst arrives (the rest wait, "
         "stored, in the inbox).",
     )
+    outbox_concurrency: int = Field(
+        default=32,
+        ge=1,
+        le=256,
+        description="Copies in flight at once (never more than one per chat).",
+    )
     webhook_url: str | None = Field(
         default=None, description="Public HTTPS URL Telegram posts updates to (webhook mode)."
     )

@@ -39,8 +39,7 @@ async def gate(update: Update, ctx: DarajaContext) -> None:
         if migrate_to:
             await services.enrollment.migrate_chat(chat.id, migrate_to)
             raise ApplicationHandlerStop
-        enrolled = await services.enrollment.chat(chat.id)
-        if enrolled is None:
+        if not await services.enrollment.enrolled(chat.id):
             if command == "enroll":
                 return
             if command is None and update.effective_message.new_chat_members:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Chat, Copy, Delivery, Message, TranslationRow
+
+_CHATS_BY_ID = select(Chat).where(Chat.id.in_(bindparam("ids", expanding=True)))
 
 
 class MessageRepo:
@@ -116,6 +118,13 @@ class MessageRepo:
     async def chat(self, chat_id: int) -> Chat | None:
         """One enrolled chat row."""
         return await self.session.get(Chat, chat_id)
+
+    async def chats(self, chat_ids: Iterable[int]) -> Sequence[Chat]:
+        """Several enrolled chat rows, in one query (loaded into the session)."""
+        ids = sorted(set(chat_ids))
+        if not ids:
+            return []
+        return (await self.session.execute(_CHATS_BY_ID, {"ids": ids})).scalars().all()
 
     async def recover_in_flight(self, *, claimed_before: datetime) -> int:
         """Rows left `sending` past their lease (a crashed worker) go back to the queue, marked

@@ -128,11 +128,16 @@ class CopyBuilder:
 
         async def render(s: AsyncSession) -> dict[int, PreparedCopy | BaseException | None]:
             out: dict[int, PreparedCopy | BaseException | None] = {}
+            # Every target chat in one query: each copy's lookup of its chat then finds it in
+            # the session instead of running a query of its own (held here: the session's
+            # identity map only keeps rows someone references).
+            targets = await MessageRepo(s).chats({d.target_chat_id for d in deliveries})
             for delivery in deliveries:
                 try:
                     out[delivery.id] = await self._prepare(s, delivery)
                 except Exception as exc:  # noqa: BLE001 - handed to that delivery
                     out[delivery.id] = exc
+            del targets
             return out
 
         return await self.db.read_inline(render)

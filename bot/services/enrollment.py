@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import LANGUAGES, Role, Side, parse_languages
@@ -26,6 +27,10 @@ from storage.audit import AuditChain
 from storage.db import Database
 from storage.models import Chat, EnrollmentCode, Operation, Person, Unit, utcnow
 from storage.repositories import ChatRepo, CodeRepo, OperationRepo, PersonRepo
+
+_CHAT_ACTIVE = select(Chat.__table__.c.active).where(
+    Chat.__table__.c.telegram_chat_id == bindparam("tg")
+)
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
 CODE_RE = re.compile(r"^[A-Z0-9-]{4,40}$")
@@ -501,6 +506,15 @@ class EnrollmentService:
             return chat if chat is not None and chat.active else None
 
         return await self.db.read_inline(find)
+
+    async def enrolled(self, chat_id: int) -> bool:
+        """Whether a chat is actively enrolled: the gate asks for every group message, so it
+        is one prebuilt table query, no ORM rows."""
+        return bool(
+            await self.db.read(
+                lambda s: s.execute(_CHAT_ACTIVE, {"tg": chat_id}).scalar_one_or_none()
+            )
+        )
 
     async def record_refusal(
         self, caller: Caller | None, reason: str, *, chat_id: int | None, command: str | None

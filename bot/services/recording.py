@@ -4,6 +4,7 @@ messages, SITREPs and FLASH orders, always inside the caller's transaction."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -16,13 +17,26 @@ from storage.models import Chat, Delivery, Message, TranslationRow
 from translation.types import Translation
 
 
+@dataclass(frozen=True)
+class Target:
+    """A target chat as recording needs it: its row id and languages (first one primary)."""
+
+    id: int
+    languages: str
+
+    @property
+    def language_list(self) -> list[str]:
+        """The chat's languages, first one primary."""
+        return [p for p in self.languages.split(",") if p]
+
+
 async def record_copies(
     s: AsyncSession,
     audit: AuditChain,
     *,
     message: Message,
     translations: Mapping[str, Translation],
-    targets: Sequence[Chat],
+    targets: Sequence[Chat | Target],
     now: datetime,
     action: str = "send",
     extra: Sequence[Delivery] = (),
@@ -50,7 +64,7 @@ def record_copies_sync(
     *,
     message: Message,
     translations: Mapping[str, Translation],
-    targets: Sequence[Chat],
+    targets: Sequence[Chat | Target],
     now: datetime,
     action: str = "send",
     extra: Sequence[Delivery] = (),

@@ -14,21 +14,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from bot.services.recording import record_copies_sync
+from bot.services.recording import Target, record_copies_sync
 from bot.services.translator import Translator, untranslated
 from bot.telemetry import Telemetry
 from storage.audit import AuditChain, PendingEvent
 from storage.db import Database
 from storage.messages import MessageRepo
-from storage.models import Chat, Copy, Delivery, Message, utcnow
-from storage.repositories import ChatRepo, OperationRepo, PersonRepo
+from storage.models import Chat, Copy, Delivery, Message, Operation, Person, Unit, utcnow
 from translation.types import Route, Translation
 
 log = logging.getLogger(__name__)
@@ -158,37 +156,40 @@ class RelayService:
     # --- steps -------------------------------------------------------------------------------
 
     async def _plan(self, inbound: Inbound) -> _Plan | RelayResult:
-        # One read in a reader thread (`Database.read_inline`), language detection included.
-        return await self.db.read_inline(lambda s: self._plan_in(s, inbound))
+        # One read (`Database.read`), language detection included.
+        return await self.db.read(lambda s: self._plan_in(s, inbound))
 
-    async def _plan_in(self, s: AsyncSession, inbound: Inbound) -> _Plan | RelayResult:
-        chat = await ChatRepo(s).by_telegram_id(inbound.chat_id)
+    def _plan_in(self, s: Session, inbound: Inbound) -> _Plan | RelayResult:
+        # Prebuilt table statements, not ORM queries: this read runs for every message, and
+        # building and loading ORM rows cost ten times the queries themselves.
+        chat = s.execute(_PLAN_CHAT, {"tg": inbound.chat_id}).one_or_none()
         if chat is None or not chat.active:
             return RelayResult(status="not_enrolled")
-        repo = MessageRepo(s)
-        existing = await repo.by_telegram(chat.id, inbound.message_id)
+        existing = s.execute(
+            _PLAN_EXISTING, {"chat": chat.id, "message": inbound.message_id}
+        ).one_or_none()
         if inbound.edited:
             if existing is None:
                 log.info("edit of a message never relayed (chat %s)", inbound.chat_id)
                 return RelayResult(status="unknown_edit")
         elif existing is not None:
             return RelayResult(status="duplicate", message_id=existing.id)
-        author = (
-            await PersonRepo(s).by_telegram_id(inbound.author_id)
+        author_lang = (
+            s.execute(_PLAN_AUTHOR, {"user": inbound.author_id}).scalar_one_or_none()
             if inbound.author_id is not None
             else None
         )
-        op = await OperationRepo(s).by_id(chat.operation_id)
-        assert op is not None
-        unit = await OperationRepo(s).unit_by_id(chat.unit_id) if chat.unit_id else None
-        linked = [c for c in await ChatRepo(s).linked(chat.operation_id) if c.id != chat.id]
+        linked = [
+            Target(row.id, row.languages)
+            for row in s.execute(_PLAN_LINKED, {"op": chat.operation_id})
+            if row.id != chat.id
+        ]
         if inbound.edited and existing is not None:
             # Edit every chat the original went to; the outbox keeps per-chat order, so the
             # copy is posted before its edit is applied.
-            sent_to = set(await repo.chats_sent_to(existing.id))
+            sent_to = set(s.execute(_PLAN_SENT_TO, {"message": existing.id}).scalars())
             linked = [c for c in linked if c.id in sent_to]
-        chat_langs = chat.language_list
-        author_lang = author.language if author is not None else None
+        chat_langs = [p for p in chat.languages.split(",") if p]
         if inbound.text.strip():
             guess = self.translator.detect(
                 inbound.text, chat_languages=chat_langs, author_language=author_lang
@@ -207,13 +208,13 @@ class RelayService:
             if lang not in needed:
                 needed.append(lang)
         return _Plan(
-            chat=chat,
+            chat=Target(chat.id, chat.languages),
             existing_id=existing.id if existing else None,
             existing_revision=existing.revision if existing else -1,
-            operation_id=op.id,
-            glossary=op.glossary or None,
-            unit_code=unit.code if unit else None,
-            unit_side=unit.side if unit else None,
+            operation_id=chat.operation_id,
+            glossary=chat.glossary or None,
+            unit_code=chat.unit_code,
+            unit_side=chat.unit_side,
             source=source,
             decided_by=decided_by,
             languages=tuple(needed),
@@ -294,26 +295,36 @@ class RelayService:
                             )
                         ).one_or_none()
                         reply_to = copy.message_id if copy else None
+                # A table insert, not the unit of work (it runs for every message); it raises
+                # IntegrityError on a replayed message.
+                message_id = s.execute(
+                    _INSERT_MESSAGE,
+                    {
+                        "operation_id": plan.operation_id,
+                        "chat_id": plan.chat.id,
+                        "telegram_message_id": inbound.message_id,
+                        "update_id": inbound.update_id,
+                        "author_user_id": inbound.author_id,
+                        "author_name": inbound.author_name[:255],
+                        "kind": inbound.kind,
+                        "text": inbound.text,
+                        "entities": None,
+                        "media": _media_record(inbound),
+                        "source_language": plan.source,
+                        "language_decided_by": plan.decided_by,
+                        "reply_to_message_id": reply_to,
+                        "priority": "normal",
+                        "revision": 0,
+                        "created_at": now,
+                    },
+                ).scalar_one()
+                # What recording the copies reads of it (never added to the session).
                 message = Message(
+                    id=message_id,
                     operation_id=plan.operation_id,
-                    chat_id=plan.chat.id,
-                    telegram_message_id=inbound.message_id,
-                    update_id=inbound.update_id,
-                    author_user_id=inbound.author_id,
-                    author_name=inbound.author_name[:255],
-                    kind=inbound.kind,
-                    text=inbound.text,
-                    entities=None,
-                    media=_media_record(inbound),
                     source_language=plan.source,
-                    language_decided_by=plan.decided_by,
-                    reply_to_message_id=reply_to,
-                    priority="normal",
                     revision=0,
-                    created_at=now,
                 )
-                s.add(message)
-                s.flush()  # raises IntegrityError on a replayed message
                 event = "message.received"
             else:
                 found = s.get(Message, plan.existing_id)
@@ -416,7 +427,7 @@ class CopyInfo:
 
 @dataclass(frozen=True)
 class _Plan:
-    chat: Chat
+    chat: Target
     existing_id: int | None
     existing_revision: int
     operation_id: int
@@ -426,9 +437,52 @@ class _Plan:
     source: str
     decided_by: str
     languages: tuple[str, ...]
-    targets: tuple[Chat, ...]
+    targets: tuple[Target, ...]
     in_place: tuple[str, ...]
     back_translate: bool = False
+
+
+_CHATS = cast(Table, Chat.__table__)
+_UNITS = cast(Table, Unit.__table__)
+_PLAN_CHAT = (
+    select(
+        _CHATS.c.id,
+        _CHATS.c.active,
+        _CHATS.c.operation_id,
+        _CHATS.c.languages,
+        _CHATS.c.back_translate,
+        Operation.__table__.c.glossary,
+        _UNITS.c.code.label("unit_code"),
+        _UNITS.c.side.label("unit_side"),
+    )
+    .select_from(
+        _CHATS.join(
+            Operation.__table__, Operation.__table__.c.id == _CHATS.c.operation_id
+        ).outerjoin(_UNITS, _UNITS.c.id == _CHATS.c.unit_id)
+    )
+    .where(_CHATS.c.telegram_chat_id == bindparam("tg"))
+)
+_INSERT_MESSAGE = insert(cast(Table, Message.__table__)).returning(Message.__table__.c.id)
+_PLAN_EXISTING = select(Message.__table__.c.id, Message.__table__.c.revision).where(
+    Message.__table__.c.chat_id == bindparam("chat"),
+    Message.__table__.c.telegram_message_id == bindparam("message"),
+)
+_PLAN_AUTHOR = select(Person.__table__.c.language).where(
+    Person.__table__.c.telegram_user_id == bindparam("user")
+)
+_PLAN_LINKED = (
+    select(_CHATS.c.id, _CHATS.c.languages)
+    .where(_CHATS.c.operation_id == bindparam("op"), _CHATS.c.active.is_(True))
+    .order_by(_CHATS.c.id)
+)
+_PLAN_SENT_TO = (
+    select(Delivery.__table__.c.target_chat_id)
+    .where(
+        Delivery.__table__.c.message_id == bindparam("message"),
+        Delivery.__table__.c.action == "send",
+    )
+    .distinct()
+)
 
 
 def _media_record(inbound: Inbound) -> dict[str, Any] | None:
