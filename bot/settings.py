@@ -60,7 +60,7 @@ class Settings(BaseSettings):
         description="A copy in flight longer than this (its worker died) is sent again.",
     )
     inbox_concurrency: int = Field(
-        default=4,
+        default=2,
         ge=1,
         le=256,
         description="Updates of different chats handled at once (one at a time per chat). More "

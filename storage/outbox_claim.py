@@ -18,8 +18,9 @@ transaction. Two rules hold however many workers claim at once:
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import bindparam, exists, func, or_, select, update
+from sqlalchemy import Table, bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
@@ -72,23 +73,21 @@ _DUE = (
 # Another claimer may take a head between the two statements: the lock skips it, and the
 # re-check of `state = 'pending'` under READ COMMITTED leaves out one it already claimed.
 _DUE_LOCKED = _DUE.with_for_update(skip_locked=True, of=Delivery)
+# Table statements, not ORM-enabled ones (this runs for every batch of copies): the claimed
+# rows come back as plain rows and are handed on as detached `Delivery` objects.
+_TABLE = cast(Table, Delivery.__table__)
 _TAKE = (
-    update(Delivery)
-    .where(Delivery.id.in_(bindparam("ids", expanding=True)))
+    update(_TABLE)
+    .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)))
     .values(
         state="sending",
         claimed_by=bindparam("worker"),
         claimed_at=bindparam("now"),
-        attempts=Delivery.attempts + 1,
+        attempts=_TABLE.c.attempts + 1,
     )
-    .execution_options(synchronize_session=False)
 )
-# populate_existing: rows this session loaded earlier must show their new state.
 _CLAIMED = (
-    select(Delivery)
-    .where(Delivery.id.in_(bindparam("ids", expanding=True)))
-    .order_by(Delivery.id)
-    .execution_options(populate_existing=True)
+    select(_TABLE).where(_TABLE.c.id.in_(bindparam("ids", expanding=True))).order_by(_TABLE.c.id)
 )
 
 
@@ -106,4 +105,4 @@ def claim_deliveries_sync(
     if not ids:
         return []
     session.execute(_TAKE, {"ids": ids, "worker": worker_id, "now": now})
-    return list(session.scalars(_CLAIMED, {"ids": ids}))
+    return [Delivery(**row._mapping) for row in session.execute(_CLAIMED, {"ids": ids})]
