@@ -205,6 +205,12 @@ class OutboxWorker:
         ready: dict[int, PreparedCopy | BaseException | None]
         try:
             ready = await self.builder.prepare_many(claimed)
+        except asyncio.CancelledError:
+            # Stopping: claimed but never started, so back to the queue as they were (not
+            # ambiguous: nothing was sent).
+            with contextlib.suppress(Exception):
+                await self.db.write(partial(_release, ids=[row.id for row in claimed]))
+            raise
         except Exception as exc:  # noqa: BLE001 - each row retries on its own
             ready = {row.id: exc for row in claimed}
         for row in claimed:

@@ -4,9 +4,9 @@ The repositories (storage/repositories.py, storage/messages.py, ...) are written
 `AsyncSession`. Through the async SQLite driver every statement is several hand-offs between
 the event loop and the driver's thread, and under a burst each hand-off waits for a turn of a
 busy loop: a read of eight statements took ~100 ms on a loaded loop. `Database.read_inline`
-runs the same repository code in a reader thread on a synchronous session instead: the session
-below answers each awaited call at once, so the coroutine never suspends and is driven to its
-end by a single `send` — one hand-off for the whole read.
+runs the same repository code on a synchronous session instead (on SQLite, on the event loop's
+own thread): the session below answers each awaited call at once, so the coroutine never
+suspends and is driven to its end by a single `send`.
 
 Only database calls may be awaited in such code (no sleeps, no network): anything that really
 suspends raises `InlineSuspended` instead of silently blocking.

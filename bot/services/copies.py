@@ -86,7 +86,7 @@ class CopyBuilder:
 
     async def _context(self, s: AsyncSession, message_id: int, revision: int) -> _Context | None:
         key = (message_id, revision)
-        with self._cache_lock:  # reader threads share the cache
+        with self._cache_lock:  # reader threads (the fallback when SQLite is busy) share it
             found = self._contexts.get(key)
             if found is not None:
                 self._contexts.move_to_end(key)
@@ -117,7 +117,7 @@ class CopyBuilder:
 
     async def prepare(self, delivery: Delivery) -> PreparedCopy | None:
         """Render one delivery; None when its chat or message no longer exists. The reads run
-        in one go in a reader thread (`Database.read_inline`)."""
+        in one go (`Database.read_inline`)."""
         return await self.db.read_inline(lambda s: self._prepare(s, delivery))
 
     async def prepare_many(

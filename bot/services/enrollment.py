@@ -498,8 +498,7 @@ class EnrollmentService:
         return self._identity(person, op, unit)
 
     async def chat(self, chat_id: int) -> Chat | None:
-        """The active enrollment of a chat, if any (asked for every group message: one read in
-        a reader thread)."""
+        """The active enrollment of a chat, if any (one read, `Database.read_inline`)."""
 
         async def find(s: AsyncSession) -> Chat | None:
             chat = await ChatRepo(s).by_telegram_id(chat_id)

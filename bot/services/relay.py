@@ -273,8 +273,8 @@ class RelayService:
     ) -> RelayResult:
         now = self.clock()
 
-        # One synchronous transaction (`Database.write`): on SQLite it runs in the writer
-        # thread and holds the write lock only for its own statements.
+        # One synchronous transaction (`Database.write`): on SQLite it runs on the event
+        # loop's thread and holds the write lock only for its own statements.
         def work(s: Session) -> RelayResult:
             if plan.existing_id is None:
                 reply_to = None
