@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from storage.audit import AuditChain, PendingEvent
@@ -109,6 +110,27 @@ async def test_a_lock_held_by_another_process_does_not_freeze_the_loop(db: Datab
     # The next write takes the fast path again and sees the same database.
     await db.write(_add_operation("After"))  # type: ignore[arg-type]
     assert await _names(db) == ["Blocked", "After"]
+
+
+async def test_a_read_answered_busy_is_read_again_in_a_thread(db: Database) -> None:
+    """SQLite rarely answers a WAL reader busy; when it does, the read is not lost and the
+    loop does not wait: it runs again in a reader thread."""
+    if db.dialect != "sqlite":
+        pytest.skip("SQLite's busy answer")
+    await db.write(_add_operation("Delmas"))  # type: ignore[arg-type]
+    threads: list[str] = []
+
+    def count(s: Session) -> int:
+        threads.append(threading.current_thread().name)
+        if len(threads) == 1:
+            busy = sqlite3.OperationalError("database is locked")
+            busy.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
+            raise OperationalError("SELECT", {}, busy)
+        return int(s.execute(select(func.count(Operation.id))).scalar_one())
+
+    assert await db.read(count) == 1
+    assert threads[0] == threading.current_thread().name  # first try: the loop's own thread
+    assert threads[1].startswith("daraja-reader")
 
 
 async def test_audit_batches_from_concurrent_writes_keep_one_valid_chain(db: Database) -> None:
