@@ -3,14 +3,39 @@
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import Any, Generic, NamedTuple, TypeVar
 
-from telegram import Update
+from telegram import Chat, Message, Update
 from telegram.constants import ParseMode
 
 from bot.context import DarajaContext
 from bot.i18n import choose_language
 from bot.services.enrollment import Caller, Identity
+
+S = TypeVar("S")
+
+
+class ServiceCall(NamedTuple, Generic[S]):
+    """What a command handler built on one service starts from."""
+
+    message: Message
+    chat: Chat
+    caller: Caller
+    service: S
+    lang: str
+
+
+async def service_call(
+    update: Update, ctx: DarajaContext, service: S | None
+) -> ServiceCall[S] | None:
+    """The message, chat, caller, service and reply language of a command; None (nothing to
+    answer) for updates without them or when the service is not configured."""
+    message = update.effective_message
+    chat = update.effective_chat
+    caller = caller_of(update, ctx)
+    if message is None or chat is None or caller is None or service is None:
+        return None
+    return ServiceCall(message, chat, caller, service, await reply_language(update, ctx))
 
 
 def caller_of(update: Update, ctx: DarajaContext) -> Caller | None:

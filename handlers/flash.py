@@ -13,20 +13,17 @@ from bot.context import DarajaContext
 from bot.errors import DarajaError
 from bot.formatting import format_time
 from bot.services.flash import parse_ack_data
-from handlers.common import answer, caller_of, reply_language, text
+from handlers.common import answer, caller_of, reply_language, service_call, text
 
 log = logging.getLogger(__name__)
 
 
 async def flash(update: Update, ctx: DarajaContext) -> None:
     """`/flash TEXT` (commanders): relayed at once to every group, to be acknowledged."""
-    message = update.effective_message
-    chat = update.effective_chat
-    caller = caller_of(update, ctx)
-    service = ctx.services.flash
-    if message is None or chat is None or caller is None or service is None:
+    call = await service_call(update, ctx, ctx.services.flash)
+    if call is None:
         return
-    lang = await reply_language(update, ctx)
+    message, chat, caller, service, lang = call
     parts = (message.text or "").split(maxsplit=1)
     body = parts[1].strip() if len(parts) > 1 else ""
     if not body:

@@ -30,7 +30,7 @@ from bot.services.status import (
     check_coordinate,
     parse_strength,
 )
-from handlers.common import answer, caller_of, reply_language, text
+from handlers.common import answer, caller_of, reply_language, service_call, text
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +56,10 @@ class DraftInput(filters.MessageFilter):
 
 async def report(update: Update, ctx: DarajaContext) -> None:
     """`/report` in a unit's group: the one-line form, or the first question of the wizard."""
-    message = update.effective_message
-    chat = update.effective_chat
-    caller = caller_of(update, ctx)
-    service = ctx.services.status
-    if message is None or chat is None or caller is None or service is None:
+    call = await service_call(update, ctx, ctx.services.status)
+    if call is None:
         return
-    lang = await reply_language(update, ctx)
+    message, chat, caller, service, lang = call
     if chat.type not in ("group", "supergroup"):
         await answer(update, ctx, "sitrep.not_unit_chat", lang)
         return
@@ -319,13 +316,10 @@ async def _edit(message: object, body: str, markup: InlineKeyboardMarkup | None)
 async def status(update: Update, ctx: DarajaContext) -> None:
     """`/status` (the board, paged) or `/status UNIT` (its recent reports), for commanders in a
     private chat or the commanders' group."""
-    message = update.effective_message
-    chat = update.effective_chat
-    caller = caller_of(update, ctx)
-    service = ctx.services.status
-    if message is None or chat is None or caller is None or service is None:
+    call = await service_call(update, ctx, ctx.services.status)
+    if call is None:
         return
-    lang = await reply_language(update, ctx)
+    message, chat, caller, service, lang = call
     if not await _private_or_command(update, ctx):
         await answer(update, ctx, "status.private_or_command", lang)
         return
@@ -385,13 +379,10 @@ def _pager(page: int, total: int) -> InlineKeyboardMarkup | None:
 
 async def where(update: Update, ctx: DarajaContext) -> None:
     """`/where UNIT`: where the unit last reported from (private chat)."""
-    message = update.effective_message
-    chat = update.effective_chat
-    caller = caller_of(update, ctx)
-    service = ctx.services.status
-    if message is None or chat is None or caller is None or service is None:
+    call = await service_call(update, ctx, ctx.services.status)
+    if call is None:
         return
-    lang = await reply_language(update, ctx)
+    message, chat, caller, service, lang = call
     args = (message.text or "").split()[1:]
     if not args:
         await answer(update, ctx, "where.usage", lang)
@@ -406,13 +397,10 @@ async def where(update: Update, ctx: DarajaContext) -> None:
 
 async def who(update: Update, ctx: DarajaContext) -> None:
     """`/who`: the operation's units, their force and their groups' languages (private chat)."""
-    message = update.effective_message
-    chat = update.effective_chat
-    caller = caller_of(update, ctx)
-    service = ctx.services.status
-    if message is None or chat is None or caller is None or service is None:
+    call = await service_call(update, ctx, ctx.services.status)
+    if call is None:
         return
-    lang = await reply_language(update, ctx)
+    message, chat, caller, service, lang = call
     try:
         units = await service.who(caller.user_id, chat.id)
     except DarajaError as exc:
