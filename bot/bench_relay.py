@@ -255,24 +255,20 @@ async def bench_relay(
         if m in clock.last_posted and u in clock.fetched
     ]
     # The bot's own work on a message's critical path, queueing excluded: handling the update
-    # (recording, auditing, queueing copies) minus translation, plus the slowest of its copies
-    # from claim to sent, i.e. accepted by Telegram (rendering, the Bot API call).
-    overheads = [
-        (clock.processing[u] - clock.translation.get(u, 0.0) + clock.active[m]) * 1000
+    # (recording, auditing, queueing copies) minus translation (seconds, per message id), plus
+    # the slowest of its copies from claim to sent, i.e. accepted by Telegram (rendering, the
+    # Bot API call).
+    handled = {
+        m: clock.processing[u] - clock.translation.get(u, 0.0)
         for m, u in clock.message_of.items()
-        if u in clock.processing and m in clock.active
-    ]
+        if u in clock.processing
+    }
+    handling = [h * 1000 for h in handled.values()]
+    overheads = [(h + clock.active[m]) * 1000 for m, h in handled.items() if m in clock.active]
     # The same up to the copy's outcome being durably recorded (the chat's next copy waits for
     # that; the reader of this copy does not).
     overheads_recorded = [
-        (clock.processing[u] - clock.translation.get(u, 0.0) + clock.recorded[m]) * 1000
-        for m, u in clock.message_of.items()
-        if u in clock.processing and m in clock.recorded
-    ]
-    handling = [
-        (clock.processing[u] - clock.translation.get(u, 0.0)) * 1000
-        for m, u in clock.message_of.items()
-        if u in clock.processing
+        (h + clock.recorded[m]) * 1000 for m, h in handled.items() if m in clock.recorded
     ]
     slowest_copy = [v * 1000 for v in clock.active.values()]
     translation = [v * 1000 for v in clock.translation.values()]

@@ -95,8 +95,6 @@ _TARGET_CHATS = select(_CHATS.c.id, _CHATS.c.operation_id, _CHATS.c.telegram_cha
 )
 _INSERT_COPIES = insert(_COPIES)
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-# `_deliver` without a rendered copy renders it itself.
-_RENDER = object()
 # The outbox handles 429s itself (hold the chat, requeue the row): no retry inside the limiter.
 NO_RETRY = {"retries": 0}
 MAX_ATTEMPTS = 12
@@ -145,7 +143,6 @@ class OutboxWorker:
             ]
         ] = []
         self._commit_task: asyncio.Task[None] | None = None
-        self._handoff: list[Delivery] = []
         self._need_claim = True
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -161,21 +158,20 @@ class OutboxWorker:
         try:
             while True:
                 self._wake.clear()
-                # Rows claimed by the transaction that recorded their predecessors' outcomes.
-                claimed, self._handoff = self._handoff, []
+                # Copies freed by finished ones are claimed with their outcomes
+                # (`_commit_finishes`); this claims new work and work that became due.
                 if self._need_claim:
                     self._need_claim = False
-                    free = self.concurrency - len(self._tasks) - len(claimed)
+                    free = self.concurrency - len(self._tasks)
                     if free > 0:
-                        fresh = await self._claim(free)
-                        claimed += fresh
-                        self._need_claim = len(fresh) == free  # there may be more due rows
-                if claimed:
-                    await self._start(claimed)
+                        claimed = await self._claim(free)
+                        self._need_claim = len(claimed) == free  # there may be more due rows
+                        if claimed:
+                            await self._start(claimed)
                 if self.clock() - last_recovery > self.lease / 3:
                     await self._recover()
                     last_recovery = self.clock()
-                if self._need_claim or self._handoff:
+                if self._need_claim:
                     continue
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
@@ -186,11 +182,6 @@ class OutboxWorker:
                 task.cancel()
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
-            if self._handoff:
-                # Claimed but never started: back to the queue as they were (not ambiguous).
-                ids, self._handoff = [row.id for row in self._handoff], []
-                with contextlib.suppress(Exception):
-                    await self.db.write(partial(_release, ids=ids))
 
     async def drain(self) -> None:
         """Wait for the copies in flight (tests and shutdown)."""
@@ -238,18 +229,14 @@ class OutboxWorker:
             log.warning("%d deliveries were in flight when a worker stopped: resending", count)
             self.wake()
 
-    async def _deliver(
-        self, row: Delivery, rendered: PreparedCopy | BaseException | object | None = _RENDER
-    ) -> None:
+    async def _deliver(self, row: Delivery, rendered: PreparedCopy | BaseException | None) -> None:
         """Post one claimed copy, as rendered by `prepare_many` (None: its message or chat is
-        gone; an exception: rendering failed and the row is retried), or rendered here."""
+        gone; an exception: rendering failed and the row is retried)."""
         prepared: PreparedCopy | None = None
         try:
-            if rendered is _RENDER:
-                rendered = await self.builder.prepare(row)
             if isinstance(rendered, BaseException):
                 raise rendered
-            prepared = rendered if isinstance(rendered, PreparedCopy) else None
+            prepared = rendered
             if prepared is None:
                 await self._finish(row.id, "failed", error="message or chat gone")
                 return
@@ -471,7 +458,7 @@ class OutboxWorker:
             items = [item[:5] for item in batch]
             # The same transaction claims the next copies for the chats these free up (and any
             # other due ones): one write instead of two, and no wait for the worker's next turn.
-            limit = max(0, self.concurrency - len(self._tasks) + len(batch) - len(self._handoff))
+            limit = max(0, self.concurrency - len(self._tasks) + len(batch))
             now = self.clock()
 
             def work(
@@ -507,9 +494,7 @@ class OutboxWorker:
                     self.telemetry.copy_claimed(row.id, row.message_id, at)
                 # Started here, not handed to the worker loop: one turn of the event loop
                 # less between a chat's copies.
-                self._handoff.extend(claimed)
-                started, self._handoff = self._handoff, []
-                await self._start(started)
+                await self._start(claimed)
 
     def _record_finishes(
         self,

@@ -44,6 +44,8 @@ T = TypeVar("T")
 READER_THREADS = 2
 # Most writes one group commit carries.
 WRITE_BATCH = 64
+# How long a connection that may wait waits for SQLite's write lock.
+BUSY_TIMEOUT_MS = 30000
 
 # Key of the PostgreSQL advisory lock held while migrating, so two bot processes starting at
 # once against one database do not both try to create the tables (the second waits, then
@@ -73,24 +75,7 @@ def create_engine(url: str, *, echo: bool = False, read_only: bool = False) -> A
         path.parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-            # Let SQLAlchemy (not the driver) decide when transactions begin.
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA synchronous=FULL")
-            if read_only:
-                cur.execute("PRAGMA query_only=ON")
-            cur.close()
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
-
+        _sqlite_settings(engine.sync_engine, read_only=read_only, busy_ms=BUSY_TIMEOUT_MS)
         return engine
     return create_async_engine(
         url,
@@ -114,16 +99,23 @@ def create_sync_engine(url: Any, *, read_only: bool = False, wait: bool = True) 
     `wait=False` (the event loop's thread): no busy timeout, so a lock held by another process
     fails at once instead of freezing the loop; the caller then hands the work to a thread
     that may wait."""
-    busy_ms = 30000 if wait else 0
+    busy_ms = BUSY_TIMEOUT_MS if wait else 0
     engine = sa_create_engine(
         url,
         poolclass=pool.SingletonThreadPool,
         pool_size=READER_THREADS + 1,
         connect_args={"timeout": busy_ms / 1000, "check_same_thread": False},
     )
+    _sqlite_settings(engine, read_only=read_only, busy_ms=busy_ms)
+    return engine
+
+
+def _sqlite_settings(engine: Engine, *, read_only: bool, busy_ms: int) -> None:
+    """Daraja's pragmas on every new SQLite connection, and how its transactions begin."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy (not the driver) decide when transactions begin.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
@@ -137,8 +129,6 @@ def create_sync_engine(url: Any, *, read_only: bool = False, wait: bool = True) 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
-
-    return engine
 
 
 class _LoopState:
@@ -204,9 +194,9 @@ class Database:
 
         On SQLite it runs on the event loop's own thread, on a synchronous connection, and is
         committed before `write` returns: a few milliseconds of work at most, one fsync
-        (~0.3 ms here). Handing it to a thread cost far more under a burst: each statement
-        released and re-took the interpreter lock while the loop thread was busy, and every
-        re-take could wait a full switch interval (5 ms). The loop's connection never waits
+        (about a millisecond here). Handing it to a thread cost far more under a burst: each
+        statement released and re-took the interpreter lock while the loop thread was busy, and
+        every re-take could wait a full switch interval (5 ms). The loop's connection never waits
         for a lock: when another process (a CLI command, a second bot) holds SQLite's write
         lock, `BEGIN IMMEDIATE` fails at once and the write goes to this process's writer
         thread, which waits for the lock with the normal busy timeout while the loop goes on.
@@ -268,9 +258,7 @@ class Database:
         """The batch on the event loop's thread; None (nothing done) if another process holds
         SQLite's write lock."""
         if self._here_sessions is None:
-            engine = create_sync_engine(self._sync_url(), wait=False)
-            self._here_engines.append(engine)
-            self._here_sessions = sessionmaker(engine, expire_on_commit=False)
+            self._here_sessions = self._here(read_only=False)
         try:
             return self._run_batch(self._here_sessions, fns, here=True)
         except _Busy:
@@ -315,9 +303,7 @@ class Database:
             async with self.reader() as s:
                 return await s.run_sync(fn)
         if self._here_read_sessions is None:
-            engine = create_sync_engine(self._sync_url(), read_only=True, wait=False)
-            self._here_engines.append(engine)
-            self._here_read_sessions = sessionmaker(engine, expire_on_commit=False)
+            self._here_read_sessions = self._here(read_only=True)
         try:
             with self._here_read_sessions() as session, session.begin():
                 try:
@@ -359,6 +345,12 @@ class Database:
             self._sync_engine = create_sync_engine(self._sync_url())
             self._sync_sessions = sessionmaker(self._sync_engine, expire_on_commit=False)
         return self._writer
+
+    def _here(self, *, read_only: bool) -> sessionmaker[Session]:
+        """Sessions on the event loop thread's own connection, which never waits for a lock."""
+        engine = create_sync_engine(self._sync_url(), read_only=read_only, wait=False)
+        self._here_engines.append(engine)
+        return sessionmaker(engine, expire_on_commit=False)
 
     def _sync_url(self) -> Any:
         return make_url(self.url).set(drivername="sqlite")

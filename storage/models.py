@@ -31,6 +31,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def split_languages(languages: str) -> list[str]:
+    """A chat's stored languages (`ht,en`) as a list, first one primary."""
+    return [p for p in languages.split(",") if p]
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A DateTime stored as naive UTC and always read back as aware UTC (SQLite drops zones)."""
 
@@ -104,7 +109,7 @@ class Chat(Base):
     @property
     def language_list(self) -> list[str]:
         """The chat's languages, first one primary."""
-        return [p for p in self.languages.split(",") if p]
+        return split_languages(self.languages)
 
 
 class Person(Base):

@@ -18,6 +18,7 @@ from bot.i18n import N_, I18n
 from bot.rendering import (
     Block,
     CopyContent,
+    Mark,
     header_line,
     marks_from_html,
     render_caption,
@@ -107,7 +108,9 @@ class CopyBuilder:
         unit_id = (author.unit_id if author is not None else None) or source.unit_id
         unit = await OperationRepo(s).unit_by_id(unit_id) if unit_id else None
         rows = {t.target_language: t for t in await repo.translations(message_id, revision)}
-        context = _Context(message, source, author, unit, rows)
+        html = (message.media or {}).get("html")
+        marks = marks_from_html(html if isinstance(html, str) else None)
+        context = _Context(message, source, author, unit, rows, marks)
         if message.revision == revision:  # the row read is this revision's text
             with self._cache_lock:
                 self._contexts[key] = context
@@ -164,10 +167,7 @@ class CopyBuilder:
         annotate = delivery.action in ("annotate", "reannotate")
         blocks: list[Block] = []
         flags: list[str] = []
-        # The original's bold, italics, code and links, re-applied to the fragments that come
-        # through translation unchanged (and to the whole text in same-language copies).
-        html_source = (message.media or {}).get("html")
-        marks = marks_from_html(html_source if isinstance(html_source, str) else None)
+        marks = context.marks
         for lang in langs:
             row = rows.get(lang)
             if lang == src or row is None:
@@ -369,3 +369,6 @@ class _Context:
     author: Person | None
     unit: Unit | None
     rows: dict[str, TranslationRow]
+    # The original's bold, italics, code and links, re-applied to the fragments that come
+    # through translation unchanged (and to the whole text in same-language copies).
+    marks: tuple[Mark, ...]

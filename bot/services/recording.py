@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from storage.audit import AuditChain, PendingEvent
-from storage.models import Chat, Delivery, Message, TranslationRow
+from storage.models import Chat, Delivery, Message, TranslationRow, split_languages
 from translation.types import Translation
 
 
@@ -27,7 +27,7 @@ class Target:
     @property
     def language_list(self) -> list[str]:
         """The chat's languages, first one primary."""
-        return [p for p in self.languages.split(",") if p]
+        return split_languages(self.languages)
 
 
 async def record_copies(

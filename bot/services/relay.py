@@ -25,8 +25,9 @@ from bot.services.translator import Translator, untranslated
 from bot.telemetry import Telemetry
 from storage.audit import AuditChain, PendingEvent
 from storage.db import Database
+from storage.inline import as_async, run_inline
 from storage.messages import MessageRepo
-from storage.models import Chat, Copy, Delivery, Message, Operation, Person, Unit, utcnow
+from storage.models import Chat, Delivery, Message, Operation, Person, Unit, utcnow
 from translation.types import Route, Translation
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,8 @@ class RelayService:
             # copy is posted before its edit is applied.
             sent_to = set(s.execute(_PLAN_SENT_TO, {"message": existing.id}).scalars())
             linked = [c for c in linked if c.id in sent_to]
-        chat_langs = [p for p in chat.languages.split(",") if p]
+        here = Target(chat.id, chat.languages)
+        chat_langs = here.language_list
         if inbound.text.strip():
             guess = self.translator.detect(
                 inbound.text, chat_languages=chat_langs, author_language=author_lang
@@ -208,7 +210,7 @@ class RelayService:
             if lang not in needed:
                 needed.append(lang)
         return _Plan(
-            chat=Target(chat.id, chat.languages),
+            chat=here,
             existing_id=existing.id if existing else None,
             existing_revision=existing.revision if existing else -1,
             operation_id=chat.operation_id,
@@ -279,21 +281,16 @@ class RelayService:
             if plan.existing_id is None:
                 reply_to = None
                 if inbound.reply_to_message_id is not None:
-                    parent = s.scalars(
-                        select(Message).where(
-                            Message.chat_id == plan.chat.id,
-                            Message.telegram_message_id == inbound.reply_to_message_id,
-                        )
-                    ).one_or_none()
+                    repo = MessageRepo(as_async(s))
+                    parent = run_inline(
+                        repo.by_telegram(plan.chat.id, inbound.reply_to_message_id)
+                    )
                     if parent is not None:
                         reply_to = parent.id
                     else:  # a reply to one of our copies answers its original
-                        copy = s.scalars(
-                            select(Copy).where(
-                                Copy.telegram_chat_id == inbound.chat_id,
-                                Copy.telegram_message_id == inbound.reply_to_message_id,
-                            )
-                        ).one_or_none()
+                        copy = run_inline(
+                            repo.copy_at(inbound.chat_id, inbound.reply_to_message_id)
+                        )
                         reply_to = copy.message_id if copy else None
                 # A table insert, not the unit of work (it runs for every message); it raises
                 # IntegrityError on a replayed message.

@@ -60,15 +60,11 @@ async def test_sends_json_and_returns_the_result(
     server: tuple[str, list[dict[str, Any]]],
 ) -> None:
     url, seen = server
-    request = AiohttpRequest()
-    await request.initialize()
-    try:
+    async with AiohttpRequest() as request:
         result = await request.post(
             f"{url}/sendMessage",
             _data(chat_id=-100, text="<b>Nou</b> & 🙂", reply_parameters={"message_id": 5}),
         )
-    finally:
-        await request.shutdown()
     assert result == {"message_id": 42}
     assert seen[0]["content_type"] == "application/json"
     assert json.loads(seen[0]["body"]) == {
@@ -82,16 +78,12 @@ async def test_telegram_refusals_keep_their_meaning(
     server: tuple[str, list[dict[str, Any]]],
 ) -> None:
     url, _ = server
-    request = AiohttpRequest()
-    await request.initialize()
-    try:
+    async with AiohttpRequest() as request:
         with pytest.raises(RetryAfter) as flood:
             await request.post(f"{url}/flood", _data(chat_id=1))
         assert retry_seconds(flood.value.retry_after) == 7
         with pytest.raises(BadRequest, match=r"(?i)chat not found"):
             await request.post(f"{url}/bad", _data(chat_id=1))
-    finally:
-        await request.shutdown()
 
 
 async def test_a_timeout_after_sending_is_timed_out(
@@ -99,13 +91,9 @@ async def test_a_timeout_after_sending_is_timed_out(
 ) -> None:
     """The request left: Telegram may have acted, so the outbox must treat it as ambiguous."""
     url, seen = server
-    request = AiohttpRequest(read_timeout=0.3, write_timeout=0.0)
-    await request.initialize()
-    try:
+    async with AiohttpRequest(read_timeout=0.3, write_timeout=0.0) as request:
         with pytest.raises(TimedOut):
             await request.post(f"{url}/slow", _data(chat_id=1))
-    finally:
-        await request.shutdown()
     assert len(seen) == 1  # it did reach the server
 
 
@@ -114,14 +102,10 @@ async def test_nothing_listening_is_a_network_error_not_a_timeout() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    request = AiohttpRequest()
-    await request.initialize()
-    try:
+    async with AiohttpRequest() as request:
         with pytest.raises(NetworkError) as caught:
             await request.post(f"http://127.0.0.1:{port}/bot/sendMessage", _data(chat_id=1))
         assert not isinstance(caught.value, TimedOut)
-    finally:
-        await request.shutdown()
 
 
 async def test_files_go_as_multipart_with_the_other_fields(
@@ -130,17 +114,13 @@ async def test_files_go_as_multipart_with_the_other_fields(
     from telegram import InputFile
 
     url, seen = server
-    request = AiohttpRequest()
-    await request.initialize()
-    try:
+    async with AiohttpRequest() as request:
         await request.post(
             f"{url}/sendDocument",
             _data(
                 chat_id=-100, caption="rapò", document=InputFile(b"PDF-bytes", filename="r.pdf")
             ),
         )
-    finally:
-        await request.shutdown()
     assert seen[0]["content_type"] == "multipart/form-data"
     body = seen[0]["body"]
     assert b'name="chat_id"' in body

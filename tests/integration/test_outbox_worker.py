@@ -80,8 +80,10 @@ async def _setup(db: Database) -> tuple[int, int]:
 
 
 async def _run_once(worker: OutboxWorker) -> None:
-    for row in await worker._claim(8):
-        await worker._deliver(row)
+    rows = await worker._claim(8)
+    ready = await worker.builder.prepare_many(rows)
+    for row in rows:
+        await worker._deliver(row, ready[row.id])
 
 
 async def _row(db: Database, delivery_id: int) -> Delivery:
