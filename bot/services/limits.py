@@ -4,9 +4,9 @@ Codes have about 40 bits of entropy, but nothing stopped one account from trying
 minute. `CodeLimits` holds the rules (pure, no I/O): a person may get `max_failures` codes
 wrong within a window (a group twice as many: several people may type there), then every
 `/join` or `/enroll` of theirs is refused unchecked until the lockout ends. Each further
-lockout lasts twice as long, up to `max_lockout`; after `max_lockout` without a failure the
-doubling starts over. `AttemptLimiter` keeps that state in the database (`attempt_counters`),
-so a restart lifts nothing.
+lockout lasts twice as long, up to `max_lockout`; after `max_lockout` with neither a failure
+nor a lockout the doubling starts over. `AttemptLimiter` keeps that state in the database
+(`attempt_counters`), so a restart lifts nothing.
 
 `RefusalAudit` writes refusals to the audit log in aggregate: the first refusal of an actor in a
 chat (for one reason and command) is an event at once; further ones within `window` are only
@@ -71,8 +71,10 @@ class CodeLimits:
         if state is None:
             state = Attempts(window_start=now)
         elif now >= state.window_start + self.lockout:
-            # The window is over: count afresh; a long quiet spell also forgets past lockouts.
-            lockouts = 0 if now >= state.window_start + self.max_lockout else state.lockouts
+            # The window is over: count afresh; `max_lockout` without a failure or a lockout
+            # also forgets past lockouts.
+            quiet_since = max(state.window_start, state.locked_until or state.window_start)
+            lockouts = 0 if now >= quiet_since + self.max_lockout else state.lockouts
             state = Attempts(window_start=now, lockouts=lockouts)
         state.failures += 1
         if state.failures >= self.limit(scope):
@@ -81,7 +83,9 @@ class CodeLimits:
             state.lockouts += 1
             state.failures = 0
             state.window_start = now
-            state.notified_at = now  # the failure that locks is answered with the lockout
+            # The failure that locks is answered with the lockout, and so is the next attempt
+            # (a person retrying at once, or with the right code, hears why it is refused).
+            state.notified_at = None
         return state
 
 
