@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 import zipfile
@@ -227,6 +228,27 @@ def test_many_small_entries_adding_up_to_a_bomb_are_refused(
     bomb = rewrite(HT_EN, tmp_path / "pads.argosmodel", extra)
     with pytest.raises(PackageError, match="zip bomb"):
         store.install_file(bomb)
+    assert visible_entries(store) == []
+
+
+def test_an_entry_inflating_past_its_declared_size_is_refused(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    # The headers say model.bin holds 1,000 bytes; its data inflates to far more.
+    liar = tmp_path / "liar.argosmodel"
+    data = bytearray(HT_EN.read_bytes())
+    with zipfile.ZipFile(HT_EN) as zf:
+        info = zf.getinfo("fixture_ht_en/model/model.bin")
+    struct.pack_into("<I", data, info.header_offset + 22, 1000)  # local header
+    name = info.filename.encode()
+    at = data.find(b"PK\x01\x02")
+    while at != -1:  # central directory
+        if data[at + 46 : at + 46 + len(name)] == name:
+            struct.pack_into("<I", data, at + 24, 1000)
+        at = data.find(b"PK\x01\x02", at + 4)
+    liar.write_bytes(bytes(data))
+    with pytest.raises(PackageError, match=r"corrupt archive|more than it declares"):
+        store.install_file(liar)
     assert visible_entries(store) == []
 
 
