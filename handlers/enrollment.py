@@ -257,7 +257,8 @@ async def bot_added(update: Update, ctx: DarajaContext) -> None:
     chat = update.effective_chat
     if chat is None or await ctx.services.enrollment.chat(chat.id) is not None:
         return
-    # This explanation is the chat's one refusal: later messages get no further answer.
-    if await ctx.services.enrollment.tell_unenrolled(chat.id):
-        lang = await reply_language(update, ctx)
-        await answer(update, ctx, "access.chat_not_enrolled", lang)
+    # This explanation is the chat's one refusal: later messages get no further answer. It is
+    # given each time the bot is added (a group that removed and re-added it asks again).
+    await ctx.services.enrollment.tell_unenrolled(chat.id)
+    lang = await reply_language(update, ctx)
+    await answer(update, ctx, "access.chat_not_enrolled", lang)

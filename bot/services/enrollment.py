@@ -566,7 +566,7 @@ class EnrollmentService:
             return await RefusalRepo(s).tell(chat_id, self.clock())
 
     async def tell_unenrolled(self, chat_id: int) -> bool:
-        """Remember that a chat was told how to enroll; True the first time."""
+        """Remember that a chat was told how to enroll (the bot was added); True if new."""
         async with self.db.transaction() as s:
             return await RefusalRepo(s).tell(chat_id, self.clock())
 
