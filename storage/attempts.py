@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -62,6 +62,15 @@ class AttemptRepo:
         row = await self.get(scope, subject)
         assert row is not None
         return row, created
+
+    async def drop_quiet(self, before: datetime) -> None:
+        """Delete counters whose window and lockout both ended before `before`."""
+        await self.session.execute(
+            delete(AttemptCounter).where(
+                AttemptCounter.window_start < before,
+                or_(AttemptCounter.locked_until.is_(None), AttemptCounter.locked_until < before),
+            )
+        )
 
     async def delete(self, scope: str, subject: int) -> None:
         """Forget a person's or chat's failures."""

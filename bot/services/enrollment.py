@@ -47,9 +47,9 @@ CODE_RE = re.compile(r"^[A-Z0-9-]{4,40}$")
 NAME_RE = re.compile(r"^[\w][\w .'-]{0,63}$")
 UNIT_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 DEFAULT_CODE_TTL = timedelta(hours=48)
+MAX_CODE_TTL = timedelta(days=30)
 # Refusals that are a wrong code (counted towards a lockout), from `_consume`.
 _CODE_FAILURES = ("code.malformed", "code.unknown", "code.wrong_kind", "code.used", "code.expired")
-MAX_CODE_TTL = timedelta(days=30)
 
 
 def hash_code(code: str) -> str:
@@ -571,8 +571,10 @@ class EnrollmentService:
             return await RefusalRepo(s).tell(chat_id, self.clock())
 
     async def flush_refusals(self) -> int:
-        """Write the refusals counted in windows that are over; returns how many attempts."""
+        """Write the refusals counted in windows that are over (returns how many attempts), and
+        forget code-attempt counters that have been quiet long enough to mean nothing."""
         async with self.db.transaction() as s:
+            await self.limiter.prune(s)
             return await self.refusals.flush(s)
 
     async def _refuse_if_locked(self, caller: Caller, *, chat_id: int, command: str) -> None:

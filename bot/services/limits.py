@@ -155,6 +155,11 @@ class AttemptLimiter:
                 started = Lockout(until, True)
         return started
 
+    async def prune(self, s: AsyncSession) -> None:
+        """Drop counters with neither a failure nor a lockout for `max_lockout`: they would
+        start afresh anyway (see `CodeLimits.after_failure`)."""
+        await AttemptRepo(s).drop_quiet(self.clock() - self.limits.max_lockout)
+
     async def succeeded(self, s: AsyncSession, user_id: int, chat_id: int | None) -> None:
         """A right code: the person's (and group's) count starts over."""
         repo = AttemptRepo(s)

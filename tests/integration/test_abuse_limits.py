@@ -11,14 +11,14 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.errors import EnrollmentError, TooManyAttempts
 from bot.services.enrollment import Caller, EnrollmentService
 from bot.services.limits import CodeLimits
 from storage.audit import AuditChain
 from storage.db import Database
-from storage.models import AuditEvent, EnrollmentCode
+from storage.models import AttemptCounter, AuditEvent, EnrollmentCode
 from tests.support.fakes import Clock
 
 ADMIN = Caller(user_id=1000, display_name="Admin", is_admin=True)
@@ -208,3 +208,21 @@ async def test_an_unenrolled_chat_is_told_once_across_restarts_and_every_attempt
         caller_is_chat_admin=True,
     )
     assert await after_restart.tell_unenrolled(GROUP) is True
+
+
+async def test_counters_quiet_for_a_day_are_forgotten(
+    service: EnrollmentService, db: Database, clock: Clock
+) -> None:
+    for _ in range(5):
+        await _join_wrong(service)
+    clock.advance(minutes=15)
+    await _join_wrong(service)  # a failure after the lockout: its counter stays
+    await service.flush_refusals()
+    async with db.transaction() as s:
+        assert (await s.execute(select(func.count()).select_from(AttemptCounter))).scalar() == 1
+    clock.advance(hours=24, minutes=1)
+    await service.flush_refusals()
+    async with db.transaction() as s:
+        assert (await s.execute(select(func.count()).select_from(AttemptCounter))).scalar() == 0
+    answers = [await _join_wrong(service) for _ in range(5)]
+    assert answers[-1].params["minutes"] == 15  # a first lockout again, not a doubled one
