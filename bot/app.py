@@ -40,9 +40,9 @@ AnyApp = Application[Any, Any, Any, Any, Any, Any]
 def build_services(settings: Settings, translator: Any = None) -> Services:
     """Create the database, audit chain, catalogs, translator and services (no I/O yet)."""
     from bot.i18n import load_i18n
-    from bot.services.access import RefusalMemory
     from bot.services.audit_access import AuditAccess
     from bot.services.enrollment import EnrollmentService
+    from bot.services.limits import CodeLimits
     from bot.services.relay import RelayService
     from bot.services.translator import NoModelsTranslator
     from storage.audit import AuditChain
@@ -64,8 +64,16 @@ def build_services(settings: Settings, translator: Any = None) -> Services:
         db=db,
         audit=audit,
         i18n=i18n,
-        enrollment=EnrollmentService(db, audit, settings.admin_ids),
-        refusals=RefusalMemory(),
+        enrollment=EnrollmentService(
+            db,
+            audit,
+            settings.admin_ids,
+            limits=CodeLimits(
+                max_failures=settings.code_max_failures,
+                lockout=timedelta(minutes=settings.code_lockout_min),
+            ),
+            refusal_window=timedelta(minutes=settings.refusal_audit_window_min),
+        ),
         translator=translator,
         relay=RelayService(db, audit, translator),
         audit_access=AuditAccess(db, audit),
@@ -377,6 +385,8 @@ async def _status_checks(services: Services, bot: Any) -> None:
                 await services.status.check_staleness(now, notify)
             if services.flash is not None:
                 await services.flash.check_flash_reminders(now, notify)
+            # Refused attempts counted in windows that are over become their audit events.
+            await services.enrollment.flush_refusals()
         except asyncio.CancelledError:
             raise
         except Exception:

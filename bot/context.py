@@ -9,7 +9,6 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 if TYPE_CHECKING:
     from bot.i18n import I18n
-    from bot.services.access import RefusalMemory
     from bot.services.audit_access import AuditAccess
     from bot.services.enrollment import EnrollmentService
     from bot.services.flash import FlashService
@@ -30,7 +29,6 @@ class Services:
     audit: AuditChain
     i18n: I18n
     enrollment: EnrollmentService
-    refusals: RefusalMemory
     translator: Translator
     relay: RelayService
     audit_access: AuditAccess

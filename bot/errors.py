@@ -5,6 +5,7 @@
     ├── StorageError            the database refused or is not migrated
     ├── AccessDenied            the caller's role or chat may not do this
     ├── EnrollmentError         a code is unknown, expired, used, or the target is enrolled
+    │   └── TooManyAttempts     too many wrong codes: locked out for a while
     ├── UserInputError          a command's arguments are malformed
     └── NotFound                a named operation, unit, chat or person does not exist
 
@@ -52,6 +53,19 @@ class EnrollmentError(DarajaError):
     """An enrollment code or enrollment request is not acceptable."""
 
     key = "error.enrollment"
+
+
+class TooManyAttempts(EnrollmentError):
+    """Too many wrong codes from one person or group: refused unchecked until `minutes` pass.
+
+    `notify` is False for the attempts of a lockout that are not answered (one answer a minute
+    at most, so a flood of guesses does not become a flood of replies)."""
+
+    key = "code.locked"
+
+    def __init__(self, message: str, *, notify: bool = True, **params: Any) -> None:
+        super().__init__(message, **params)
+        self.notify = notify
 
 
 class UserInputError(DarajaError):

@@ -94,6 +94,26 @@ class Settings(BaseSettings):
     rate_group_per_min: float = Field(
         default=20, ge=0, description="Most messages per minute into one group (0: no limit)."
     )
+    code_max_failures: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Wrong /join or /enroll codes one person may send (a group: twice as many) "
+        "before a lockout.",
+    )
+    code_lockout_min: int = Field(
+        default=15,
+        ge=1,
+        le=24 * 60,
+        description="Minutes of the first lockout (each further one doubles, up to a day).",
+    )
+    refusal_audit_window_min: int = Field(
+        default=10,
+        ge=1,
+        le=24 * 60,
+        description="Refused attempts of one person in one chat after the first are audited as "
+        "one event (with their count) per this many minutes.",
+    )
     default_language: Literal["ht", "fr", "en", "sw"] = Field(
         default="en", description="Language used when neither person nor operation has one."
     )

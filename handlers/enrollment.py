@@ -6,7 +6,7 @@ from telegram import Update
 
 from bot.context import DarajaContext
 from bot.domain import LANGUAGES, Role
-from bot.errors import DarajaError
+from bot.errors import DarajaError, TooManyAttempts
 from bot.i18n import KEY_FAMILIES
 from bot.services.access import COMMAND_ROLES
 from handlers.common import answer, caller_of, reply_language, text
@@ -72,9 +72,8 @@ async def enroll(update: Update, ctx: DarajaContext) -> None:
             caller_is_chat_admin=is_chat_admin,
         )
     except DarajaError as exc:
-        await answer(update, ctx, exc.key, lang, **exc.params)
+        await _refused(update, ctx, exc, lang)
         return
-    ctx.services.refusals.forget(chat.id)
     lang = result.languages[0]
     languages = ", ".join(text(ctx, f"lang.name.{code}", lang) for code in result.languages)
     if result.is_command:
@@ -91,6 +90,13 @@ async def enroll(update: Update, ctx: DarajaContext) -> None:
             unit=result.unit or "",
             languages=languages,
         )
+
+
+async def _refused(update: Update, ctx: DarajaContext, exc: DarajaError, lang: str) -> None:
+    """Say why a code was refused; during a lockout only now and then (the rest are counted)."""
+    if isinstance(exc, TooManyAttempts) and not exc.notify:
+        return
+    await answer(update, ctx, exc.key, lang, **exc.params)
 
 
 # What `/backtranslate` accepts.
@@ -151,20 +157,21 @@ async def join(update: Update, ctx: DarajaContext) -> None:
             caller, (ctx.args or [""])[0], chat_type=chat.type
         )
     except DarajaError as exc:
-        await answer(update, ctx, exc.key, lang, **exc.params)
+        await _refused(update, ctx, exc, lang)
         return
     lang = who.language or lang
-    await answer(
-        update,
-        ctx,
-        "join.ok",
-        lang,
-        name=caller.display_name,
-        role=text(ctx, f"role.{who.role.value}", lang) if who.role else "",
-        unit=who.unit or "-",
-        operation=who.operation or "-",
-        language=text(ctx, f"lang.name.{lang}", lang),
-    )
+    details = {
+        "name": caller.display_name,
+        "role": text(ctx, f"role.{who.role.value}", lang) if who.role else "",
+        "operation": who.operation or "",
+        "language": text(ctx, f"lang.name.{lang}", lang),
+    }
+    # A code without a unit (an auditor or commander of the whole operation) has its own
+    # sentence: "of unit -" reads as a broken welcome.
+    if who.unit:
+        await answer(update, ctx, "join.ok", lang, unit=who.unit, **details)
+    else:
+        await answer(update, ctx, "join.ok_no_unit", lang, **details)
 
 
 async def lang_command(update: Update, ctx: DarajaContext) -> None:
@@ -203,17 +210,29 @@ async def whoami(update: Update, ctx: DarajaContext) -> None:
     if who.role is None:
         await answer(update, ctx, "access.not_enrolled", lang)
         return
-    await answer(
-        update,
-        ctx,
-        "whoami.enrolled",
-        lang,
-        name=caller.display_name,
-        role=text(ctx, f"role.{who.role.value}", lang),
-        unit=who.unit or "-",
-        operation=who.operation or "-",
-        language=text(ctx, f"lang.name.{who.language or lang}", lang),
-    )
+    details = {
+        "name": caller.display_name,
+        "role": text(ctx, f"role.{who.role.value}", lang),
+        "language": text(ctx, f"lang.name.{who.language or lang}", lang),
+    }
+    # People without a unit, and admins named in settings without an operation, get their own
+    # sentences instead of "unit -".
+    if who.operation is None:
+        await answer(update, ctx, "whoami.enrolled_no_operation", lang, **details)
+    elif who.unit is None:
+        await answer(
+            update, ctx, "whoami.enrolled_no_unit", lang, operation=who.operation, **details
+        )
+    else:
+        await answer(
+            update,
+            ctx,
+            "whoami.enrolled",
+            lang,
+            unit=who.unit,
+            operation=who.operation,
+            **details,
+        )
 
 
 async def private_fallback(update: Update, ctx: DarajaContext) -> None:
@@ -238,7 +257,8 @@ async def bot_added(update: Update, ctx: DarajaContext) -> None:
     chat = update.effective_chat
     if chat is None or await ctx.services.enrollment.chat(chat.id) is not None:
         return
-    # This explanation is the chat's one refusal: later messages get no further answer.
-    if ctx.services.refusals.first_time(chat.id):
-        lang = await reply_language(update, ctx)
-        await answer(update, ctx, "access.chat_not_enrolled", lang)
+    # This explanation is the chat's one refusal: later messages get no further answer. It is
+    # given each time the bot is added (a group that removed and re-added it asks again).
+    await ctx.services.enrollment.tell_unenrolled(chat.id)
+    lang = await reply_language(update, ctx)
+    await answer(update, ctx, "access.chat_not_enrolled", lang)

@@ -1,7 +1,8 @@
 """The gate (handler group -1): unenrolled chats and unauthorised commands stop here.
 
-Runs before every other handler. A group that is not enrolled gets one short refusal and no
-further processing; a command the caller's role may not run is refused and audited.
+Runs before every other handler. A group that is not enrolled gets one short refusal (ever:
+the memory is in the database) and no further processing, each attempt audited in aggregate;
+a command the caller's role may not run is refused and audited.
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ async def gate(update: Update, ctx: DarajaContext) -> None:
     chat = update.effective_chat
     if chat is None or update.effective_message is None:
         return
-    if update.effective_user is not None and update.effective_user.is_bot:
-        raise ApplicationHandlerStop  # never react to bots, including ourselves
+    user = update.effective_user
+    # Never react to bots; our own id is checked too, since `is_bot` is only what the update
+    # claims (a forged or mangled update must not make the bot answer or relay itself).
+    if user is not None and (user.is_bot or user.id == ctx.bot.id):
+        raise ApplicationHandlerStop
     services = ctx.services
     command = command_of(update)
     caller = caller_of(update, ctx)
@@ -44,10 +48,8 @@ async def gate(update: Update, ctx: DarajaContext) -> None:
                 return
             if command is None and update.effective_message.new_chat_members:
                 return  # the bot was added: the welcome handler explains /enroll
-            if services.refusals.first_time(chat.id):
-                await services.enrollment.record_refusal(
-                    caller, "chat.not_enrolled", chat_id=chat.id, command=command
-                )
+            # Every attempt is audited (in aggregate); only the first one is answered.
+            if await services.enrollment.refuse_unenrolled(caller, chat.id, command):
                 lang = await reply_language(update, ctx)
                 await answer(update, ctx, "access.chat_not_enrolled", lang)
             raise ApplicationHandlerStop

@@ -147,6 +147,52 @@ class EnrollmentCode(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class AttemptCounter(Base):
+    """Failed enrollment-code attempts of one person or chat in the current window, and its
+    lockout (kept in the database so a restart does not lift it)."""
+
+    __tablename__ = "attempt_counters"
+    __table_args__ = (UniqueConstraint("scope", "subject"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(8))  # user | chat
+    subject: Mapped[int] = mapped_column(BigInteger)  # Telegram user or chat id
+    window_start: Mapped[datetime]
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    lockouts: Mapped[int] = mapped_column(Integer, default=0)  # each one doubles the next
+    locked_until: Mapped[datetime | None]
+    notified_at: Mapped[datetime | None]  # last "locked" reply (one a minute at most)
+
+
+class RefusalCount(Base):
+    """Refused attempts of one actor in one chat, for one reason and command, counted since
+    the last audit event that covered them (refusals are audited in aggregate)."""
+
+    __tablename__ = "refusal_counts"
+    __table_args__ = (
+        UniqueConstraint("actor", "chat_id", "reason", "command"),
+        Index("ix_refusal_counts_window", "window_start"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    chat_id: Mapped[int] = mapped_column(BigInteger)  # 0: no chat
+    reason: Mapped[str] = mapped_column(String(48))
+    command: Mapped[str] = mapped_column(String(32))  # "": not a command
+    window_start: Mapped[datetime]
+    pending: Mapped[int] = mapped_column(Integer, default=0)  # not yet in an audit event
+    first_at: Mapped[datetime | None]
+    last_at: Mapped[datetime | None]
+
+
+class RefusedChat(Base):
+    """A chat that was told it is not enrolled: it is told once, also across restarts."""
+
+    __tablename__ = "refused_chats"
+    telegram_chat_id: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, autoincrement=False
+    )
+    told_at: Mapped[datetime]
+
+
 class InboxUpdate(Base):
     """A raw Telegram update, committed before its offset is confirmed (durable inbox)."""
 

@@ -19,6 +19,9 @@ Choices where the brief left room:
   to a model: it is copied as is.
 - Pairs whose model failed the start-up self-test are not served (routing falls back to another
   route when there is one, else `MissingModel` names the failed model and the fix).
+- A package that cannot be loaded (corrupt files, failed checksum) is logged once, marked
+  broken in the router, and the message is routed again: the next package for the pair (or
+  the pivot) serves it, so one bad package never stops a route another package can serve.
 
 Nothing is loaded at construction: packages are listed on first use, each model is verified
 (SHA-256) and loaded on its first use, once, under a per-model lock.
@@ -53,7 +56,7 @@ from translation.ct2 import (
     SegmentResult,
     confidence,
 )
-from translation.errors import BadText, ModelError, TranslationError
+from translation.errors import BadText, MissingModel, ModelError, TranslationError
 from translation.routing import Hop, PackageInfo, Plan, Router, check_code
 from translation.selftest import BUILTIN_SENTENCES, PairCheck, SelfTestReport, shipped_cases
 from translation.types import Flag, LanguageGuess, Route, Translation
@@ -530,9 +533,9 @@ class Engine:
                 flags=tuple(flags),
                 spans=prep.spans,
             )
-        plan = router.plan(guess.language, target)
-        chain = self._chain(plan)
-        output, log_prob, used_model, repaired, split = await self._run_parts(chain, prep.parts)
+        plan, chain, (output, log_prob, used_model, repaired, split) = await self._run_routed(
+            router, guess.language, target, prep.parts
+        )
         tools = self.text_tools
         masked_out = tools.reassemble(prep.segmented, output)
         final, ok = tools.unmask(masked_out, prep.masked, target, glossary)
@@ -582,6 +585,47 @@ class Engine:
             flags=tuple(dict.fromkeys(flags)),
             spans=prep.spans,
         )
+
+    async def _run_routed(
+        self, router: Router, source: str, target: str, parts: Sequence[str]
+    ) -> tuple[Plan, SegmentTranslation, tuple[list[str], float, bool, bool, bool]]:
+        """Plan and run a route; a package that cannot be loaded is taken out of routing and
+        the next route is tried (MissingModel once no candidate is left)."""
+        while True:
+            try:
+                plan = router.plan(source, target)
+            except MissingModel:
+                # Nothing left but packages that cannot be loaded: say why the first one fails.
+                unloadable = self._unloadable_candidates(router, source, target)
+                if unloadable:
+                    raise self._broken[unloadable[0]] from None
+                raise
+            chain = self._chain(plan)
+            try:
+                return plan, chain, await self._run_parts(chain, parts)
+            except ModelError:
+                unloadable = [m for m in plan.models if m in self._broken]
+                if not unloadable:
+                    raise  # a loaded model failed (e.g. a timeout): not a reason to drop it
+                for name in unloadable:
+                    if name not in router.broken:
+                        router.broken[name] = str(self._broken[name])[:300]
+                        log.error(
+                            "package %s cannot be loaded and is no longer routed; "
+                            "trying the next model for %s→%s",
+                            name,
+                            source,
+                            target,
+                        )
+
+    def _unloadable_candidates(self, router: Router, source: str, target: str) -> list[str]:
+        """Packages that could serve source→target (directly or as a pivot leg) but failed
+        to load, in routing order."""
+        hops = router.hops_for(source, target, skip_failed=False)
+        if router.pivot not in (source, target):
+            hops += router.hops_for(source, router.pivot, skip_failed=False)
+            hops += router.hops_for(router.pivot, target, skip_failed=False)
+        return list(dict.fromkeys(h.model for h in hops if h.model in self._broken))
 
     async def _run_parts(
         self, chain: SegmentTranslation, parts: Sequence[str]

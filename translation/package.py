@@ -20,6 +20,10 @@ from translation.errors import PackageError
 RECORD_NAME = ".daraja-install.json"
 MAX_UNPACKED_BYTES = 8 * 1024**3  # NLLB-200 3.3B in float16 is ~6.7 GB
 MAX_MEMBERS = 10_000
+# Model weights barely compress (int8/float16 tensors: about 1.1-2x; vocabularies and
+# SentencePiece models 2-4x): an archive or a large entry claiming far more is a zip bomb.
+MAX_RATIO = 50
+RATIO_FREE_BYTES = 1 << 20  # entries this small may compress as they like (JSON, configs)
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 _CODE_RE = re.compile(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?$")
 _CHUNK = 1 << 20
@@ -168,6 +172,23 @@ def tree_digest(root: Path) -> tuple[str, int]:
 # ---------------------------------------------------------------- archive checks
 
 
+def declared_size(zf: zipfile.ZipFile) -> int:
+    """What the archive says it unpacks to (the sum of its entries' sizes)."""
+    return sum(info.file_size for info in zf.infolist())
+
+
+def _check_ratio(name: str, unpacked: int, packed: int) -> None:
+    """Refuse an entry (or archive) that claims to inflate far beyond what models do."""
+    if unpacked <= RATIO_FREE_BYTES:
+        return
+    if unpacked > max(packed, 1) * MAX_RATIO:
+        raise PackageError(
+            f"{name} would unpack {packed:,} bytes into {unpacked:,} "
+            f"(more than {MAX_RATIO}x: model files do not compress like that); "
+            "refusing it as a possible zip bomb"
+        )
+
+
 def check_archive(zf: zipfile.ZipFile) -> str:
     """Refuse unsafe or malformed archives; return the package's top-level directory."""
     infos = zf.infolist()
@@ -176,8 +197,10 @@ def check_archive(zf: zipfile.ZipFile) -> str:
     if len(infos) > MAX_MEMBERS:
         raise PackageError(f"the archive has {len(infos)} entries (limit {MAX_MEMBERS})")
     total = 0
+    packed = 0
     tops: set[str] = set()
     names: set[str] = set()
+    seen: set[str] = set()
     for info in infos:
         name = info.filename
         pure = PurePosixPath(name)
@@ -195,19 +218,30 @@ def check_archive(zf: zipfile.ZipFile) -> str:
             raise PackageError(f"the archive holds a symbolic link {name!r}; refusing it")
         if info.flag_bits & 0x1:
             raise PackageError("the archive is encrypted")
+        if info.is_dir() and info.file_size:
+            raise PackageError(f"the archive's directory entry {name!r} has contents")
+        _check_ratio(f"the archive entry {name!r}", info.file_size, info.compress_size)
         total += info.file_size
+        packed += info.compress_size
         if total > MAX_UNPACKED_BYTES:
-            raise PackageError("the archive unpacks to more than the size limit; refusing it")
+            raise PackageError(
+                f"the archive unpacks to more than {MAX_UNPACKED_BYTES:,} bytes; refusing it"
+            )
         parts = [p for p in pure.parts if p not in ("", ".")]
         if not parts:
             continue
         tops.add(parts[0])
         if not info.is_dir():
+            full = "/".join(parts)
+            if full in seen:
+                raise PackageError(f"the archive holds {name!r} twice; refusing it")
+            seen.add(full)
             names.add("/".join(parts[1:]))
             if len(parts) == 1:
                 raise PackageError(
                     "the archive must hold one package directory (files found at its top level)"
                 )
+    _check_ratio("the archive", total, packed)
     if len(tops) != 1:
         raise PackageError(
             f"the archive must hold exactly one package directory (found {len(tops)})"
@@ -224,3 +258,40 @@ def check_archive(zf: zipfile.ZipFile) -> str:
             raise PackageError("BPE packages are not supported (sentencepiece.model needed)")
         raise PackageError("the archive has no sentencepiece.model")
     return top
+
+
+def extract_archive(zf: zipfile.ZipFile, destination: Path) -> int:
+    """Unpack a checked archive (`check_archive`) into `destination`, entry by entry, never
+    writing more than each entry declares; returns the bytes written.
+
+    zipfile stops at the declared size and checks each entry's CRC as it is read; counting
+    here as well means a lying size can never fill the disk, whatever the zip library does.
+    """
+    written = 0
+    limit = declared_size(zf)
+    for info in zf.infolist():
+        parts = [p for p in PurePosixPath(info.filename).parts if p not in ("", ".")]
+        if not parts:
+            continue
+        target = destination.joinpath(*parts)
+        if info.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        entry = 0
+        with zf.open(info) as source, target.open("xb") as sink:
+            while chunk := source.read(_CHUNK):
+                entry += len(chunk)
+                written += len(chunk)
+                if entry > info.file_size or written > limit:
+                    raise PackageError(
+                        f"the archive entry {info.filename!r} unpacks to more than it declares "
+                        f"({info.file_size:,} bytes); refusing it"
+                    )
+                sink.write(chunk)
+        if entry != info.file_size:
+            raise PackageError(
+                f"the archive entry {info.filename!r} unpacks to {entry:,} bytes, not the "
+                f"{info.file_size:,} it declares; refusing it"
+            )
+    return written

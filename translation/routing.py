@@ -6,7 +6,8 @@ Order of preference for source -> target:
      source marked by a source prefix token when the package declares one),
   3. a pivot through English: source -> en, then en -> target, each hop by 1. or 2.
 Among equal choices the package id decides, so a route is stable across restarts. Hops that
-failed the start-up self-test are skipped when an alternative exists.
+failed the start-up self-test, and packages that could not be loaded (`broken`), are skipped:
+the next candidate for the pair serves instead.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ class Router:
         )
         self.pivot = pivot
         self.failed: set[tuple[str, str, str]] = set()  # hop keys that failed the self-test
+        self.broken: dict[str, str] = {}  # package id -> why it could not be loaded
 
     @property
     def languages(self) -> frozenset[str]:
@@ -129,7 +131,7 @@ class Router:
                 direct.append(Hop(pkg, src, tgt))
         hops = direct + multi
         if skip_failed:
-            hops = [h for h in hops if h.key not in self.failed]
+            hops = [h for h in hops if h.key not in self.failed and h.model not in self.broken]
         return hops
 
     def pairs(self) -> list[tuple[str, str]]:
@@ -163,7 +165,18 @@ class Router:
         raise self._missing(src, tgt)
 
     def _missing(self, src: str, tgt: str) -> MissingModel:
-        failed = [h for h in self.hops_for(src, tgt, skip_failed=False) if h.key in self.failed]
+        candidates = self.hops_for(src, tgt, skip_failed=False)
+        broken = [h for h in candidates if h.model in self.broken]
+        if broken:
+            return MissingModel(
+                f"the model for {src}→{tgt} ({broken[0].model}) cannot be loaded "
+                f"({self.broken[broken[0].model]}) and no other model serves the pair; "
+                f"reinstall it (`daraja models remove {broken[0].model}`, then "
+                f"`daraja models install {src}-{tgt}`) or see `daraja models catalog`",
+                source=src,
+                target=tgt,
+            )
+        failed = [h for h in candidates if h.key in self.failed]
         if failed:
             return MissingModel(
                 f"the model for {src}→{tgt} ({failed[0].model}) failed its self-test at start "

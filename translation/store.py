@@ -11,10 +11,14 @@ Layout of the models directory (`DARAJA_MODELS_DIR`)::
     <root>/.argos/                           argostranslate's own settings dirs (so importing it
                                              never writes into $HOME)
 
-Installs are atomic: the archive is checked (a zip, no absolute paths or `..`, no links, one
-top-level directory, size limits, `metadata.json` valid, `model/model.bin` and
-`sentencepiece.model` present), extracted into a `.staging-*` directory inside the models
-directory, and renamed into place in one step. A bad archive never leaves a visible package.
+Installs are atomic: the archive is checked (a zip, no absolute paths or `..`, no links, no
+duplicate entries, one top-level directory, size limits, no entry or archive inflating more
+than `translation.package.MAX_RATIO` times, room on the disk, `metadata.json` valid,
+`model/model.bin` and `sentencepiece.model` present), extracted entry by entry (never more
+bytes than each declares) into a `.staging-*` directory inside the models directory, loaded
+with CTranslate2 and SentencePiece and made to translate a few words in every direction it
+serves (`check_package_loads`), and renamed into place in one step. A bad archive never leaves
+a visible package.
 `argostranslate.package.install_from_path`/`uninstall` are deliberately not used: they import
 `argostranslate.translate`, which pulls in stanza/PyTorch.
 
@@ -77,6 +81,8 @@ from translation.package import (
     ID_RE,
     RECORD_NAME,
     check_archive,
+    declared_size,
+    extract_archive,
     package_files,
     parse_metadata,
     sha256_file,
@@ -190,12 +196,16 @@ class ModelStore:
         index_url: str = DEFAULT_INDEX_URL,
         progress: Progress | None = None,
         timeout: float = 60.0,
+        load_check: Callable[[InstalledPackage], None] | None = None,
     ) -> None:
         self.root = Path(root)
         self.index_url = index_url
         self._progress = progress or _quiet
         self._timeout = timeout
         self._lock = threading.Lock()
+        # Every install loads the package (CTranslate2 + SentencePiece) and translates a few
+        # words with it before it becomes visible (`check_package_loads`).
+        self._load_check = load_check or check_package_loads
 
     # ------------------------------------------------------------ reading
 
@@ -322,11 +332,9 @@ class ModelStore:
                 try:
                     with zipfile.ZipFile(path) as zf:
                         top = check_archive(zf)
+                        self._check_room(path.name, declared_size(zf))
                         self._progress(f"unpacking {path.name} ({_human(path.stat().st_size)})")
-                        bad = zf.testzip()
-                        if bad is not None:
-                            raise PackageError(f"{path.name}: corrupt entry {bad!r}")
-                        zf.extractall(staging)
+                        extract_archive(zf, staging)
                 except (
                     zipfile.BadZipFile,
                     zipfile.LargeZipFile,
@@ -344,8 +352,11 @@ class ModelStore:
                         f"(`daraja models remove {top}`) or install with --replace"
                     )
                 _make_private_tree(unpacked)
-                # Validate what landed on disk exactly as list() will read it.
-                self._read(unpacked)
+                # Validate what landed on disk exactly as list() will read it, then load it and
+                # translate with it: a package that cannot serve never becomes visible.
+                staged = self._read(unpacked)
+                self._progress(f"loading {top} to check that it translates")
+                self._load_check(staged)
                 digest, size = tree_digest(unpacked)
                 record = {
                     "tree_sha256": digest,
@@ -498,6 +509,18 @@ class ModelStore:
             shutil.rmtree(trash, ignore_errors=True)
             self._progress(f"removed {package_id}")
 
+    def _check_room(self, name: str, unpacked: int) -> None:
+        """Refuse an archive that would not fit on the models' disk (with 5% to spare)."""
+        try:
+            free = shutil.disk_usage(self.root).free
+        except OSError:
+            return
+        if unpacked * 1.05 > free:
+            raise PackageError(
+                f"{name} unpacks to {_human(unpacked)} but only {_human(free)} is free in "
+                f"{self.root}; free some space or choose another DARAJA_MODELS_DIR"
+            )
+
     def _sweep(self, max_age: float = _STALE_SECONDS, prefixes: Iterable[str] = ()) -> None:
         """Delete leftovers of interrupted installs/removals older than `max_age` seconds."""
         wanted = tuple(prefixes) or (".staging-", ".trash-")
@@ -514,6 +537,54 @@ class ModelStore:
                     path.unlink(missing_ok=True)
             except OSError:
                 continue
+
+
+# ---------------------------------------------------------------- load check
+
+# A few words per source language for the install check (any output will do: the check is
+# that the files load and a translation runs, not its quality; the self-test judges that).
+_CHECK_WORDS = {"en": "Roger.", "fr": "Bien reçu.", "ht": "Mwen resevwa.", "sw": "Nimepokea."}
+
+
+def check_package_loads(pkg: InstalledPackage) -> None:
+    """Load a package as the engine does (CTranslate2 + SentencePiece) and translate a few
+    words in every direction it serves; raise PackageError saying what is broken."""
+    from translation.ct2 import Ct2Runtime, DecodingOptions, RuntimeOptions, SegmentRequest
+    from translation.errors import ModelError
+
+    try:
+        runtime = Ct2Runtime.load(
+            pkg.package_id,
+            pkg.model_dir,
+            pkg.sp_model,
+            options=RuntimeOptions(compute_type="default", intra_threads=1),
+            decoding=DecodingOptions(beam_size=1, max_decoding_length=16),
+            target_sp_model=pkg.target_sp_model,
+        )
+    except ModelError as exc:
+        raise PackageError(
+            f"{pkg.package_id} does not load, so it is not installed: {exc}"
+        ) from None
+    try:
+        requests = [
+            SegmentRequest(
+                _CHECK_WORDS.get(src, "OK."),
+                (pkg.source_prefixes[src],) if src in pkg.source_prefixes else (),
+                (pkg.target_prefixes[tgt],) if tgt in pkg.target_prefixes else (),
+            )
+            for src, tgt in pkg.pairs
+        ]
+        try:
+            results = runtime.translate(requests)
+        except Exception as exc:
+            raise PackageError(
+                f"{pkg.package_id} loads but cannot translate ({type(exc).__name__}: {exc}), "
+                "so it is not installed"
+            ) from exc
+        if len(results) != len(requests):
+            raise PackageError(f"{pkg.package_id} answered the wrong number of translations")
+    finally:
+        runtime.close()
 
 
 # ---------------------------------------------------------------- helpers

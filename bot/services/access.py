@@ -1,14 +1,11 @@
 """Access policy: who may run which command where, and quiet refusal of unenrolled chats.
 
-An unenrolled group gets one short refusal (per bot process) and nothing else: no relay and no
-data beyond the audited refusal. Commands check the caller's role; roles do not nest except that
-admins may do everything.
+An unenrolled group gets one short refusal and nothing else: no relay and no data beyond the
+audited refusals (`EnrollmentService.refuse_unenrolled`). Commands check the caller's role;
+roles do not nest except that admins may do everything.
 """
 
 from __future__ import annotations
-
-from collections import OrderedDict
-from dataclasses import dataclass
 
 from bot.domain import Role
 
@@ -45,27 +42,3 @@ def may_run(command: str, role: Role | None) -> bool:
         return True
     allowed = COMMAND_ROLES.get(command)
     return role is not None and allowed is not None and role in allowed
-
-
-@dataclass
-class RefusalMemory:
-    """Remembers which chats were already told they are not enrolled (bounded, per process)."""
-
-    capacity: int = 10_000
-
-    def __post_init__(self) -> None:
-        self._told: OrderedDict[int, None] = OrderedDict()
-
-    def first_time(self, chat_id: int) -> bool:
-        """True the first time a chat is seen (then it is remembered)."""
-        if chat_id in self._told:
-            self._told.move_to_end(chat_id)
-            return False
-        self._told[chat_id] = None
-        if len(self._told) > self.capacity:
-            self._told.popitem(last=False)
-        return True
-
-    def forget(self, chat_id: int) -> None:
-        """Forget a chat (after it enrolls)."""
-        self._told.pop(chat_id, None)

@@ -4,7 +4,8 @@ Admins (from settings) create operations and units and issue one-time, expiring 
 a unit, a role and a language. A Telegram group admin binds a group with `/enroll CODE`; a person
 gets a role with `/join CODE` in a private chat. Codes are stored as SHA-256 hashes, compared in
 constant time, single-use and expiring. Every action, and every refusal, is an audit event
-written in the same transaction as the change it records.
+written in the same transaction as the change it records; refusals are audited in
+aggregate and wrong codes lead to lockouts (`bot.services.limits`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,16 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import LANGUAGES, Role, Side, parse_languages
-from bot.errors import AccessDenied, DarajaError, EnrollmentError, NotFound, UserInputError
+from bot.errors import (
+    AccessDenied,
+    DarajaError,
+    EnrollmentError,
+    NotFound,
+    TooManyAttempts,
+    UserInputError,
+)
+from bot.services.limits import AttemptLimiter, CodeLimits, RefusalAudit
+from storage.attempts import RefusalRepo
 from storage.audit import AuditChain
 from storage.db import Database
 from storage.models import Chat, EnrollmentCode, Operation, Person, Unit, utcnow
@@ -38,6 +48,8 @@ NAME_RE = re.compile(r"^[\w][\w .'-]{0,63}$")
 UNIT_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 DEFAULT_CODE_TTL = timedelta(hours=48)
 MAX_CODE_TTL = timedelta(days=30)
+# Refusals that are a wrong code (counted towards a lockout), from `_consume`.
+_CODE_FAILURES = ("code.malformed", "code.unknown", "code.wrong_kind", "code.used", "code.expired")
 
 
 def hash_code(code: str) -> str:
@@ -48,6 +60,11 @@ def hash_code(code: str) -> str:
 def normalise_code(code: str) -> str:
     """Upper-case, strip spaces; a code is typed by hand in the field."""
     return code.strip().upper().replace(" ", "")
+
+
+def _actor(caller: Caller | None) -> str:
+    """The audit actor of a caller."""
+    return f"tg:{caller.user_id}" if caller else "unknown"
 
 
 def new_code() -> str:
@@ -111,11 +128,15 @@ class EnrollmentService:
         admin_ids: Sequence[int],
         *,
         clock: Callable[[], datetime] = utcnow,
+        limits: CodeLimits | None = None,
+        refusal_window: timedelta = timedelta(minutes=10),
     ) -> None:
         self.db = db
         self.audit = audit
         self.admin_ids = frozenset(admin_ids)
         self.clock = clock
+        self.limiter = AttemptLimiter(limits or CodeLimits(), clock=lambda: self.clock())
+        self.refusals = RefusalAudit(audit, window=refusal_window, clock=lambda: self.clock())
 
     def is_admin(self, user_id: int) -> bool:
         """Whether settings name this user an admin."""
@@ -329,6 +350,7 @@ class EnrollmentService:
         """Bind a group to the unit of a chat code (`/enroll CODE` by a group admin)."""
         if chat_type not in ("group", "supergroup"):
             raise EnrollmentError("enroll in a group", key="enroll.only_groups")
+        await self._refuse_if_locked(caller, chat_id=chat_id, command="enroll")
         async with self._uow(caller, chat_id=chat_id, command="enroll") as s:
             chats = ChatRepo(s)
             if not caller_is_chat_admin and not self.is_admin(caller.user_id):
@@ -343,6 +365,8 @@ class EnrollmentService:
                     "chat already enrolled", key="enroll.already", refused="enroll.already"
                 )
             row = await self._consume(s, caller, code, kind="chat", chat_id=chat_id)
+            await self.limiter.succeeded(s, caller.user_id, chat_id)
+            await RefusalRepo(s).forget(chat_id)
             langs = tuple(parse_languages(row.language))
             op = await OperationRepo(s).by_id(row.operation_id)
             unit = await OperationRepo(s).unit_by_id(row.unit_id) if row.unit_id else None
@@ -419,8 +443,10 @@ class EnrollmentService:
         """Give a person the role, unit and language of a person code (`/join CODE`, private)."""
         if chat_type != "private":
             raise EnrollmentError("join in a private chat", key="join.only_private")
+        await self._refuse_if_locked(caller, chat_id=caller.user_id, command="join")
         async with self._uow(caller, chat_id=caller.user_id, command="join") as s:
             row = await self._consume(s, caller, code, kind="person", chat_id=caller.user_id)
+            await self.limiter.succeeded(s, caller.user_id, caller.user_id)
             op = await OperationRepo(s).by_id(row.operation_id)
             unit = await OperationRepo(s).unit_by_id(row.unit_id) if row.unit_id else None
             assert op is not None
@@ -518,29 +544,82 @@ class EnrollmentService:
     async def record_refusal(
         self, caller: Caller | None, reason: str, *, chat_id: int | None, command: str | None
     ) -> None:
-        """Audit a refused attempt (an unenrolled chat, a wrong role) and keep nothing else."""
+        """Audit a refused attempt (an unenrolled chat, a wrong role), in aggregate."""
         async with self.db.transaction() as s:
-            await self.audit.append(
+            await self.refusals.record(
+                s, actor=_actor(caller), reason=reason, chat_id=chat_id, command=command
+            )
+
+    async def refuse_unenrolled(
+        self, caller: Caller | None, chat_id: int, command: str | None
+    ) -> bool:
+        """Audit (in aggregate) an attempt in a chat that is not enrolled; True if the chat
+        was never told so before (the memory is in the database, so a restart keeps it)."""
+        async with self.db.transaction() as s:
+            await self.refusals.record(
                 s,
-                component="access",
-                event_type="access.refused",
-                actor=f"tg:{caller.user_id}" if caller else "unknown",
-                outcome="refused",
-                payload={"reason": reason, "chat_id": chat_id, "command": command},
+                actor=_actor(caller),
+                reason="chat.not_enrolled",
+                chat_id=chat_id,
+                command=command,
+            )
+            return await RefusalRepo(s).tell(chat_id, self.clock())
+
+    async def tell_unenrolled(self, chat_id: int) -> bool:
+        """Remember that a chat was told how to enroll (the bot was added); True if new."""
+        async with self.db.transaction() as s:
+            return await RefusalRepo(s).tell(chat_id, self.clock())
+
+    async def flush_refusals(self) -> int:
+        """Write the refusals counted in windows that are over (returns how many attempts), and
+        forget code-attempt counters that have been quiet long enough to mean nothing."""
+        async with self.db.transaction() as s:
+            await self.limiter.prune(s)
+            return await self.refusals.flush(s)
+
+    async def _refuse_if_locked(self, caller: Caller, *, chat_id: int, command: str) -> None:
+        """Refuse a /join or /enroll unchecked while its person or chat is locked out."""
+        async with self.db.transaction() as s:
+            lockout = await self.limiter.locked(s, caller.user_id, chat_id)
+            if lockout is not None:
+                await self.refusals.record(
+                    s,
+                    actor=_actor(caller),
+                    reason="code.locked",
+                    chat_id=chat_id,
+                    command=command,
+                )
+        if lockout is not None:
+            raise TooManyAttempts(
+                "too many wrong codes",
+                notify=lockout.notify,
+                minutes=lockout.minutes_left(self.clock()),
             )
 
     @asynccontextmanager
     async def _uow(
         self, caller: Caller, *, chat_id: int | None = None, command: str | None = None
     ) -> AsyncIterator[AsyncSession]:
-        """One transaction per command; a refusal is audited after the rollback, on its own."""
+        """One transaction per command; a refusal is audited after the rollback, on its own
+        (a wrong code is also counted towards a lockout, and the one too many says so)."""
         try:
             async with self.db.transaction() as s:
                 yield s
         except DarajaError as exc:
             reason = exc.params.get("refused")
-            if reason:
-                await self.record_refusal(caller, str(reason), chat_id=chat_id, command=command)
+            if not reason:
+                raise
+            lockout = None
+            async with self.db.transaction() as s:
+                await self.refusals.record(
+                    s, actor=_actor(caller), reason=str(reason), chat_id=chat_id, command=command
+                )
+                if str(reason).startswith(_CODE_FAILURES):
+                    lockout = await self.limiter.failed(s, caller.user_id, chat_id)
+            if lockout is not None:
+                raise TooManyAttempts(
+                    "too many wrong codes", minutes=lockout.minutes_left(self.clock())
+                ) from exc
             raise
 
     async def migrate_chat(self, old_id: int, new_id: int) -> bool:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from bot.scenario import People
+import asyncio
+import re
+import subprocess
+import sys
+
+from bot.scenario import BotProcess, People
 
 
 async def test_unenrolled_group_gets_one_refusal_and_nothing_else(people: People) -> None:
@@ -83,3 +88,87 @@ async def test_wrong_role_and_bad_input_are_refused_clearly(people: People, op_n
     assert "ht, fr, en" in bad_lang.text
     reply = await people.admin_says("addunit", f"{op_name} KE-2 MSS en")
     assert "already exists" in reply.text
+
+
+# The lockout reply of each language (catalog key code.locked), as its reader sees it.
+LOCKED = {
+    "fr": "Trop de codes erronés",
+    "ht": "Twòp kòd ki pa bon",
+    "sw": "Misimbo mingi mno isiyo sahihi",
+    "en": "Too many wrong codes",
+}
+
+
+async def test_wrong_codes_end_in_a_lockout_said_in_the_readers_language(
+    people: People, op_name: str
+) -> None:
+    c = people.client
+    await people.new_operation(op_name, [("KE-9", "MSS", "en")])
+    good = await people.issue_code(f"person {op_name} KE-9 officer en")
+    # /join in a private chat, in French and Kreyòl: the fifth wrong code locks.
+    for lang in ("fr", "ht"):
+        guesser = await c.create_user(f"Guesser {lang}", language_code=lang)
+        await people.open_private(guesser)
+        answers = [
+            (await people.ask(guesser, guesser, "join", f"DRJ-AAAA-BBB{n}")).text
+            for n in range(2, 7)
+        ]
+        assert all(LOCKED[lang] not in a for a in answers[:4])
+        assert LOCKED[lang] in answers[4]
+        assert "15" in answers[4]
+        # Locked: even a good code is refused, and stays good for its owner.
+        again = await people.ask(guesser, guesser, "join", good)
+        assert LOCKED[lang] in again.text
+    # /enroll in a group, in Swahili and English: the group admin is locked after five.
+    for lang in ("sw", "en"):
+        admin = await c.create_user(f"Admin {lang}", language_code=lang)
+        group = await people.group(f"{op_name} {lang}", admin, [])
+        replies = [
+            (await people.ask(group, admin, "enroll", f"DRJ-CCCC-DDD{n}")).text
+            for n in range(2, 7)
+        ]
+        assert all(LOCKED[lang] not in r for r in replies[:4])
+        assert LOCKED[lang] in replies[4]
+    owner = await c.create_user("Owner", language_code="en")
+    await people.open_private(owner)
+    joined = await people.ask(owner, owner, "join", good)
+    assert "Welcome, Owner" in joined.text
+
+
+async def test_an_auditor_without_a_unit_is_welcomed_without_a_blank_unit(
+    people: People, op_name: str, bot: BotProcess
+) -> None:
+    c = people.client
+    await people.new_operation(op_name, [("PNH-8", "PNH", "ht")])
+    # Codes without a unit come from the server's shell (`daraja admin code person OP`).
+    issued = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "admin",
+            "code",
+            "person",
+            op_name,
+            "--role",
+            "auditor",
+            "--languages",
+            "fr",
+        ],
+        env=bot.env(),
+        cwd=bot.workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    code = re.search(r"DRJ-[A-Z0-9]{4}-[A-Z0-9]{4}", issued.stdout)
+    assert code is not None, issued.stdout
+    auditor = await c.create_user("Claire", language_code="fr")
+    await people.open_private(auditor)
+    joined = await people.ask(auditor, auditor, "join", code.group(0))
+    assert f"auditeur dans l'opération {op_name}, sans rattachement à une unité" in joined.text
+    assert "unité -" not in joined.text
+    who = await people.ask(auditor, auditor, "whoami")
+    assert f"opération {op_name}, sans unité" in who.text

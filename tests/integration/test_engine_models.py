@@ -215,6 +215,34 @@ async def test_corrupt_package_is_refused_with_the_fix(models_dir: Path, tmp_pat
         await eng.close()
 
 
+@pytest.mark.parametrize("verify", [True, False], ids=["checksums", "no-checksums"])
+async def test_a_broken_package_gives_way_to_a_working_one_for_the_same_pair(
+    models_dir: Path, tmp_path: Path, verify: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    copy = tmp_path / "models"
+    shutil.copytree(models_dir, copy)
+    # A second ht→en package, routed first (its id sorts first), whose SentencePiece model is
+    # broken: with checksums on it fails verification, without them it fails to load.
+    shutil.copytree(copy / "fixture_ht_en", copy / "aaa_ht_en")
+    (copy / "aaa_ht_en" / "sentencepiece.model").write_bytes(b"not a sentencepiece model")
+    sources = [fill(p["source"]) for p in expected()["ht-en"][:3]]
+    reference = Engine.from_models_dir(models_dir, EngineConfig(threads=1))
+    try:
+        wanted = [(await reference.translate(t, "en", source="ht")).text for t in sources]
+    finally:
+        await reference.close()
+    eng = Engine.from_models_dir(copy, EngineConfig(threads=1, verify_checksums=verify))
+    try:
+        for text, want in zip(sources, wanted, strict=True):
+            result = await eng.translate(text, "en", source="ht")
+            assert result.text == want
+            assert result.models == ("fixture_ht_en",)
+    finally:
+        await eng.close()
+    dropped = [r for r in caplog.records if "aaa_ht_en cannot be loaded" in r.getMessage()]
+    assert len(dropped) == 1  # logged once, then no longer tried
+
+
 def test_cli_translate_prints_translation_route_and_flags(
     models_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

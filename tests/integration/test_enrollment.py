@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -198,7 +199,7 @@ async def test_enrolling_a_chat_twice_is_refused_without_using_the_code(
 
 
 async def test_only_group_admins_enroll_and_only_admins_administer(
-    service: EnrollmentService, db: Database
+    service: EnrollmentService, db: Database, clock: Clock
 ) -> None:
     await _setup(service)
     code = await service.issue_code(ADMIN, "Kenscoff", kind="chat", unit="KE-3")
@@ -215,7 +216,13 @@ async def test_only_group_admins_enroll_and_only_admins_administer(
         await service.issue_code(OFFICER, "Kenscoff", kind="chat", unit="KE-3")
     with pytest.raises(AccessDenied):
         await service.create_operation(OFFICER, "Furcy")
-    assert len(await _events(db, "access.refused")) == 3
+    # Audited in aggregate: the second "admins only" refusal within the window is counted and
+    # written, with its count, once the window is over.
+    assert len(await _events(db, "access.refused")) == 2
+    clock.now += timedelta(minutes=11)
+    assert await service.flush_refusals() == 1
+    refused = await _events(db, "access.refused")
+    assert sum(json.loads(e.payload)["count"] for e in refused) == 3
     # Nothing half-written: no chat row, and the code is still unused.
     async with db.transaction() as s:
         assert (await s.execute(select(func.count()).select_from(Chat))).scalar_one() == 0

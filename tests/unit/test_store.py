@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 import zipfile
@@ -197,6 +198,96 @@ def test_invalid_package_is_refused(
     store: ModelStore, tmp_path: Path, edit: dict[str, bytes | None], message: str
 ) -> None:
     bad = rewrite(HT_EN, tmp_path / "bad.argosmodel", edit)
+    with pytest.raises(PackageError, match=message):
+        store.install_file(bad)
+    assert store.list() == []
+    assert visible_entries(store) == []
+
+
+def test_an_archive_inflating_like_a_zip_bomb_is_refused_before_unpacking(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    # 64 MB of zeros deflate to about 64 KB: no model compresses a thousandfold.
+    bomb = rewrite(HT_EN, tmp_path / "bomb.argosmodel", {"fixture_ht_en/model/model.bin": None})
+    with zipfile.ZipFile(bomb, "a", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("fixture_ht_en/model/model.bin", bytes(64 << 20))
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(PackageError, match="zip bomb"):
+        store.install_file(bomb)
+    assert store.list() == []
+    assert visible_entries(store) == []
+
+
+def test_many_small_entries_adding_up_to_a_bomb_are_refused(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    # Each entry stays under the size that may compress freely; the archive as a whole does not.
+    extra: dict[str, bytes | None] = {
+        f"fixture_ht_en/pad/{n}.json": bytes(1 << 20) for n in range(80)
+    }
+    bomb = rewrite(HT_EN, tmp_path / "pads.argosmodel", extra)
+    with pytest.raises(PackageError, match="zip bomb"):
+        store.install_file(bomb)
+    assert visible_entries(store) == []
+
+
+def test_an_entry_inflating_past_its_declared_size_is_refused(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    # The headers say model.bin holds 1,000 bytes; its data inflates to far more.
+    liar = tmp_path / "liar.argosmodel"
+    data = bytearray(HT_EN.read_bytes())
+    with zipfile.ZipFile(HT_EN) as zf:
+        info = zf.getinfo("fixture_ht_en/model/model.bin")
+    struct.pack_into("<I", data, info.header_offset + 22, 1000)  # local header
+    name = info.filename.encode()
+    at = data.find(b"PK\x01\x02")
+    while at != -1:  # central directory
+        if data[at + 46 : at + 46 + len(name)] == name:
+            struct.pack_into("<I", data, at + 24, 1000)
+        at = data.find(b"PK\x01\x02", at + 4)
+    liar.write_bytes(bytes(data))
+    with pytest.raises(PackageError, match=r"corrupt archive|more than it declares"):
+        store.install_file(liar)
+    assert visible_entries(store) == []
+
+
+def test_an_archive_larger_than_the_free_disk_is_refused(
+    store: ModelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import translation.store as store_module
+
+    real = shutil.disk_usage
+    monkeypatch.setattr(
+        store_module.shutil, "disk_usage", lambda p: real(p)._replace(free=100_000)
+    )
+    with pytest.raises(PackageError, match="is free in"):
+        store.install_file(HT_EN)
+    monkeypatch.undo()
+    assert visible_entries(store) == []
+
+
+def test_duplicate_entries_are_refused(store: ModelStore, tmp_path: Path) -> None:
+    twice = tmp_path / "twice.argosmodel"
+    shutil.copy(HT_EN, twice)
+    with zipfile.ZipFile(twice, "a") as zf, pytest.warns(UserWarning, match="Duplicate"):
+        zf.writestr("fixture_ht_en/sentencepiece.model", b"other")
+    with pytest.raises(PackageError, match="twice"):
+        store.install_file(twice)
+    assert visible_entries(store) == []
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        ("fixture_ht_en/sentencepiece.model", "does not load.*sentencepiece.model"),
+        ("fixture_ht_en/model/model.bin", "does not load.*cannot load the model"),
+    ],
+)
+def test_a_package_whose_files_do_not_load_is_not_installed(
+    store: ModelStore, tmp_path: Path, broken: str, message: str
+) -> None:
+    bad = rewrite(HT_EN, tmp_path / "broken.argosmodel", {broken: b"not a model at all"})
     with pytest.raises(PackageError, match=message):
         store.install_file(bad)
     assert store.list() == []

@@ -45,6 +45,27 @@ def test_list_empty_points_to_catalog(
     assert "daraja models catalog" in out
 
 
+def test_install_of_a_package_that_does_not_load_is_one_clear_line(
+    models_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import zipfile
+
+    broken = tmp_path / "broken.argosmodel"
+    with zipfile.ZipFile(HT_EN) as zin, zipfile.ZipFile(broken, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename.endswith("sentencepiece.model"):
+                data = b"garbage"
+            zout.writestr(info, data)
+    status, out, err = run(capsys, "install", str(broken))
+    assert status == 1
+    assert "fixture_ht_en does not load, so it is not installed" in err
+    assert "sentencepiece.model" in err
+    assert "Traceback" not in err
+    status, out, _ = run(capsys, "list")
+    assert "no models installed" in out
+
+
 def test_install_list_remove_cycle(models_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(capsys, "install", str(HT_EN))
     assert status == 0
