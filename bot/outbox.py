@@ -363,7 +363,8 @@ class OutboxWorker:
         chat = copy.telegram_chat_id
         live = dict(zip(copy.edit_parts, copy.edit_ids, strict=True))
         anchor = live[min(live)] if live else None
-        for number, text in _wanted_parts(copy).items():
+        wanted = _wanted_parts(copy)
+        for number, text in wanted.items():
             telegram_id = live.get(number)
             if telegram_id is None:
                 if text is None:
@@ -401,7 +402,7 @@ class OutboxWorker:
             except BadRequest as exc:
                 if "not modified" not in exc.message.lower():
                     raise
-        for number in sorted(set(live) - set(_wanted_parts(copy))):
+        for number in sorted(set(live) - set(wanted)):
             await self._retire(copy, number, live[number])
 
     async def _retire(self, copy: PreparedCopy, part: int, telegram_id: int) -> None:
@@ -647,7 +648,7 @@ class OutboxWorker:
                 payload["edited_message_ids"] = [
                     telegram_id
                     for part, telegram_id in zip(copy.edit_parts, copy.edit_ids, strict=True)
-                    if wanted.get(part, None) is not None
+                    if wanted.get(part) is not None
                 ]
             events.append(
                 PendingEvent(

@@ -40,22 +40,17 @@ async def _operation(people: People, op_name: str) -> dict[str, Any]:
 
 async def _marks(people: People, world: dict[str, Any]) -> dict[str, int]:
     return {
-        code: (await people.client.history(w["group"]))[-1].message_id
-        for code, w in world.items()
+        code: (await people.client.history(w["group"]))[-1].message_id for code, w in world.items()
     }
 
 
-async def _copy_parts(
-    people: People, group: Any, after: int, done: Any, timeout: float = 60
-) -> list[Any]:
+async def _copy_parts(people: People, group: Any, after: int, done: Any) -> list[Any]:
     """The bot's messages after `after` once `done(messages)` holds."""
 
     def bot_after(history: list[Any]) -> list[Any]:
         return [m for m in history if m.from_bot and m.message_id > after]
 
-    history = await people.client.wait_for(
-        group, lambda h: bool(done(bot_after(h))), timeout=timeout
-    )
+    history = await people.client.wait_for(group, lambda h: bool(done(bot_after(h))), timeout=60)
     return bot_after(history)
 
 
