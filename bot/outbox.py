@@ -366,21 +366,11 @@ class OutboxWorker:
         wanted = _wanted_parts(copy)
         for number, text in wanted.items():
             telegram_id = live.get(number)
-            if telegram_id is None:
-                if text is None:
-                    continue
-                # Placed after the copy's last part; a reply to its first part ties it to
-                # the copy if the chat moved on meanwhile.
-                reply = (
-                    ReplyParameters(message_id=anchor, allow_sending_without_reply=True)
-                    if anchor is not None
-                    else None
-                )
-                new_id = await self._send_text(chat, text, reply, None)
-                await self._record_part(copy, number, new_id)
-                continue
             if text is None:
                 continue  # a location or venue: its content is not text
+            if telegram_id is None:
+                await self._add_part(copy, number, text, anchor)
+                continue
             try:
                 if copy.kind == "media" and number == 0:
                     await self.bot.edit_message_caption(
@@ -400,10 +390,37 @@ class OutboxWorker:
                         rate_limit_args=NO_RETRY,
                     )
             except BadRequest as exc:
-                if "not modified" not in exc.message.lower():
+                reason = exc.message.lower()
+                if "not found" in reason and (copy.kind != "media" or number > 0):
+                    # Someone deleted this part from the chat: post its new text again so
+                    # the copy is whole (it lands last; its n/m says where it belongs).
+                    await self.db.write(
+                        partial(
+                            self._record_retired,
+                            copy=copy,
+                            part=number,
+                            telegram_id=telegram_id,
+                            how="deleted",
+                        )
+                    )
+                    await self._add_part(copy, number, text, anchor)
+                elif "not modified" not in reason:
                     raise
         for number in sorted(set(live) - set(wanted)):
             await self._retire(copy, number, live[number])
+
+    async def _add_part(
+        self, copy: PreparedCopy, number: int, text: str, anchor: int | None
+    ) -> None:
+        """Post a part an edited copy lacks, after its last one, and record it at once; a
+        reply to the copy's first part ties it to the copy if the chat moved on meanwhile."""
+        reply = (
+            ReplyParameters(message_id=anchor, allow_sending_without_reply=True)
+            if anchor is not None
+            else None
+        )
+        new_id = await self._send_text(copy.telegram_chat_id, text, reply, None)
+        await self._record_part(copy, number, new_id)
 
     async def _retire(self, copy: PreparedCopy, part: int, telegram_id: int) -> None:
         """Take a surplus part of an edited copy out of the chat: deleted, or, when Telegram

@@ -271,3 +271,24 @@ async def test_a_429_halfway_through_an_edit_resumes_without_repeating_a_part(
     assert _translated(parts) == LONG  # each part once, in order
     assert len(parts) == len(await world.live_parts())
     assert bot.calls.count("send") == len(parts) + 1  # the refused send was the only repeat
+
+
+async def test_a_part_someone_deleted_is_posted_again_by_the_next_edit(db: Database) -> None:
+    bot = ChatBot()
+    world = World(db, bot)
+    await world.setup()
+    await world.write(LONG)
+    await world.deliver()
+    before = await world.live_parts()
+    del bot.chats[world.telegram_chat][before[1]]  # a group admin removed part 2
+
+    await world.write(LONG.replace("Patrol", "Squad"))
+    await world.deliver()
+
+    parts = world.chat()
+    assert len(parts) == len(before)
+    assert sum(_translated([p]).count("Squad") for p in parts) == 240
+    assert "Patrol" not in " ".join(_translated([p]) for p in parts)
+    live = await world.live_parts()
+    assert before[1] not in live
+    assert len(live) == len(before)
