@@ -52,6 +52,8 @@ from storage.repositories import ChatRepo
 
 log = logging.getLogger(__name__)
 
+# Outbox actions that change a copy already posted rather than post a new one.
+EDIT_ACTIONS = frozenset({"edit", "reannotate", "rebackcheck"})
 # An outcome to record: delivery id, state, error, the copy, its last posted part.
 FinishItem = tuple[int, str, "str | None", "PreparedCopy | None", "tuple[int, int] | None"]
 
@@ -277,31 +279,8 @@ class OutboxWorker:
 
     async def _post(self, copy: PreparedCopy) -> None:
         chat = copy.telegram_chat_id
-        if copy.action in ("edit", "reannotate", "rebackcheck"):
-            for index, part in enumerate(copy.parts):
-                if index >= len(copy.edit_ids):
-                    break
-                try:
-                    if copy.kind == "media" and index == 0:
-                        await self.bot.edit_message_caption(
-                            chat,
-                            copy.edit_ids[0],
-                            caption=copy.caption,
-                            parse_mode=ParseMode.HTML,
-                            rate_limit_args=NO_RETRY,
-                        )
-                    else:
-                        await self.bot.edit_message_text(
-                            part,
-                            chat,
-                            copy.edit_ids[index],
-                            parse_mode=ParseMode.HTML,
-                            link_preview_options=NO_PREVIEW,
-                            rate_limit_args=NO_RETRY,
-                        )
-                except BadRequest as exc:
-                    if "not modified" not in exc.message.lower():
-                        raise
+        if copy.action in EDIT_ACTIONS:
+            await self._edit(copy)
             self.telemetry.copy_posted(copy.delivery_id, copy.message_id, time.monotonic())
             await self._finish(copy.delivery_id, "sent", copy=copy)
             return
@@ -375,6 +354,137 @@ class OutboxWorker:
         last = pending[0] if pending else None
         self.telemetry.copy_posted(copy.delivery_id, copy.message_id, time.monotonic())
         await self._finish(copy.delivery_id, "sent", copy=copy, last_part=last)
+
+    async def _edit(self, copy: PreparedCopy) -> None:
+        """Make an existing copy show the edited text: its parts edited in place, the parts
+        the new text needs beyond them posted after them, the parts it no longer needs
+        retired. Every change is recorded as it happens, so a retry (429, restart) finds the
+        copy as far as it got and carries on from there."""
+        chat = copy.telegram_chat_id
+        live = dict(zip(copy.edit_parts, copy.edit_ids, strict=True))
+        anchor = live[min(live)] if live else None
+        wanted = _wanted_parts(copy)
+        for number, text in wanted.items():
+            telegram_id = live.get(number)
+            if text is None:
+                continue  # a location or venue: its content is not text
+            if telegram_id is None:
+                await self._add_part(copy, number, text, anchor)
+                continue
+            try:
+                if copy.kind == "media" and number == 0:
+                    await self.bot.edit_message_caption(
+                        chat,
+                        telegram_id,
+                        caption=text,
+                        parse_mode=ParseMode.HTML,
+                        rate_limit_args=NO_RETRY,
+                    )
+                else:
+                    await self.bot.edit_message_text(
+                        text,
+                        chat,
+                        telegram_id,
+                        parse_mode=ParseMode.HTML,
+                        link_preview_options=NO_PREVIEW,
+                        rate_limit_args=NO_RETRY,
+                    )
+            except BadRequest as exc:
+                reason = exc.message.lower()
+                if "not found" in reason and (copy.kind != "media" or number > 0):
+                    # Someone deleted this part from the chat: post its new text again so
+                    # the copy is whole (it lands last; its n/m says where it belongs).
+                    await self.db.write(
+                        partial(
+                            self._record_retired,
+                            copy=copy,
+                            part=number,
+                            telegram_id=telegram_id,
+                            how="deleted",
+                        )
+                    )
+                    await self._add_part(copy, number, text, anchor)
+                elif "not modified" not in reason:
+                    raise
+        for number in sorted(set(live) - set(wanted)):
+            await self._retire(copy, number, live[number])
+
+    async def _add_part(
+        self, copy: PreparedCopy, number: int, text: str, anchor: int | None
+    ) -> None:
+        """Post a part an edited copy lacks, after its last one, and record it at once; a
+        reply to the copy's first part ties it to the copy if the chat moved on meanwhile."""
+        reply = (
+            ReplyParameters(message_id=anchor, allow_sending_without_reply=True)
+            if anchor is not None
+            else None
+        )
+        new_id = await self._send_text(copy.telegram_chat_id, text, reply, None)
+        await self._record_part(copy, number, new_id)
+
+    async def _retire(self, copy: PreparedCopy, part: int, telegram_id: int) -> None:
+        """Take a surplus part of an edited copy out of the chat: deleted, or, when Telegram
+        refuses (a message older than 48 hours, no rights), edited to a note saying the text
+        is above, so no stale part is left reading as current."""
+        chat = copy.telegram_chat_id
+        how = "deleted"
+        try:
+            deleted = await self.bot.delete_message(chat, telegram_id, rate_limit_args=NO_RETRY)
+        except BadRequest as exc:
+            deleted = "not found" in exc.message.lower()  # already gone
+        if not deleted:
+            how = "marked"
+            try:
+                await self.bot.edit_message_text(
+                    copy.replaced_text,
+                    chat,
+                    telegram_id,
+                    parse_mode=ParseMode.HTML,
+                    link_preview_options=NO_PREVIEW,
+                    rate_limit_args=NO_RETRY,
+                )
+            except BadRequest as exc:
+                reason = exc.message.lower()
+                if "not found" in reason:
+                    how = "deleted"  # removed by someone else meanwhile
+                elif "not modified" not in reason:
+                    raise
+        await self.db.write(
+            partial(self._record_retired, copy=copy, part=part, telegram_id=telegram_id, how=how)
+        )
+
+    def _record_retired(
+        self, s: Session, *, copy: PreparedCopy, part: int, telegram_id: int, how: str
+    ) -> None:
+        """Mark a part retired in the message map and audit it, in one transaction."""
+        s.execute(
+            update(_COPIES)
+            .where(
+                _COPIES.c.telegram_chat_id == copy.telegram_chat_id,
+                _COPIES.c.telegram_message_id == telegram_id,
+            )
+            .values(retired=how)
+        )
+        operation_id = s.execute(
+            select(_CHATS.c.operation_id).where(_CHATS.c.id == copy.target_chat_row)
+        ).scalar_one_or_none()
+        event = PendingEvent(
+            component="outbox",
+            event_type=f"delivery.part_{how}",
+            actor="daraja",
+            outcome="ok",
+            operation_id=operation_id,
+            payload={
+                "delivery_id": copy.delivery_id,
+                "message_id": copy.message_id,
+                "action": copy.action,
+                "target_chat_id": copy.telegram_chat_id,
+                "telegram_message_id": telegram_id,
+                "part": part,
+                "worker": self.worker_id,
+            },
+        )
+        self.audit.append_many_sync(s, [event])
 
     async def _send_text(
         self,
@@ -535,6 +645,28 @@ class OutboxWorker:
                 }
             )
             chat = chats.get(row.target_chat_id)
+            payload: dict[str, Any] = {
+                "delivery_id": delivery_id,
+                "message_id": row.message_id,
+                "revision": row.revision,
+                "action": row.action,
+                "target_chat_id": chat.telegram_chat_id if chat else None,
+                "languages": row.target_language,
+                "telegram_message_ids": telegram_ids,
+                "attempts": row.attempts,
+                "ambiguous": row.ambiguous,
+                "error": error,
+                "worker": self.worker_id,
+            }
+            if state == "sent" and copy is not None and copy.action in EDIT_ACTIONS:
+                # An edit's own ids are the parts it added; these are the ones it rewrote
+                # (the parts it retired have events of their own).
+                wanted = _wanted_parts(copy)
+                payload["edited_message_ids"] = [
+                    telegram_id
+                    for part, telegram_id in zip(copy.edit_parts, copy.edit_ids, strict=True)
+                    if wanted.get(part) is not None
+                ]
             events.append(
                 PendingEvent(
                     component="outbox",
@@ -542,19 +674,7 @@ class OutboxWorker:
                     actor="daraja",
                     outcome="ok" if state == "sent" else "failed",
                     operation_id=chat.operation_id if chat else None,
-                    payload={
-                        "delivery_id": delivery_id,
-                        "message_id": row.message_id,
-                        "revision": row.revision,
-                        "action": row.action,
-                        "target_chat_id": chat.telegram_chat_id if chat else None,
-                        "languages": row.target_language,
-                        "telegram_message_ids": telegram_ids,
-                        "attempts": row.attempts,
-                        "ambiguous": row.ambiguous,
-                        "error": error,
-                        "worker": self.worker_id,
-                    },
+                    payload=payload,
                 )
             )
         # Table statements (not ORM-enabled ones): no mapper work per row.
@@ -612,6 +732,23 @@ def _release(s: Session, ids: list[int]) -> None:
             state="pending", claimed_by=None, claimed_at=None, attempts=_DELIVERIES.c.attempts - 1
         )
     )
+
+
+def _wanted_parts(copy: PreparedCopy) -> dict[int, str | None]:
+    """The parts an edited copy is made of, by part number, and the text each shows (None:
+    not text, a location or venue keeps its first message as it is). Media: part 0 is the
+    caption, overflow text follows; location and venue: part 0 is the pin, text follows."""
+    wanted: dict[int, str | None] = {}
+    first = 0
+    if copy.kind == "media":
+        wanted[0] = copy.caption
+        first = 1
+    elif copy.kind in ("location", "venue"):
+        wanted[0] = None
+        first = 1
+    for offset, part in enumerate(copy.parts):
+        wanted[first + offset] = part
+    return wanted
 
 
 def _markup(copy: PreparedCopy) -> InlineKeyboardMarkup | None:

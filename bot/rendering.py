@@ -4,8 +4,9 @@ A copy is: a header (author, unit, side), the translation (one block per languag
 groups), a warning line when the engine flagged the translation, and the original in an
 expandable blockquote. All user text is HTML-escaped; the original keeps its formatting when
 Telegram gave it to us as HTML. Long copies are split below 4,096 characters (Telegram counts
-UTF-16 code units after entity parsing) at sentence or line boundaries; captions stay within
-1,024 with the overflow sent as following text messages.
+UTF-16 code units after entity parsing) at sentence or line boundaries, and every part of a
+split copy starts with the header and its position, "(2/5)"; captions stay within 1,024 with
+the overflow sent as following text messages.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import html
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from html.parser import HTMLParser
 
 TEXT_LIMIT = 4096
@@ -205,10 +207,14 @@ def _best_cut(window: str) -> int:
 
 
 def render_parts(content: CopyContent, *, limit: int = TEXT_LIMIT) -> list[str]:
-    """The copy as one or more HTML messages, each within `limit`."""
-    budget = limit - _SAFETY
-    pieces: list[str] = [content.header]
-    pieces.extend(escape(note) for note in content.notes)
+    """The copy as one or more HTML messages, each within `limit`; when it takes several,
+    each starts with the header and its position (n/m)."""
+    return pack_headed(content.header, partial(_body_pieces, content), limit - _SAFETY)
+
+
+def _body_pieces(content: CopyContent, budget: int) -> list[str]:
+    """Everything under the header, as pieces of at most `budget` visible characters."""
+    pieces: list[str] = [escape(note) for note in content.notes]
     for block in content.blocks:
         prefix = f"<i>{escape(block.language)}:</i> " if content.show_language_tags else ""
         chunks = split_text(block.text, budget - visible_len(prefix) - 1)
@@ -233,7 +239,33 @@ def render_parts(content: CopyContent, *, limit: int = TEXT_LIMIT) -> list[str]:
             ):
                 head = f"<b>{label}</b>\n" if i == 0 else ""
                 pieces.append(f"<blockquote expandable>{head}{escape(chunk)}</blockquote>")
-    return pack(pieces, budget)
+    return pieces
+
+
+# Room kept in each part of a split copy for its position, " (12/345)".
+_POSITION_ROOM = 12
+
+
+def position_label(number: int, total: int) -> str:
+    """Where a part sits in a split copy: `(2/5)`."""
+    return f"({number}/{total})"
+
+
+def pack_headed(header: str, body: Callable[[int], Sequence[str]], budget: int) -> list[str]:
+    """A header and the pieces `body(room)` builds (none longer than `room`) packed into
+    messages within `budget`. Split, every part starts with the header and its position, so
+    a reader who sees any one part knows whose message it is and that it continues."""
+    whole = pack([header, *body(budget)] if header else body(budget), budget)
+    if len(whole) <= 1:
+        return whole
+    room = budget - visible_len(header) - _POSITION_ROOM - 1
+    parts = pack(body(room), room)
+    total = len(parts)
+    heads = [
+        f"{header} {position_label(n, total)}" if header else position_label(n, total)
+        for n in range(1, total + 1)
+    ]
+    return [f"{head}\n{part}" for head, part in zip(heads, parts, strict=True)]
 
 
 def pack(pieces: Sequence[str], budget: int = TEXT_LIMIT - _SAFETY) -> list[str]:

@@ -5,12 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Chat, Copy, Delivery, Message, TranslationRow
 
 _CHATS_BY_ID = select(Chat).where(Chat.id.in_(bindparam("ids", expanding=True)))
+# The deliveries whose parts make up one copy in a chat: the first post and the edits of it
+# (an edit whose copy never arrived posts it anew, and later edits follow that one).
+COPY_FAMILIES: dict[str, tuple[str, ...]] = {
+    "send": ("send", "edit"),
+    "edit": ("send", "edit"),
+    "annotate": ("annotate", "reannotate"),
+    "reannotate": ("annotate", "reannotate"),
+    "backcheck": ("backcheck", "rebackcheck"),
+    "rebackcheck": ("backcheck", "rebackcheck"),
+}
 
 
 class MessageRepo:
@@ -68,21 +78,34 @@ class MessageRepo:
     async def copies_of(
         self, message_id: int, target_chat_id: int, *, action: str | None = None
     ) -> Sequence[Copy]:
-        """The Telegram messages that carry a message's copy in one chat, first send only;
-        with `action`, of the first delivery of that kind (the source chat can hold both an
-        in-place annotation and a back-translation of the same message)."""
+        """The Telegram messages that carry a message's copy in one chat now, by part: the
+        parts its first delivery posted and those its edits added, less the parts edits
+        retired. With `action`, the copy that began with a delivery of that kind (the source
+        chat can hold both an in-place annotation and a back-translation of the same
+        message)."""
         where = [Copy.message_id == message_id, Copy.target_chat_id == target_chat_id]
         if action is not None:
-            where.append(
-                Copy.delivery_id.in_(
-                    select(Delivery.id).where(
-                        Delivery.message_id == message_id, Delivery.action == action
-                    )
-                )
-            )
-        first = select(func.min(Copy.delivery_id)).where(*where).scalar_subquery()
+            where.append(Delivery.action == action)
+        first = await self.session.execute(
+            select(Delivery.action)
+            .join(Copy, Copy.delivery_id == Delivery.id)
+            .where(*where)
+            .order_by(Copy.delivery_id)
+            .limit(1)
+        )
+        first_action = first.scalar_one_or_none()
+        if first_action is None:
+            return []
         result = await self.session.execute(
-            select(Copy).where(Copy.delivery_id == first).order_by(Copy.part)
+            select(Copy)
+            .join(Delivery, Copy.delivery_id == Delivery.id)
+            .where(
+                Copy.message_id == message_id,
+                Copy.target_chat_id == target_chat_id,
+                Copy.retired.is_(None),
+                Delivery.action.in_(COPY_FAMILIES.get(first_action, (first_action,))),
+            )
+            .order_by(Copy.part, Copy.id)
         )
         return result.scalars().all()
 

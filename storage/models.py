@@ -320,6 +320,9 @@ class Copy(Base):
     telegram_message_id: Mapped[int] = mapped_column(BigInteger)
     part: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # None while the part carries the message; `deleted` or `marked` once an edit left it
+    # surplus (kept: a reply to a marked part still finds its message).
+    retired: Mapped[str | None] = mapped_column(String(16), default=None)
 
 
 class AuditPurgeGate(Base):

@@ -8,7 +8,8 @@ Per message: clean the text (lone surrogates refused, control characters dropped
 language (unless given) -> find protected spans -> mask them as placeholders -> segment ->
 route (direct, multilingual or pivot) -> batched inference -> check that every placeholder came
 back (else translate around the span and reinsert it verbatim, flag SPAN_REPAIRED) ->
-reassemble -> unmask -> quality flags -> `Translation`.
+reassemble -> unmask -> quality flags -> `Translation`. Each segment reaches the model with its
+placeholders numbered from `[0]`, as the sentence alone would (`spans.number_locally`).
 
 Choices where the brief left room:
 - Empty or whitespace-only text is not an error: it comes back unchanged with `Route.SAME` and
@@ -59,6 +60,7 @@ from translation.ct2 import (
 from translation.errors import BadText, MissingModel, ModelError, TranslationError
 from translation.routing import Hop, PackageInfo, Plan, Router, check_code
 from translation.selftest import BUILTIN_SENTENCES, PairCheck, SelfTestReport, shipped_cases
+from translation.spans import number_globally, number_locally, separate
 from translation.types import Flag, LanguageGuess, Route, Translation
 
 log = logging.getLogger(__name__)
@@ -170,8 +172,13 @@ class _Prepared:
     spans: tuple[str, ...]
     masked: Any
     segmented: Any
-    parts: list[str]
+    parts: list[str]  # the segments, each numbered from [0] (what the model sees)
+    numbers: list[tuple[int, ...]]  # per segment: the message-wide number of each placeholder
     split_by_segmenter: bool
+
+    def globally(self, outputs: Sequence[str]) -> list[str]:
+        """Translated segments with their message-wide placeholder numbers back."""
+        return [number_globally(o, n) for o, n in zip(outputs, self.numbers, strict=True)]
 
 
 @dataclass
@@ -500,14 +507,17 @@ class Engine:
         spans = tools.find_spans(text, glossary)
         masked = tools.mask(text, spans)
         segmented = tools.segment(_masked_text(masked), max_chars=self.config.max_segment_chars)
-        parts = list(tools.segments(segmented))
+        # Masking numbers spans across the message; the models know each sentence numbered
+        # from [0], so a later sentence's [3], [4] would be placeholders they never saw.
+        local = [number_locally(part) for part in tools.segments(segmented)]
         hard = bool(getattr(segmented, "hard_split", False) or getattr(segmented, "split", False))
         return _Prepared(
             text=text,
             spans=tuple(_span_text(s) for s in spans),
             masked=masked,
             segmented=segmented,
-            parts=parts,
+            parts=[part for part, _ in local],
+            numbers=[numbers for _, numbers in local],
             split_by_segmenter=hard,
         )
 
@@ -537,7 +547,7 @@ class Engine:
             router, guess.language, target, prep.parts
         )
         tools = self.text_tools
-        masked_out = tools.reassemble(prep.segmented, output)
+        masked_out = tools.reassemble(prep.segmented, prep.globally(output))
         final, ok = tools.unmask(masked_out, prep.masked, target, glossary)
         if not ok:
             # Every segment kept its placeholders, yet the whole does not unmask: rebuild every
@@ -548,7 +558,7 @@ class Engine:
             )
             rebuilt = [await self._repair(chain, part) for part in prep.parts]
             final, ok = tools.unmask(
-                tools.reassemble(prep.segmented, [h.text for h in rebuilt]),
+                tools.reassemble(prep.segmented, prep.globally([h.text for h in rebuilt])),
                 prep.masked,
                 target,
                 glossary,
@@ -656,16 +666,17 @@ class Engine:
             for i, piece in enumerate(pieces)
             if not _PLACEHOLDER_RE.fullmatch(piece) and _has_words(piece)
         ]
-        hyps = await chain.translate_segments([pieces[i].strip() for i in todo]) if todo else []
+        # Whitespace and separators around a piece (", " after a span) are kept as written.
+        hyps = (
+            await chain.translate_segments([separate(pieces[i])[1] for i in todo]) if todo else []
+        )
         weighted = 0.0
         weight = 0
         split = False
         for i, hyp in zip(todo, hyps, strict=True):
-            piece = pieces[i]
-            lead = piece[: len(piece) - len(piece.lstrip())]
-            trail = piece[len(piece.rstrip()) :]
+            lead, _words, trail = separate(pieces[i])
             # The model may still invent a placeholder; strip any so the count stays exact.
-            body = _OUTPUT_PLACEHOLDER_RE.sub("", hyp.text).strip()
+            body = separate(_OUTPUT_PLACEHOLDER_RE.sub("", hyp.text))[1]
             pieces[i] = f"{lead}{body}{trail}"
             weighted += hyp.log_prob * hyp.tokens
             weight += hyp.tokens
@@ -728,7 +739,10 @@ class Engine:
                 prep = self._prepare(sentence, glossary)
                 out, _, _, _repaired, _ = await self._run_parts(chain, prep.parts)
                 final, ok = tools.unmask(
-                    tools.reassemble(prep.segmented, out), prep.masked, hop.target, glossary
+                    tools.reassemble(prep.segmented, prep.globally(out)),
+                    prep.masked,
+                    hop.target,
+                    glossary,
                 )
                 if exact and final != cases[i][1]:
                     return PairCheck(

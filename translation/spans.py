@@ -10,11 +10,18 @@ models emit (``[ 0 ]``, ``[0 ]``), puts every span back byte-identical (or, for 
 with a fixed rendering in the target language, that rendering) and reports ``ok=False`` when a
 placeholder is missing, duplicated or unknown. Reordered placeholders are fine.
 
+Numbering per segment: the models saw each sentence alone, numbered from ``[0]``. A message of
+several sentences is masked once (``[0]``..``[n-1]`` across the message) and then cut into
+segments, so the engine renumbers each segment's placeholders from ``[0]`` before the model
+sees it (``number_locally``) and maps the output back (``number_globally``): a sentence inside
+a message reaches the model exactly as it would alone.
+
 Repair when ``ok`` is False (done by the engine): ``split_around_spans`` cuts the message into
-the text between spans and the spans themselves; ``texts_to_translate`` lists the stripped text
-pieces that contain words; the engine translates those (each on its own, no placeholders) and
-``join_pieces`` reinserts the spans verbatim and the original whitespace around each piece.
-The result loses some context across spans but never alters a span.
+the text between spans and the spans themselves; ``texts_to_translate`` lists the text pieces
+that contain words, without the whitespace and separators (``, ``, ``; ``, ``: ``) around them;
+the engine translates those (each on its own, no placeholders) and ``join_pieces`` reinserts
+the spans verbatim and the original whitespace and separators around each piece. The result
+loses some context across spans but never alters a span or drops a separator.
 
 Every pattern is anchored so that a failed attempt cannot rescan the same characters from each
 start position (look-behinds exclude starts inside a token; repetitions are bounded or followed
@@ -316,7 +323,59 @@ def unmask(
     return restored, ok
 
 
+def number_locally(segment: str) -> tuple[str, tuple[int, ...]]:
+    """A segment with its placeholders renumbered ``[0]``, ``[1]``... by order of appearance,
+    and the message-wide number each local one stands for."""
+    numbers: list[int] = []
+    local: dict[int, int] = {}
+
+    def renumber(m: re.Match[str]) -> str:
+        number = int(m.group(1))
+        if number not in local:
+            local[number] = len(numbers)
+            numbers.append(number)
+        return f"[{local[number]}]"
+
+    return _EXACT_PLACEHOLDER.sub(renumber, segment), tuple(numbers)
+
+
+# What an invented local placeholder becomes message-wide: a number no message reaches, so
+# `unmask` still reports it.
+_UNKNOWN_PLACEHOLDER = "[999999999]"
+
+
+def number_globally(output: str, numbers: Sequence[int]) -> str:
+    """A model's output for a segment numbered by `number_locally`, with the message-wide
+    numbers back (spacing variants normalised; an invented placeholder stays unknown)."""
+
+    def renumber(m: re.Match[str]) -> str:
+        index = int(m.group(1))
+        return f"[{numbers[index]}]" if index < len(numbers) else _UNKNOWN_PLACEHOLDER
+
+    return _TOLERANT_PLACEHOLDER.sub(renumber, output)
+
+
 # --- repair: translate around the spans --------------------------------------------------------
+
+# Around a text piece between spans: whitespace and the separators that join it to the span
+# before or after ("[0], need medevac", "Position [0]: clear"). Kept out of what the model sees
+# and put back as written (a model given ", need medevac" may drop the comma).
+_SEPARATORS = frozenset(",;:")
+
+
+def _is_separator(ch: str) -> bool:
+    return ch.isspace() or ch in _SEPARATORS
+
+
+def separate(piece: str) -> tuple[str, str, str]:
+    """A text piece as (leading separators, words to translate, trailing separators)."""
+    start = 0
+    while start < len(piece) and _is_separator(piece[start]):
+        start += 1
+    end = len(piece)
+    while end > start and _is_separator(piece[end - 1]):
+        end -= 1
+    return piece[:start], piece[start:end], piece[end:]
 
 
 def split_around_spans(masked: Masked) -> list[str | Span]:
@@ -341,8 +400,9 @@ def _has_word(text: str) -> bool:
 
 
 def texts_to_translate(pieces: Sequence[str | Span]) -> list[str]:
-    """The stripped text pieces that contain words, in order: what repair sends to the model."""
-    return [p.strip() for p in pieces if isinstance(p, str) and _has_word(p)]
+    """The text pieces that contain words, without their separators, in order: what repair
+    sends to the model."""
+    return [separate(p)[1] for p in pieces if isinstance(p, str) and _has_word(p)]
 
 
 def join_pieces(
@@ -351,7 +411,8 @@ def join_pieces(
     target: str,
     glossary: Glossary | None = None,
 ) -> str:
-    """Rebuild a message: translated text (its whitespace kept) and the spans verbatim."""
+    """Rebuild a message: translated text (its whitespace and separators kept) and the spans
+    verbatim."""
     wanted = sum(1 for p in pieces if isinstance(p, str) and _has_word(p))
     if len(translations) != wanted:
         raise ValueError(f"expected {wanted} translations, got {len(translations)}")
@@ -361,9 +422,8 @@ def join_pieces(
         if isinstance(piece, Span):
             out.append(_restore(piece, target, glossary))
         elif _has_word(piece):
-            lead = piece[: len(piece) - len(piece.lstrip())]
-            trail = piece[len(piece.rstrip()) :]
-            out.append(lead + next(it).strip() + trail)
+            lead, _words, trail = separate(piece)
+            out.append(lead + separate(next(it))[1] + trail)
         else:
             out.append(piece)
     return "".join(out)

@@ -462,6 +462,11 @@ class SandboxClient:
         answer: dict[str, Any] | None = await self._call("callback_answer", query_id=query_id)
         return answer
 
+    async def age_messages(self, chat: Ref, seconds: int) -> int:
+        """Make every message in a chat `seconds` older (e.g. past deleteMessage's 48 hours)."""
+        count: int = await self._call("age_messages", chat_id=_id(chat), seconds=seconds)
+        return count
+
     # -- what people see -----------------------------------------------------------------
 
     async def history(self, chat: Ref, *, include_deleted: bool = False) -> list[SandboxMessage]:

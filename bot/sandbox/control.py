@@ -571,6 +571,15 @@ class Controller:
         status: int = await self.webhook.post(sent[-1]["update"])
         return status
 
+    def op_age_messages(self, chat_id: int, seconds: int) -> int:
+        """Make every message of a chat `seconds` older (what Telegram does with time, e.g.
+        the 48-hour limit of deleteMessage); returns how many messages aged."""
+        chat = self.state.chat(chat_id)
+        for msg in chat.messages.values():
+            msg.date -= int(seconds)
+        self.state.touch()
+        return len(chat.messages)
+
     def op_version(self) -> int:
         """The current change counter (see `wait`)."""
         return self.state.version

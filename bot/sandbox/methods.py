@@ -484,9 +484,14 @@ async def edit_message_reply_markup(state: State, params: Params) -> Any:
     return state.message_json(msg)
 
 
+# Telegram deletes only messages sent less than 48 hours ago, whoever asks.
+DELETE_WINDOW_SECONDS = 48 * 3600
+
+
 @method
 async def delete_message(state: State, params: Params) -> Any:
-    """deleteMessage: own messages anywhere, others' in private chats or as an admin."""
+    """deleteMessage: own messages anywhere, others' in private chats or as an admin; none
+    older than 48 hours."""
     chat = resolve_chat(state, params)
     check_member(state, chat)
     mid = params.integer("message_id", missing="message identifier is not specified")
@@ -494,6 +499,8 @@ async def delete_message(state: State, params: Params) -> Any:
     if msg is None:
         raise bad_request("message to delete not found")
     if msg.sender_id != state.bot.id and chat.is_group() and chat.bot_status != "administrator":
+        raise bad_request("message can't be deleted")
+    if state.now() - msg.date >= DELETE_WINDOW_SECONDS:
         raise bad_request("message can't be deleted")
     msg.deleted = True
     state.touch()

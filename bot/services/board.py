@@ -17,7 +17,7 @@ from typing import Any
 
 from bot.formatting import format_age, format_datetime, format_time
 from bot.i18n import I18n
-from bot.rendering import TEXT_LIMIT, pack, visible_len
+from bot.rendering import TEXT_LIMIT, pack, pack_headed, visible_len
 
 # Units per board page: 15 two-line entries read comfortably on a phone; pages are further
 # split if long needs would pass Telegram's limit.
@@ -275,12 +275,12 @@ def render_sitrep_copy(
 ) -> list[str]:
     """A relayed SITREP for a group: the header, then the report in each of its languages."""
     view = report_view(data, created_at, "")
-    pieces = [header]
+    pieces: list[str] = []
     for lang in languages:
         if len(languages) > 1:
             pieces.append(f"<i>{esc(lang)}:</i>")
         pieces.extend(sitrep_lines(view, lang, i18n, renderings=renderings))
-    return _pack(pieces)
+    return pack_headed(header, lambda room: _fit(pieces, room), PAGE_BUDGET)
 
 
 def is_stale(
@@ -303,15 +303,19 @@ def is_stale(
 
 def _pack(pieces: Sequence[str]) -> list[str]:
     """Join pieces into messages within the limit; a piece longer than a page is cut."""
-    fitted = [_cut(p) if visible_len(p) + 1 > PAGE_BUDGET else p for p in pieces]
-    return pack(fitted, PAGE_BUDGET)
+    return pack(_fit(pieces, PAGE_BUDGET), PAGE_BUDGET)
 
 
-def _cut(piece: str) -> str:
+def _fit(pieces: Sequence[str], budget: int) -> list[str]:
+    """The pieces, each cut to fit `budget`."""
+    return [_cut(p, budget) if visible_len(p) + 1 > budget else p for p in pieces]
+
+
+def _cut(piece: str, budget: int) -> str:
     # Only reached by a single report with pages of free text: keep it readable and valid
     # HTML by dropping markup rather than splitting inside a tag.
     import re
 
     plain = html.unescape(re.sub(r"<[^>]+>", "", piece))
-    keep = max(1, math.floor(PAGE_BUDGET * 0.9))
+    keep = max(1, math.floor(budget * 0.9))
     return esc(plain[:keep]) + "…"

@@ -19,6 +19,7 @@ from bot.rendering import (
     Block,
     CopyContent,
     Mark,
+    escape,
     header_line,
     marks_from_html,
     render_caption,
@@ -27,7 +28,7 @@ from bot.rendering import (
 from bot.services.relay import BACK
 from storage.db import Database
 from storage.messages import MessageRepo
-from storage.models import Chat, Delivery, Message, Person, TranslationRow, Unit
+from storage.models import Chat, Copy, Delivery, Message, Person, TranslationRow, Unit
 from storage.repositories import OperationRepo, PersonRepo
 
 MEDIA_KINDS = frozenset({"photo", "video", "document", "voice", "audio", "animation"})
@@ -65,6 +66,9 @@ class PreparedCopy:
     source_message_id: int = 0
     reply_to: int | None = None  # Telegram message id in the target chat
     edit_ids: tuple[int, ...] = ()  # existing copies to edit, by part
+    edit_parts: tuple[int, ...] = ()  # the part number of each of `edit_ids`
+    # What a surplus part of an edited copy becomes when Telegram refuses to delete it (HTML).
+    replaced_text: str = ""
     sent_parts: frozenset[int] = frozenset()  # parts already posted (a retried delivery)
     ambiguous: bool = False
     attempts: int = 0
@@ -242,7 +246,7 @@ class CopyBuilder:
         else:
             parts = render_parts(_strip_empty(content))
         reply_to: int | None = None
-        edit_ids: tuple[int, ...] = ()
+        edits: Sequence[Copy] = ()
         if annotate:
             reply_to = message.telegram_message_id
         elif message.reply_to_message_id is not None:
@@ -256,11 +260,8 @@ class CopyBuilder:
         if action in ("edit", "reannotate"):
             # The source chat may also hold a back-translation check: edit the annotation.
             kind_of = "annotate" if action == "reannotate" else None
-            edit_ids = tuple(
-                c.telegram_message_id
-                for c in await repo.copies_of(message.id, target.id, action=kind_of)
-            )
-            if not edit_ids and action == "edit":
+            edits = await repo.copies_of(message.id, target.id, action=kind_of)
+            if not edits and action == "edit":
                 action = "send"  # the first copy never arrived: post the edited text anew
         sent_parts = await _sent_parts(repo, delivery)
         return PreparedCopy(
@@ -276,7 +277,9 @@ class CopyBuilder:
             source_chat_id=source.telegram_chat_id,
             source_message_id=message.telegram_message_id,
             reply_to=reply_to,
-            edit_ids=edit_ids,
+            edit_ids=tuple(c.telegram_message_id for c in edits),
+            edit_parts=tuple(c.part for c in edits),
+            replaced_text=self._replaced(content.header, ui),
             sent_parts=sent_parts,
             ambiguous=delivery.ambiguous,
             attempts=delivery.attempts,
@@ -314,13 +317,10 @@ class CopyBuilder:
             show_language_tags=True,
         )
         action = delivery.action
-        edit_ids: tuple[int, ...] = ()
+        edits: Sequence[Copy] = ()
         if action == "rebackcheck":
-            edit_ids = tuple(
-                c.telegram_message_id
-                for c in await repo.copies_of(message.id, target.id, action="backcheck")
-            )
-            if not edit_ids:
+            edits = await repo.copies_of(message.id, target.id, action="backcheck")
+            if not edits:
                 action = "backcheck"  # no check was posted before (turned on since): post one
         sent_parts = await _sent_parts(repo, delivery)
         return PreparedCopy(
@@ -334,11 +334,19 @@ class CopyBuilder:
             source_chat_id=source.telegram_chat_id,
             source_message_id=message.telegram_message_id,
             reply_to=message.telegram_message_id,
-            edit_ids=edit_ids,
+            edit_ids=tuple(c.telegram_message_id for c in edits),
+            edit_parts=tuple(c.part for c in edits),
+            replaced_text=self._replaced(content.header, ui),
             sent_parts=sent_parts,
             ambiguous=delivery.ambiguous,
             attempts=delivery.attempts,
         )
+
+    def _replaced(self, header: str, lang: str) -> str:
+        """The note a surplus part of an edited copy shows when it cannot be deleted: whose
+        message it was, and that its text now stands in the parts above."""
+        note = f"<i>{escape(self.i18n.t('relay.part_replaced', lang))}</i>"
+        return f"{header}\n{note}" if header else note
 
     def _warning(self, flags: list[str], lang: str) -> str | None:
         """The first warning line the flags call for, in `lang`."""

@@ -9,10 +9,13 @@ same placeholder and the model sees exactly what it was trained on.
 from __future__ import annotations
 
 import asyncio
+import csv
+import itertools
 import json
 import re
 import shutil
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from translation.errors import ModelError
 from translation.types import Flag, Route
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "models"
+PHRASEBOOK = Path(__file__).resolve().parents[2] / "tools" / "phrasebook"
 SPAN_CORPUS = Path(__file__).resolve().parents[1] / "data" / "span_corpus.jsonl"
 FILLERS = (
     "KE-3",
@@ -129,6 +133,51 @@ async def test_ht_to_fr_pivots_through_english(engine: Engine) -> None:
         assert result.route is Route.PIVOT
         assert len(result.models) == 2
         assert result.text == fill(fr)
+
+
+# Three phrasebook rows (by their English column) every direction's models were trained on,
+# each with its own spans: the second and third sentences' placeholders are [2].. and [5] once
+# the whole message is masked.
+THREE_SENTENCES = (
+    ("Unit [0] arrived at [1].", ("KE-3", "Kenscoff")),
+    ("[0] wounded and [1] dead at [2].", ("2", "1", "14:30")),
+    ("We need a medevac at [0].", ("18.5392,-72.3364",)),
+)
+LANGUAGES = ("ht", "fr", "en", "sw")
+
+
+def phrasebook_rows() -> dict[str, dict[str, str]]:
+    """Phrasebook rows by their English sentence (placeholders numbered in English order)."""
+    rows: dict[str, dict[str, str]] = {}
+    for path in sorted(PHRASEBOOK.glob("*.tsv")):
+        with path.open(encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle, delimiter="\t"):
+                rows[row["en"]] = row
+    return rows
+
+
+def three_sentence_message(language: str) -> str:
+    """The three sentences in one language, spans filled in, as one message."""
+    rows = phrasebook_rows()
+    return " ".join(
+        re.sub(r"\[(\d+)\]", partial(_filler, fillers), rows[en][language])
+        for en, fillers in THREE_SENTENCES
+    )
+
+
+def _filler(fillers: tuple[str, ...], match: re.Match[str]) -> str:
+    return fillers[int(match.group(1))]
+
+
+async def test_a_message_of_known_sentences_translates_exactly_in_all_12_directions(
+    engine: Engine,
+) -> None:
+    wrong: dict[str, str] = {}
+    for src, tgt in itertools.permutations(LANGUAGES, 2):
+        result = await engine.translate(three_sentence_message(src), tgt, source=src)
+        if result.text != three_sentence_message(tgt) or result.flags:
+            wrong[f"{src}-{tgt}"] = f"{result.text!r} {result.flags}"
+    assert wrong == {}
 
 
 async def test_200_concurrent_calls_are_batched_and_matched(engine: Engine) -> None:

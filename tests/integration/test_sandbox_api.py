@@ -381,6 +381,21 @@ async def test_delete_message(
     )
 
 
+async def test_a_message_older_than_48_hours_cannot_be_deleted_but_can_be_edited(
+    api: Call, client: SandboxClient, group: SandboxChat
+) -> None:
+    old = await ok(api, "sendMessage", chat_id=group.id, text="part 2")
+    await client.age_messages(group, 48 * 3600)
+    assert await error(api, "deleteMessage", chat_id=group.id, message_id=old["message_id"]) == (
+        400,
+        "Bad Request: message can't be deleted",
+    )
+    await ok(api, "editMessageText", chat_id=group.id, message_id=old["message_id"], text="x")
+    newer = await ok(api, "sendMessage", chat_id=group.id, text="part 3")
+    assert await ok(api, "deleteMessage", chat_id=group.id, message_id=newer["message_id"])
+    assert [m.text for m in await client.history(group) if m.from_bot] == ["x"]
+
+
 async def test_copy_message_returns_only_the_id(
     api: Call, client: SandboxClient, alice: SandboxUser, group: SandboxChat
 ) -> None:

@@ -176,6 +176,29 @@ async def test_lost_placeholder_is_repaired_by_translating_around_it(
         await eng.close()
 
 
+async def test_each_sentence_reaches_the_model_numbered_from_zero(
+    engine: Engine, recorder: Recorder
+) -> None:
+    t = await engine.translate("Unit KE-3 at 14:30. Then 12 men at 15:00.", "en", source="ht")
+    # The second sentence is masked [2], [3] across the message, but the model saw it as it
+    # would see it alone.
+    assert recorder.segments == ["Unit [0] at [1].", "Then [0] men at [1]."]
+    assert t.text == "Unit KE-3 at 14:30. >en Then 12 men at 15:00. >en"
+    assert Flag.SPAN_REPAIRED not in t.flags
+
+
+async def test_repair_keeps_the_separator_after_a_span(recorder: Recorder) -> None:
+    recorder.drop_placeholders = True
+    eng = make_engine(recorder)
+    try:
+        t = await eng.translate("drop at 14:30, need water", "en", source="ht")
+        assert "need water" in recorder.segments  # the comma stays out of the model's input
+        assert t.text == "drop at >en 14:30, need water >en"
+        assert Flag.SPAN_REPAIRED in t.flags
+    finally:
+        await eng.close()
+
+
 async def test_numbers_only_message_is_copied_without_a_model(
     engine: Engine, recorder: Recorder
 ) -> None:

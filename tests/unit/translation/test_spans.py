@@ -19,6 +19,8 @@ from translation.spans import (
     find_spans,
     join_pieces,
     mask,
+    number_globally,
+    number_locally,
     split_around_spans,
     texts_to_translate,
     unmask,
@@ -230,6 +232,26 @@ def test_mask_rejects_spans_that_do_not_match_the_text() -> None:
         mask("KE-3 1", [Span(0, 4, "KE-3", "callsign"), Span(3, 4, "3", "number")])
 
 
+def test_a_later_sentence_is_numbered_from_zero_and_mapped_back() -> None:
+    text = "Unit KE-3 arrived. 2 wounded at 14:30."
+    m = _masked(text)
+    second = m.text.split(". ", 1)[1]
+    assert second == "[1] wounded at [2]."
+    local, numbers = number_locally(second)
+    assert (local, numbers) == ("[0] wounded at [1].", (1, 2))
+    # Reordered and spaced the way models write them, then back to the message's numbers.
+    assert number_globally("Huko [ 1 ], majeruhi [0].", numbers) == "Huko [2], majeruhi [1]."
+    restored, ok = unmask(m.text.split(". ", 1)[0] + ". [1] blese nan [2].", m, "ht")
+    assert (restored, ok) == ("Unit KE-3 arrived. 2 blese nan 14:30.", True)
+
+
+def test_an_invented_local_placeholder_stays_an_error_message_wide() -> None:
+    m = _masked("Unit KE-3 arrived. 2 wounded.")
+    _, numbers = number_locally("[1] wounded.")
+    out = "Unit [0] arrived. " + number_globally("[0] wounded [1].", numbers)
+    assert unmask(out, m, "en")[1] is False
+
+
 # --- repair: translating around the spans ------------------------------------------------------
 
 
@@ -239,8 +261,10 @@ def test_repair_translates_text_between_spans_and_reinserts_spans_verbatim() -> 
     pieces = split_around_spans(m)
     assert "".join(p if isinstance(p, str) else p.text for p in pieces) == text
     todo = texts_to_translate(pieces)
-    assert todo == ["Inite", "rive", ", bezwen ranfò"]
-    translations = {"Inite": "Unit", "rive": "arrived in", ", bezwen ranfò": ", need backup"}
+    # The separator after a span stays out of what the model sees ...
+    assert todo == ["Inite", "rive", "bezwen ranfò"]
+    # ... so a model that would drop or double it cannot: it is put back as written.
+    translations = {"Inite": "Unit", "rive": "arrived in", "bezwen ranfò": ", need backup,"}
     rebuilt = join_pieces(pieces, [translations[t] for t in todo], "en", GLOSSARY)
     assert rebuilt == "  Unit KE-3 arrived in Kenscoff 14:30, need backup 🚨\n"
 
