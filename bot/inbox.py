@@ -16,9 +16,9 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -221,13 +221,15 @@ class InboxProcessor:
                             .where(InboxUpdate.update_id.in_(ids))
                             .values(state=state, processed_at=now)
                         )
-                for update_id, _state, error in batch:
-                    if error:
-                        s.execute(
-                            update(InboxUpdate)
-                            .where(InboxUpdate.update_id == update_id)
-                            .values(error=error)
-                        )
+                errors = [{"uid": u, "error": e[:255]} for u, _, e in batch if e]
+                if errors:  # one executemany: a storm of bad updates is one statement
+                    table = cast(Table, InboxUpdate.__table__)
+                    s.execute(
+                        update(table)
+                        .where(table.c.update_id == bindparam("uid"))
+                        .values(error=bindparam("error")),
+                        errors,
+                    )
 
             await self.db.write(work)
 
