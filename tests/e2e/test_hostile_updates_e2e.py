@@ -84,11 +84,8 @@ async def test_ten_thousand_malformed_updates_change_nothing_and_the_next_messag
         ids: list[int] = []
         for i in range(0, len(cases), 500):
             ids += await client.inject_updates([c.raw for c in cases[i : i + 500]])
-        sent = await client.say(group_ht.id, officer.id, "Patwouy la rive Kenscoff a 14:30")
-        copy = await client.wait_for_message(
-            group_en.id, from_bot=True, contains="14:30", timeout=120
-        )
-        assert sent.message_id > 0 and copy.text
+        await client.say(group_ht.id, officer.id, "Patwouy la rive Kenscoff a 14:30")
+        await client.wait_for_message(group_en.id, from_bot=True, contains="14:30", timeout=120)
 
         for _ in range(240):  # processing may trail the relay by a moment
             rows = _inbox(db_path, ids)
@@ -100,7 +97,8 @@ async def test_ten_thousand_malformed_updates_change_nothing_and_the_next_messag
     finally:
         await client.close()
 
-    assert bot.proc is not None and bot.proc.poll() is None  # never exited
+    assert bot.proc is not None
+    assert bot.proc.poll() is None  # never exited
     assert bot.starts == 1  # never needed a restart
     wrong = [
         (case.kind, rows.get(update_id))

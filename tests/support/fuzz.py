@@ -116,8 +116,15 @@ def _make(rng: random.Random, kind: str, chat_id: int, depth: int) -> str:
         del msg["chat"]["type"]
     elif kind == "sticker_missing_fields":
         del msg["text"]
-        sticker = {"file_id": "CAACAgIAAxk", "file_unique_id": "AgAD", "width": 512,
-                   "height": 512, "is_animated": False, "is_video": False, "type": "regular"}  # fmt: skip
+        sticker: dict[str, Any] = {
+            "file_id": "CAACAgIAAxk",
+            "file_unique_id": "AgAD",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+            "type": "regular",
+        }
         for key in rng.sample(sorted(sticker), rng.randint(1, 4)):
             del sticker[key]
         msg["sticker"] = sticker
