@@ -386,8 +386,8 @@ async def connect(app: AnyApp, settings: Settings, stop: asyncio.Event) -> bool:
 
     from telegram.error import NetworkError, RetryAfter
 
-    from bot.inbox import Backoff
     from bot.ratelimit import retry_seconds
+    from bot.reconnect import Backoff
 
     backoff = Backoff(settings.telegram_retry_max_seconds)
     host = urlsplit(settings.telegram_api_url).netloc or settings.telegram_api_url

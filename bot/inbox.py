@@ -27,6 +27,7 @@ from telegram.error import Conflict, RetryAfter
 
 from bot.ratelimit import retry_seconds
 from bot.raw_updates import RawUpdate, Rejected, triage
+from bot.reconnect import Backoff
 from bot.telemetry import Telemetry
 from storage.db import Database
 from storage.models import InboxUpdate, utcnow
@@ -380,49 +381,3 @@ class Poller:
         for update_id in fresh:
             data = by_id[update_id].data
             self.inbox.dispatch(update_id, data if data is not None else by_id[update_id].payload)
-
-
-class Backoff:
-    """Waits between attempts to reach the Bot API: 1 s doubling up to `longest`; one log line
-    when it goes down, at most one a minute while down (no traceback), one when it is back."""
-
-    def __init__(self, longest: float, *, log_every: float = 60.0) -> None:
-        self.longest = longest
-        self.log_every = log_every
-        self.delay = min(1.0, longest)
-        self.failures = 0
-        self._down_since: float | None = None
-        self._logged_at = float("-inf")
-
-    def failed(self, what: str) -> float:
-        """Record a failed attempt; returns how long to wait before the next."""
-        now = time.monotonic()
-        if self._down_since is None:
-            self._down_since = now
-        self.failures += 1
-        wait = self.delay
-        self.delay = min(self.delay * 2, self.longest)
-        if now - self._logged_at >= self.log_every:
-            self._logged_at = now
-            log.warning(
-                "%s; retrying (%d attempts in %.0fs so far, next in %.0fs)",
-                what,
-                self.failures,
-                now - self._down_since,
-                wait,
-            )
-        return wait
-
-    def succeeded(self, what: str) -> None:
-        """Record a success (one line if it had been failing)."""
-        if self._down_since is not None:
-            log.info(
-                "%s works again after %d failed attempts in %.0fs",
-                what,
-                self.failures,
-                time.monotonic() - self._down_since,
-            )
-        self.delay = min(1.0, self.longest)
-        self.failures = 0
-        self._down_since = None
-        self._logged_at = float("-inf")

@@ -159,8 +159,8 @@ class WebhookReceiver:
         retried with backoff (`attempts` times, or until it works when None)."""
         from telegram.error import BadRequest, NetworkError, RetryAfter
 
-        from bot.inbox import Backoff
         from bot.ratelimit import retry_seconds
+        from bot.reconnect import Backoff
 
         backoff = Backoff(retry_max)
         attempt = 0
