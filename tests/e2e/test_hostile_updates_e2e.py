@@ -11,7 +11,10 @@ first normal message after the storm.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +120,18 @@ async def test_ten_thousand_malformed_updates_change_nothing_and_the_next_messag
     logs = bot.logs()
     assert "Traceback" not in logs
     assert "Patwouy" not in logs
+    # The operator sees them: `daraja health --json` counts the failed updates by stage.
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bot.cli", "health", "--json"],
+        env=bot.env(),
+        cwd=bot.workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout
+    inbox = {c["name"]: c for c in json.loads(done.stdout)["checks"]}["inbox"]
+    assert inbox["counts"]["failed"] == STORM
+    assert inbox["counts"]["waiting"] == 0

@@ -119,9 +119,7 @@ async def test_bot_waits_for_an_unreachable_bot_api_then_starts_and_loses_nothin
                 )  # fmt: skip
             await asyncio.to_thread(bot.wait_for_log, "Daraja is running")
             # The update stored before the outage is relayed once the Bot API answers...
-            first = await client.wait_for_message(
-                MSS, from_bot=True, contains="14:30", timeout=60
-            )
+            first = await client.wait_for_message(MSS, from_bot=True, contains="14:30", timeout=60)
             # ...and so is a message written now.
             await client.say(PNH, OFFICER, "Checkpoint Furcy louvri a 16:45")
             second = await client.wait_for_message(
