@@ -131,8 +131,13 @@ class WebhookReceiver:
         # access_log=None: request lines would carry the path, which operators may keep secret.
         # keepalive_timeout also bounds how long a connection may take to send a request's
         # headers (aiohttp arms it at connect and after each answer): slow clients are closed.
+        # lingering_time: after a refusal, the rest of a body is drained this long at most.
         self._runner = web.AppRunner(
-            app, access_log=None, shutdown_timeout=5.0, keepalive_timeout=self.header_timeout
+            app,
+            access_log=None,
+            shutdown_timeout=5.0,
+            keepalive_timeout=self.header_timeout,
+            lingering_time=self.body_timeout,
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.listen, self.port)
@@ -224,8 +229,10 @@ class WebhookReceiver:
             self._log_refusal(request, "body over the limit")
             return web.Response(status=413, text="too large\n")
         except TimeoutError:
-            self._log_refusal(request, f"body not received within {self.body_timeout:.0f}s")
-            return web.Response(status=408, text="too slow\n", headers={"Connection": "close"})
+            self._log_refusal(request, f"body not received within {self.body_timeout:g}s")
+            slow = web.Response(status=408, text="too slow\n")
+            slow.force_close()
+            return slow
         raw = triage(body)
         if isinstance(raw, Rejected):
             self._log_refusal(request, f"not a Telegram update ({raw.reason})")
