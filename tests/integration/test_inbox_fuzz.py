@@ -187,3 +187,20 @@ async def test_an_update_whose_handler_raises_is_marked_failed_with_the_error_ki
             await app.shutdown()
     rows = await _rows(db)
     assert rows[7] == rows[8] == ("failed", "handler: LookupError")
+
+
+async def test_an_update_the_database_refuses_spoils_nothing_else(db: Database) -> None:
+    from bot.raw_updates import RawUpdate, triage
+
+    good, later = triage(_good(31)), triage(_good(33))
+    assert isinstance(good, RawUpdate)
+    assert isinstance(later, RawUpdate)
+    # A value no UTF-8 database column takes (triage would have caught this one; whatever
+    # else a database refuses takes the same way).
+    poison = RawUpdate(32, '{"update_id": 32, "text": "\ud800"}', {"update_id": 32})
+    inbox = InboxProcessor(db, FakeApp())
+    assert await inbox.store([good, poison, later]) == [31, 33]
+    rows = await _rows(db)
+    assert rows[31] == rows[33] == ("new", None)
+    assert rows[32][0] == "failed"
+    assert (rows[32][1] or "").startswith("unstorable: ")
