@@ -144,3 +144,25 @@ async def test_bot_waits_for_an_unreachable_bot_api_then_starts_and_loses_nothin
     # One line while it was down (at most one a minute), one when it came back.
     assert logs.count("cannot be reached") == 1
     assert "works again after" in logs
+
+
+async def test_bot_still_waiting_for_the_bot_api_stops_cleanly_when_told(
+    tmp_path: Path, models_dir: Path
+) -> None:
+    bot = BotProcess(
+        tmp_path,
+        f"http://127.0.0.1:{_free_port()}",  # never reachable
+        models_dir,
+        f"sqlite+aiosqlite:///{tmp_path}/never.db",
+        token=TOKEN,
+        admin_ids=str(ADMIN_ID),
+        extra_env={"DARAJA_TELEGRAM_RETRY_MAX_SECONDS": "0.5"},
+    )
+    await asyncio.to_thread(bot.start, until="cannot be reached")
+    bot.stop()
+    assert bot.proc is not None
+    assert bot.proc.returncode == 0
+    logs = bot.logs()
+    assert "stopped before the Bot API could be reached" in logs
+    assert "Traceback" not in logs
+    assert "Unclosed" not in logs
