@@ -342,6 +342,8 @@ class Poller:
         self.telemetry = telemetry or Telemetry()
         self.offset: int | None = None
         self.retry = Backoff(retry_max)
+        self.rejected = 0
+        self._rejected_logged_at = float("-inf")
 
     async def run(self) -> None:
         """Poll until cancelled; nothing but cancellation ends it (failures are retried)."""
@@ -389,8 +391,18 @@ class Poller:
         for value in results:
             raw = triage(value)
             if isinstance(raw, Rejected):
-                # Nothing to key it by; Telegram's ids are always usable, so this is noise.
-                log.warning("getUpdates returned an update that cannot be stored: %s", raw.reason)
+                # Nothing to key a row by (Telegram's own ids always are usable): counted and
+                # logged, at most once a minute, and confirmed like the rest of the batch.
+                self.rejected += 1
+                now = time.monotonic()
+                if now - self._rejected_logged_at >= _FAILED_LOG_EVERY_S:
+                    self._rejected_logged_at = now
+                    log.warning(
+                        "getUpdates returned an update that cannot be stored (%s); "
+                        "%d such since start",
+                        raw.reason,
+                        self.rejected,
+                    )
                 seen = value.get("update_id") if isinstance(value, dict) else None
                 if isinstance(seen, int) and not isinstance(seen, bool):
                     highest = seen if highest is None else max(highest, seen)
