@@ -205,3 +205,35 @@ async def test_an_update_the_database_refuses_spoils_nothing_else(db: Database) 
     assert rows[31] == rows[33] == ("new", None)
     assert rows[32][0] == "failed"
     assert (rows[32][1] or "").startswith("unstorable: ")
+
+
+async def test_the_poller_outlives_any_getupdates_failure(db: Database) -> None:
+    from telegram.error import NetworkError, TelegramError
+
+    class FlakyBot(FakeBot):
+        """Fails in every way getUpdates can, then answers."""
+
+        def __init__(self) -> None:
+            super().__init__(['{"ok":true,"result":[' + json.dumps(_good(41)) + "]}"])
+            self.failures: list[Exception] = [
+                NetworkError("connection refused"),
+                TelegramError("Invalid server response (not JSON)"),
+                RuntimeError("anything else"),
+            ]
+
+        async def _post(self, endpoint: str, data: dict[str, Any], **kw: Any) -> Any:
+            if self.failures:
+                raise self.failures.pop(0)
+            return await super()._post(endpoint, data, **kw)
+
+    app = FakeApp()
+    inbox = InboxProcessor(db, app)
+    bot = FlakyBot()
+    poller = Poller(bot, inbox, timeout=0, retry_max=0.01)
+    task = asyncio.create_task(poller.run())
+    await asyncio.wait_for(bot.exhausted.wait(), 30)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await inbox.drain()
+    assert bot.failures == []
+    assert app.processed == [41]
