@@ -27,7 +27,7 @@ from telegram.ext import (
 )
 
 from bot.context import DarajaContext, Services
-from bot.http import AiohttpRequest
+from bot.http import AiohttpRequest, UpdatesRequest
 from bot.ratelimit import TelegramRateLimiter
 from bot.settings import Settings
 from bot.telemetry import Telemetry
@@ -199,7 +199,7 @@ def build_application(settings: Settings, services: Services, limiter: Any) -> A
             )
         )
         .get_updates_request(
-            AiohttpRequest(connection_pool_size=1, read_timeout=40, connect_timeout=10)
+            UpdatesRequest(connection_pool_size=1, read_timeout=40, connect_timeout=10)
         )
         .rate_limiter(TelegramRateLimiter(limiter))
         .updater(None)  # updates come through the durable inbox (bot/inbox.py)
@@ -240,7 +240,28 @@ async def serve(
     await services.db.upgrade()
     limiter = build_limiter(settings)
     app = build_application(settings, services, limiter)
-    await app.initialize()
+    # The metrics server (and its /healthz) runs before the Bot API is reached, so a field
+    # link that is down at boot shows as "not connected yet" instead of as no process at all.
+    metrics = None
+    if settings.metrics_port is not None:
+        from bot.metrics import MetricsServer, PrometheusTelemetry, Tee
+
+        prometheus = PrometheusTelemetry(mode=settings.mode)
+        metrics = MetricsServer(
+            prometheus, services.db, host=settings.metrics_listen, port=settings.metrics_port
+        )
+        await metrics.start()
+        telemetry = Tee(prometheus, telemetry) if telemetry is not None else prometheus
+        metrics.connecting = True
+    if not await connect(app, settings, stop):
+        log.info("stopped before the Bot API could be reached")
+        await app.bot.shutdown()
+        if metrics is not None:
+            await metrics.stop()
+        await services.db.dispose()
+        return
+    if metrics is not None:
+        metrics.connecting = False
     me = app.bot
     log.info("bot @%s connected", me.username)
     if settings.mode == "polling":
@@ -259,18 +280,6 @@ async def serve(
     from bot.translation_setup import start_self_test
 
     self_test = start_self_test(translator)
-    # Issue 10: with DARAJA_METRICS_PORT the observations are exported to Prometheus (and a
-    # telemetry handed in by a caller, e.g. a benchmark, still sees them).
-    metrics = None
-    if settings.metrics_port is not None:
-        from bot.metrics import MetricsServer, PrometheusTelemetry, Tee
-
-        prometheus = PrometheusTelemetry(mode=settings.mode)
-        metrics = MetricsServer(
-            prometheus, services.db, host=settings.metrics_listen, port=settings.metrics_port
-        )
-        await metrics.start()
-        telemetry = Tee(prometheus, telemetry) if telemetry is not None else prometheus
     telemetry = telemetry or Telemetry()
     outbox = OutboxWorker(
         services.db,
@@ -298,7 +307,14 @@ async def serve(
         receiver = WebhookReceiver.from_settings(settings, inbox, telemetry)
         await receiver.start()  # listening before Telegram is told where to post
         try:
-            await receiver.register(app.bot, allowed_updates=Update.ALL_TYPES)
+            await _unless_stopped(
+                receiver.register(
+                    app.bot,
+                    allowed_updates=Update.ALL_TYPES,
+                    retry_max=settings.telegram_retry_max_seconds,
+                ),
+                stop,
+            )
         except BaseException:
             await receiver.stop()
             if metrics is not None:
@@ -316,6 +332,7 @@ async def serve(
             timeout=settings.poll_timeout,
             allowed_updates=Update.ALL_TYPES,
             telemetry=telemetry,
+            retry_max=settings.telegram_retry_max_seconds,
         )
         receive = poller.run()
     # Everything loaded so far (models' vocabularies, catalogs, SQLAlchemy's mappers) lives as
@@ -368,6 +385,50 @@ async def serve(
         if metrics is not None:
             await metrics.stop()  # Issue 10
         await services.db.dispose()
+
+
+async def connect(app: AnyApp, settings: Settings, stop: asyncio.Event) -> bool:
+    """Reach the Bot API (getMe), retrying with backoff while it is unreachable; False when
+    `stop` was set first. A rejected token is not retried (it will not heal by waiting)."""
+    from urllib.parse import urlsplit
+
+    from telegram.error import NetworkError, RetryAfter
+
+    from bot.ratelimit import retry_seconds
+    from bot.reconnect import Backoff
+
+    backoff = Backoff(settings.telegram_retry_max_seconds)
+    host = urlsplit(settings.telegram_api_url).netloc or settings.telegram_api_url
+    while not stop.is_set():
+        try:
+            await app.initialize()
+        except RetryAfter as exc:
+            wait = retry_seconds(exc.retry_after)
+        except NetworkError as exc:  # TimedOut included
+            why = type(exc).__name__
+            wait = backoff.failed(f"the Bot API at {host} cannot be reached ({why})")
+        else:
+            backoff.succeeded(f"the Bot API at {host}")
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
+    return False
+
+
+async def _unless_stopped(work: Any, stop: asyncio.Event) -> None:
+    """Await `work` unless `stop` is set first (then it is cancelled and this returns)."""
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.done() and not task.cancelled():
+        task.result()
 
 
 async def _status_checks(services: Services, bot: Any) -> None:

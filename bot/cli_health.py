@@ -5,9 +5,14 @@ Checks, each bounded in time so a hung database cannot hang the HEALTHCHECK:
 - database: reachable and migrated to the head revision (a SQLite file must already exist:
   the check never creates one);
 - models: the models directory exists and is readable (how many packages it holds is shown);
+- inbox: how many stored updates could never be processed (`failed`, by stage: unreadable,
+  unroutable, unparseable, handler) and how many wait. Failed updates do not make the check
+  fail (a restart would not mend them); they are for an operator to look at
+  (`SELECT update_id, error FROM inbox WHERE state = 'failed'`);
 - bot: when DARAJA_METRICS_PORT is set, the running bot's `/healthz` answers 200.
 
-`--json` prints one object `{"ok": bool, "checks": [{"name", "ok", "detail"}]}` for scripts.
+`--json` prints one object `{"ok": bool, "checks": [{"name", "ok", "detail", "counts"}]}` for
+scripts (`counts` only on the inbox check: e.g. `{"failed": 3, "waiting": 0, ...}`).
 python-telegram-bot is not imported: the whole check runs in well under a second when healthy.
 """
 
@@ -18,7 +23,7 @@ import asyncio
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +41,14 @@ class Check:
     name: str
     ok: bool
     detail: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The check for `--json` (`counts` only where there are figures)."""
+        data = asdict(self)
+        if not self.counts:
+            del data["counts"]
+        return data
 
 
 def register(sub: Any) -> None:
@@ -54,7 +67,7 @@ def _run(args: argparse.Namespace) -> int:
     checks = run_checks()
     ok = all(c.ok for c in checks)
     if args.json:
-        print(json.dumps({"ok": ok, "checks": [asdict(c) for c in checks]}))
+        print(json.dumps({"ok": ok, "checks": [c.to_json() for c in checks]}))
     else:
         for c in checks:
             print(f"{'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}")
@@ -74,7 +87,10 @@ def run_checks() -> list[Check]:
         return [Check("settings", False, str(exc))]
     checks = [Check("settings", True, f"{settings.mode} mode")]
     checks.append(asyncio.run(check_database(settings)))
+    database_ok = checks[-1].ok
     checks.append(check_models(settings.models_dir))
+    if database_ok:
+        checks.append(asyncio.run(check_inbox(settings)))
     if settings.metrics_port is not None:
         checks.append(check_bot(settings))
     return checks
@@ -108,6 +124,45 @@ async def check_database(settings: Settings) -> Check:
             f"at revision {current or '(empty)'}, code expects {head}; run `daraja db upgrade`",
         )
     return Check("database", True, f"reachable, at head revision {head}")
+
+
+async def check_inbox(settings: Settings) -> Check:
+    """Stored updates that failed (by stage) and updates still waiting, within DB_TIMEOUT_S."""
+    from sqlalchemy import func, select
+
+    from storage.db import Database
+    from storage.models import InboxUpdate
+
+    db = Database(settings.database_url)
+
+    async def count() -> list[tuple[str, str | None, int]]:
+        async with db.reader() as s:
+            result = await s.execute(
+                select(InboxUpdate.state, InboxUpdate.error, func.count())
+                .where(InboxUpdate.state.in_(("new", "failed")))
+                .group_by(InboxUpdate.state, InboxUpdate.error)
+            )
+            return [(str(a), b, int(c)) for a, b, c in result.all()]
+
+    try:
+        rows = await asyncio.wait_for(count(), DB_TIMEOUT_S)
+    except Exception as exc:  # noqa: BLE001 - a timeout or any driver error is reported
+        return Check("inbox", False, f"cannot be read ({type(exc).__name__})")
+    finally:
+        await db.dispose()
+    waiting = sum(n for state, _, n in rows if state == "new")
+    stages: dict[str, int] = {}
+    for state, error, n in rows:
+        if state == "failed":
+            stage = (error or "unknown").split(":", 1)[0]
+            stages[stage] = stages.get(stage, 0) + n
+    failed = sum(stages.values())
+    detail = f"{failed} failed update(s) kept"
+    if stages:
+        detail += " (" + ", ".join(f"{k} {v}" for k, v in sorted(stages.items())) + ")"
+    counts = {"failed": failed, "waiting": waiting}
+    counts.update({f"failed_{k}": v for k, v in stages.items()})
+    return Check("inbox", True, f"{detail}, {waiting} waiting", counts)
 
 
 def check_models(path: Path) -> Check:

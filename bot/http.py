@@ -20,8 +20,8 @@ from typing import Any
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput
-from telegram.error import NetworkError, TimedOut
+from telegram._utils.types import JSONDict, ODVInput
+from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 _JSON = {"Content-Type": "application/json"}
@@ -127,3 +127,19 @@ class AiohttpRequest(BaseRequest):
             raise TimedOut from err
         except aiohttp.ClientError as err:
             raise NetworkError(f"aiohttp.{type(err).__name__}: {err}") from err
+
+
+class UpdatesRequest(AiohttpRequest):
+    """The long-polling transport: a getUpdates answer is read element by element when it
+    cannot be read whole (one update nested too deeply must not fail the batch), and an
+    unreadable answer is reported without its content (it holds people's messages)."""
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> JSONDict:
+        """Telegram's answer as a dict; see `bot.raw_updates.updates_response`."""
+        from bot.raw_updates import updates_response
+
+        try:
+            return updates_response(payload.decode("utf-8", "replace"))
+        except ValueError as exc:
+            raise TelegramError("Invalid server response (not JSON)") from exc

@@ -334,6 +334,7 @@ class MetricsServer:
         # /healthz turns 503 when the database could not be read for this long.
         self.stale_after = stale_after if stale_after is not None else 3 * sample_every + 5
         self.ready = False  # set by the bot once it receives updates
+        self.connecting = False  # set while the Bot API has not been reached yet
         self.started_at = time.monotonic()
         self.last_sample: QueueSample | None = None
         self.last_sample_at: float | None = None
@@ -415,8 +416,12 @@ class MetricsServer:
         now = time.monotonic()
         body: dict[str, Any] = {"uptime_s": round(now - self.started_at, 1)}
         problems: list[str] = []
-        if not self.ready:
+        if self.connecting:
+            problems.append("not connected to the Bot API yet (retrying)")
+        elif not self.ready:
             problems.append("starting")
+        if self.connecting or self.ready:
+            body["telegram"] = "connecting" if self.connecting else "connected"
         if self.db is not None:
             if self.last_sample_at is None or now - self.last_sample_at > self.stale_after:
                 problems.append(f"database unreadable ({self.last_error or 'no sample yet'})")

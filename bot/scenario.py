@@ -142,8 +142,8 @@ class BotProcess:
             }
         )
 
-    def start(self, timeout: float = 60.0) -> BotProcess:
-        """Start `daraja run` and wait until it says it is running."""
+    def start(self, timeout: float = 60.0, *, until: str = "Daraja is running") -> BotProcess:
+        """Start `daraja run` and wait until its log says `until` (by default: running)."""
         self.starts += 1
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
@@ -156,7 +156,7 @@ class BotProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.log_path.read_text(errors="replace")
-            if "Daraja is running" in text:
+            if until in text:
                 return self
             if self.proc.poll() is not None:
                 raise RuntimeError(f"bot exited with {self.proc.returncode}:\n{text[-4000:]}")
@@ -179,6 +179,17 @@ class BotProcess:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
 
+    def wait_for_log(self, text: str, timeout: float = 60.0) -> None:
+        """Wait until the current start's log says `text` (the process must keep running)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log_path.read_text(errors="replace"):
+                return
+            if self.proc is None or self.proc.poll() is not None:
+                raise RuntimeError(f"bot exited:\n{self.log_path.read_text()[-4000:]}")
+            time.sleep(0.1)
+        raise RuntimeError(f"no {text!r} in the log:\n{self.log_path.read_text()[-4000:]}")
+
     def logs(self) -> str:
         """Every log line the bot wrote, all starts."""
         return "\n".join(
@@ -195,6 +206,7 @@ class SandboxProcess:
     workdir: Path
     token: str
     no_flood: bool = False
+    port: int = 0  # 0: any free port
     proc: subprocess.Popen[str] | None = None
     url: str = ""
     control_url: str = ""
@@ -203,7 +215,8 @@ class SandboxProcess:
         """Start and wait for the ready line."""
         log = (self.workdir / "sandbox.log").open("w")
         flood = ["--no-flood"] if self.no_flood else []
-        command = [sys.executable, "-m", "bot.cli", "sandbox", "--port", "0", "--json"]
+        port = str(self.port)
+        command = [sys.executable, "-m", "bot.cli", "sandbox", "--port", port, "--json"]
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             [*command, "--token", self.token, *flood],
             stdout=subprocess.PIPE,

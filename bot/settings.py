@@ -38,6 +38,13 @@ class Settings(BaseSettings):
         default=TELEGRAM_API_URL,
         description="Bot API root: Telegram's, a self-hosted Bot API server, or the sandbox.",
     )
+    telegram_retry_max_seconds: float = Field(
+        default=60,
+        gt=0,
+        le=3600,
+        description="Longest wait between attempts to reach the Bot API while it is unreachable "
+        "(at start and while polling); waits start at 1 s and double.",
+    )
     database_url: str = Field(
         default="sqlite+aiosqlite:///./data/daraja.db",
         description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://…",

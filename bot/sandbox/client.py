@@ -641,6 +641,13 @@ class SandboxClient:
         status: int = await self._call("redeliver", update_id=update_id)
         return status
 
+    async def inject_updates(self, raws: list[str]) -> list[int]:
+        """Queue raw JSON texts as the bot's next updates, in one request (see the control
+        operation `inject_update`); returns their update ids."""
+        calls = [{"op": "inject_update", "args": {"raw": raw}} for raw in raws]
+        result: list[int] = await self._call("batch", calls=calls)
+        return result
+
     async def reset(self) -> None:
         """Back to an empty world (users, chats, updates, faults, log, limits)."""
         await self._call("reset")

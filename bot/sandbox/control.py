@@ -580,6 +580,14 @@ class Controller:
         self.state.touch()
         return len(chat.messages)
 
+    def op_inject_update(self, raw: str) -> int:
+        """Queue raw JSON text as the bot's next update, sent byte for byte (malformed updates
+        Telegram itself would not send); `__UPDATE_ID__` in it is replaced by the next update
+        id. Returns the update's id in the queue."""
+        if not isinstance(raw, str):
+            raise ControlError("inject_update: raw must be a string of JSON text")
+        return self.state.push_raw_update(raw)
+
     def op_version(self) -> int:
         """The current change counter (see `wait`)."""
         return self.state.version

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 from types import TracebackType
@@ -31,7 +30,7 @@ from bot.sandbox.flood import (
     RequestLog,
 )
 from bot.sandbox.methods import METHODS, Params, Upload, canonical, parse_chat_id
-from bot.sandbox.state import ApiError, ControlError, State
+from bot.sandbox.state import ApiError, ControlError, State, api_json
 from bot.sandbox.webhook import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -144,9 +143,9 @@ class Sandbox:
 
     @staticmethod
     def _reply(body: dict[str, Any], status: int = 200) -> web.Response:
+        # api_json: raw updates (malformed-update tests) go out exactly as they were queued.
         return web.Response(
-            text=json.dumps(body, ensure_ascii=False), status=status,
-            content_type="application/json",
+            text=api_json(body), status=status, content_type="application/json",
         )  # fmt: skip
 
     def _error(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,26 @@ SERVICE_FIELDS = (
 )  # fmt: skip
 MEDIA_FIELDS = ("photo", "document", "video", "voice", "location", "venue", "poll")
 MEMBER_STATUSES = ("creator", "administrator", "member")
+
+
+class RawUpdate(dict[str, Any]):
+    """An update queued as raw JSON text, sent to the bot byte for byte (malformed-update
+    tests); as a dict it holds only its queue key, `update_id`."""
+
+    def __init__(self, update_id: int, text: str) -> None:
+        super().__init__(update_id=update_id)
+        self.text = text
+
+
+def api_json(value: Any) -> str:
+    """JSON text of a Bot API answer, with queued raw updates spliced in as they are."""
+    if isinstance(value, RawUpdate):
+        return value.text
+    if isinstance(value, list):
+        return "[" + ",".join(api_json(v) for v in value) + "]"
+    if isinstance(value, dict) and any(isinstance(v, (RawUpdate, list)) for v in value.values()):
+        return "{" + ",".join(f"{json.dumps(k)}:{api_json(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value, ensure_ascii=False)
 
 
 class ApiError(Exception):
@@ -371,6 +392,22 @@ class State:
         self.updates.append({"update_id": self.next_update_id, kind: payload})
         self.next_update_id += 1
         self.touch()
+
+    def push_raw_update(self, text: str) -> int:
+        """Queue raw JSON text as the bot's next update; `__UPDATE_ID__` in it becomes the
+        queue's next id, else its own top-level `update_id` is its key. Returns the key."""
+        from bot.raw_updates import top_level_update_id
+
+        if "__UPDATE_ID__" in text:
+            key = self.next_update_id
+            text = text.replace("__UPDATE_ID__", str(key))
+        else:
+            found = top_level_update_id(text)
+            key = found if found is not None else self.next_update_id
+        self.next_update_id = max(self.next_update_id, key + 1)
+        self.updates.append(RawUpdate(key, text))
+        self.touch()
+        return key
 
     def bot_sees(self, chat: Chat, msg: Message) -> bool:
         """Whether the bot receives this message (membership and privacy mode)."""

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from typing import Any
 
-from bot.sandbox.state import JSON, State
+from bot.sandbox.state import JSON, RawUpdate, State
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,14 @@ class WebhookSender:
         headers = {SECRET_HEADER: hook["secret_token"]} if hook.get("secret_token") else {}
         attempt = sum(1 for d in self.deliveries if d["update_id"] == update["update_id"]) + 1
         try:
-            async with self._session.post(hook["url"], json=update, headers=headers) as response:
+            if isinstance(update, RawUpdate):
+                headers["Content-Type"] = "application/json"
+                sending = self._session.post(
+                    hook["url"], data=update.text.encode("utf-8", "surrogatepass"), headers=headers
+                )
+            else:
+                sending = self._session.post(hook["url"], json=update, headers=headers)
+            async with sending as response:
                 await response.read()
                 status = int(response.status)
                 error = (

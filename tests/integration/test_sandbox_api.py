@@ -499,6 +499,23 @@ async def test_location_and_venue(api: Call, alice: SandboxUser) -> None:
 # -- updates ---------------------------------------------------------------------------------
 
 
+async def test_injected_raw_updates_are_sent_byte_for_byte_and_confirmed_by_offset(
+    sb: Sandbox, client: SandboxClient, alice: SandboxUser
+) -> None:
+    lone = '{"update_id": __UPDATE_ID__, "message": {"text": "a\\ud800b"}}'
+    deep = '{"update_id": 99999, "m": ' + "[" * 5000 + "]" * 5000 + "}"
+    ids = await client.inject_updates([lone, deep])
+    assert ids[1] == 99999
+    await client.say(alice, alice, "after")
+    async with httpx.AsyncClient(timeout=5) as http:
+        body = (await http.get(f"{sb.url}/bot{sb.token}/getUpdates")).text
+        assert lone.replace("__UPDATE_ID__", str(ids[0])) in body
+        assert deep in body
+        # Ids keep rising after an injected one, so an offset confirms what came before.
+        again = await http.get(f"{sb.url}/bot{sb.token}/getUpdates", params={"offset": 100000})
+        assert [u["message"]["text"] for u in again.json()["result"]] == ["after"]
+
+
 async def test_get_updates_offsets_confirm_and_unconfirmed_updates_come_back(
     api: Call, client: SandboxClient, alice: SandboxUser
 ) -> None:

@@ -239,3 +239,112 @@ def test_webhook_mode_refuses_to_start_without_a_strong_secret(
     err = capsys.readouterr().err
     assert "DARAJA_WEBHOOK_SECRET: must be 16-256 characters" in err
     assert "'short'" not in err  # a secret is never echoed, even a bad one
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["sécret-webhook-token_0123456789".encode(), b"\xff\xfe-not-utf8", "☃".encode() * 12],
+    ids=["non-ascii", "not-utf8", "snowmen"],
+)
+async def test_non_ascii_secret_header_is_403_not_500(
+    db: Database, hook: tuple[WebhookReceiver, FakeApp, httpx.AsyncClient], header: bytes
+) -> None:
+    _receiver, app, http = hook
+    response = await http.post(
+        "/tg/hook-path",
+        content=json.dumps(_update(811)).encode(),
+        headers={SECRET_HEADER: header, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 403
+    assert await _stored(db) == []
+    assert app.processed == []
+
+
+async def _failed_rows(db: Database) -> dict[int, tuple[str, str | None]]:
+    async with db.transaction() as s:
+        result = await s.execute(
+            select(InboxUpdate.update_id, InboxUpdate.state, InboxUpdate.error)
+        )
+        return {int(u): (str(st), e) for u, st, e in result.all()}
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (
+            b'{"update_id": 821, "message": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            "unreadable: JSON nested too deeply",
+        ),
+        (
+            b'{"update_id": 821, "message": {"message_id": 1, "date": 1, "text": "a\\ud800b",'
+            b' "chat": {"id": -5, "type": "group"}}}',
+            "unreadable: lone UTF-16 surrogate in a string",
+        ),
+    ],
+    ids=["100k-deep", "lone-surrogate"],
+)
+async def test_update_that_can_never_be_processed_is_stored_as_failed_and_acknowledged(
+    db: Database,
+    hook: tuple[WebhookReceiver, FakeApp, httpx.AsyncClient],
+    caplog: pytest.LogCaptureFixture,
+    body: bytes,
+    reason: str,
+) -> None:
+    receiver, app, http = hook
+    with caplog.at_level(logging.DEBUG):
+        # 200, not 500: Telegram would otherwise post it again for ever.
+        assert (await _post(http, body)).status_code == 200
+        assert (await _post(http, body)).status_code == 200  # a replay: still one row
+        await receiver.inbox.drain()
+    assert await _failed_rows(db) == {821: ("failed", reason)}
+    assert app.processed == []
+    assert "Traceback" not in caplog.text
+    # The good update after it goes through.
+    assert (await _post(http, _update(822))).status_code == 200
+    await receiver.inbox.drain()
+    assert app.processed == [822]
+
+
+async def test_update_id_beyond_64_bits_is_400_and_the_largest_one_is_stored(
+    db: Database, hook: tuple[WebhookReceiver, FakeApp, httpx.AsyncClient]
+) -> None:
+    receiver, app, http = hook
+    assert (await _post(http, _update(2**63))).status_code == 400
+    assert (await _post(http, _update(2**64 + 5))).status_code == 400
+    assert (await _post(http, _update(2**63 - 1))).status_code == 200
+    await receiver.inbox.drain()
+    assert await _stored(db) == [2**63 - 1]
+    assert app.processed == [2**63 - 1]
+
+
+async def test_slow_clients_are_closed(db: Database) -> None:
+    receiver = WebhookReceiver(
+        InboxProcessor(db, FakeApp()),
+        secret=SECRET,
+        url="https://x.example/hook",
+        port=0,
+        header_timeout=0.5,
+        body_timeout=0.5,
+    )
+    await receiver.start()
+    try:
+        # Headers that never end: the connection is closed.
+        reader, writer = await asyncio.open_connection("127.0.0.1", receiver.bound_port)
+        writer.write(b"POST /hook HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), 10) == b""
+        writer.close()
+        # A body that never comes in full: 408, then closed.
+        reader, writer = await asyncio.open_connection("127.0.0.1", receiver.bound_port)
+        head = (
+            f"POST /hook HTTP/1.1\r\nHost: x\r\n{SECRET_HEADER}: {SECRET}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+        )
+        writer.write(head.encode() + b'{"update_id": 1')
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+        assert answer.startswith(b"HTTP/1.1 408")
+        writer.close()
+    finally:
+        await receiver.stop()
+    assert await _stored(db) == []

@@ -241,7 +241,8 @@ async def test_metrics_healthz_and_health_command(
     )
     result = json.loads(done.stdout)
     assert done.returncode == 0, result
-    assert [c["name"] for c in result["checks"]] == ["settings", "database", "models", "bot"]
+    names = [c["name"] for c in result["checks"]]
+    assert names == ["settings", "database", "models", "inbox", "bot"]
 
 
 def _samples(text: str) -> dict[str, float]:

@@ -46,7 +46,8 @@ def test_healthy_deployment_exits_0(deployment: Path, capsys: pytest.CaptureFixt
     status, result = health(capsys)
     assert status == 0
     assert result["ok"] is True
-    assert list(by_name(result)) == ["settings", "database", "models"]
+    assert list(by_name(result)) == ["settings", "database", "models", "inbox"]
+    assert by_name(result)["inbox"]["counts"] == {"failed": 0, "waiting": 0}
 
 
 def test_plain_output_names_each_check(
@@ -157,3 +158,36 @@ def test_bot_not_running_is_unhealthy(
     status, result = health(capsys)
     assert status == 1
     assert "is `daraja run` up?" in by_name(result)["bot"]["detail"]
+
+
+def test_failed_updates_are_counted_for_the_operator_without_failing_the_check(
+    deployment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from storage.models import InboxUpdate
+
+    async def store() -> None:
+        db = Database(f"sqlite+aiosqlite:///{deployment / 'daraja.db'}")
+        async with db.transaction() as s:
+            s.add_all(
+                [
+                    InboxUpdate(update_id=1, payload="{}", state="failed",
+                                error="unparseable: TypeError: missing 'type'"),
+                    InboxUpdate(update_id=2, payload="{}", state="failed",
+                                error="unroutable: ValueError: chat id is a dict"),
+                    InboxUpdate(update_id=3, payload="{}", state="failed",
+                                error="unparseable: KeyError: 'date'"),
+                    InboxUpdate(update_id=4, payload="{}", state="new"),
+                    InboxUpdate(update_id=5, payload="{}", state="done"),
+                ]
+            )  # fmt: skip
+        await db.dispose()
+
+    asyncio.run(store())
+    status, result = health(capsys)
+    assert status == 0
+    inbox = by_name(result)["inbox"]
+    assert inbox["ok"] is True
+    assert inbox["counts"] == {
+        "failed": 3, "waiting": 1, "failed_unparseable": 2, "failed_unroutable": 1,
+    }  # fmt: skip
+    assert inbox["detail"] == "3 failed update(s) kept (unparseable 2, unroutable 1), 1 waiting"
