@@ -44,6 +44,7 @@ def build_services(settings: Settings, translator: Any = None) -> Services:
     from bot.services.audit_access import AuditAccess
     from bot.services.enrollment import EnrollmentService
     from bot.services.relay import RelayService
+    from bot.services.revocation import RevocationService
     from bot.services.translator import NoModelsTranslator
     from storage.audit import AuditChain
     from storage.db import Database
@@ -79,6 +80,7 @@ def build_services(settings: Settings, translator: Any = None) -> Services:
             remind_after=timedelta(minutes=settings.flash_remind_min),
             escalate_after=timedelta(minutes=settings.flash_escalate_min),
         ),
+        revocation=RevocationService(db, audit, settings.admin_ids),
     )
 
 
@@ -107,6 +109,7 @@ def register_handlers(app: AnyApp) -> None:
         "newop": admin.new_operation,
         "addunit": admin.add_unit,
         "code": admin.issue_code,
+        "revoke": admin.revoke,
         "how": relay.how,
         "log": audit.log_command,
         "search": audit.search_command,
