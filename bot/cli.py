@@ -87,6 +87,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from bot.cli_doors import explain
+
+        line = explain(exc)
+        if line is None:
+            raise  # a bug: keep its traceback
+        print(f"daraja: {line}", file=sys.stderr)
+        return 2
     logging.shutdown()
     return status
 
