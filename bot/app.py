@@ -233,6 +233,7 @@ async def serve(
     translator = await build_translator_async(settings)
     services = build_services(settings, translator)
     await services.db.upgrade()
+    services.db.hold_run_lock()  # `daraja restore` will not overwrite it under us
     limiter = build_limiter(settings)
     app = build_application(settings, services, limiter)
     await app.initialize()

@@ -58,17 +58,14 @@ def register(sub: Any) -> None:
 
     p = asub.add_parser("people", help="list enrolled people and their state (active/revoked)")
     p.add_argument("operation", nargs="?", help="only this operation's (default: all)")
-    _json_flag(p)
     p.set_defaults(func=lambda a: _run(a, _people))
 
     p = asub.add_parser("codes", help="list enrollment codes and their state")
     p.add_argument("operation", nargs="?", help="only this operation's (default: all)")
-    _json_flag(p)
     p.set_defaults(func=lambda a: _run(a, _codes))
 
     p = asub.add_parser("chats", help="list enrolled chats and their state")
     p.add_argument("operation", nargs="?", help="only this operation's (default: all)")
-    _json_flag(p)
     p.set_defaults(func=lambda a: _run(a, _chats))
 
     p = asub.add_parser(
@@ -79,19 +76,19 @@ def register(sub: Any) -> None:
     )
     p.add_argument("target", choices=["person", "code", "chat", "unit"])
     p.add_argument("ref", nargs="+", metavar="ID", help="what to revoke (see above)")
-    _json_flag(p)
     p.set_defaults(func=lambda a: _run(a, _revoke))
 
     p = asub.add_parser("reinstate", help="give a revoked person their access back")
     p.add_argument("user_id", type=int, help="Telegram user id (see `daraja admin people`)")
-    _json_flag(p)
     p.set_defaults(func=lambda a: _run(a, _reinstate))
 
     p = asub.add_parser("set-role", help="change an enrolled person's role")
     p.add_argument("user_id", type=int, help="Telegram user id (see `daraja admin people`)")
     p.add_argument("role", help="officer, commander or auditor")
-    _json_flag(p)
     p.set_defaults(func=lambda a: _run(a, _set_role))
+    # `--json` is accepted after the action too (`daraja admin people --json`).
+    for action_parser in asub.choices.values():
+        _json_flag(action_parser)
 
 
 def _json_flag(p: argparse.ArgumentParser) -> None:

@@ -203,6 +203,16 @@ class Database:
         self._here_engines: list[Engine] = []
         self._here_sessions: sessionmaker[Session] | None = None
         self._here_read_sessions: sessionmaker[Session] | None = None
+        self._run_lock: Any = None
+
+    def hold_run_lock(self) -> None:
+        """Mark the SQLite database as used by a running bot until `dispose` (`daraja restore`
+        refuses to overwrite it meanwhile). PostgreSQL needs none: restore asks the server."""
+        path = _sqlite_path(self.url)
+        if path is not None and self._run_lock is None:
+            from storage.backup import RunLock
+
+            self._run_lock = RunLock.hold(path)
 
     @property
     def dialect(self) -> str:
@@ -424,6 +434,9 @@ class Database:
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
+        if self._run_lock is not None:
+            self._run_lock.release()
+            self._run_lock = None
         await self.engine.dispose()
         if self._read_engine is not None:
             await self._read_engine.dispose()
