@@ -181,3 +181,19 @@ def test_a_read_only_database_file_is_named_as_such(tmp_path: Path) -> None:
 def test_a_bug_keeps_its_traceback() -> None:
     assert explain(ValueError("a bug")) is None
     assert explain(KeyError("x")) is None
+
+
+def test_health_names_a_newer_database_without_the_upgrade_advice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/daraja.db"
+    _newer(url, monkeypatch, capsys)
+    monkeypatch.setenv("DARAJA_DATABASE_URL", url)
+    capsys.readouterr()
+
+    status = main(["health"])
+
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "FAIL database: this database was written by a newer Daraja" in out
+    assert "db upgrade" not in out
