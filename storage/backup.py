@@ -66,6 +66,20 @@ def stamp(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
 
 
+_KINDS = {"sqlite": "a SQLite backup", "postgresql": "a PostgreSQL dump"}
+
+
+def _file_kind(path: Path) -> str:
+    """What a backup file holds, by its first bytes."""
+    with path.open("rb") as fh:
+        head = fh.read(16)
+    if head == b"SQLite format 3\x00":
+        return "sqlite"
+    if head.startswith(b"PGDMP"):
+        return "postgresql"
+    return "not a Daraja backup"
+
+
 def _private_file(path: Path) -> None:
     """Create `path` empty with mode 0600 (whatever the umask), refusing to overwrite."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -124,9 +138,9 @@ def sqlite_stage(backup: Path, beside: Path) -> Path:
     opened for writing: it may sit on read-only media)."""
     if not backup.is_file():
         raise BackupError(f"{backup}: no such file")
-    with backup.open("rb") as fh:
-        if fh.read(16) != b"SQLite format 3\x00":
-            raise BackupError(f"{backup} is not a SQLite backup (a PostgreSQL dump?)")
+    kind = _file_kind(backup)
+    if kind != "sqlite":
+        raise BackupError(f"{backup} is {_KINDS.get(kind, kind)}: this deployment uses SQLite")
     beside.parent.mkdir(parents=True, exist_ok=True)
     staged = beside.with_name(f".{beside.name}.restore-{os.getpid()}")
     staged.unlink(missing_ok=True)
@@ -333,9 +347,9 @@ def pg_check_dump(path: Path) -> None:
     """Refuse what is not a pg_dump custom-format archive."""
     if not path.is_file():
         raise BackupError(f"{path}: no such file")
-    with path.open("rb") as fh:
-        if fh.read(5) != b"PGDMP":
-            raise BackupError(f"{path} is not a PostgreSQL dump (a SQLite backup?)")
+    kind = _file_kind(path)
+    if kind != "postgresql":
+        raise BackupError(f"{path} is {_KINDS.get(kind, kind)}: this deployment uses PostgreSQL")
 
 
 def pg_dump_records(path: Path, url: str) -> tuple[list[AuditRecord], tuple[int, str] | None]:
