@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Role
@@ -26,7 +26,7 @@ from bot.services.access import RefusalMemory
 from bot.services.enrollment import CODE_RE, Caller, hash_code, normalise_code
 from storage.audit import AuditChain
 from storage.db import Database
-from storage.models import Chat, EnrollmentCode, Operation, Person, utcnow
+from storage.models import Chat, Delivery, EnrollmentCode, Message, Operation, Person, utcnow
 from storage.repositories import OperationRepo, PersonRepo
 
 _PEOPLE = Person.__table__.c
@@ -141,12 +141,19 @@ class RevocationService:
             if person.revoked_at is None:
                 person.revoked_at = self.clock()
                 person.revoked_by = _actor(caller)
+                # Copies of what they wrote that have not gone out yet stay unsent.
+                held = await _hold_pending(
+                    s,
+                    Delivery.message_id.in_(
+                        select(Message.id).where(Message.author_user_id == user_id)
+                    ),
+                )
                 await self._audit(
                     s,
                     caller,
                     "admin.person_revoked",
                     operation_id=person.operation_id,
-                    payload={"user_id": user_id, "role": person.role},
+                    payload={"user_id": user_id, "role": person.role, "copies_held": held},
                 )
             return await self._person_state(s, person)
 
@@ -250,12 +257,13 @@ class RevocationService:
                 )
             if chat.active:
                 self._cut_chat(chat, caller)
+                held = await _hold_pending(s, Delivery.target_chat_id == chat.id)
                 await self._audit(
                     s,
                     caller,
                     "admin.chat_revoked",
                     operation_id=chat.operation_id,
-                    payload={"chat_id": chat_id},
+                    payload={"chat_id": chat_id, "copies_held": held},
                 )
             return await self._chat_state(s, chat)
 
@@ -287,6 +295,11 @@ class RevocationService:
             )
             for chat in chats:
                 self._cut_chat(chat, caller)
+            held = (
+                await _hold_pending(s, Delivery.target_chat_id.in_([c.id for c in chats]))
+                if chats
+                else 0
+            )
             codes = (
                 (
                     await s.execute(
@@ -317,6 +330,7 @@ class RevocationService:
                         "unit": row.code,
                         "chats": [c.telegram_chat_id for c in chats],
                         "codes": [c.id for c in codes],
+                        "copies_held": held,
                     },
                 )
             return UnitRetired(
@@ -452,6 +466,18 @@ class RevocationService:
             operation_id=operation_id,
             payload=payload,
         )
+
+
+async def _hold_pending(s: AsyncSession, where: ColumnElement[bool]) -> int:
+    """Mark copies not yet sent as failed, so none goes out after the cut (a copy already in
+    flight may still arrive). Returns how many were held."""
+    result = await s.execute(
+        update(Delivery)
+        .where(where, Delivery.state == "pending")
+        .values(state="failed", last_error="revoked")
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _actor(caller: Caller) -> str:

@@ -15,7 +15,7 @@ from bot.services.revocation import RevocationService
 from storage.audit import AuditChain
 from storage.audit_verify import verify_database
 from storage.db import Database
-from storage.models import AuditEvent
+from storage.models import AuditEvent, Chat, Delivery, Message
 from storage.status_repo import StatusRepo
 from tests.support.fakes import Clock
 
@@ -64,8 +64,33 @@ async def test_revoked_person_loses_role_cannot_rejoin_and_is_listed_revoked(
     await _operation(enrollment)
     await _joined_officer(enrollment)
     assert not await revocation.is_revoked(OFFICER.user_id)
+    # What he wrote just before, still queued for a partner group.
+    code = await enrollment.issue_code(ADMIN, "Kenscoff", kind="chat", unit="KE-3")
+    await enrollment.enroll_chat(
+        OFFICER,
+        code.code,
+        chat_id=GROUP,
+        chat_title="KE-3",
+        chat_type="supergroup",
+        caller_is_chat_admin=True,
+    )
+    async with db.transaction() as s:
+        chat = (await s.execute(select(Chat).where(Chat.telegram_chat_id == GROUP))).scalar_one()
+        message = Message(
+            operation_id=1,
+            chat_id=chat.id,
+            telegram_message_id=9,
+            text="x",
+            author_user_id=OFFICER.user_id,
+        )
+        s.add(message)
+        await s.flush()
+        s.add(Delivery(message_id=message.id, target_chat_id=chat.id, target_language="ht"))
 
     state = await revocation.revoke_person(ADMIN, OFFICER.user_id)
+
+    async with db.transaction() as s:
+        assert list(await s.scalars(select(Delivery.state))) == ["failed"]
 
     assert (state.state, state.role, state.revoked_by) == ("revoked", "officer", "cli:ops")
     assert await revocation.is_revoked(OFFICER.user_id)
@@ -179,10 +204,21 @@ async def test_revoked_chat_is_no_longer_enrolled_and_a_new_code_enrolls_it_agai
         caller_is_chat_admin=True,
     )
     assert await enrollment.enrolled(GROUP)
+    # A copy still queued for the group when it is cut off.
+    async with db.transaction() as s:
+        chat_row = (
+            await s.execute(select(Chat).where(Chat.telegram_chat_id == GROUP))
+        ).scalar_one()
+        message = Message(operation_id=1, chat_id=chat_row.id, telegram_message_id=7, text="x")
+        s.add(message)
+        await s.flush()
+        s.add(Delivery(message_id=message.id, target_chat_id=chat_row.id, target_language="en"))
 
     state = await revocation.revoke_chat(ADMIN, GROUP)
 
     assert state.state == "revoked"
+    async with db.transaction() as s:
+        assert list(await s.scalars(select(Delivery.state))) == ["failed"]
     assert not await enrollment.enrolled(GROUP)
     assert await enrollment.chat(GROUP) is None
     assert [(c.chat_id, c.state) for c in await revocation.chats(ADMIN)] == [(GROUP, "revoked")]
