@@ -1,8 +1,15 @@
-"""Cutting a lost phone off, end to end: after `/revoke`, nothing it sends is relayed."""
+"""The operator's day end to end: cutting a lost phone off (after `/revoke`, nothing it sends
+is relayed), and backing up the database of the running bot."""
 
 from __future__ import annotations
 
-from bot.scenario import People
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.scenario import BotProcess, People
 
 
 async def test_revoked_person_is_refused_in_their_group_and_never_relayed(
@@ -41,3 +48,22 @@ async def test_revoked_person_is_refused_in_their_group_and_never_relayed(
     asked = await c.say(ke, otieno, "Anyone there?")
     told = await c.wait_for_message(ke, from_bot=True, after=asked.message_id, timeout=30)
     assert "not enrolled" in told.text
+
+
+def test_backup_of_the_running_bot_verifies_and_restore_refuses_to_overwrite_it(
+    bot: BotProcess,
+    e2e_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DARAJA_DATABASE_URL", f"sqlite+aiosqlite:///{e2e_dir}/daraja.db")
+    out = tmp_path / "live-backup.db"
+    capsys.readouterr()
+
+    assert main(["backup", "--out", str(out), "--json"]) == 0
+    taken = json.loads(capsys.readouterr().out)
+    assert taken["audit"]["ok"] is True
+
+    assert main(["restore", str(out)]) == 2
+    assert "a running Daraja uses" in capsys.readouterr().err
