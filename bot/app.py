@@ -44,6 +44,7 @@ def build_services(settings: Settings, translator: Any = None) -> Services:
     from bot.services.enrollment import EnrollmentService
     from bot.services.limits import CodeLimits
     from bot.services.relay import RelayService
+    from bot.services.revocation import RevocationService
     from bot.services.translator import NoModelsTranslator
     from storage.audit import AuditChain
     from storage.db import Database
@@ -87,6 +88,7 @@ def build_services(settings: Settings, translator: Any = None) -> Services:
             remind_after=timedelta(minutes=settings.flash_remind_min),
             escalate_after=timedelta(minutes=settings.flash_escalate_min),
         ),
+        revocation=RevocationService(db, audit, settings.admin_ids),
     )
 
 
@@ -115,6 +117,7 @@ def register_handlers(app: AnyApp) -> None:
         "newop": admin.new_operation,
         "addunit": admin.add_unit,
         "code": admin.issue_code,
+        "revoke": admin.revoke,
         "how": relay.how,
         "log": audit.log_command,
         "search": audit.search_command,
@@ -238,6 +241,7 @@ async def serve(
     translator = await build_translator_async(settings)
     services = build_services(settings, translator)
     await services.db.upgrade()
+    services.db.hold_run_lock()  # `daraja restore` will not overwrite it under us
     limiter = build_limiter(settings)
     app = build_application(settings, services, limiter)
     # The metrics server (and its /healthz) runs before the Bot API is reached, so a field

@@ -22,6 +22,12 @@ _COMMANDS: list[tuple[str, str, str]] = [
     ("run", "start the bot (polling or webhook)", "bot.cli_run:register"),
     ("demo", "run the offline demo of a joint operation", "bot.cli_demo:register"),
     ("db", "database migrations", "bot.cli_db:register"),
+    (
+        "backup",
+        "copy the database (consistent while the bot runs)",
+        "bot.cli_backup:register_backup",
+    ),
+    ("restore", "put a backup back, its audit chain verified", "bot.cli_backup:register_restore"),
     ("admin", "operations, units, enrollment codes, people", "bot.cli_admin:register"),
     ("models", "install, list, remove and convert translation models", "bot.cli_models:register"),
     (
@@ -87,6 +93,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from bot.cli_doors import explain
+
+        line = explain(exc)
+        if line is None:
+            raise  # a bug: keep its traceback
+        print(f"daraja: {line}", file=sys.stderr)
+        return 2
     logging.shutdown()
     return status
 

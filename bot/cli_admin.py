@@ -1,7 +1,7 @@
 """`daraja admin`: operations, units, enrollment codes and people, from the server's shell.
 
-The CLI acts as the built-in `cli` admin (audited as actor `tg:0`); it needs no token and no
-network, only the database.
+The CLI acts as the built-in `cli` admin (audited as actor `cli:<OS user>`); it needs no token
+and no network, only the database.
 """
 
 from __future__ import annotations
@@ -56,9 +56,46 @@ def register(sub: Any) -> None:
     p.add_argument("--hours", type=float, default=48.0, help="validity in hours (default 48)")
     p.set_defaults(func=lambda a: _run(a, _code))
 
-    p = asub.add_parser("people", help="list the people enrolled in an operation")
-    p.add_argument("operation")
+    p = asub.add_parser("people", help="list enrolled people and their state (active/revoked)")
+    p.add_argument("operation", nargs="?", help="only this operation's (default: all)")
     p.set_defaults(func=lambda a: _run(a, _people))
+
+    p = asub.add_parser("codes", help="list enrollment codes and their state")
+    p.add_argument("operation", nargs="?", help="only this operation's (default: all)")
+    p.set_defaults(func=lambda a: _run(a, _codes))
+
+    p = asub.add_parser("chats", help="list enrolled chats and their state")
+    p.add_argument("operation", nargs="?", help="only this operation's (default: all)")
+    p.set_defaults(func=lambda a: _run(a, _chats))
+
+    p = asub.add_parser(
+        "revoke",
+        help="cut off a person, a code, a chat or a unit now",
+        description="person USER_ID | code ID|CODE | chat CHAT_ID | unit OPERATION UNIT "
+        "(retires the unit: its chats and open codes are cut off, it leaves the board)",
+    )
+    p.add_argument("target", choices=["person", "code", "chat", "unit"])
+    p.add_argument("ref", nargs="+", metavar="ID", help="what to revoke (see above)")
+    p.set_defaults(func=lambda a: _run(a, _revoke))
+
+    p = asub.add_parser("reinstate", help="give a revoked person their access back")
+    p.add_argument("user_id", type=int, help="Telegram user id (see `daraja admin people`)")
+    p.set_defaults(func=lambda a: _run(a, _reinstate))
+
+    p = asub.add_parser("set-role", help="change an enrolled person's role")
+    p.add_argument("user_id", type=int, help="Telegram user id (see `daraja admin people`)")
+    p.add_argument("role", help="officer, commander or auditor")
+    p.set_defaults(func=lambda a: _run(a, _set_role))
+    # `--json` is accepted after the action too (`daraja admin people --json`).
+    for action_parser in asub.choices.values():
+        _json_flag(action_parser)
+
+
+def _json_flag(p: argparse.ArgumentParser) -> None:
+    # SUPPRESS: `daraja admin --json people` keeps working (a subparser default would reset it).
+    p.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+    )
 
 
 def _run(
@@ -92,7 +129,17 @@ def _run(
 def _caller() -> Any:
     from bot.services.enrollment import Caller
 
-    return Caller(user_id=CLI_ADMIN_ID, display_name="cli", is_admin=True)
+    return Caller(user_id=CLI_ADMIN_ID, display_name="cli", is_admin=True, actor=cli_actor())
+
+
+def cli_actor() -> str:
+    """The audit actor of a command run from the server's shell: `cli:<OS user>`."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry in some containers
+        return "cli"
 
 
 async def _create_operation(services: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -180,22 +227,59 @@ async def _code(services: Any, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-async def _people(services: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
-    from bot.errors import NotFound
-    from storage.repositories import OperationRepo, PersonRepo
+def _row(state: Any) -> dict[str, Any]:
+    from dataclasses import asdict
 
-    async with services.db.transaction() as s:
-        op = await OperationRepo(s).by_name(args.operation)
-        if op is None:
-            raise NotFound(
-                f"no operation named {args.operation!r} (see `daraja admin operations`)"
-            )
-        return [
-            {
-                "user_id": p.telegram_user_id,
-                "name": p.display_name,
-                "role": p.role,
-                "language": p.language,
-            }
-            for p in await PersonRepo(s).in_operation(op.id)
-        ]
+    return {
+        k: (v.isoformat(timespec="seconds") if hasattr(v, "isoformat") else v)
+        for k, v in asdict(state).items()
+    }
+
+
+async def _people(services: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
+    return [_row(p) for p in await services.revocation.people(_caller(), args.operation)]
+
+
+async def _codes(services: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
+    return [_row(c) for c in await services.revocation.codes(_caller(), args.operation)]
+
+
+async def _chats(services: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
+    return [_row(c) for c in await services.revocation.chats(_caller(), args.operation)]
+
+
+async def _revoke(services: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from bot.errors import UserInputError
+
+    service = services.revocation
+    refs: list[str] = args.ref
+    wanted = 2 if args.target == "unit" else 1
+    if len(refs) != wanted:
+        raise UserInputError(
+            "usage: revoke person USER_ID | code ID|CODE | chat CHAT_ID | unit OPERATION UNIT"
+        )
+    if args.target in ("person", "chat") and not refs[0].lstrip("-").isdigit():
+        raise UserInputError(f"{args.target} must be named by its Telegram id, not {refs[0]!r}")
+    if args.target == "person":
+        return {"revoked": "person", **_row(await service.revoke_person(_caller(), int(refs[0])))}
+    if args.target == "code":
+        return {"revoked": "code", **_row(await service.revoke_code(_caller(), refs[0]))}
+    if args.target == "chat":
+        return {"revoked": "chat", **_row(await service.revoke_chat(_caller(), int(refs[0])))}
+    retired = await service.retire_unit(_caller(), refs[0], refs[1])
+    result = {"retired": "unit", **_row(retired)}
+    result["chats"] = ",".join(str(c) for c in retired.chats) if not args.json else retired.chats
+    if retired.people:
+        result["note"] = (
+            f"{retired.people} person(s) still name this unit: "
+            "`daraja admin revoke person USER_ID` cuts each off"
+        )
+    return result
+
+
+async def _reinstate(services: Any, args: argparse.Namespace) -> dict[str, Any]:
+    return _row(await services.revocation.reinstate_person(_caller(), args.user_id))
+
+
+async def _set_role(services: Any, args: argparse.Namespace) -> dict[str, Any]:
+    return _row(await services.revocation.set_role(_caller(), args.user_id, args.role))

@@ -91,21 +91,22 @@ async def _open(settings: Settings) -> Database:
     """The deployment's database, refusing one that is unreachable or not migrated (exit 2)."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from bot.cli_doors import explain
     from bot.errors import ConfigError
-    from storage.db import Database, current_revision, head_revision
+    from storage.db import Database, check_known, current_revision, head_revision
 
     db = Database(settings.database_url)
     try:
         rev = await current_revision(db.engine)
     except (OSError, SQLAlchemyError) as exc:
         await db.dispose()
-        # The exception text may carry the URL; name only its kind.
+        # Never the exception's own text: it may carry the URL.
         raise ConfigError(
-            f"DARAJA_DATABASE_URL: cannot open the database ({type(exc).__name__}); "
-            "check the URL and that the server is up"
+            explain(exc) or "cannot open the database: check DARAJA_DATABASE_URL"
         ) from None
     if rev != head_revision():
         await db.dispose()
+        check_known(rev)  # a newer Daraja's database: upgrading is not the answer
         raise ConfigError(
             f"database is at revision {rev or '(empty)'}, not {head_revision()}: "
             "run `daraja db upgrade` first"

@@ -37,7 +37,7 @@ def _upgrade(args: argparse.Namespace) -> int:
 
 def _current(args: argparse.Namespace) -> int:
     from bot.settings import load_settings
-    from storage.db import Database, current_revision, head_revision
+    from storage.db import Database, check_known, current_revision, head_revision
 
     settings = load_settings()
 
@@ -49,6 +49,7 @@ def _current(args: argparse.Namespace) -> int:
             await db.dispose()
 
     rev = asyncio.run(go())
+    check_known(rev)
     head = head_revision()
     print(f"current: {rev or '(empty database)'}; head: {head}")
     return 0 if rev == head else 1

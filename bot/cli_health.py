@@ -100,7 +100,7 @@ async def check_database(settings: Settings) -> Check:
     """Reachable and at the head revision, within DB_TIMEOUT_S."""
     from sqlalchemy.engine import make_url
 
-    from storage.db import Database, current_revision, head_revision
+    from storage.db import Database, SchemaTooNew, check_known, current_revision, head_revision
 
     url = make_url(settings.database_url)
     sqlite_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
@@ -117,6 +117,10 @@ async def check_database(settings: Settings) -> Check:
     finally:
         await db.dispose()
     head = head_revision()
+    try:
+        check_known(current)
+    except SchemaTooNew as exc:  # a newer Daraja's database: upgrading is not the answer
+        return Check("database", False, str(exc))
     if current != head:
         return Check(
             "database",

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from bot.services.enrollment import EnrollmentService
     from bot.services.flash import FlashService
     from bot.services.relay import RelayService
+    from bot.services.revocation import RevocationService
     from bot.services.status import StatusService
     from bot.services.translator import Translator
     from bot.settings import Settings
@@ -36,6 +37,8 @@ class Services:
     # Issue 7: SITREPs, the board and FLASH messages (None where a caller builds no status).
     status: StatusService | None = None
     flash: FlashService | None = None
+    # Revoked people, chats, codes and retired units (None where a caller builds none).
+    revocation: RevocationService | None = None
 
 
 class DarajaContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):

@@ -85,6 +85,7 @@ KEY_FAMILIES: dict[str, tuple[str, ...]] = {
         "newop",
         "addunit",
         "code",
+        "revoke",
     ),
     "role.{}": tuple(role.value for role in Role),
     "side.{}": tuple(side.value for side in Side),

@@ -101,3 +101,47 @@ async def issue_code(update: Update, ctx: DarajaContext) -> None:
         hours=max(hours, 1),
         command="/enroll" if issued.kind == "chat" else "/join",
     )
+
+
+async def revoke(update: Update, ctx: DarajaContext) -> None:
+    """/revoke person USER_ID | code ID|CODE | chat CHAT_ID | unit OPERATION UNIT: cut off now."""
+    caller = caller_of(update, ctx)
+    service = ctx.services.revocation
+    if caller is None or service is None:
+        return
+    lang = await reply_language(update, ctx)
+    args = ctx.args or []
+    target = args[0].lower() if args else ""
+    try:
+        if target == "person" and len(args) == 2 and _is_int(args[1]):
+            person = await service.revoke_person(caller, int(args[1]))
+            await answer(update, ctx, "revoke.person_ok", lang, user=person.user_id)
+        elif target == "code" and len(args) == 2:
+            code = await service.revoke_code(caller, args[1])
+            await answer(update, ctx, "revoke.code_ok", lang, code=code.id)
+        elif target == "chat" and len(args) == 2 and _is_int(args[1]):
+            chat = await service.revoke_chat(caller, int(args[1]))
+            ctx.services.refusals.forget(chat.chat_id)  # its next message gets the refusal
+            await answer(update, ctx, "revoke.chat_ok", lang, chat=chat.chat_id)
+        elif target == "unit" and len(args) == 3:
+            retired = await service.retire_unit(caller, args[1], args[2])
+            for chat_id in retired.chats:
+                ctx.services.refusals.forget(chat_id)
+            await answer(
+                update,
+                ctx,
+                "revoke.unit_ok",
+                lang,
+                unit=retired.unit,
+                chats=len(retired.chats),
+                codes=retired.codes,
+                people=retired.people,
+            )
+        else:
+            raise UserInputError("usage", key="revoke.usage")
+    except DarajaError as exc:
+        await answer(update, ctx, exc.key, lang, **exc.params)
+
+
+def _is_int(value: str) -> bool:
+    return value.lstrip("-").isdigit()

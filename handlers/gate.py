@@ -12,7 +12,8 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot.context import DarajaContext
 from bot.services.access import OPEN_COMMANDS, PRIVATE_ONLY, may_run
-from handlers.common import answer, caller_of, reply_language
+from bot.services.enrollment import Caller
+from handlers.common import answer, caller_of, reply_language, text
 
 
 def command_of(update: Update) -> str | None:
@@ -53,6 +54,8 @@ async def gate(update: Update, ctx: DarajaContext) -> None:
                 lang = await reply_language(update, ctx)
                 await answer(update, ctx, "access.chat_not_enrolled", lang)
             raise ApplicationHandlerStop
+    if caller is not None and await _revoked(update, ctx, caller, command):
+        raise ApplicationHandlerStop
     if command is None or command in OPEN_COMMANDS:
         return
     if caller is None:
@@ -67,3 +70,27 @@ async def gate(update: Update, ctx: DarajaContext) -> None:
     if command in PRIVATE_ONLY and chat.type != "private":
         await answer(update, ctx, "access.private_only", lang, command=command)
         raise ApplicationHandlerStop
+
+
+async def _revoked(
+    update: Update, ctx: DarajaContext, caller: Caller, command: str | None
+) -> bool:
+    """Refuse everything a revoked person sends (audited each time, never relayed).
+
+    In a private chat every refusal is answered; in a group only the first one per person and
+    chat (per process), so a captured phone cannot make the bot flood a unit's group. A button
+    press gets its answer as a notice only that person sees."""
+    revocation = ctx.services.revocation
+    if revocation is None or caller.is_admin or not await revocation.is_revoked(caller.user_id):
+        return False
+    chat = update.effective_chat
+    assert chat is not None
+    await ctx.services.enrollment.record_refusal(
+        caller, "person.revoked", chat_id=chat.id, command=command
+    )
+    lang = await reply_language(update, ctx)
+    if update.callback_query is not None:
+        await update.callback_query.answer(text(ctx, "access.revoked", lang), show_alert=True)
+    elif chat.type == "private" or revocation.told.first_time(hash((chat.id, caller.user_id))):
+        await answer(update, ctx, "access.revoked", lang)
+    return True

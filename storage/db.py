@@ -55,6 +55,24 @@ _MIGRATION_LOCK_KEY = 0x646172616A61
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
+class SchemaTooNew(Exception):
+    """The database carries a migration this code does not know: a newer Daraja wrote it.
+
+    Upgrading would fail half-way and downgrading loses data, so every command stops here."""
+
+    def __init__(self, revision: str, head: str) -> None:
+        super().__init__(
+            f"this database was written by a newer Daraja (revision {revision}; this code "
+            f"knows up to {head}); upgrade the code or restore a backup"
+        )
+        self.revision = revision
+        self.head = head
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be created or opened; the text says why (never the URL)."""
+
+
 def _sqlite_path(url: str) -> Path | None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -72,7 +90,7 @@ def create_engine(url: str, *, echo: bool = False, read_only: bool = False) -> A
     reads never queue behind the single writer (WAL readers see the last commit)."""
     path = _sqlite_path(url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _prepare_sqlite_path(path)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         _sqlite_settings(engine.sync_engine, read_only=read_only, busy_ms=BUSY_TIMEOUT_MS)
@@ -90,6 +108,28 @@ def create_engine(url: str, *, echo: bool = False, read_only: bool = False) -> A
         isolation_level="READ COMMITTED",
         connect_args={"server_settings": {"application_name": "daraja", "timezone": "UTC"}},
     )
+
+
+def _prepare_sqlite_path(path: Path) -> None:
+    """Create the database's directory, or say in one line why it cannot be used (before
+    aiosqlite tries, whose failure to connect leaves a thread reporting to a closed loop)."""
+    if path.is_dir():
+        raise DatabaseUnavailable(f"the database path {path} is a directory, not a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseUnavailable(
+            f"cannot create the database's directory {path.parent}: {exc.strerror or exc}"
+        ) from None
+    if not path.parent.is_dir():
+        raise DatabaseUnavailable(f"{path.parent} is not a directory")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        # SQLite needs to create its -wal and -shm files beside the database.
+        raise DatabaseUnavailable(
+            f"cannot write in the database's directory {path.parent} (permission denied)"
+        )
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise DatabaseUnavailable(f"the database file {path} is not readable and writable")
 
 
 def create_sync_engine(url: Any, *, read_only: bool = False, wait: bool = True) -> Engine:
@@ -163,6 +203,16 @@ class Database:
         self._here_engines: list[Engine] = []
         self._here_sessions: sessionmaker[Session] | None = None
         self._here_read_sessions: sessionmaker[Session] | None = None
+        self._run_lock: Any = None
+
+    def hold_run_lock(self) -> None:
+        """Mark the SQLite database as used by a running bot until `dispose` (`daraja restore`
+        refuses to overwrite it meanwhile). PostgreSQL needs none: restore asks the server."""
+        path = _sqlite_path(self.url)
+        if path is not None and self._run_lock is None:
+            from storage.backup import RunLock
+
+            self._run_lock = RunLock.hold(path)
 
     @property
     def dialect(self) -> str:
@@ -384,6 +434,9 @@ class Database:
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
+        if self._run_lock is not None:
+            self._run_lock.release()
+            self._run_lock = None
         await self.engine.dispose()
         if self._read_engine is not None:
             await self._read_engine.dispose()
@@ -440,6 +493,9 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     from alembic import command
 
     def _run(sync_conn: Any) -> None:
+        from alembic.runtime.migration import MigrationContext
+
+        check_known(MigrationContext.configure(sync_conn).get_current_revision())
         command.upgrade(_alembic_config(sync_conn), revision)
 
     lock_path = _sqlite_path(str(engine.url))
@@ -491,6 +547,22 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
     async with engine.connect() as conn:
         return await conn.run_sync(_get)
+
+
+def check_known(revision: str | None) -> None:
+    """Raise `SchemaTooNew` if a database's revision is not one this code ships."""
+    if revision is None:
+        return
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
+
+    script = ScriptDirectory.from_config(_alembic_config())
+    try:
+        known = script.get_revision(revision) is not None
+    except CommandError:  # "Can't locate revision identified by ..."
+        known = False
+    if not known:
+        raise SchemaTooNew(revision, head_revision())
 
 
 def head_revision() -> str:

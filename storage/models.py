@@ -86,6 +86,9 @@ class Unit(Base):
     side: Mapped[str] = mapped_column(String(8))  # PNH | MSS
     language: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A retired unit takes no new codes and its chats are cut off; its rows stay for the record.
+    retired_at: Mapped[datetime | None]
+    retired_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class Chat(Base):
@@ -105,6 +108,9 @@ class Chat(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     enrolled_by: Mapped[int | None] = mapped_column(BigInteger)
     enrolled_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set (with `active` false) when an admin cuts the chat off; a new code may enroll it again.
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
 
     @property
     def language_list(self) -> list[str]:
@@ -126,6 +132,9 @@ class Person(Base):
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # A revoked person's messages are refused and never relayed, whatever the role says.
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class EnrollmentCode(Base):
@@ -145,6 +154,8 @@ class EnrollmentCode(Base):
     used_by: Mapped[int | None] = mapped_column(BigInteger)
     created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class AttemptCounter(Base):

@@ -144,7 +144,7 @@ class StatusRepo:
             select(Unit, Report)
             .outerjoin(newest, newest.c.unit_id == Unit.id)
             .outerjoin(Report, Report.id == newest.c.id)
-            .where(Unit.operation_id == operation_id)
+            .where(Unit.operation_id == operation_id, Unit.retired_at.is_(None))
             .order_by(Unit.code)
         )
         return [(row[0], row[1]) for row in result.all()]
@@ -203,7 +203,9 @@ class StatusRepo:
     async def units(self, operation_id: int) -> Sequence[Unit]:
         """The operation's units in code order."""
         result = await self.session.execute(
-            select(Unit).where(Unit.operation_id == operation_id).order_by(Unit.code)
+            select(Unit)
+            .where(Unit.operation_id == operation_id, Unit.retired_at.is_(None))
+            .order_by(Unit.code)
         )
         return result.scalars().all()
 

@@ -18,6 +18,7 @@ COMMAND_ROLES: dict[str, frozenset[Role]] = {
     "newop": frozenset({Role.ADMIN}),
     "addunit": frozenset({Role.ADMIN}),
     "code": frozenset({Role.ADMIN}),
+    "revoke": frozenset({Role.ADMIN}),
     "status": frozenset({Role.COMMANDER, Role.ADMIN}),
     "flash": frozenset({Role.COMMANDER, Role.ADMIN}),
     "acks": frozenset({Role.COMMANDER, Role.ADMIN}),
@@ -31,7 +32,9 @@ COMMAND_ROLES: dict[str, frozenset[Role]] = {
 }
 
 # Commands whose output is sensitive and must stay in a private chat.
-PRIVATE_ONLY = frozenset({"newop", "addunit", "code", "join", "log", "search", "where", "who"})
+PRIVATE_ONLY = frozenset(
+    {"newop", "addunit", "code", "revoke", "join", "log", "search", "where", "who"}
+)
 
 
 def may_run(command: str, role: Role | None) -> bool:

@@ -63,8 +63,10 @@ def normalise_code(code: str) -> str:
 
 
 def _actor(caller: Caller | None) -> str:
-    """The audit actor of a caller."""
-    return f"tg:{caller.user_id}" if caller else "unknown"
+    """The audit actor of a caller (the CLI names its OS user, a Telegram caller its id)."""
+    if caller is None:
+        return "unknown"
+    return caller.actor or f"tg:{caller.user_id}"
 
 
 def new_code() -> str:
@@ -81,6 +83,8 @@ class Caller:
     display_name: str
     is_admin: bool = False
     telegram_language: str | None = None
+    # Who the audit log names; default `tg:<user_id>` (the CLI passes `cli:<OS user>`).
+    actor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,8 @@ class Identity:
     operation: str | None
     unit: str | None
     unit_side: str | None
+    # An admin cut this person off (`daraja admin revoke person`): no role until reinstated.
+    revoked: bool = False
 
 
 class EnrollmentService:
@@ -278,6 +284,7 @@ class EnrollmentService:
                     raise NotFound(
                         f"no unit {unit!r} in {op.name}", key="error.unknown_unit", unit=unit[:32]
                     )
+                _refuse_retired(unit_row)
             elif kind == "chat" and not is_command:
                 raise UserInputError(
                     "a chat code needs a unit (or --command for the commanders' chat)",
@@ -445,6 +452,7 @@ class EnrollmentService:
             raise EnrollmentError("join in a private chat", key="join.only_private")
         await self._refuse_if_locked(caller, chat_id=caller.user_id, command="join")
         async with self._uow(caller, chat_id=caller.user_id, command="join") as s:
+            await _refuse_revoked(s, caller)
             row = await self._consume(s, caller, code, kind="person", chat_id=caller.user_id)
             await self.limiter.succeeded(s, caller.user_id, caller.user_id)
             op = await OperationRepo(s).by_id(row.operation_id)
@@ -668,6 +676,8 @@ class EnrollmentService:
                 key="code.for_chat" if row.kind == "chat" else "code.for_person",
                 refused=f"code.wrong_kind.{row.kind}",
             )
+        if row.revoked_at is not None:
+            raise EnrollmentError("code revoked", key="code.revoked", refused="code.revoked")
         if row.used_at is not None:
             raise EnrollmentError("code already used", key="code.used", refused="code.used")
         if row.expires_at <= self.clock():
@@ -688,15 +698,18 @@ class EnrollmentService:
             s,
             component="enrollment",
             event_type=event_type,
-            actor=f"tg:{caller.user_id}",
+            actor=_actor(caller),
             operation_id=operation_id,
             payload=payload,
         )
 
     def _identity(self, person: Person, op: Operation | None, unit: Unit | None) -> Identity:
         role: Role | None
+        revoked = False
         if self.is_admin(person.telegram_user_id):
             role = Role.ADMIN
+        elif person.revoked_at is not None:
+            role, revoked = None, True
         else:
             try:
                 role = Role(person.role) if person.role else None
@@ -709,4 +722,20 @@ class EnrollmentService:
             operation=op.name if op else None,
             unit=unit.code if unit else None,
             unit_side=unit.side if unit else None,
+            revoked=revoked,
         )
+
+
+def _refuse_retired(unit: Unit) -> None:
+    """A retired unit takes no new codes."""
+    if unit.retired_at is not None:
+        raise UserInputError(
+            f"unit {unit.code} is retired", key="error.unit_retired", unit=unit.code
+        )
+
+
+async def _refuse_revoked(s: AsyncSession, caller: Caller) -> None:
+    """A revoked person cannot take a new code: an admin reinstates them instead."""
+    person = await PersonRepo(s).by_telegram_id(caller.user_id)
+    if person is not None and person.revoked_at is not None:
+        raise AccessDenied("person revoked", key="access.revoked", refused="person.revoked")

@@ -1,0 +1,314 @@
+"""`daraja backup` and `daraja restore`: copy the database while the bot runs, and put a copy
+back only once its audit chain verifies.
+
+Exit status: 0 done, 1 a chain does not verify (nothing was overwritten when it is the
+backup's), 2 bad usage, settings, or a database a running bot uses (restore without --force).
+Progress goes to standard error; `--json` prints one JSON object on standard output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.errors import ConfigError, DarajaError
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from storage.audit import AuditChain
+    from storage.audit_verify import VerifyResult
+
+
+def register_backup(sub: Any) -> None:
+    """Add `daraja backup`."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "backup",
+        help="copy the database (consistent while the bot runs)",
+        description="SQLite: the online backup API; PostgreSQL: pg_dump (custom format). The "
+        "file is created mode 0600 and its audit chain is verified.",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="backup file (default: backups/daraja-<UTC time>.db or .dump beside the database)",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_backup)
+
+
+def register_restore(sub: Any) -> None:
+    """Add `daraja restore`."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "restore",
+        help="put a backup back (its audit chain verified before and after)",
+        description="Verifies the backup's audit chain, refuses a database a running bot uses "
+        "(unless --force), saves the current SQLite database beside it, restores, migrates the "
+        "restored database to this code's revision and verifies its chain again.",
+    )
+    p.add_argument("file", type=Path, help="a file made by `daraja backup`")
+    p.add_argument(
+        "--force", action="store_true", help="restore even though a running bot uses the database"
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_restore)
+
+
+class _Refused(DarajaError):
+    """A chain did not verify: the restore stops (exit 1)."""
+
+
+def _progress(line: str) -> None:
+    print(f"daraja: {line}", file=sys.stderr, flush=True)
+
+
+def _chain(settings: Settings) -> AuditChain:
+    from storage.audit import AuditChain
+
+    key = settings.audit_hmac_key
+    return AuditChain(key=key.get_secret_value().encode("utf-8") if key else None)
+
+
+def _public_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def _verify_url(url: str, chain: AuditChain) -> VerifyResult:
+    from storage.audit_verify import verify_database
+    from storage.db import Database
+
+    db = Database(url)
+    try:
+        return await verify_database(db, chain)
+    finally:
+        await db.dispose()
+
+
+# --- backup -------------------------------------------------------------------------------
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from bot.settings import load_settings
+    from storage import backup
+    from storage.db import check_known, current_revision
+
+    settings = load_settings()
+    url = settings.database_url
+    source = backup.sqlite_path(url)
+    if source is not None and not source.is_file():
+        raise ConfigError(f"no database at {source} (check DARAJA_DATABASE_URL)")
+    suffix = ".dump" if source is None else ".db"
+    base = source.parent if source is not None else Path("data")
+    out: Path = args.out or base / "backups" / f"daraja-{backup.stamp()}{suffix}"
+    if not out.parent.is_dir():
+        if args.out is not None:
+            raise ConfigError(f"{out.parent}: no such directory")
+        out.parent.mkdir(parents=True, mode=0o700)
+
+    async def revision() -> str | None:
+        from storage.db import Database
+
+        db = Database(url)
+        try:
+            return await current_revision(db.engine)
+        finally:
+            await db.dispose()
+
+    # A newer Daraja's database is refused like everywhere else; an empty one has no log.
+    rev = asyncio.run(revision())
+    check_known(rev)
+    if rev is None:
+        raise ConfigError("the database is empty (never migrated): nothing to back up")
+    chain = _chain(settings)
+    try:
+        if source is not None:
+            snap = backup.sqlite_backup(source, out, _progress)
+            _progress("verifying the copy's audit chain")
+            result = _verify_file(snap.path, chain)
+        else:
+            snap = backup.pg_backup(url, out, _progress)
+            _progress("verifying the dump's audit chain")
+            result = _verify_dump(snap.path, url, chain)
+    except backup.BackupError as exc:
+        raise ConfigError(str(exc)) from None
+    report = {
+        "backup": str(snap.path),
+        "backend": snap.backend,
+        "bytes": snap.bytes,
+        "revision": rev,
+        "audit": result.as_dict(),
+    }
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"backup: {snap.path} ({snap.bytes} bytes, {snap.backend}, revision {rev})")
+        print(f"audit chain of the backup: {result.describe()}")
+    return 0 if result.ok else 1
+
+
+def _verify_file(path: Path, chain: AuditChain) -> VerifyResult:
+    from storage.audit_verify import verify_records
+    from storage.backup import sqlite_records
+
+    records, head = sqlite_records(path)
+    return verify_records(records, chain, head=head)
+
+
+def _verify_dump(path: Path, url: str, chain: AuditChain) -> VerifyResult:
+    from storage.audit import HeadState
+    from storage.audit_verify import verify_records
+    from storage.backup import pg_dump_records
+
+    records, head = pg_dump_records(path, url)
+    state = HeadState(seq=head[0], hash=head[1]) if head is not None else None
+    return verify_records(records, chain, head=state)
+
+
+# --- restore ------------------------------------------------------------------------------
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from bot.settings import load_settings
+    from storage import backup
+
+    settings = load_settings()
+    url = settings.database_url
+    chain = _chain(settings)
+    target = backup.sqlite_path(url)
+    try:
+        if target is not None:
+            report = _restore_sqlite(args, url, target, chain)
+        else:
+            report = _restore_postgres(args, url, chain)
+    except backup.BackupError as exc:
+        raise ConfigError(str(exc)) from None
+    except _Refused as exc:
+        if args.json:
+            print(json.dumps({"ok": False, "error": str(exc), **exc.params}))
+        print(f"daraja: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"restored {args.file} into {report['database']}")
+        if report.get("saved"):
+            print(f"the database as it was: {report['saved']}")
+        print(f"audit chain of the backup: {report['before_text']}")
+        print(f"audit chain of the restored database: {report['after_text']}")
+    return 0 if report["after"]["ok"] else 1
+
+
+def _check_before(result: VerifyResult, file: Path) -> dict[str, Any]:
+    if not result.ok:
+        raise _Refused(
+            f"the backup's audit chain does not verify ({result.describe()}): nothing was "
+            f"restored from {file}",
+            before=result.as_dict(),
+        )
+    return result.as_dict()
+
+
+def _restore_sqlite(
+    args: argparse.Namespace, url: str, target: Path, chain: AuditChain
+) -> dict[str, Any]:
+    from storage import backup
+    from storage.db import check_known
+
+    _progress(f"checking {args.file}")
+    staged = backup.sqlite_stage(args.file, target)
+    try:
+        # A newer Daraja's backup: upgrade the code first.
+        check_known(backup.sqlite_revision(staged))
+        _progress("verifying the backup's audit chain")
+        result = _verify_file(staged, chain)
+        before = _check_before(result, args.file)
+        lock = backup.RunLock.exclusive(target) if target.exists() else None
+        if target.exists() and lock is None and not args.force:
+            raise ConfigError(
+                f"a running Daraja uses {target}: stop it first (or --force to restore under it)"
+            )
+        try:
+            saved = backup.sqlite_restore(staged, target, _progress)
+        finally:
+            if lock is not None:
+                lock.release()
+    finally:
+        staged.unlink(missing_ok=True)
+    after = _after(url, chain)
+    return {
+        "restored_from": str(args.file),
+        "database": str(target),
+        "saved": str(saved) if saved else None,
+        "before": before,
+        "after": after.as_dict(),
+        "before_text": result.describe(),
+        "after_text": after.describe(),
+    }
+
+
+def _after(url: str, chain: AuditChain) -> VerifyResult:
+    from storage.db import Database
+
+    async def upgrade() -> None:
+        db = Database(url)
+        try:
+            await db.upgrade()  # an older backup is brought to this code's revision
+        finally:
+            await db.dispose()
+
+    _progress("migrating the restored database to this code's revision")
+    asyncio.run(upgrade())
+    _progress("verifying the restored database's audit chain")
+    return asyncio.run(_verify_url(url, chain))
+
+
+def _restore_postgres(args: argparse.Namespace, url: str, chain: AuditChain) -> dict[str, Any]:
+    from storage import backup
+
+    _progress(f"checking {args.file}")
+    backup.pg_check_dump(args.file)
+    _progress("verifying the backup's audit chain")
+    result = _verify_dump(args.file, url, chain)
+    before = _check_before(result, args.file)
+    others = asyncio.run(_pg_sessions(url))
+    if others and not args.force:
+        raise ConfigError(
+            f"a running Daraja uses this database ({others} connection(s)): stop it first "
+            "(or --force to restore under it)"
+        )
+    backup.pg_restore(args.file, url, _progress)
+    after = _after(url, chain)
+    return {
+        "restored_from": str(args.file),
+        "database": _public_url(url),
+        "saved": None,
+        "before": before,
+        "after": after.as_dict(),
+        "before_text": result.describe(),
+        "after_text": after.describe(),
+    }
+
+
+async def _pg_sessions(url: str) -> int:
+    """Other connections of a Daraja process to this database (a running bot or worker)."""
+    from sqlalchemy import text
+
+    from storage.db import Database
+
+    db = Database(url)
+    try:
+        async with db.engine.connect() as conn:
+            count = await conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND application_name = 'daraja' AND pid <> pg_backend_pid()"
+                )
+            )
+        return int(count or 0)
+    finally:
+        await db.dispose()

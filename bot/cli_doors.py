@@ -1,0 +1,95 @@
+"""One line for every way the outside world refuses a command (the CLI's doors).
+
+A database newer than the code, a database path that cannot be created, a read-only file, a
+PostgreSQL server that is down or refuses the login, a Bot API that cannot be reached: each
+becomes one line naming what to do, and exit status 2, never a traceback. The line never
+carries the database URL (it may hold a password) or the token.
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+
+# SQLite's own words -> what an operator should check.
+_SQLITE_REASONS = (
+    ("readonly database", "the database file is read-only: give the bot's user write access"),
+    ("unable to open database file", "cannot open the database file (check the path)"),
+    ("file is not a database", "the database file is not a SQLite database"),
+    ("disk i/o error", "the disk refused a write (disk full or failing?)"),
+    ("database or disk is full", "the disk is full"),
+    ("database is locked", "another process holds the database's lock; try again"),
+)
+
+
+def explain(exc: BaseException) -> str | None:
+    """The one line for a refusal from outside, or None for a bug (which keeps its traceback)."""
+    from storage.db import DatabaseUnavailable, SchemaTooNew
+
+    if isinstance(exc, SchemaTooNew | DatabaseUnavailable):
+        return str(exc)
+    module = type(exc).__module__
+    if module.startswith("alembic") and "Can't locate revision" in str(exc):
+        return "this database was written by a newer Daraja; upgrade the code or restore a backup"
+    if module.startswith("sqlalchemy"):
+        return _sqlalchemy(exc)
+    if module.startswith("telegram"):
+        return _telegram(exc)
+    if module.startswith("asyncpg"):
+        return f"PostgreSQL refused: {_first_line(exc)}"
+    if isinstance(exc, OSError):
+        return _os_error(exc)
+    return None
+
+
+def _sqlalchemy(exc: BaseException) -> str | None:
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
+    if isinstance(exc, ArgumentError | NoSuchModuleError):
+        return "DARAJA_DATABASE_URL: not a database URL Daraja can use"
+    if not isinstance(exc, DBAPIError):
+        return None
+    orig = exc.orig
+    text = _first_line(orig) if orig is not None else ""
+    if type(orig).__module__.startswith("sqlite3") or "sqlite" in type(orig).__module__:
+        lowered = text.lower()
+        for words, line in _SQLITE_REASONS:
+            if words in lowered:
+                return line
+        return f"SQLite refused: {text}"
+    if isinstance(orig, OSError):
+        return _os_error(orig)
+    return f"the database refused: {text}"
+
+
+def _telegram(exc: BaseException) -> str | None:
+    name = type(exc).__name__
+    if name == "InvalidToken":
+        return "the Bot API refused the token: check DARAJA_TELEGRAM_TOKEN"
+    if name in ("NetworkError", "TimedOut"):
+        return (
+            f"cannot reach the Bot API ({_first_line(exc)}): check DARAJA_TELEGRAM_API_URL "
+            "and the network"
+        )
+    return None
+
+
+def _os_error(exc: OSError) -> str:
+    if exc.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH) or isinstance(
+        exc, ConnectionError | TimeoutError
+    ):
+        return (
+            f"cannot connect to the database server ({exc.strerror or _first_line(exc)}): "
+            "is it up? check DARAJA_DATABASE_URL"
+        )
+    if exc.filename:
+        return f"{exc.filename}: {exc.strerror or _first_line(exc)}"
+    if "Name or service not known" in str(exc) or "nodename nor servname" in str(exc):
+        return "cannot resolve the database server's host name: check DARAJA_DATABASE_URL"
+    return _first_line(exc) or type(exc).__name__
+
+
+def _first_line(exc: BaseException) -> str:
+    # SQLAlchemy's asyncpg adapter prefixes "<class 'asyncpg.exceptions.X'>: ".
+    text = re.sub(r"^<class '[\w.]+'>:\s*", "", str(exc).strip())
+    return text.splitlines()[0] if text else type(exc).__name__

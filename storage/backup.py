@@ -1,0 +1,460 @@
+"""Backups and restores of the deployment's database, consistent while the bot runs.
+
+SQLite: SQLite's online backup API (`sqlite3.Connection.backup`) copies the database in one
+read transaction, so the copy is one consistent moment even while the bot writes (WAL readers
+never block the writer). A restore copies the backup *into* the live file with the same API,
+which is the one way SQLite supports to replace a database another process may have open: a
+file renamed under a running bot would leave it writing to a vanished inode through a WAL that
+no longer matches. Before a restore overwrites anything, the database as it was is saved next
+to it (`<name>.before-restore-<time>.db`).
+
+PostgreSQL: `pg_dump --format=custom` (one snapshot transaction) and `pg_restore --clean
+--single-transaction`. Credentials go to the tools through the environment (PGPASSWORD and
+friends), never on a command line another user could read in `ps`.
+
+Every file written here is created mode 0600: a backup holds every message of an operation.
+This module knows nothing of settings or the CLI; `bot/cli_backup.py` drives it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import os
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from storage.audit import GENESIS, AuditRecord, HeadState
+from storage.audit_read import ts_text
+
+Progress = Callable[[str], None]
+
+# Where Debian's PostgreSQL packages put the client tools when they are not on PATH.
+PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
+
+
+class BackupError(Exception):
+    """A backup or restore cannot go on; the text says why in one line."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A backup file just written."""
+
+    path: Path
+    bytes: int
+    backend: str
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for PostgreSQL)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    return Path(parsed.database or "")
+
+
+def stamp(now: datetime | None = None) -> str:
+    """A file-name-safe UTC time such as `20261203T091500Z`."""
+    return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+
+
+_KINDS = {"sqlite": "a SQLite backup", "postgresql": "a PostgreSQL dump"}
+
+
+def _file_kind(path: Path) -> str:
+    """What a backup file holds, by its first bytes."""
+    with path.open("rb") as fh:
+        head = fh.read(16)
+    if head == b"SQLite format 3\x00":
+        return "sqlite"
+    if head.startswith(b"PGDMP"):
+        return "postgresql"
+    return "not a Daraja backup"
+
+
+def _private_file(path: Path) -> None:
+    """Create `path` empty with mode 0600 (whatever the umask), refusing to overwrite."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- SQLite -------------------------------------------------------------------------------
+
+
+def sqlite_backup(source: Path, out: Path, progress: Progress) -> Snapshot:
+    """Copy a live SQLite database to `out` (0600) as one consistent snapshot."""
+    if not source.is_file():
+        raise BackupError(f"no database at {source}")
+    if out.exists():
+        raise BackupError(f"{out} exists already: choose another --out")
+    partial = out.with_name(f".{out.name}.partial")
+    partial.unlink(missing_ok=True)
+    _private_file(partial)
+    try:
+        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+        try:
+            dst = sqlite3.connect(partial)
+            try:
+                # One step (pages=-1): one read transaction, so writes by the bot during the
+                # copy neither restart it nor show up in it.
+                pages = src.execute("PRAGMA page_count").fetchone()[0]
+                progress(f"copying {pages} pages from {source}")
+                src.backup(dst, pages=-1)
+                dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+                check = dst.execute("PRAGMA quick_check").fetchone()[0]
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        if check != "ok":
+            raise BackupError(f"the copy failed SQLite's check: {check}")
+        _fsync(partial)
+        os.replace(partial, out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return Snapshot(out, out.stat().st_size, "sqlite")
+
+
+def sqlite_stage(backup: Path, beside: Path) -> Path:
+    """A private working copy of a backup file next to the target (the original is never
+    opened for writing: it may sit on read-only media)."""
+    if not backup.is_file():
+        raise BackupError(f"{backup}: no such file")
+    kind = _file_kind(backup)
+    if kind != "sqlite":
+        raise BackupError(f"{backup} is {_KINDS.get(kind, kind)}: this deployment uses SQLite")
+    beside.parent.mkdir(parents=True, exist_ok=True)
+    staged = beside.with_name(f".{beside.name}.restore-{os.getpid()}")
+    staged.unlink(missing_ok=True)
+    _private_file(staged)
+    try:
+        src = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+        try:
+            dst = sqlite3.connect(staged)
+            try:
+                src.backup(dst, pages=-1)
+                dst.execute("PRAGMA journal_mode=DELETE")  # read below without a -shm file
+                check = dst.execute("PRAGMA quick_check").fetchone()[0]
+            finally:
+                dst.close()
+        finally:
+            src.close()
+    except sqlite3.DatabaseError as exc:
+        staged.unlink(missing_ok=True)
+        raise BackupError(f"{backup} cannot be read as a SQLite database: {exc}") from None
+    if check != "ok":
+        staged.unlink(missing_ok=True)
+        raise BackupError(f"{backup} failed SQLite's check: {check}")
+    return staged
+
+
+def sqlite_revision(path: Path) -> str | None:
+    """The Alembic revision stamped in a SQLite file (None: never migrated)."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = con.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.DatabaseError:
+        return None
+    finally:
+        con.close()
+    return str(row[0]) if row else None
+
+
+def sqlite_restore(staged: Path, target: Path, progress: Progress) -> Path | None:
+    """Copy a verified staged backup into the target database in place; returns where the
+    database as it was has been saved (None when there was none)."""
+    saved: Path | None = None
+    if target.exists() and target.stat().st_size > 0:
+        saved = target.with_name(f"{target.stem}.before-restore-{stamp()}{target.suffix or '.db'}")
+        progress(f"saving the current database as {saved}")
+        sqlite_backup(target, saved, lambda _line: None)
+    src = sqlite3.connect(staged)
+    try:
+        dst = sqlite3.connect(target, timeout=30)
+        try:
+            progress(f"writing the backup into {target}")
+            src.backup(dst, pages=-1)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    os.chmod(target, 0o600)
+    return saved
+
+
+def sqlite_records(path: Path) -> tuple[Iterator[AuditRecord], HeadState]:
+    """The audit events (in seq order, streamed) and head of a SQLite file, read through a
+    read-only connection so verifying a backup never changes it."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = con.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+    except sqlite3.DatabaseError as exc:
+        con.close()
+        raise BackupError(f"{path} holds no Daraja audit log: {exc}") from None
+    head = HeadState(seq=int(row[0]), hash=str(row[1])) if row else HeadState(0, GENESIS)
+
+    def rows() -> Iterator[AuditRecord]:
+        try:
+            cursor = con.execute(
+                "SELECT seq, ts, component, event_type, actor, outcome, operation_id, payload, "
+                "prev_hash, hash FROM audit_events ORDER BY seq"
+            )
+            for r in cursor:
+                yield AuditRecord(
+                    seq=r[0],
+                    ts=ts_text(r[1]),
+                    component=r[2],
+                    event_type=r[3],
+                    actor=r[4],
+                    outcome=r[5],
+                    operation_id=r[6],
+                    payload=r[7],
+                    prev_hash=r[8],
+                    hash=r[9],
+                )
+        finally:
+            con.close()
+
+    return rows(), head
+
+
+@dataclass
+class RunLock:
+    """A running bot's shared lock on its SQLite database (`<db>.run-lock`); a restore takes
+    it exclusively to know that no bot uses the database."""
+
+    fd: int
+
+    @classmethod
+    def hold(cls, database: Path) -> RunLock:
+        """Take the shared lock (several worker processes may hold it together)."""
+        fd = os.open(_run_lock_path(database), os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return cls(fd)
+
+    @classmethod
+    def exclusive(cls, database: Path) -> RunLock | None:
+        """Take it exclusively at once, or None when a running bot holds it."""
+        fd = os.open(_run_lock_path(database), os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return cls(fd)
+
+    def release(self) -> None:
+        """Let go (also done by the kernel when the process ends)."""
+        if self.fd >= 0:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _run_lock_path(database: Path) -> Path:
+    return database.with_name(database.name + ".run-lock")
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+
+
+def pg_tool(name: str) -> str:
+    """The path of `pg_dump` / `pg_restore`: on PATH, else the newest Debian install."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for directory in sorted(glob.glob(PG_BIN_GLOB), key=_version_key, reverse=True):
+        candidate = Path(directory) / name
+        if candidate.is_file():
+            return str(candidate)
+    raise BackupError(f"{name} not found: install PostgreSQL's client tools (postgresql-client)")
+
+
+def _version_key(directory: str) -> tuple[int, ...]:
+    part = Path(directory).parent.name
+    return tuple(int(p) for p in part.split(".") if p.isdigit())
+
+
+def pg_env(url: str) -> dict[str, str]:
+    """libpq's environment for a `postgresql+asyncpg://` URL (the password stays out of argv)."""
+    parsed = make_url(url)
+    env = dict(os.environ)
+    for var, value in (
+        ("PGHOST", parsed.host),
+        ("PGPORT", str(parsed.port) if parsed.port else None),
+        ("PGUSER", parsed.username),
+        ("PGPASSWORD", parsed.password),
+        ("PGDATABASE", parsed.database),
+    ):
+        if value:
+            env[var] = str(value)
+    env["PGAPPNAME"] = "daraja-backup"
+    return env
+
+
+def _run(argv: list[str], url: str, what: str) -> subprocess.CompletedProcess[bytes]:
+    # A fixed argv naming PostgreSQL's own tools; no shell.
+    result = subprocess.run(argv, env=pg_env(url), capture_output=True, check=False)  # noqa: S603
+    if result.returncode != 0:
+        lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise BackupError(
+            f"{what} failed: {lines[-1] if lines else f'status {result.returncode}'}"
+        )
+    return result
+
+
+def pg_backup(url: str, out: Path, progress: Progress) -> Snapshot:
+    """`pg_dump --format=custom` of the deployment's database into `out` (0600)."""
+    if out.exists():
+        raise BackupError(f"{out} exists already: choose another --out")
+    partial = out.with_name(f".{out.name}.partial")
+    partial.unlink(missing_ok=True)
+    _private_file(partial)
+    progress(f"pg_dump of database {make_url(url).database}")
+    try:
+        _run(
+            [pg_tool("pg_dump"), "--format=custom", "--no-owner", f"--file={partial}"],
+            url,
+            "pg_dump",
+        )
+        _fsync(partial)
+        os.replace(partial, out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return Snapshot(out, out.stat().st_size, "postgresql")
+
+
+def pg_check_dump(path: Path) -> None:
+    """Refuse what is not a pg_dump custom-format archive."""
+    if not path.is_file():
+        raise BackupError(f"{path}: no such file")
+    kind = _file_kind(path)
+    if kind != "postgresql":
+        raise BackupError(f"{path} is {_KINDS.get(kind, kind)}: this deployment uses PostgreSQL")
+
+
+def pg_dump_records(path: Path, url: str) -> tuple[list[AuditRecord], tuple[int, str] | None]:
+    """The audit events and head stored in a dump, read without restoring it anywhere."""
+    pg_check_dump(path)
+    records: list[AuditRecord] = []
+    head: tuple[int, str] | None = None
+    for table in ("audit_events", "audit_head"):
+        out = _run(
+            [pg_tool("pg_restore"), "--data-only", f"--table={table}", "--file=-", str(path)],
+            url,
+            "pg_restore (reading the backup)",
+        ).stdout.decode("utf-8")
+        for columns, row in _copy_rows(out):
+            data = dict(zip(columns, row, strict=True))
+            if table == "audit_head":
+                head = (int(data["seq"] or 0), data["hash"] or "")
+                continue
+            records.append(
+                AuditRecord(
+                    seq=int(data["seq"] or 0),
+                    ts=ts_text(data["ts"]),
+                    component=data["component"] or "",
+                    event_type=data["event_type"] or "",
+                    actor=data["actor"] or "",
+                    outcome=data["outcome"] or "",
+                    operation_id=int(data["operation_id"]) if data["operation_id"] else None,
+                    payload=data["payload"] or "",
+                    prev_hash=data["prev_hash"] or "",
+                    hash=data["hash"] or "",
+                )
+            )
+    records.sort(key=lambda r: r.seq)
+    return records, head
+
+
+def pg_restore(path: Path, url: str, progress: Progress) -> None:
+    """Replace the database's tables with the dump's, in one transaction."""
+    progress(f"pg_restore into database {make_url(url).database}")
+    _run(
+        [
+            pg_tool("pg_restore"),
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--single-transaction",
+            "--exit-on-error",
+            f"--dbname={make_url(url).database}",
+            str(path),
+        ],
+        url,
+        "pg_restore",
+    )
+
+
+def _copy_rows(sql: str) -> Iterator[tuple[list[str], list[str | None]]]:
+    """Rows of the `COPY table (cols) FROM stdin;` blocks of a plain-text dump."""
+    lines = iter(sql.splitlines())
+    for line in lines:
+        if not line.startswith("COPY "):
+            continue
+        inner = line[line.index("(") + 1 : line.index(")")]
+        columns = [c.strip().strip('"') for c in inner.split(",")]
+        for data in lines:
+            if data == "\\.":
+                break
+            yield columns, [_unescape(field) for field in data.split("\t")]
+
+
+_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
+
+
+def _unescape(field: str) -> str | None:
+    """One field of COPY's text format (`\\N` is NULL)."""
+    if field == "\\N":
+        return None
+    if "\\" not in field:
+        return field
+    out: list[str] = []
+    i = 0
+    while i < len(field):
+        ch = field[i]
+        if ch != "\\" or i + 1 == len(field):
+            out.append(ch)
+            i += 1
+            continue
+        nxt = field[i + 1]
+        if nxt in _ESCAPES:
+            out.append(_ESCAPES[nxt])
+            i += 2
+        elif nxt == "x":
+            j = i + 2
+            while j < len(field) and j < i + 4 and field[j] in "0123456789abcdefABCDEF":
+                j += 1
+            out.append(chr(int(field[i + 2 : j], 16)))
+            i = j
+        elif nxt in "01234567":
+            j = i + 1
+            while j < len(field) and j < i + 4 and field[j] in "01234567":
+                j += 1
+            out.append(chr(int(field[i + 1 : j], 8)))
+            i = j
+        else:
+            out.append(nxt)
+            i += 2
+    # pg_dump writes UTF-8 text as is and escapes only control characters, so an octal or hex
+    # escape is one ASCII character.
+    return "".join(out)

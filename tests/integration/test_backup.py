@@ -1,0 +1,236 @@
+"""`daraja backup` and `daraja restore` on real databases, taken while writes keep coming."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from storage.audit import AuditChain
+from storage.db import Database
+
+
+class Burst:
+    """Another connection appending audit events as fast as it can, like a busy bot."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.written = 0
+        self._stop = threading.Event()
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    async def _run(self) -> None:
+        db = Database(self.url)
+        chain = AuditChain()
+        try:
+            while not self._stop.is_set():
+                async with db.transaction() as s:
+                    for _ in range(5):
+                        await chain.append(
+                            s,
+                            component="test",
+                            event_type="burst.write",
+                            actor="tg:1",
+                            payload={"n": self.written, "text": "Kòmandan: 14:30 \t\\ ok"},
+                        )
+                        self.written += 1
+                self._started.set()
+        finally:
+            await db.dispose()
+
+    def __enter__(self) -> Burst:
+        self._thread.start()
+        assert self._started.wait(30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+
+def _cli(
+    argv: list[str], url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, dict[str, object], str]:
+    monkeypatch.setenv("DARAJA_DATABASE_URL", url)
+    capsys.readouterr()
+    status = main([*argv, "--json"])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return status, json.loads(captured.out) if captured.out.strip() else {}, captured.err
+
+
+def _migrated(url: str) -> None:
+    async def go() -> None:
+        db = Database(url)
+        try:
+            await db.upgrade()
+        finally:
+            await db.dispose()
+
+    asyncio.run(go())
+
+
+@pytest.fixture
+def two_databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A source and a restore target on the backend under test."""
+    backend = request.param
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/live.db", f"sqlite+aiosqlite:///{tmp_path}/new.db"
+        return
+    from tests.support.postgres import fresh_database_url
+
+    yield fresh_database_url(request), fresh_database_url(request)
+
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+]
+
+
+@pytest.mark.parametrize("two_databases", BACKENDS, indirect=True)
+def test_a_backup_taken_during_a_burst_restores_with_a_verified_chain(
+    two_databases: tuple[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    live, target = two_databases
+    _migrated(live)
+    out = tmp_path / "backup.bin"
+    with Burst(live) as burst:
+        before = burst.written
+        status, taken, progress = _cli(["backup", "--out", str(out)], live, monkeypatch, capsys)
+        after_backup = burst.written
+    assert status == 0, progress
+    assert after_backup > before  # the writes went on while the backup ran
+    audit = taken["audit"]
+    assert isinstance(audit, dict)
+    assert audit["ok"] is True
+    # One moment of the burst: whole transactions only (5 events each), none half-copied.
+    assert before - 5 <= audit["count"] <= after_backup  # (a transaction may be in flight)
+    assert audit["count"] % 5 == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+    status, restored, progress = _cli(["restore", str(out)], target, monkeypatch, capsys)
+
+    assert status == 0, progress
+    assert restored["before"] == audit
+    after = restored["after"]
+    assert isinstance(after, dict)
+    assert (after["ok"], after["count"], after["head_hash"]) == (
+        True,
+        audit["count"],
+        audit["head_hash"],
+    )
+    assert "verifying the restored database's audit chain" in progress
+    # The restored database is one a bot can use: a command runs on it.
+    assert _cli(["admin", "operations"], target, monkeypatch, capsys)[0] == 0
+
+
+@pytest.mark.parametrize("two_databases", BACKENDS, indirect=True)
+def test_restore_refuses_a_database_a_running_bot_uses_unless_forced(
+    two_databases: tuple[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    source, live = two_databases
+    _migrated(source)
+    _migrated(live)
+    out = tmp_path / "backup.bin"
+    assert _cli(["backup", "--out", str(out)], source, monkeypatch, capsys)[0] == 0
+
+    async def running_bot_refused() -> tuple[int, str]:
+        bot_db = Database(live)
+        try:
+            bot_db.hold_run_lock()
+            async with bot_db.engine.connect():  # PostgreSQL: the bot's open connection
+                status, _, err = await asyncio.to_thread(
+                    _cli, ["restore", str(out)], live, monkeypatch, capsys
+                )
+                forced = (
+                    await asyncio.to_thread(
+                        _cli, ["restore", str(out), "--force"], live, monkeypatch, capsys
+                    )
+                )[0]
+            return status * 10 + forced, err
+        finally:
+            await bot_db.dispose()
+
+    codes, err = asyncio.run(running_bot_refused())
+
+    assert codes == 20, err  # refused with status 2, then restored with --force
+    assert "a running Daraja uses" in err
+
+
+def test_a_tampered_backup_is_refused_and_nothing_is_overwritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    live = f"sqlite+aiosqlite:///{tmp_path}/live.db"
+    _migrated(live)
+    assert _cli(["admin", "create-operation", "Kenscoff"], live, monkeypatch, capsys)[0] == 0
+    out = tmp_path / "backup.db"
+    assert _cli(["backup", "--out", str(out)], live, monkeypatch, capsys)[0] == 0
+    con = sqlite3.connect(out)
+    con.execute("DROP TRIGGER audit_events_no_update")
+    con.execute("UPDATE audit_events SET actor = 'tg:666' WHERE seq = 1")
+    con.commit()
+    con.close()
+    assert _cli(["admin", "create-operation", "Furcy"], live, monkeypatch, capsys)[0] == 0
+
+    status, report, err = _cli(["restore", str(out)], live, monkeypatch, capsys)
+
+    assert status == 1
+    assert report["ok"] is False
+    assert "nothing was restored" in err
+    _, ops, _ = _cli(["admin", "operations"], live, monkeypatch, capsys)
+    assert [o["operation"] for o in ops] == ["Kenscoff", "Furcy"]  # type: ignore[attr-defined]
+    assert list(tmp_path.glob("live.before-restore-*")) == []
+
+
+def test_a_newer_darajas_backup_is_refused_with_the_upgrade_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    live = f"sqlite+aiosqlite:///{tmp_path}/live.db"
+    _migrated(live)
+    out = tmp_path / "backup.db"
+    assert _cli(["backup", "--out", str(out)], live, monkeypatch, capsys)[0] == 0
+    con = sqlite3.connect(out)
+    con.execute("UPDATE alembic_version SET version_num = '0999'")
+    con.commit()
+    con.close()
+
+    status, _, err = _cli(["restore", str(out)], live, monkeypatch, capsys)
+
+    assert status == 2
+    assert "written by a newer Daraja" in err
+    assert "db upgrade" not in err
+
+
+def test_backup_refuses_to_overwrite_and_names_a_missing_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    live = f"sqlite+aiosqlite:///{tmp_path}/live.db"
+    status, _, err = _cli(["backup"], live, monkeypatch, capsys)
+    assert status == 2
+    assert f"no database at {tmp_path}/live.db" in err
+    assert not (tmp_path / "live.db").exists()  # asking did not create one
+
+    _migrated(live)
+    status, taken, _ = _cli(["backup"], live, monkeypatch, capsys)  # default place
+    assert status == 0
+    default = Path(str(taken["backup"]))
+    assert default.parent == tmp_path / "backups"
+    assert stat.S_IMODE(default.parent.stat().st_mode) == 0o700
+    status, _, err = _cli(["backup", "--out", str(default)], live, monkeypatch, capsys)
+    assert status == 2
+    assert "exists already" in err

@@ -1,0 +1,199 @@
+"""The CLI's doors: a database it cannot use gives one line and exit 2, never a traceback.
+
+Each command runs in-process (`bot.cli.main`), against real SQLite files and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from bot.cli import main
+from bot.cli_doors import explain
+from storage.db import Database
+
+TOKEN = "123456789:" + "A" * 35
+# Every command that opens the deployment's database.
+DB_COMMANDS = [
+    ["db", "upgrade"],
+    ["db", "current"],
+    ["admin", "operations"],
+    ["admin", "create-operation", "Furcy"],
+    ["admin", "people"],
+    ["admin", "codes"],
+    ["admin", "revoke", "person", "5"],
+    ["admin", "set-role", "5", "officer"],
+    ["audit", "verify"],
+    ["audit", "head"],
+    ["audit", "export", "--format", "jsonl"],
+    ["run"],
+]
+
+
+def _cli(
+    argv: list[str], url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str]:
+    monkeypatch.setenv("DARAJA_DATABASE_URL", url)
+    monkeypatch.setenv("DARAJA_TELEGRAM_TOKEN", TOKEN)
+    monkeypatch.setenv("DARAJA_TELEGRAM_API_URL", "http://127.0.0.1:9")  # never reached
+    capsys.readouterr()
+    status = main(argv)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    # `run` logs its start (models found or not) before it opens the database: only the
+    # command's own lines count.
+    return status, "".join(line for line in err.splitlines(True) if " WARNING " not in line)
+
+
+@pytest.fixture
+def postgres_database_url(request: pytest.FixtureRequest) -> str:
+    from tests.support.postgres import fresh_database_url
+
+    return fresh_database_url(request)
+
+
+def _newer(url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Migrate, then stamp a revision this code has never heard of (a newer Daraja's)."""
+    assert _cli(["db", "upgrade"], url, monkeypatch, capsys)[0] == 0
+
+    async def stamp() -> None:
+        db = Database(url)
+        try:
+            async with db.engine.begin() as conn:
+                await conn.execute(text("UPDATE alembic_version SET version_num = '0999'"))
+        finally:
+            await db.dispose()
+
+    asyncio.run(stamp())
+
+
+@pytest.mark.parametrize("argv", DB_COMMANDS, ids=lambda a: " ".join(a))
+def test_a_newer_database_gets_one_clear_line_from_every_command(
+    argv: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/daraja.db"
+    _newer(url, monkeypatch, capsys)
+
+    status, err = _cli(argv, url, monkeypatch, capsys)
+
+    assert status == 2
+    assert err.strip().splitlines() == [
+        "daraja: this database was written by a newer Daraja (revision 0999; this code knows "
+        "up to 0008); upgrade the code or restore a backup"
+    ]
+    assert "db upgrade" not in err
+    # Nothing was changed: the stamp is still the newer one.
+    con = sqlite3.connect(tmp_path / "daraja.db")
+    assert con.execute("SELECT version_num FROM alembic_version").fetchall() == [("0999",)]
+    con.close()
+
+
+@pytest.mark.postgres
+def test_a_newer_postgresql_database_is_refused_the_same_way(
+    postgres_database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _newer(postgres_database_url, monkeypatch, capsys)
+    for argv in (["db", "upgrade"], ["admin", "operations"], ["audit", "verify"]):
+        status, err = _cli(argv, postgres_database_url, monkeypatch, capsys)
+        assert status == 2
+        assert "written by a newer Daraja" in err
+        assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", DB_COMMANDS, ids=lambda a: " ".join(a))
+def test_an_uncreatable_database_path_gets_one_line(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, err = _cli(
+        argv, "sqlite+aiosqlite:////proc/no-such-dir/data/daraja.db", monkeypatch, capsys
+    )
+
+    assert status == 2
+    assert err.strip().splitlines() == [
+        "daraja: cannot create the database's directory /proc/no-such-dir/data: "
+        "No such file or directory"
+    ]
+
+
+def test_a_directory_given_as_the_database_gets_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, err = _cli(["db", "upgrade"], f"sqlite+aiosqlite:///{tmp_path}", monkeypatch, capsys)
+
+    assert status == 2
+    assert err.strip() == f"daraja: the database path {tmp_path} is a directory, not a file"
+
+
+def test_a_file_that_is_not_a_database_gets_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "daraja.db").write_bytes(b"not a database at all, just some bytes" * 100)
+
+    status, err = _cli(
+        ["admin", "operations"], f"sqlite+aiosqlite:///{tmp_path}/daraja.db", monkeypatch, capsys
+    )
+
+    assert status == 2
+    assert err.strip() == "daraja: the database file is not a SQLite database"
+
+
+@pytest.mark.parametrize("argv", DB_COMMANDS, ids=lambda a: " ".join(a))
+def test_postgresql_down_gets_one_line_without_the_password(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+    url = "postgresql+asyncpg://daraja:s3cret-pw@127.0.0.1:9/daraja"
+
+    status, err = _cli(argv, url, monkeypatch, capsys)
+
+    assert status == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1
+    assert "cannot connect to the database server" in lines[0]
+    assert "s3cret-pw" not in err
+
+
+def test_a_read_only_database_file_is_named_as_such(tmp_path: Path) -> None:
+    # The real error SQLite gives when the file cannot be written (root ignores file modes,
+    # so the file is opened read-only instead of made read-only).
+    path = tmp_path / "daraja.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE t (x)")
+    con.close()
+    engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    with pytest.raises(OperationalError) as refused, engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    engine.dispose()
+
+    assert explain(refused.value) == (
+        "the database file is read-only: give the bot's user write access"
+    )
+
+
+def test_a_bug_keeps_its_traceback() -> None:
+    assert explain(ValueError("a bug")) is None
+    assert explain(KeyError("x")) is None
+
+
+def test_health_names_a_newer_database_without_the_upgrade_advice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/daraja.db"
+    _newer(url, monkeypatch, capsys)
+    monkeypatch.setenv("DARAJA_DATABASE_URL", url)
+    capsys.readouterr()
+
+    status = main(["health"])
+
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "FAIL database: this database was written by a newer Daraja" in out
+    assert "db upgrade" not in out
