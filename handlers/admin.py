@@ -121,12 +121,9 @@ async def revoke(update: Update, ctx: DarajaContext) -> None:
             await answer(update, ctx, "revoke.code_ok", lang, code=code.id)
         elif target == "chat" and len(args) == 2 and _is_int(args[1]):
             chat = await service.revoke_chat(caller, int(args[1]))
-            ctx.services.refusals.forget(chat.chat_id)  # its next message gets the refusal
             await answer(update, ctx, "revoke.chat_ok", lang, chat=chat.chat_id)
         elif target == "unit" and len(args) == 3:
             retired = await service.retire_unit(caller, args[1], args[2])
-            for chat_id in retired.chats:
-                ctx.services.refusals.forget(chat_id)
             await answer(
                 update,
                 ctx,

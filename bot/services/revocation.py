@@ -11,6 +11,7 @@ the same transaction; the CLI's actor is `cli:<OS user>`.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Role
 from bot.errors import AccessDenied, NotFound, UserInputError
-from bot.services.access import RefusalMemory
 from bot.services.enrollment import CODE_RE, Caller, hash_code, normalise_code
+from storage.attempts import RefusalRepo
 from storage.audit import AuditChain
 from storage.db import Database
 from storage.models import Chat, Delivery, EnrollmentCode, Message, Operation, Person, utcnow
@@ -35,6 +36,27 @@ _PERSON_REVOKED = select(_PEOPLE.revoked_at).where(_PEOPLE.telegram_user_id == b
 
 # What `revoke` accepts, in the order of the CLI's help.
 TARGETS = ("person", "code", "chat", "unit")
+
+
+@dataclass
+class RefusalMemory:
+    """Remembers which (chat, person) pairs were already told, bounded and per process: a
+    captured phone must not make the bot flood a group with refusals."""
+
+    capacity: int = 10_000
+
+    def __post_init__(self) -> None:
+        self._told: OrderedDict[int, None] = OrderedDict()
+
+    def first_time(self, key: int) -> bool:
+        """True the first time a key is seen (then it is remembered)."""
+        if key in self._told:
+            self._told.move_to_end(key)
+            return False
+        self._told[key] = None
+        if len(self._told) > self.capacity:
+            self._told.popitem(last=False)
+        return True
 
 
 @dataclass(frozen=True)
@@ -256,7 +278,7 @@ class RevocationService:
                     f"no enrolled chat {chat_id}", key="revoke.unknown_chat", chat=str(chat_id)
                 )
             if chat.active:
-                self._cut_chat(chat, caller)
+                await self._cut_chat(s, chat, caller)
                 held = await _hold_pending(s, Delivery.target_chat_id == chat.id)
                 await self._audit(
                     s,
@@ -294,7 +316,7 @@ class RevocationService:
                 .all()
             )
             for chat in chats:
-                self._cut_chat(chat, caller)
+                await self._cut_chat(s, chat, caller)
             held = (
                 await _hold_pending(s, Delivery.target_chat_id.in_([c.id for c in chats]))
                 if chats
@@ -360,7 +382,9 @@ class RevocationService:
         async with self.db.transaction() as s:
             yield s
 
-    def _cut_chat(self, chat: Chat, caller: Caller) -> None:
+    async def _cut_chat(self, s: AsyncSession, chat: Chat, caller: Caller) -> None:
+        # Forget that the chat was told it is not enrolled: its next message is told again.
+        await RefusalRepo(s).forget(chat.telegram_chat_id)
         chat.active = False
         chat.revoked_at = self.clock()
         chat.revoked_by = _actor(caller)
