@@ -25,11 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.errors import DarajaError, NotFound, UserInputError
+from bot.errors import DarajaError, NotFound, StorageError, UserInputError
 from bot.formatting import format_time
 from bot.i18n import I18n
 from bot.services.board import esc
@@ -38,6 +37,7 @@ from bot.services.status import Notice, Notifier
 from bot.services.translator import Translator
 from storage.audit import AuditChain
 from storage.db import Database
+from storage.errors import FLASH_SOURCE, MESSAGE_SOURCE, Duplicate
 from storage.messages import MessageRepo
 from storage.models import Chat, Message, Operation, utcnow
 from storage.repositories import ChatRepo, OperationRepo, PersonRepo
@@ -183,14 +183,14 @@ class FlashService:
         try:
             async with self.db.transaction() as s:
                 op, origin, private = await self._origin(s, sender_id, telegram_chat_id)
-                message_id = telegram_message_id
-                if private:
-                    message_id = await _synthetic_id(s, origin.id)
-                message = await MessageRepo(s).add_message(
+                messages = MessageRepo(s)
+                # Typed privately: filed in the origin chat under a synthetic id.
+                add = messages.add_filed_message if private else messages.add_message
+                message = await add(
                     Message(
                         operation_id=op.id,
                         chat_id=origin.id,
-                        telegram_message_id=message_id,
+                        telegram_message_id=telegram_message_id,
                         update_id=update_id,
                         author_user_id=sender_id,
                         author_name=sender_name[:255],
@@ -250,8 +250,16 @@ class FlashService:
                     targets=targets,
                     now=now,
                 )
-        except IntegrityError:
+        except Duplicate as exc:
+            if exc.constraint not in (FLASH_SOURCE, MESSAGE_SOURCE):
+                log.error("FLASH from %s not recorded: %s", sender_id, exc.constraint)
+                raise StorageError("FLASH not recorded", key="flash.not_sent") from exc
+            # Two copies of one update at once: the other one was recorded and answered.
+            log.info("FLASH update %s already recorded (%s)", update_id, exc.constraint)
             return FlashSent(0, 0, 0, (), (), duplicate=True)
+        except IntegrityError as exc:
+            log.error("FLASH from %s not recorded: %s", sender_id, type(exc).__name__)
+            raise StorageError("FLASH not recorded", key="flash.not_sent") from exc
         if count:
             self.on_queued()
         return FlashSent(
@@ -613,14 +621,3 @@ async def flash_copy_extras(
     ):
         return label, ()
     return label, ((i18n.t("flash.ack_button", lang), ack_data(flash.id)),)
-
-
-async def _synthetic_id(s: AsyncSession, chat_row_id: int) -> int:
-    """A negative message id for a FLASH typed privately, unique within its filing chat
-    (Telegram's ids are positive, so it never collides with a real message)."""
-    lowest = (
-        await s.execute(
-            select(func.min(Message.telegram_message_id)).where(Message.chat_id == chat_row_id)
-        )
-    ).scalar_one_or_none()
-    return min(int(lowest or 0), 0) - 1

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import LANGUAGES, Role
-from bot.errors import AccessDenied, DarajaError, NotFound, UserInputError
+from bot.errors import AccessDenied, DarajaError, NotFound, StorageError, UserInputError
 from bot.formatting import format_age
 from bot.i18n import SITREP_STATUSES, I18n
 from bot.services.board import (
@@ -46,6 +46,7 @@ from bot.services.recording import record_copies
 from bot.services.translator import Translator, untranslated
 from storage.audit import AuditChain
 from storage.db import Database
+from storage.errors import DELIVERY, MESSAGE_SOURCE, TRANSLATION, Duplicate
 from storage.messages import MessageRepo
 from storage.models import Chat, Message, Operation, Person, Unit, utcnow
 from storage.repositories import ChatRepo, OperationRepo, PersonRepo
@@ -553,9 +554,16 @@ class StatusService:
                     targets=targets_chats,
                     now=now,
                 )
-        except IntegrityError:
+        except Duplicate as exc:
+            if exc.constraint not in (MESSAGE_SOURCE, TRANSLATION, DELIVERY):
+                log.error("SITREP from %s not filed: %s", author_id, exc.constraint)
+                raise StorageError("SITREP not filed", key="sitrep.not_filed") from exc
             # The same update was filed twice at once: the other one won.
+            log.info("SITREP update %s already filed (%s)", update_id, exc.constraint)
             return FiledReport(0, 0, unit.code, 0, _view_of(sitrep, source, None), True)
+        except IntegrityError as exc:
+            log.error("SITREP from %s not filed: %s", author_id, type(exc).__name__)
+            raise StorageError("SITREP not filed", key="sitrep.not_filed") from exc
         if count:
             self.on_queued()
         view = ReportView(

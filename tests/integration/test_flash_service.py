@@ -4,6 +4,7 @@ controllable clock."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -319,3 +320,31 @@ async def _copy_id(db: Database, chat_id: int) -> int:
     async with db.transaction() as s:
         row = (await s.execute(select(Copy).where(Copy.telegram_chat_id == chat_id))).scalar_one()
         return row.telegram_message_id
+
+
+async def test_two_private_flashes_at_once_are_both_recorded_and_queued(
+    world: dict[str, Any], db: Database
+) -> None:
+    """Both FLASHes are filed under the commanders' chat with a synthetic id: typed at the same
+    moment they must get different ids, and neither may be taken for a replay and dropped."""
+    service: FlashService = world["service"]
+    first, second = await asyncio.gather(
+        *(
+            service.send(
+                sender_id=COMMANDER.user_id,
+                sender_name=COMMANDER.display_name,
+                telegram_chat_id=COMMANDER.user_id,
+                telegram_message_id=message_id,
+                text=f"Order {message_id}",
+            )
+            for message_id in (81, 82)
+        )
+    )
+    assert not first.duplicate
+    assert not second.duplicate
+    assert first.deliveries == second.deliveries == 11
+    assert first.message_id != second.message_id
+    deliveries = await _rows(db, Delivery)
+    assert {d.message_id for d in deliveries} == {first.message_id, second.message_id}
+    events = [e.event_type for e in await _rows(db, AuditEvent)]
+    assert events.count("flash.sent") == 2
