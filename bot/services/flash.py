@@ -33,13 +33,14 @@ from bot.formatting import format_time
 from bot.i18n import I18n
 from bot.services.board import esc
 from bot.services.recording import record_copies
-from bot.services.status import Notice, Notifier
+from bot.services.status import Notice, queue_notices
 from bot.services.translator import Translator
 from storage.audit import AuditChain
 from storage.db import Database
 from storage.errors import FLASH_SOURCE, MESSAGE_SOURCE, Duplicate
 from storage.messages import MessageRepo
 from storage.models import Chat, Message, Operation, utcnow
+from storage.notices import NoticeRepo
 from storage.repositories import ChatRepo, OperationRepo, PersonRepo
 from storage.status_repo import Flash, FlashAck, FlashRepo, StatusRepo
 from translation.types import Translation
@@ -128,6 +129,7 @@ class FlashService:
         escalate_after: timedelta = DEFAULT_ESCALATE,
         clock: Callable[[], datetime] = utcnow,
         on_queued: Callable[[], None] = lambda: None,
+        on_notice: Callable[[], None] = lambda: None,
     ) -> None:
         self.db = db
         self.audit = audit
@@ -137,6 +139,7 @@ class FlashService:
         self.escalate_after = max(escalate_after, remind_after)
         self.clock = clock
         self.on_queued = on_queued
+        self.on_notice = on_notice
 
     async def send(
         self,
@@ -278,8 +281,11 @@ class FlashService:
         user_name: str,
         telegram_chat_id: int,
         telegram_message_id: int,
+        copy_html: str | None = None,
     ) -> AckResult:
-        """Record a unit's acknowledgement from a press in its group (once per unit)."""
+        """Record a unit's acknowledgement from a press in its group (once per unit). With
+        the pressed copy's text (`copy_html`), the copy is queued for an edit that shows who
+        acknowledged and when, without the button."""
         # A press can beat the outbox recording the copy it was made on (the copy reaches the
         # chat a moment before its row commits): give the message map a second to catch up.
         for _ in range(10):
@@ -289,6 +295,8 @@ class FlashService:
             await asyncio.sleep(0.1)
         now = self.clock()
         refusal: tuple[str, AckResult] | None = None
+        acked_result: AckResult | None = None
+        queued_edit = False
         async with self.db.transaction() as s:
             flashes = FlashRepo(s)
             flash = await flashes.get(flash_id)
@@ -352,7 +360,31 @@ class FlashService:
                                 "acked_at": now.isoformat(),
                             },
                         )
-                        return AckResult("acked", unit.code, user_name, now, tz)
+                        if copy_html is not None:
+                            lang = chat.language_list[0]
+                            acked = self.i18n.t(
+                                "flash.acked",
+                                lang,
+                                name=esc(user_name),
+                                unit=esc(unit.code),
+                                time=esc(format_time(now, lang, tz)),
+                            )
+                            await NoticeRepo(s).queue(
+                                telegram_chat_id=telegram_chat_id,
+                                kind="flash.acked",
+                                ref=f"flash:{flash.id}",
+                                operation_id=op.id,
+                                action="edit",
+                                target_message_id=telegram_message_id,
+                                text=f"{copy_html}\n\n✅ {acked}",
+                                now=now,
+                            )
+                            queued_edit = True
+                        acked_result = AckResult("acked", unit.code, user_name, now, tz)
+        if acked_result is not None:
+            if queued_edit:
+                self.on_notice()
+            return acked_result
         assert refusal is not None
         reason, result = refusal
         async with self.db.transaction() as s:
@@ -452,10 +484,12 @@ class FlashService:
                 lines.append("⏳ " + i18n.t("acks.row_waiting", lang, unit=esc(row.unit)))
         return "\n".join(lines)[:4000]
 
-    async def check_flash_reminders(self, now: datetime, notify: Notifier) -> list[Notice]:
+    async def check_flash_reminders(self, now: datetime) -> list[Notice]:
         """Remind units that have not acknowledged (at `remind_after`), then escalate to the
-        sender (at `escalate_after`); each step happens once per FLASH. Returns what was sent."""
-        sent: list[Notice] = []
+        sender (at `escalate_after`); each step happens once per FLASH. The notices are queued
+        in the notice outbox in the transaction that records the step as done, so a step is
+        never recorded without its notices on their way. Returns what was queued."""
+        queued: list[Notice] = []
         async with self.db.transaction() as s:
             due = list(await FlashRepo(s).open_due(now))
         for flash_row in due:
@@ -463,46 +497,28 @@ class FlashService:
                 flash = await FlashRepo(s).get(flash_row.id)
                 if flash is None or flash.escalated_at is not None:
                     continue
-                report = await self._ack_report(s, flash)
-                waiting = {r.unit for r in report.rows if r.acked_at is None}
                 remind = flash.reminded_at is None and now >= flash.remind_after
                 escalate = now >= flash.escalate_after
-                chats = await StatusRepo(s).unit_chats(flash.operation_id)
-                units = {u.id: u for u in await StatusRepo(s).units(flash.operation_id)}
-                reminders: list[Notice] = []
+                if not (remind or escalate):
+                    continue
+                report = await self._ack_report(s, flash)
+                waiting = sorted({r.unit for r in report.rows if r.acked_at is None})
+                notices: list[Notice] = []
                 if remind and waiting:
-                    for unit_id in flash.expected_units or []:
-                        unit = units.get(unit_id)
-                        if unit is None or unit.code not in waiting:
-                            continue
-                        for chat in chats.get(unit_id, []):
-                            copies = await MessageRepo(s).copies_of(flash.message_id, chat.id)
-                            reply_to = copies[-1].telegram_message_id if copies else None
-                            lang = chat.language_list[0]
-                            reminders.append(
-                                Notice(
-                                    chat.telegram_chat_id,
-                                    "🔴 " + self.i18n.t("flash.reminder", lang),
-                                    reply_to,
-                                )
-                            )
-                escalation: list[Notice] = []
+                    notices.extend(await self._reminder_notices(s, flash, set(waiting)))
                 if escalate and waiting:
-                    escalation = await self._escalation_notices(s, flash, report, sorted(waiting))
-            for notice in reminders + escalation:
-                if await notify(notice):
-                    sent.append(notice)
-            async with self.db.transaction() as s:
-                flash = await FlashRepo(s).get(flash_row.id)
-                assert flash is not None
-                events = []
+                    notices.extend(await self._escalation_notices(s, flash, report, waiting))
+                await queue_notices(
+                    s, notices, now=now, ref=f"flash:{flash.id}", operation_id=flash.operation_id
+                )
+                steps = []
                 if remind:
                     flash.reminded_at = now
-                    events.append(("flash.reminded", sorted(waiting)))
+                    steps.append(("flash.reminded", "flash.reminder"))
                 if escalate:
                     flash.escalated_at = now
-                    events.append(("flash.escalated", sorted(waiting)))
-                for event_type, unit_codes in events:
+                    steps.append(("flash.escalated", "flash.escalation"))
+                for event_type, kind in steps:
                     await self.audit.append(
                         s,
                         component="flash",
@@ -510,9 +526,41 @@ class FlashService:
                         actor="daraja",
                         operation_id=flash.operation_id,
                         ts=now,
-                        payload={"flash_id": flash.id, "units": unit_codes},
+                        payload={
+                            "flash_id": flash.id,
+                            "units": waiting,
+                            "queued": sum(1 for n in notices if n.kind == kind),
+                        },
                     )
-        return sent
+            queued.extend(notices)
+        if queued:
+            self.on_notice()
+        return queued
+
+    async def _reminder_notices(
+        self, s: AsyncSession, flash: Flash, waiting: set[str]
+    ) -> list[Notice]:
+        """To each silent unit's groups, in the group's language, under the FLASH copy."""
+        chats = await StatusRepo(s).unit_chats(flash.operation_id)
+        units = {u.id: u for u in await StatusRepo(s).units(flash.operation_id)}
+        notices = []
+        for unit_id in flash.expected_units or []:
+            unit = units.get(unit_id)
+            if unit is None or unit.code not in waiting:
+                continue
+            for chat in chats.get(unit_id, []):
+                copies = await MessageRepo(s).copies_of(flash.message_id, chat.id)
+                reply_to = copies[-1].telegram_message_id if copies else None
+                lang = chat.language_list[0]
+                notices.append(
+                    Notice(
+                        chat.telegram_chat_id,
+                        "🔴 " + self.i18n.t("flash.reminder", lang),
+                        reply_to,
+                        kind="flash.reminder",
+                    )
+                )
+        return notices
 
     async def _escalation_notices(
         self, s: AsyncSession, flash: Flash, report: AckReport, waiting: Sequence[str]
@@ -536,6 +584,7 @@ class FlashService:
                     time=esc(format_time(flash.created_at, reader, tz)),
                     units=esc(", ".join(waiting)),
                 ),
+                kind="flash.escalation",
             )
             for chat_id, reader in targets
         ]

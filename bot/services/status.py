@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -49,6 +49,7 @@ from storage.db import Database
 from storage.errors import DELIVERY, MESSAGE_SOURCE, TRANSLATION, Duplicate
 from storage.messages import MessageRepo
 from storage.models import Chat, Message, Operation, Person, Unit, utcnow
+from storage.notices import DraftRepo, NoticeRepo
 from storage.repositories import ChatRepo, OperationRepo, PersonRepo
 from storage.status_repo import Report, StaleAlert, StatusRepo
 from translation.types import Translation
@@ -254,18 +255,28 @@ class Draft:
 
 
 class ReportDrafts:
-    """Conversation state per (chat, person), forgotten after a timeout (in memory: a restart
-    drops unfinished drafts, and the person starts `/report` again)."""
+    """Conversation state per (chat, person), forgotten after a timeout.
+
+    Every answer is stored in the database (`save`), and `load` reads the drafts back at
+    start, so a restart in the middle of a wizard loses nothing: the person's next tap or
+    answer carries on. The copy in memory serves the message filter, which cannot wait for
+    the database."""
 
     def __init__(
-        self, *, timeout: timedelta = DRAFT_TIMEOUT, clock: Callable[[], datetime] = utcnow
+        self,
+        db: Database | None = None,
+        *,
+        timeout: timedelta = DRAFT_TIMEOUT,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        self.db = db
         self.timeout = timeout
         self.clock = clock
         self._drafts: dict[tuple[int, int], Draft] = {}
 
     def start(self, chat_id: int, user_id: int) -> Draft:
-        """A fresh draft (replacing any earlier one of the same person in the same group)."""
+        """A fresh draft (replacing any earlier one of the same person in the same group);
+        `save` it once its prompt is posted."""
         self._expire()
         draft = Draft(chat_id=chat_id, user_id=user_id, touched=self.clock())
         self._drafts[(chat_id, user_id)] = draft
@@ -288,13 +299,73 @@ class ReportDrafts:
         return draft is not None and self.clock() - draft.touched <= self.timeout
 
     def drop(self, chat_id: int, user_id: int) -> None:
-        """Forget a draft (filed or cancelled)."""
+        """Forget a draft in memory (`discard` also forgets the stored one)."""
         self._drafts.pop((chat_id, user_id), None)
+
+    async def save(self, draft: Draft) -> None:
+        """Store the draft's answers so far."""
+        draft.touched = self.clock()
+        self._drafts[(draft.chat_id, draft.user_id)] = draft
+        if self.db is not None:
+            async with self.db.transaction() as s:
+                await DraftRepo(s).put(
+                    draft.chat_id, draft.user_id, _draft_data(draft), draft.touched
+                )
+
+    async def discard(self, chat_id: int, user_id: int) -> None:
+        """Forget a draft (filed or cancelled), stored copy included."""
+        self.drop(chat_id, user_id)
+        if self.db is not None:
+            async with self.db.transaction() as s:
+                await DraftRepo(s).delete(chat_id, user_id)
+
+    async def load(self) -> int:
+        """Read back the stored drafts still live (at start); returns how many."""
+        if self.db is None:
+            return 0
+        now = self.clock()
+        async with self.db.transaction() as s:
+            repo = DraftRepo(s)
+            await repo.delete_before(now - self.timeout)
+            rows = list(await repo.all())
+        for row in rows:
+            draft = _draft_of(row.telegram_chat_id, row.telegram_user_id, row.data, row.updated_at)
+            self._drafts[(draft.chat_id, draft.user_id)] = draft
+        return len(rows)
 
     def _expire(self) -> None:
         now = self.clock()
         for key in [k for k, d in self._drafts.items() if now - d.touched > self.timeout]:
             del self._drafts[key]
+
+
+def _draft_data(draft: Draft) -> dict[str, Any]:
+    loc = draft.location
+    return {
+        "step": draft.step,
+        "status": draft.status,
+        "location": [loc.latitude, loc.longitude, loc.place] if loc is not None else None,
+        "strength": draft.strength,
+        "needs": draft.needs,
+        "remarks": draft.remarks,
+        "prompt_message_id": draft.prompt_message_id,
+    }
+
+
+def _draft_of(chat_id: int, user_id: int, data: dict[str, Any], touched: datetime) -> Draft:
+    loc = data.get("location")
+    return Draft(
+        chat_id=chat_id,
+        user_id=user_id,
+        step=str(data.get("step") or "status"),
+        status=data.get("status"),
+        location=Location(loc[0], loc[1], loc[2]) if loc else None,
+        strength=data.get("strength"),
+        needs=str(data.get("needs") or ""),
+        remarks=str(data.get("remarks") or ""),
+        prompt_message_id=data.get("prompt_message_id"),
+        touched=touched,
+    )
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -319,14 +390,25 @@ class Notice:
     chat_id: int  # Telegram chat id (a group, or a person's private chat)
     text: str  # Telegram HTML
     reply_to: int | None = None
+    kind: str = "notice"  # flash.reminder | flash.escalation | status.stale_alert | ...
 
 
-class Notifier(Protocol):
-    """How services post notices; returns whether Telegram accepted the message."""
-
-    async def __call__(self, notice: Notice) -> bool:
-        """Send one notice."""
-        ...
+async def queue_notices(
+    s: AsyncSession, notices: Sequence[Notice], *, now: datetime, ref: str, operation_id: int
+) -> None:
+    """Queue notices in the notice outbox, in the caller's transaction (the worker posts
+    them once it commits)."""
+    repo = NoticeRepo(s)
+    for notice in notices:
+        await repo.queue(
+            telegram_chat_id=notice.chat_id,
+            kind=notice.kind,
+            text=notice.text,
+            target_message_id=notice.reply_to,
+            ref=ref,
+            operation_id=operation_id,
+            now=now,
+        )
 
 
 @dataclass(frozen=True)
@@ -356,6 +438,7 @@ class StatusService:
         admin_ids: Sequence[int] = (),
         clock: Callable[[], datetime] = utcnow,
         on_queued: Callable[[], None] = lambda: None,
+        on_notice: Callable[[], None] = lambda: None,
     ) -> None:
         self.db = db
         self.audit = audit
@@ -364,7 +447,8 @@ class StatusService:
         self.admin_ids = frozenset(admin_ids)
         self.clock = clock
         self.on_queued = on_queued
-        self.drafts = ReportDrafts(clock=clock)
+        self.on_notice = on_notice
+        self.drafts = ReportDrafts(db, clock=clock)
 
     # --- SITREP ----------------------------------------------------------------------------
 
@@ -717,13 +801,15 @@ class StatusService:
 
     # --- staleness -------------------------------------------------------------------------
 
-    async def check_staleness(self, now: datetime, notify: Notifier) -> list[Notice]:
-        """Alert each operation's commanders once per reporting lapse; returns what was sent.
+    async def check_staleness(self, now: datetime) -> list[Notice]:
+        """Alert each operation's commanders once per reporting lapse; returns what was queued.
 
         A lapse is identified by the unit's last report (`r<id>`), or `none` before the first
-        one, so a unit is alerted again only after it has reported and lapsed once more.
+        one, so a unit is alerted again only after it has reported and lapsed once more. The
+        alerts are queued in the notice outbox in the transaction that records the lapses as
+        alerted, so a lapse is never marked alerted without its alert on its way.
         """
-        sent: list[Notice] = []
+        queued: list[Notice] = []
         async with self.db.transaction() as s:
             operations = list(await OperationRepo(s).all())
         for op in operations:
@@ -734,45 +820,26 @@ class StatusService:
                 units = {u.code: u for u in await repo.units(op.id)}
                 latest = await repo.latest_reports(op.id)
                 targets = await self._commanders(s, op)
-            lapses: list[tuple[Unit, str, BoardRow]] = []
-            for row in board.rows:
-                if not row.stale:
+                lapses: list[tuple[Unit, str, BoardRow]] = []
+                for row in board.rows:
+                    if not row.stale:
+                        continue
+                    unit = units[row.code]
+                    report = latest.get(unit.id)
+                    lapse = f"r{report.id}" if report else "none"
+                    if (unit.id, lapse) not in done:
+                        lapses.append((unit, lapse, row))
+                if not lapses or not targets:
                     continue
-                unit = units[row.code]
-                report = latest.get(unit.id)
-                lapse = f"r{report.id}" if report else "none"
-                if (unit.id, lapse) not in done:
-                    lapses.append((unit, lapse, row))
-            if not lapses or not targets:
-                continue
-            delivered = False
-            for chat_id, lang in targets:
-                lines = []
-                for _unit, _lapse, row in lapses:
-                    age = (
-                        format_age(now - row.report.created_at, lang, self.i18n)
-                        if row.report
-                        else self.i18n.t("board.no_report", lang)
+                notices = [
+                    Notice(
+                        chat_id, self._stale_text(op, lapses, lang, now), kind="status.stale_alert"
                     )
-                    lines.append(f"• <b>{esc(row.code)}</b> ({esc(row.side)}): {esc(age)}")
-                text = (
-                    self.i18n.t(
-                        "stale.alert",
-                        lang,
-                        operation=esc(op.name),
-                        interval=op.report_interval_min,
-                    )
-                    + "\n"
-                    + "\n".join(lines)
+                    for chat_id, lang in targets
+                ]
+                await queue_notices(
+                    s, notices, now=now, ref=f"operation:{op.id}", operation_id=op.id
                 )
-                notice = Notice(chat_id, text)
-                if await notify(notice):
-                    delivered = True
-                    sent.append(notice)
-            if not delivered:
-                continue  # nobody was told: try again at the next check
-            async with self.db.transaction() as s:
-                repo = StatusRepo(s)
                 for unit, lapse, _row in lapses:
                     await repo.add_alert(
                         StaleAlert(
@@ -792,7 +859,27 @@ class StatusService:
                         "notified": [chat for chat, _ in targets],
                     },
                 )
-        return sent
+            queued.extend(notices)
+        if queued:
+            self.on_notice()
+        return queued
+
+    def _stale_text(
+        self, op: Operation, lapses: Sequence[tuple[Unit, str, BoardRow]], lang: str, now: datetime
+    ) -> str:
+        """One staleness alert in the reader's language."""
+        lines = []
+        for _unit, _lapse, row in lapses:
+            age = (
+                format_age(now - row.report.created_at, lang, self.i18n)
+                if row.report
+                else self.i18n.t("board.no_report", lang)
+            )
+            lines.append(f"• <b>{esc(row.code)}</b> ({esc(row.side)}): {esc(age)}")
+        head = self.i18n.t(
+            "stale.alert", lang, operation=esc(op.name), interval=op.report_interval_min
+        )
+        return head + "\n" + "\n".join(lines)
 
     async def _commanders(self, s: AsyncSession, op: Operation) -> list[tuple[int, str]]:
         """Where the operation's commanders read alerts: its command chats, else each commander
