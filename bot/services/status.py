@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -52,6 +53,7 @@ from storage.models import Chat, Message, Operation, Person, Unit, utcnow
 from storage.notices import DraftRepo, NoticeRepo
 from storage.repositories import ChatRepo, OperationRepo, PersonRepo
 from storage.status_repo import Report, StaleAlert, StatusRepo
+from storage.uow import UnitOfWork
 from translation.types import Translation
 
 log = logging.getLogger(__name__)
@@ -394,11 +396,10 @@ class Notice:
 
 
 async def queue_notices(
-    s: AsyncSession, notices: Sequence[Notice], *, now: datetime, ref: str, operation_id: int
+    repo: NoticeRepo, notices: Sequence[Notice], *, now: datetime, ref: str, operation_id: int
 ) -> None:
     """Queue notices in the notice outbox, in the caller's transaction (the worker posts
     them once it commits)."""
-    repo = NoticeRepo(s)
     for notice in notices:
         await repo.queue(
             telegram_chat_id=notice.chat_id,
@@ -439,9 +440,12 @@ class StatusService:
         clock: Callable[[], datetime] = utcnow,
         on_queued: Callable[[], None] = lambda: None,
         on_notice: Callable[[], None] = lambda: None,
+        uow: Callable[..., UnitOfWork] | None = None,
     ) -> None:
         self.db = db
         self.audit = audit
+        # The staleness rule runs as units of work (tests pass a factory of fakes).
+        self.uow: Callable[..., UnitOfWork] = uow or partial(UnitOfWork, db, audit)
         self.translator = translator
         self.i18n = i18n
         self.admin_ids = frozenset(admin_ids)
@@ -681,10 +685,9 @@ class StatusService:
             self.db.transaction() as s,
         ):
             op = await self._viewer_operation(s, viewer_id, telegram_chat_id)
-            return await self._board(s, op, now)
+            return await self._board(StatusRepo(s), op, now)
 
-    async def _board(self, s: AsyncSession, op: Operation, now: datetime) -> Board:
-        repo = StatusRepo(s)
+    async def _board(self, repo: StatusRepo, op: Operation, now: datetime) -> Board:
         # Two queries whatever the size of the operation (the board's time budget is 50 ms).
         units = await repo.units_with_latest(op.id)
         chats = await repo.unit_chats(op.id)
@@ -740,7 +743,7 @@ class StatusService:
         ):
             op = await self._viewer_operation(s, viewer_id, telegram_chat_id)
             unit = await self._unit(s, op, unit_code)
-            board = await self._board(s, op, now)
+            board = await self._board(StatusRepo(s), op, now)
             row = next(r for r in board.rows if r.code == unit.code)
             reports = [_view(r) for r in await StatusRepo(s).unit_reports(unit.id, RECENT_REPORTS)]
         return render_unit_reports(
@@ -810,16 +813,16 @@ class StatusService:
         alerted, so a lapse is never marked alerted without its alert on its way.
         """
         queued: list[Notice] = []
-        async with self.db.transaction() as s:
-            operations = list(await OperationRepo(s).all())
+        async with self.uow() as uow:
+            operations = list(await uow.operations.all())
         for op in operations:
-            async with self.db.transaction() as s:
-                board = await self._board(s, op, now)
-                repo = StatusRepo(s)
+            async with self.uow() as uow:
+                board = await self._board(uow.status, op, now)
+                repo = uow.status
                 done = await repo.alerted_lapses(op.id)
                 units = {u.code: u for u in await repo.units(op.id)}
                 latest = await repo.latest_reports(op.id)
-                targets = await self._commanders(s, op)
+                targets = await self._commanders(uow, op)
                 lapses: list[tuple[Unit, str, BoardRow]] = []
                 for row in board.rows:
                     if not row.stale:
@@ -838,7 +841,7 @@ class StatusService:
                     for chat_id, lang in targets
                 ]
                 await queue_notices(
-                    s, notices, now=now, ref=f"operation:{op.id}", operation_id=op.id
+                    uow.notices, notices, now=now, ref=f"operation:{op.id}", operation_id=op.id
                 )
                 for unit, lapse, _row in lapses:
                     await repo.add_alert(
@@ -846,8 +849,7 @@ class StatusService:
                             operation_id=op.id, unit_id=unit.id, lapse=lapse, alerted_at=now
                         )
                     )
-                await self.audit.append(
-                    s,
+                await uow.audit(
                     component="status",
                     event_type="status.stale_alert",
                     actor="daraja",
@@ -881,13 +883,13 @@ class StatusService:
         )
         return head + "\n" + "\n".join(lines)
 
-    async def _commanders(self, s: AsyncSession, op: Operation) -> list[tuple[int, str]]:
+    async def _commanders(self, uow: UnitOfWork, op: Operation) -> list[tuple[int, str]]:
         """Where the operation's commanders read alerts: its command chats, else each commander
         privately (Telegram private chat id = user id), each in its language."""
-        command = await StatusRepo(s).command_chats(op.id)
+        command = await uow.status.command_chats(op.id)
         if command:
             return [(c.telegram_chat_id, c.language_list[0]) for c in command]
-        people = await PersonRepo(s).in_operation(op.id)
+        people = await uow.people.in_operation(op.id)
         return [
             (p.telegram_user_id, p.language or op.default_language)
             for p in people
