@@ -51,6 +51,11 @@ _BY_COLUMNS = {
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)$")
 
 
+# Any other write the database refused (a foreign key, a NOT NULL, a constraint not named
+# here): services catch it by this name and need not import SQLAlchemy.
+RefusedWrite = IntegrityError
+
+
 class Duplicate(Exception):
     """A write hit the named unique constraint: the row is already there."""
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.audit import AuditChain
 from storage.db import Database
 from storage.messages import MessageRepo
-from storage.notices import NoticeRepo
+from storage.notices import DraftRepo, NoticeRepo
 from storage.repositories import ChatRepo, OperationRepo, PersonRepo
 from storage.status_repo import FlashRepo, StatusRepo
 
@@ -37,6 +37,7 @@ class UnitOfWork:
     status: StatusRepo
     flashes: FlashRepo
     notices: NoticeRepo
+    drafts: DraftRepo
 
     def __init__(self, db: Database, chain: AuditChain, *, read_only: bool = False) -> None:
         self.db = db
@@ -56,6 +57,7 @@ class UnitOfWork:
         self.status = StatusRepo(session)
         self.flashes = FlashRepo(session)
         self.notices = NoticeRepo(session)
+        self.drafts = DraftRepo(session)
         return self
 
     async def __aexit__(

@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import DarajaError, NotFound, StorageError, UserInputError
@@ -38,7 +37,7 @@ from bot.services.status import Notice, queue_notices
 from bot.services.translator import Translator
 from storage.audit import AuditChain
 from storage.db import Database
-from storage.errors import FLASH_SOURCE, MESSAGE_SOURCE, Duplicate
+from storage.errors import FLASH_SOURCE, MESSAGE_SOURCE, Duplicate, RefusedWrite
 from storage.models import Chat, Message, Operation, utcnow
 from storage.status_repo import Flash, FlashAck, FlashRepo
 from storage.uow import UnitOfWork
@@ -262,7 +261,7 @@ class FlashService:
             # Two copies of one update at once: the other one was recorded and answered.
             log.info("FLASH update %s already recorded (%s)", update_id, exc.constraint)
             return FlashSent(0, 0, 0, (), (), duplicate=True)
-        except IntegrityError as exc:
+        except RefusedWrite as exc:
             log.error("FLASH from %s not recorded: %s", sender_id, type(exc).__name__)
             raise StorageError("FLASH not recorded", key="flash.not_sent") from exc
         if count:

@@ -24,10 +24,6 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.domain import LANGUAGES, Role
 from bot.errors import AccessDenied, DarajaError, NotFound, StorageError, UserInputError
 from bot.formatting import format_age
@@ -47,11 +43,9 @@ from bot.services.recording import record_copies
 from bot.services.translator import Translator, untranslated
 from storage.audit import AuditChain
 from storage.db import Database
-from storage.errors import DELIVERY, MESSAGE_SOURCE, TRANSLATION, Duplicate
-from storage.messages import MessageRepo
-from storage.models import Chat, Message, Operation, Person, Unit, utcnow
-from storage.notices import DraftRepo, NoticeRepo
-from storage.repositories import ChatRepo, OperationRepo, PersonRepo
+from storage.errors import DELIVERY, MESSAGE_SOURCE, TRANSLATION, Duplicate, RefusedWrite
+from storage.models import Chat, Message, Operation, Unit, utcnow
+from storage.notices import NoticeRepo
 from storage.status_repo import Report, StaleAlert, StatusRepo
 from storage.uow import UnitOfWork
 from translation.types import Translation
@@ -266,12 +260,12 @@ class ReportDrafts:
 
     def __init__(
         self,
-        db: Database | None = None,
+        uow: Callable[[], UnitOfWork] | None = None,
         *,
         timeout: timedelta = DRAFT_TIMEOUT,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.db = db
+        self.uow = uow
         self.timeout = timeout
         self.clock = clock
         self._drafts: dict[tuple[int, int], Draft] = {}
@@ -308,26 +302,26 @@ class ReportDrafts:
         """Store the draft's answers so far."""
         draft.touched = self.clock()
         self._drafts[(draft.chat_id, draft.user_id)] = draft
-        if self.db is not None:
-            async with self.db.transaction() as s:
-                await DraftRepo(s).put(
+        if self.uow is not None:
+            async with self.uow() as uow:
+                await uow.drafts.put(
                     draft.chat_id, draft.user_id, _draft_data(draft), draft.touched
                 )
 
     async def discard(self, chat_id: int, user_id: int) -> None:
         """Forget a draft (filed or cancelled), stored copy included."""
         self.drop(chat_id, user_id)
-        if self.db is not None:
-            async with self.db.transaction() as s:
-                await DraftRepo(s).delete(chat_id, user_id)
+        if self.uow is not None:
+            async with self.uow() as uow:
+                await uow.drafts.delete(chat_id, user_id)
 
     async def load(self) -> int:
         """Read back the stored drafts still live (at start); returns how many."""
-        if self.db is None:
+        if self.uow is None:
             return 0
         now = self.clock()
-        async with self.db.transaction() as s:
-            repo = DraftRepo(s)
+        async with self.uow() as uow:
+            repo = uow.drafts
             await repo.delete_before(now - self.timeout)
             rows = list(await repo.all())
         for row in rows:
@@ -452,29 +446,29 @@ class StatusService:
         self.clock = clock
         self.on_queued = on_queued
         self.on_notice = on_notice
-        self.drafts = ReportDrafts(db, clock=clock)
+        self.drafts = ReportDrafts(self.uow, clock=clock)
 
     # --- SITREP ----------------------------------------------------------------------------
 
     async def report_context(self, telegram_chat_id: int) -> tuple[str, list[str]]:
         """The unit code of a group and the places its operation knows (for the keyboard);
         refused when the group is not a unit's enrolled group."""
-        async with self.db.transaction() as s:
-            _chat, unit, op = await self._unit_chat(s, telegram_chat_id)
+        async with self.uow() as uow:
+            _chat, unit, op = await self._unit_chat(uow, telegram_chat_id)
             return unit.code, known_places(op.glossary)
 
     async def check_location(self, telegram_chat_id: int, text: str) -> Location:
         """Validate a typed location against the group's operation."""
-        async with self.db.transaction() as s:
-            _chat, _unit, op = await self._unit_chat(s, telegram_chat_id)
+        async with self.uow() as uow:
+            _chat, _unit, op = await self._unit_chat(uow, telegram_chat_id)
             return parse_location(text, op.glossary)
 
     async def parse_line(
         self, telegram_chat_id: int, args: str, *, actor: int | None
     ) -> SitrepInput:
         """Parse the one-line form against the group's operation (refusals audited)."""
-        async with self._refusals(actor, telegram_chat_id, "sitrep"), self.db.transaction() as s:
-            _chat, _unit, op = await self._unit_chat(s, telegram_chat_id)
+        async with self._refusals(actor, telegram_chat_id, "sitrep"), self.uow() as uow:
+            _chat, _unit, op = await self._unit_chat(uow, telegram_chat_id)
             glossary = op.glossary
             return parse_one_line(args, glossary, self.i18n)
 
@@ -487,10 +481,9 @@ class StatusService:
         detail: Mapping[str, Any] | None = None,
     ) -> None:
         """Audit a refused SITREP step (bad coordinate, negative strength, wrong chat...)."""
-        async with self.db.transaction() as s:
-            chat = await ChatRepo(s).by_telegram_id(chat_id) if chat_id is not None else None
-            await self.audit.append(
-                s,
+        async with self.uow() as uow:
+            chat = await uow.chats.by_telegram_id(chat_id) if chat_id is not None else None
+            await uow.audit(
                 component="status",
                 event_type="sitrep.refused",
                 actor=f"tg:{actor}" if actor else "unknown",
@@ -516,12 +509,12 @@ class StatusService:
         needs, remarks = _clip(sitrep.needs), _clip(sitrep.remarks)
         async with (
             self._refusals(author_id, telegram_chat_id, "sitrep"),
-            self.db.transaction() as s,
+            self.uow() as uow,
         ):
             _validate(sitrep)
-            chat, unit, op = await self._unit_chat(s, telegram_chat_id)
-            existing = await MessageRepo(s).by_telegram(chat.id, telegram_message_id)
-            author = await PersonRepo(s).by_telegram_id(author_id) if author_id else None
+            chat, unit, op = await self._unit_chat(uow, telegram_chat_id)
+            existing = await uow.messages.by_telegram(chat.id, telegram_message_id)
+            author = await uow.people.by_telegram_id(author_id) if author_id else None
             if author is not None and author.unit_id not in (None, unit.id):
                 raise AccessDenied(
                     "reporter belongs to another unit",
@@ -567,10 +560,10 @@ class StatusService:
         }
         now = self.clock()
         try:
-            async with self.db.transaction() as s:
-                chat, unit, op = await self._unit_chat(s, telegram_chat_id)
-                targets_chats = [c for c in await ChatRepo(s).linked(op.id) if c.id != chat.id]
-                message = await MessageRepo(s).add_message(
+            async with self.uow() as uow:
+                chat, unit, op = await self._unit_chat(uow, telegram_chat_id)
+                targets_chats = [c for c in await uow.chats.linked(op.id) if c.id != chat.id]
+                message = await uow.messages.add_message(
                     Message(
                         operation_id=op.id,
                         chat_id=chat.id,
@@ -590,7 +583,7 @@ class StatusService:
                         created_at=now,
                     )
                 )
-                report = await StatusRepo(s).add_report(
+                report = await uow.status.add_report(
                     Report(
                         operation_id=op.id,
                         unit_id=unit.id,
@@ -610,8 +603,7 @@ class StatusService:
                         created_at=now,
                     )
                 )
-                await self.audit.append(
-                    s,
+                await uow.audit(
                     component="status",
                     event_type="sitrep.filed",
                     actor=f"tg:{author_id}" if author_id else "unknown",
@@ -635,7 +627,7 @@ class StatusService:
                 )
                 combined = {lang: _combine(tr_needs[lang], tr_remarks[lang]) for lang in targets}
                 count = await record_copies(
-                    s,
+                    uow.session,
                     self.audit,
                     message=message,
                     translations=combined if free else {},
@@ -649,7 +641,7 @@ class StatusService:
             # The same update was filed twice at once: the other one won.
             log.info("SITREP update %s already filed (%s)", update_id, exc.constraint)
             return FiledReport(0, 0, unit.code, 0, _view_of(sitrep, source, None), True)
-        except IntegrityError as exc:
+        except RefusedWrite as exc:
             log.error("SITREP from %s not filed: %s", author_id, type(exc).__name__)
             raise StorageError("SITREP not filed", key="sitrep.not_filed") from exc
         if count:
@@ -682,10 +674,10 @@ class StatusService:
         now = self.clock()
         async with (
             self._refusals(viewer_id, telegram_chat_id, "status"),
-            self.db.transaction() as s,
+            self.uow() as uow,
         ):
-            op = await self._viewer_operation(s, viewer_id, telegram_chat_id)
-            return await self._board(StatusRepo(s), op, now)
+            op = await self._viewer_operation(uow, viewer_id, telegram_chat_id)
+            return await self._board(uow.status, op, now)
 
     async def _board(self, repo: StatusRepo, op: Operation, now: datetime) -> Board:
         # Two queries whatever the size of the operation (the board's time budget is 50 ms).
@@ -739,13 +731,13 @@ class StatusService:
         now = self.clock()
         async with (
             self._refusals(viewer_id, telegram_chat_id, "status"),
-            self.db.transaction() as s,
+            self.uow() as uow,
         ):
-            op = await self._viewer_operation(s, viewer_id, telegram_chat_id)
-            unit = await self._unit(s, op, unit_code)
-            board = await self._board(StatusRepo(s), op, now)
+            op = await self._viewer_operation(uow, viewer_id, telegram_chat_id)
+            unit = await self._unit(uow, op, unit_code)
+            board = await self._board(uow.status, op, now)
             row = next(r for r in board.rows if r.code == unit.code)
-            reports = [_view(r) for r in await StatusRepo(s).unit_reports(unit.id, RECENT_REPORTS)]
+            reports = [_view(r) for r in await uow.status.unit_reports(unit.id, RECENT_REPORTS)]
         return render_unit_reports(
             row,
             reports,
@@ -763,11 +755,11 @@ class StatusService:
         now = self.clock()
         async with (
             self._refusals(viewer_id, telegram_chat_id, "where"),
-            self.db.transaction() as s,
+            self.uow() as uow,
         ):
-            op = await self._viewer_operation(s, viewer_id, telegram_chat_id)
-            unit = await self._unit(s, op, unit_code)
-            reports = await StatusRepo(s).unit_reports(unit.id, 1)
+            op = await self._viewer_operation(uow, viewer_id, telegram_chat_id)
+            unit = await self._unit(uow, op, unit_code)
+            reports = await uow.status.unit_reports(unit.id, 1)
         if not reports:
             return self.i18n.t("where.none", lang, unit=esc(unit.code))
         view = _view(reports[0])
@@ -782,9 +774,9 @@ class StatusService:
 
     async def who(self, viewer_id: int, telegram_chat_id: int | None = None) -> list[UnitInfo]:
         """`/who`: the operation's units with their side and their groups' languages."""
-        async with self._refusals(viewer_id, telegram_chat_id, "who"), self.db.transaction() as s:
-            op = await self._viewer_operation(s, viewer_id, telegram_chat_id)
-            repo = StatusRepo(s)
+        async with self._refusals(viewer_id, telegram_chat_id, "who"), self.uow() as uow:
+            op = await self._viewer_operation(uow, viewer_id, telegram_chat_id)
+            repo = uow.status
             chats = await repo.unit_chats(op.id)
             out = []
             for unit in await repo.units(op.id):
@@ -899,9 +891,9 @@ class StatusService:
     # --- helpers ---------------------------------------------------------------------------
 
     async def _unit_chat(
-        self, s: AsyncSession, telegram_chat_id: int
+        self, uow: UnitOfWork, telegram_chat_id: int
     ) -> tuple[Chat, Unit, Operation]:
-        chat = await ChatRepo(s).by_telegram_id(telegram_chat_id)
+        chat = await uow.chats.by_telegram_id(telegram_chat_id)
         if chat is None or not chat.active:
             raise AccessDenied(
                 "chat not enrolled", key="access.chat_not_enrolled", refused="chat.not_enrolled"
@@ -910,7 +902,7 @@ class StatusService:
             raise UserInputError(
                 "not a unit's group", key="sitrep.not_unit_chat", refused="sitrep.not_unit_chat"
             )
-        ops = OperationRepo(s)
+        ops = uow.operations
         unit = await ops.unit_by_id(chat.unit_id)
         op = await ops.by_id(chat.operation_id)
         if unit is None or op is None or unit.operation_id != op.id:
@@ -918,24 +910,18 @@ class StatusService:
         return chat, unit, op
 
     async def _viewer_operation(
-        self, s: AsyncSession, viewer_id: int, telegram_chat_id: int | None
+        self, uow: UnitOfWork, viewer_id: int, telegram_chat_id: int | None
     ) -> Operation:
         """The operation a commander asks about: the enrolled chat's, else the person's, else
         the only one (admins named in settings need not be enrolled)."""
-        ops = OperationRepo(s)
+        ops = uow.operations
         if telegram_chat_id is not None and telegram_chat_id != viewer_id:
-            chat = await ChatRepo(s).by_telegram_id(telegram_chat_id)
+            chat = await uow.chats.by_telegram_id(telegram_chat_id)
             if chat is not None and chat.active:
                 op = await ops.by_id(chat.operation_id)
                 if op is not None:
                     return op
-        op = (
-            await s.execute(
-                select(Operation)
-                .join(Person, Person.operation_id == Operation.id)
-                .where(Person.telegram_user_id == viewer_id)
-            )
-        ).scalar_one_or_none()
+        op = await ops.of_person(viewer_id)
         if op is not None:
             return op
         every = list(await ops.all())
@@ -943,8 +929,8 @@ class StatusService:
             return every[0]
         raise NotFound("no operation for this person", key="status.no_operation")
 
-    async def _unit(self, s: AsyncSession, op: Operation, code: str) -> Unit:
-        unit = await OperationRepo(s).unit(op, code.strip())
+    async def _unit(self, uow: UnitOfWork, op: Operation, code: str) -> Unit:
+        unit = await uow.operations.unit(op, code.strip())
         if unit is None:
             raise NotFound(
                 f"no unit {code!r} in {op.name}",
@@ -963,10 +949,9 @@ class StatusService:
             yield
         except DarajaError as exc:
             reason = exc.params.get("refused") or exc.key
-            async with self.db.transaction() as s:
-                chat = await ChatRepo(s).by_telegram_id(chat_id) if chat_id is not None else None
-                await self.audit.append(
-                    s,
+            async with self.uow() as uow:
+                chat = await uow.chats.by_telegram_id(chat_id) if chat_id is not None else None
+                await uow.audit(
                     component="status",
                     event_type=f"{command}.refused",
                     actor=f"tg:{actor}" if actor else "unknown",

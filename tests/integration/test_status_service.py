@@ -3,6 +3,7 @@ controllable clock)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from storage.db import Database
 from storage.models import AuditEvent, Delivery, Message, TranslationRow, utcnow
 from storage.notices import NoticeRepo
 from storage.status_repo import Report
+from storage.uow import UnitOfWork
 from tests.support.fakes import Clock, FakeTranslator
 from tests.support.operation import ADMIN, enroll_operation
 
@@ -308,7 +310,7 @@ async def test_a_sitrep_wizard_in_progress_survives_a_restart(db: Database) -> N
     """The answers given so far are stored: a new process reads them back and the person's
     next answer carries on at the same question; a filed or cancelled draft is gone."""
     clock = Clock(utcnow())
-    before = ReportDrafts(db, clock=clock)
+    before = ReportDrafts(partial(UnitOfWork, db, AuditChain()), clock=clock)
     draft = before.start(-1001, 4001)
     draft.status = "in_position"
     draft.location = Location(18.54, -72.34, "Kenscoff")
@@ -318,7 +320,9 @@ async def test_a_sitrep_wizard_in_progress_survives_a_restart(db: Database) -> N
     await before.save(before.start(-1001, 4002))
     await before.discard(-1001, 4002)
 
-    after = ReportDrafts(db, clock=clock)  # the restarted process
+    after = ReportDrafts(
+        partial(UnitOfWork, db, AuditChain()), clock=clock
+    )  # the restarted process
     assert await after.load() == 1
     assert after.waiting_for_input(-1001, 4001)
     assert not after.waiting_for_input(-1001, 4002)
@@ -331,4 +335,4 @@ async def test_a_sitrep_wizard_in_progress_survives_a_restart(db: Database) -> N
     )
     assert resumed.location == Location(18.54, -72.34, "Kenscoff")
     clock.advance(hours=2)  # past the timeout: not resumed
-    assert await ReportDrafts(db, clock=clock).load() == 0
+    assert await ReportDrafts(partial(UnitOfWork, db, AuditChain()), clock=clock).load() == 0
