@@ -26,8 +26,6 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.errors import DarajaError, NotFound, StorageError, UserInputError
 from bot.formatting import format_time
 from bot.i18n import I18n
@@ -658,12 +656,12 @@ class _Refusals:
 
 
 async def flash_copy_extras(
-    s: AsyncSession, i18n: I18n, message: Message, target: Chat, lang: str
+    flashes: FlashRepo, i18n: I18n, message: Message, target: Chat, lang: str
 ) -> tuple[str, tuple[tuple[str, str], ...]]:
     """The FLASH label line for a copy, and the acknowledge button (label, callback data) when
     the target is a unit group expected to acknowledge."""
     label = f"🔴 <b>{esc(i18n.t('flash.label', lang))}</b>"
-    flash = await FlashRepo(s).by_message(message.id)
+    flash = await flashes.by_message(message.id)
     if (
         flash is None
         or target.unit_id is None
