@@ -303,6 +303,16 @@ class FakePersonRepo(_Repo):
 
 
 class FakeMessageRepo(_Repo):
+    async def by_telegram(self, chat_id: int, telegram_message_id: int) -> Message | None:
+        return next(
+            (
+                m
+                for m in self.store.messages.values()
+                if (m.chat_id, m.telegram_message_id) == (chat_id, telegram_message_id)
+            ),
+            None,
+        )
+
     async def copy_at(self, telegram_chat_id: int, telegram_message_id: int) -> Copy | None:
         return next(
             (

@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
+from bot.errors import StorageError
 from bot.i18n import I18n, load_i18n
-from bot.services.status import StatusService
+from bot.services.board import Location
+from bot.services.status import SitrepInput, StatusService
 from storage.status_repo import Report
 from tests.support.fakes import Clock, FakeTranslator
-from tests.support.uow import FakeStore
+from tests.support.uow import FakeStore, other_integrity_error
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +115,20 @@ async def test_an_off_duty_unit_is_never_late(world: dict[str, Any]) -> None:
     world["store"].person(world["op"], 3001, "commander")
     world["clock"].advance(hours=5)
     assert await world["service"].check_staleness(world["clock"]()) == []
+
+
+async def test_a_sitrep_the_database_refuses_is_told_to_the_sender(world: dict[str, Any]) -> None:
+    """Not taken for a replay (which stays silent): the officer is told it was not filed."""
+    store: FakeStore = world["store"]
+    store.failures["messages.add"] = other_integrity_error()
+    with pytest.raises(StorageError) as refused:
+        await world["service"].file_report(
+            telegram_chat_id=-101,
+            telegram_message_id=40,
+            author_id=None,
+            author_name="Jean",
+            sitrep=SitrepInput("in_contact", Location(18.45, -72.28), 12),
+        )
+    assert refused.value.key == "sitrep.not_filed"
+    assert store.reports == []
+    assert store.events_of("sitrep.filed") == []
