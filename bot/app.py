@@ -230,6 +230,7 @@ async def serve(
 ) -> None:
     """Run the bot until `stop` is set (or SIGINT/SIGTERM); `ready` is set once it polls."""
     from bot.inbox import InboxProcessor, Poller
+    from bot.notices import NoticeWorker
     from bot.outbox import OutboxWorker
     from bot.services.copies import CopyBuilder
 
@@ -295,6 +296,15 @@ async def serve(
         lease=timedelta(seconds=settings.outbox_lease_seconds),
         concurrency=settings.outbox_concurrency,
     )
+    notices = NoticeWorker(
+        services.db,
+        services.audit,
+        app.bot,
+        limiter,
+        lease=timedelta(seconds=settings.outbox_lease_seconds),
+    )
+    if services.status is not None:
+        await services.status.drafts.load()  # SITREP wizards a restart interrupted
     services.relay.telemetry = telemetry
     services.relay.on_queued = outbox.wake
     services.extra["outbox"] = outbox
@@ -347,6 +357,12 @@ async def serve(
     tasks = [
         asyncio.create_task(receive, name="receiver"),
         asyncio.create_task(outbox.run(), name="outbox"),
+        # What the bot writes on its own (reminders, alerts, the "acknowledged" edit).
+        # Only in the process that receives updates: it alone queues them.
+        asyncio.create_task(
+            notices.run() if settings.mode != "worker" else asyncio.Event().wait(),
+            name="notices",
+        ),
         # Issue 7: staleness alerts and FLASH reminders (kept last: cancelled with the rest).
         asyncio.create_task(
             _status_checks(services, app.bot)
@@ -358,6 +374,7 @@ async def serve(
     for s_attr in (services.status, services.flash):
         if s_attr is not None:
             s_attr.on_queued = outbox.wake
+            s_attr.on_notice = notices.wake
     log.info("Daraja is running (%s mode)", settings.mode)
     if metrics is not None:
         metrics.ready = True  # Issue 10: /healthz answers 200 from now on
@@ -379,9 +396,10 @@ async def serve(
         tasks[1].cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await tasks[1]
-        tasks[2].cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await tasks[2]
+        for task in tasks[2:]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         if self_test is not None:
             self_test.cancel()
         await app.stop()
@@ -438,18 +456,16 @@ async def _unless_stopped(work: Any, stop: asyncio.Event) -> None:
 async def _status_checks(services: Services, bot: Any) -> None:
     """Issue 7: every `status_check_seconds`, alert commanders of reporting lapses and remind
     or escalate unacknowledged FLASHes (the rules live in the services, driven by the time)."""
-    from handlers.status import BotNotifier
     from storage.models import utcnow
 
-    notify = BotNotifier(bot)
     while True:
         await asyncio.sleep(services.settings.status_check_seconds)
         try:
             now = utcnow()
             if services.status is not None:
-                await services.status.check_staleness(now, notify)
+                await services.status.check_staleness(now)
             if services.flash is not None:
-                await services.flash.check_flash_reminders(now, notify)
+                await services.flash.check_flash_reminders(now)
             # Refused attempts counted in windows that are over become their audit events.
             await services.enrollment.flush_refusals()
         except asyncio.CancelledError:

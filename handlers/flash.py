@@ -7,7 +7,6 @@ import logging
 
 from telegram import Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest
 
 from bot.context import DarajaContext
 from bot.errors import DarajaError
@@ -86,32 +85,22 @@ async def ack_pressed(update: Update, ctx: DarajaContext) -> None:
     if flash_id is None or message is None:
         await query.answer(text(ctx, "flash.ack_not_a_copy", lang), show_alert=True)
         return
+    original = getattr(message, "text_html", None) or html.escape(
+        getattr(message, "text", "") or ""
+    )
+    # The copy's edit ("acknowledged by …", button gone) goes through the notice outbox.
     result = await service.acknowledge(
         flash_id=flash_id,
         user_id=caller.user_id,
         user_name=caller.display_name,
         telegram_chat_id=chat.id,
         telegram_message_id=message.message_id,
+        copy_html=original,
     )
     i18n = ctx.services.i18n
     when = format_time(result.acked_at, lang, result.timezone) if result.acked_at else ""
     if result.status == "acked":
         await query.answer(i18n.t("flash.ack_ok", lang, unit=result.unit))
-        acked = text(ctx, "flash.acked", lang, name=result.name, unit=result.unit, time=when)
-        original = getattr(message, "text_html", None) or html.escape(
-            getattr(message, "text", "") or ""
-        )
-        try:
-            await ctx.bot.edit_message_text(
-                f"{original}\n\n✅ {acked}",
-                chat_id=chat.id,
-                message_id=message.message_id,
-                parse_mode=ParseMode.HTML,
-                reply_markup=None,
-            )
-        except BadRequest as exc:
-            # The copy may be too old or already edited: the acknowledgement is recorded anyway.
-            log.info("could not mark FLASH copy as acknowledged: %s", exc.message)
         return
     if result.status == "already":
         reply = i18n.t("flash.ack_already", lang, name=result.name, unit=result.unit, time=when)

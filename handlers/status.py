@@ -10,7 +10,6 @@ message.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
@@ -25,7 +24,6 @@ from bot.services.status import (
     STATUSES,
     Draft,
     FiledReport,
-    Notice,
     ReportDrafts,
     check_coordinate,
     parse_strength,
@@ -88,6 +86,7 @@ async def report(update: Update, ctx: DarajaContext) -> None:
         reply_markup=_status_keyboard(ctx, lang),
     )
     draft.prompt_message_id = sent.message_id
+    await service.drafts.save(draft)
 
 
 async def report_button(update: Update, ctx: DarajaContext) -> None:
@@ -109,7 +108,7 @@ async def report_button(update: Update, ctx: DarajaContext) -> None:
     kind, value = parts[1] if len(parts) > 1 else "", parts[2] if len(parts) > 2 else ""
     try:
         if kind == "c":
-            service.drafts.drop(chat.id, caller.user_id)
+            await service.drafts.discard(chat.id, caller.user_id)
             await query.answer()
             await _edit(query.message, text(ctx, "sitrep.cancelled", lang), None)
             return
@@ -228,10 +227,11 @@ async def _ask(
         )
     if edit and isinstance(anchor, Message):
         await _edit(anchor, body, markup)
-        return
-    if isinstance(anchor, Message):
+    elif isinstance(anchor, Message):
         sent = await anchor.reply_text(body, parse_mode=ParseMode.HTML, reply_markup=markup)
         draft.prompt_message_id = sent.message_id
+    # Stored once the question is out: a restart from here carries on at this question.
+    await service.drafts.save(draft)
 
 
 async def _finish(
@@ -241,7 +241,7 @@ async def _finish(
     caller = caller_of(update, ctx)
     assert service is not None
     assert caller is not None
-    service.drafts.drop(draft.chat_id, draft.user_id)
+    await service.drafts.discard(draft.chat_id, draft.user_id)
     # The message that completed the report names it (unique in the chat, so a replay of the
     # same update is recognised).
     message_id = anchor.message_id if isinstance(anchor, Message) else 0
@@ -434,29 +434,3 @@ async def _private_or_command(update: Update, ctx: DarajaContext) -> bool:
         return True
     enrolled = await ctx.services.enrollment.chat(chat.id)
     return enrolled is not None and enrolled.is_command
-
-
-class BotNotifier:
-    """Posts the services' notices (staleness alerts, FLASH reminders and escalations)."""
-
-    def __init__(self, bot: Any) -> None:
-        self.bot = bot
-
-    async def __call__(self, notice: Notice) -> bool:
-        """Send one notice; False when Telegram refused it (the service retries later)."""
-        from telegram import ReplyParameters
-        from telegram.error import TelegramError
-
-        reply = (
-            ReplyParameters(message_id=notice.reply_to, allow_sending_without_reply=True)
-            if notice.reply_to
-            else None
-        )
-        try:
-            await self.bot.send_message(
-                notice.chat_id, notice.text, parse_mode=ParseMode.HTML, reply_parameters=reply
-            )
-        except TelegramError as exc:
-            log.warning("notice to chat %s not sent: %s", notice.chat_id, type(exc).__name__)
-            return False
-        return True

@@ -26,7 +26,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Engine, event, pool, text
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.errors import duplicate_of, raise_mapped
 from storage.inline import as_async, run_inline
 
 log = logging.getLogger(__name__)
@@ -227,13 +228,19 @@ class Database:
         come, first served) before `BEGIN IMMEDIATE`: SQLite's own busy handler makes a waiting
         writer sleep and poll (up to 100 ms a time), which under a burst turned a few
         milliseconds of work into seconds of waiting. Other processes still meet the busy
-        timeout."""
-        if self.dialect != "sqlite":
-            async with self.sessions() as session, session.begin():
+        timeout.
+
+        A unique constraint named in `storage.errors` surfaces as `Duplicate`; every other
+        integrity error stays what it is."""
+        try:
+            if self.dialect != "sqlite":
+                async with self.sessions() as session, session.begin():
+                    yield session
+                return
+            async with self._write_lock(), self.sessions() as session, session.begin():
                 yield session
-            return
-        async with self._write_lock(), self.sessions() as session, session.begin():
-            yield session
+        except IntegrityError as exc:
+            raise_mapped(exc)
 
     async def write(self, fn: Callable[[Session], T]) -> T:
         """Run `fn(session)` as one write transaction and return its result.
@@ -331,7 +338,7 @@ class Database:
             except _Busy:
                 raise
             except Exception as exc:  # noqa: BLE001 - handed to the caller
-                return [(False, exc)]
+                return [(False, _mapped(exc))]
         outcomes: list[tuple[bool, Any]] = []
         with sessions() as session, session.begin():
             if here:
@@ -341,7 +348,7 @@ class Database:
                     with session.begin_nested():
                         outcomes.append((True, fn(session)))
                 except Exception as exc:  # noqa: BLE001 - handed to its caller
-                    outcomes.append((False, exc))
+                    outcomes.append((False, _mapped(exc)))
         return outcomes
 
     async def read(self, fn: Callable[[Session], T]) -> T:
@@ -457,6 +464,16 @@ class Database:
                 # Close the connection in the thread that owns it.
                 await asyncio.get_running_loop().run_in_executor(writer, engine.dispose)
             writer.shutdown(wait=False)
+
+
+def _mapped(exc: Exception) -> Exception:
+    """A write's failure as its caller sees it: `Duplicate` for a named unique constraint."""
+    if isinstance(exc, IntegrityError):
+        duplicate = duplicate_of(exc)
+        if duplicate is not None:
+            duplicate.__cause__ = exc
+            return duplicate
+    return exc
 
 
 class _Busy(Exception):

@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient
 
+from storage.errors import MESSAGE_SOURCE, duplicate_of
 from storage.models import Chat, Copy, Delivery, Message, TranslationRow
+
+# Synthetic ids a filed message tries before giving up (each loss means another writer won).
+SYNTHETIC_ID_TRIES = 8
 
 _CHATS_BY_ID = select(Chat).where(Chat.id.in_(bindparam("ids", expanding=True)))
 # The deliveries whose parts make up one copy in a chat: the first post and the edits of it
@@ -39,10 +45,43 @@ class MessageRepo:
         return result.scalar_one_or_none()
 
     async def add_message(self, message: Message) -> Message:
-        """Record an original (raises IntegrityError on a replayed one)."""
+        """Record an original (`Duplicate` on MESSAGE_SOURCE, at commit, for a replayed one)."""
         self.session.add(message)
         await self.session.flush()
         return message
+
+    async def add_filed_message(self, message: Message) -> Message:
+        """Record an original that has no Telegram message of its own in its filing chat (a
+        FLASH typed privately) under a synthetic negative id, unique within that chat.
+
+        Two such messages recorded at once both read the same lowest id: on PostgreSQL the
+        second insert waits for the first transaction and then hits MESSAGE_SOURCE. Each try
+        runs in a savepoint, so the loser rolls back only its insert, reads the id the winner
+        committed, and takes the next one. (SQLite's writers take turns: it never retries.)"""
+        lost: IntegrityError | None = None
+        for _attempt in range(SYNTHETIC_ID_TRIES):
+            lowest = (
+                await self.session.execute(
+                    select(func.min(Message.telegram_message_id)).where(
+                        Message.chat_id == message.chat_id
+                    )
+                )
+            ).scalar_one_or_none()
+            message.telegram_message_id = min(int(lowest or 0), 0) - 1
+            try:
+                async with self.session.begin_nested():
+                    self.session.add(message)
+                    await self.session.flush()
+            except IntegrityError as exc:
+                if getattr(duplicate_of(exc), "constraint", None) != MESSAGE_SOURCE:
+                    raise
+                # The savepoint's rollback expunged the pending row: add it afresh.
+                make_transient(message)
+                lost = exc
+                continue
+            return message
+        assert lost is not None
+        raise lost  # not a replay: the caller must not take it for one
 
     async def add_translation(self, row: TranslationRow) -> TranslationRow:
         """Record one translation."""

@@ -345,3 +345,40 @@ class AuditPurgeGate(Base):
     __tablename__ = "audit_purge_gate"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     cut_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class QueuedNotice(Base):
+    """The notice outbox: a message the bot writes on its own (a FLASH reminder or escalation,
+    a staleness alert, the "acknowledged" edit of a FLASH copy), posted by the outbox worker."""
+
+    __tablename__ = "notices"
+    __table_args__ = (Index("ix_notices_pending", "state", "telegram_chat_id", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    operation_id: Mapped[int | None] = mapped_column(Integer)
+    telegram_chat_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(32))
+    ref: Mapped[str] = mapped_column(String(64), default="")
+    action: Mapped[str] = mapped_column(String(8), default="send")  # send | edit
+    text: Mapped[str] = mapped_column(Text)
+    # send: the message to reply to; edit: the message to edit.
+    target_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(255))
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class ReportDraft(Base):
+    """A `/report` wizard in progress: the answers so far, one per person and chat."""
+
+    __tablename__ = "report_drafts"
+    __table_args__ = (UniqueConstraint("telegram_chat_id", "telegram_user_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_chat_id: Mapped[int] = mapped_column(BigInteger)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -47,6 +47,15 @@ class OperationRepo:
         """The operation with this id, if any."""
         return await self.session.get(Operation, operation_id)
 
+    async def of_person(self, telegram_user_id: int) -> Operation | None:
+        """The operation a person is enrolled in, if any."""
+        result = await self.session.execute(
+            select(Operation)
+            .join(Person, Person.operation_id == Operation.id)
+            .where(Person.telegram_user_id == telegram_user_id)
+        )
+        return result.scalar_one_or_none()
+
     async def all(self) -> Sequence[Operation]:
         """Every operation, oldest first."""
         return (

@@ -30,6 +30,7 @@ from storage.db import Database
 from storage.messages import MessageRepo
 from storage.models import Chat, Copy, Delivery, Message, Person, TranslationRow, Unit
 from storage.repositories import OperationRepo, PersonRepo
+from storage.status_repo import FlashRepo
 
 MEDIA_KINDS = frozenset({"photo", "video", "document", "voice", "audio", "animation"})
 # The sender's back-translation check (issue 6 item 8), posted and edited in the source chat.
@@ -205,7 +206,7 @@ class CopyBuilder:
         if message.priority == "flash" and not annotate:
             from bot.services.flash import flash_copy_extras
 
-            label, buttons = await flash_copy_extras(s, self.i18n, message, target, ui)
+            label, buttons = await flash_copy_extras(FlashRepo(s), self.i18n, message, target, ui)
             header = f"{label}\n{header}"
         content = CopyContent(
             header="" if annotate else header,

@@ -23,25 +23,22 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from bot.errors import DarajaError, NotFound, UserInputError
+from bot.errors import DarajaError, NotFound, StorageError, UserInputError
 from bot.formatting import format_time
 from bot.i18n import I18n
 from bot.services.board import esc
 from bot.services.recording import record_copies
-from bot.services.status import Notice, Notifier
+from bot.services.status import Notice, queue_notices
 from bot.services.translator import Translator
 from storage.audit import AuditChain
 from storage.db import Database
-from storage.messages import MessageRepo
+from storage.errors import FLASH_SOURCE, MESSAGE_SOURCE, Duplicate, RefusedWrite
 from storage.models import Chat, Message, Operation, utcnow
-from storage.repositories import ChatRepo, OperationRepo, PersonRepo
-from storage.status_repo import Flash, FlashAck, FlashRepo, StatusRepo
+from storage.status_repo import Flash, FlashAck, FlashRepo
+from storage.uow import UnitOfWork
 from translation.types import Translation
 
 log = logging.getLogger(__name__)
@@ -128,15 +125,21 @@ class FlashService:
         escalate_after: timedelta = DEFAULT_ESCALATE,
         clock: Callable[[], datetime] = utcnow,
         on_queued: Callable[[], None] = lambda: None,
+        on_notice: Callable[[], None] = lambda: None,
+        uow: Callable[..., UnitOfWork] | None = None,
     ) -> None:
         self.db = db
         self.audit = audit
+        # Each call is one unit of work (`uow(read_only=True)` for a snapshot); tests pass a
+        # factory of fakes.
+        self.uow: Callable[..., UnitOfWork] = uow or partial(UnitOfWork, db, audit)
         self.translator = translator
         self.i18n = i18n
         self.remind_after = remind_after
         self.escalate_after = max(escalate_after, remind_after)
         self.clock = clock
         self.on_queued = on_queued
+        self.on_notice = on_notice
 
     async def send(
         self,
@@ -156,14 +159,14 @@ class FlashService:
             raise UserInputError("FLASH too long", key="flash.too_long", limit=MAX_FLASH_TEXT)
         async with (
             self._refusals(sender_id, telegram_chat_id, "flash"),
-            self.db.transaction() as s,
+            self.uow() as uow,
         ):
-            replay = await FlashRepo(s).by_source(telegram_chat_id, telegram_message_id)
+            replay = await uow.flashes.by_source(telegram_chat_id, telegram_message_id)
             if replay is not None:
                 return FlashSent(replay.id, replay.message_id, 0, (), (), duplicate=True)
-            op, origin, private = await self._origin(s, sender_id, telegram_chat_id)
-            sender = await PersonRepo(s).by_telegram_id(sender_id)
-            targets = [c for c in await ChatRepo(s).linked(op.id) if private or c.id != origin.id]
+            op, origin, private = await self._origin(uow, sender_id, telegram_chat_id)
+            sender = await uow.people.by_telegram_id(sender_id)
+            targets = [c for c in await uow.chats.linked(op.id) if private or c.id != origin.id]
             if not [c for c in targets if c.unit_id is not None]:
                 raise UserInputError("no unit group to send to", key="flash.no_units")
             origin_langs = origin.language_list if not private else []
@@ -181,16 +184,16 @@ class FlashService:
         translations = await self._translate(text, source, languages, glossary)
         now = self.clock()
         try:
-            async with self.db.transaction() as s:
-                op, origin, private = await self._origin(s, sender_id, telegram_chat_id)
-                message_id = telegram_message_id
-                if private:
-                    message_id = await _synthetic_id(s, origin.id)
-                message = await MessageRepo(s).add_message(
+            async with self.uow() as uow:
+                op, origin, private = await self._origin(uow, sender_id, telegram_chat_id)
+                messages = uow.messages
+                # Typed privately: filed in the origin chat under a synthetic id.
+                add = messages.add_filed_message if private else messages.add_message
+                message = await add(
                     Message(
                         operation_id=op.id,
                         chat_id=origin.id,
-                        telegram_message_id=message_id,
+                        telegram_message_id=telegram_message_id,
                         update_id=update_id,
                         author_user_id=sender_id,
                         author_name=sender_name[:255],
@@ -208,7 +211,7 @@ class FlashService:
                 )
                 unit_targets = [c for c in targets if c.unit_id is not None]
                 expected = sorted({c.unit_id for c in unit_targets if c.unit_id is not None})
-                flash = await FlashRepo(s).add(
+                flash = await uow.flashes.add(
                     Flash(
                         operation_id=op.id,
                         message_id=message.id,
@@ -222,9 +225,8 @@ class FlashService:
                         escalate_after=now + self.escalate_after,
                     )
                 )
-                units = {u.id: u for u in await StatusRepo(s).units(op.id)}
-                await self.audit.append(
-                    s,
+                units = {u.id: u for u in await uow.status.units(op.id)}
+                await uow.audit(
                     component="flash",
                     event_type="flash.sent",
                     actor=f"tg:{sender_id}",
@@ -243,15 +245,23 @@ class FlashService:
                     },
                 )
                 count = await record_copies(
-                    s,
+                    uow.session,
                     self.audit,
                     message=message,
                     translations=translations,
                     targets=targets,
                     now=now,
                 )
-        except IntegrityError:
+        except Duplicate as exc:
+            if exc.constraint not in (FLASH_SOURCE, MESSAGE_SOURCE):
+                log.error("FLASH from %s not recorded: %s", sender_id, exc.constraint)
+                raise StorageError("FLASH not recorded", key="flash.not_sent") from exc
+            # Two copies of one update at once: the other one was recorded and answered.
+            log.info("FLASH update %s already recorded (%s)", update_id, exc.constraint)
             return FlashSent(0, 0, 0, (), (), duplicate=True)
+        except RefusedWrite as exc:
+            log.error("FLASH from %s not recorded: %s", sender_id, type(exc).__name__)
+            raise StorageError("FLASH not recorded", key="flash.not_sent") from exc
         if count:
             self.on_queued()
         return FlashSent(
@@ -270,23 +280,28 @@ class FlashService:
         user_name: str,
         telegram_chat_id: int,
         telegram_message_id: int,
+        copy_html: str | None = None,
     ) -> AckResult:
-        """Record a unit's acknowledgement from a press in its group (once per unit)."""
+        """Record a unit's acknowledgement from a press in its group (once per unit). With
+        the pressed copy's text (`copy_html`), the copy is queued for an edit that shows who
+        acknowledged and when, without the button."""
         # A press can beat the outbox recording the copy it was made on (the copy reaches the
         # chat a moment before its row commits): give the message map a second to catch up.
         for _ in range(10):
-            async with self.db.reader() as s:
-                if await MessageRepo(s).copy_at(telegram_chat_id, telegram_message_id):
+            async with self.uow(read_only=True) as uow:
+                if await uow.messages.copy_at(telegram_chat_id, telegram_message_id):
                     break
             await asyncio.sleep(0.1)
         now = self.clock()
         refusal: tuple[str, AckResult] | None = None
-        async with self.db.transaction() as s:
-            flashes = FlashRepo(s)
+        acked_result: AckResult | None = None
+        queued_edit = False
+        async with self.uow() as uow:
+            flashes = uow.flashes
             flash = await flashes.get(flash_id)
-            chat = await ChatRepo(s).by_telegram_id(telegram_chat_id)
-            copy = await MessageRepo(s).copy_at(telegram_chat_id, telegram_message_id)
-            op = await OperationRepo(s).by_id(flash.operation_id) if flash else None
+            chat = await uow.chats.by_telegram_id(telegram_chat_id)
+            copy = await uow.messages.copy_at(telegram_chat_id, telegram_message_id)
+            op = await uow.operations.by_id(flash.operation_id) if flash else None
             tz = op.timezone if op else "America/Port-au-Prince"
             if flash is None or op is None:
                 refusal = ("unknown", AckResult("unknown"))
@@ -300,11 +315,11 @@ class FlashService:
             ):
                 refusal = ("not_a_copy", AckResult("not_a_copy", timezone=tz))
             else:
-                unit = await OperationRepo(s).unit_by_id(chat.unit_id)
+                unit = await uow.operations.unit_by_id(chat.unit_id)
                 assert unit is not None
-                person = await PersonRepo(s).by_telegram_id(user_id)
+                person = await uow.people.by_telegram_id(user_id)
                 if person is not None and person.unit_id not in (None, unit.id):
-                    other = await OperationRepo(s).unit_by_id(person.unit_id)
+                    other = await uow.operations.unit_by_id(person.unit_id)
                     refusal = (
                         "other_unit",
                         AckResult("other_unit", other.code if other else "", timezone=tz),
@@ -329,8 +344,7 @@ class FlashService:
                                 acked_at=now,
                             )
                         )
-                        await self.audit.append(
-                            s,
+                        await uow.audit(
                             component="flash",
                             event_type="flash.acked",
                             actor=f"tg:{user_id}",
@@ -344,12 +358,35 @@ class FlashService:
                                 "acked_at": now.isoformat(),
                             },
                         )
-                        return AckResult("acked", unit.code, user_name, now, tz)
+                        if copy_html is not None:
+                            lang = chat.language_list[0]
+                            acked = self.i18n.t(
+                                "flash.acked",
+                                lang,
+                                name=esc(user_name),
+                                unit=esc(unit.code),
+                                time=esc(format_time(now, lang, tz)),
+                            )
+                            await uow.notices.queue(
+                                telegram_chat_id=telegram_chat_id,
+                                kind="flash.acked",
+                                ref=f"flash:{flash.id}",
+                                operation_id=op.id,
+                                action="edit",
+                                target_message_id=telegram_message_id,
+                                text=f"{copy_html}\n\n✅ {acked}",
+                                now=now,
+                            )
+                            queued_edit = True
+                        acked_result = AckResult("acked", unit.code, user_name, now, tz)
+        if acked_result is not None:
+            if queued_edit:
+                self.on_notice()
+            return acked_result
         assert refusal is not None
         reason, result = refusal
-        async with self.db.transaction() as s:
-            await self.audit.append(
-                s,
+        async with self.uow() as uow:
+            await uow.audit(
                 component="flash",
                 event_type="flash.ack_refused",
                 actor=f"tg:{user_id}",
@@ -367,11 +404,11 @@ class FlashService:
 
     async def acks(self, viewer_id: int, flash_id: int | None = None) -> AckReport:
         """`/acks`: the viewer's latest FLASH (or the one named) and who acknowledged it."""
-        async with self._refusals(viewer_id, None, "acks"), self.db.transaction() as s:
-            flashes = FlashRepo(s)
+        async with self._refusals(viewer_id, None, "acks"), self.uow() as uow:
+            flashes = uow.flashes
             if flash_id is not None:
                 flash = await flashes.get(flash_id)
-                person = await PersonRepo(s).by_telegram_id(viewer_id)
+                person = await uow.people.by_telegram_id(viewer_id)
                 if (
                     flash is not None
                     and flash.sender_user_id != viewer_id
@@ -383,13 +420,13 @@ class FlashService:
                 flash = latest[0] if latest else None
             if flash is None:
                 raise NotFound("no FLASH", key="flash.none", refused="no_flash")
-            return await self._ack_report(s, flash)
+            return await self._ack_report(uow, flash)
 
-    async def _ack_report(self, s: AsyncSession, flash: Flash) -> AckReport:
-        op = await OperationRepo(s).by_id(flash.operation_id)
-        message = await MessageRepo(s).message(flash.message_id)
-        units = {u.id: u for u in await StatusRepo(s).units(flash.operation_id)}
-        acks = {a.unit_id: a for a in await FlashRepo(s).acks(flash.id)}
+    async def _ack_report(self, uow: UnitOfWork, flash: Flash) -> AckReport:
+        op = await uow.operations.by_id(flash.operation_id)
+        message = await uow.messages.message(flash.message_id)
+        units = {u.id: u for u in await uow.status.units(flash.operation_id)}
+        acks = {a.unit_id: a for a in await uow.flashes.acks(flash.id)}
         rows = []
         for unit_id in flash.expected_units or []:
             unit = units.get(unit_id)
@@ -444,79 +481,98 @@ class FlashService:
                 lines.append("⏳ " + i18n.t("acks.row_waiting", lang, unit=esc(row.unit)))
         return "\n".join(lines)[:4000]
 
-    async def check_flash_reminders(self, now: datetime, notify: Notifier) -> list[Notice]:
+    async def check_flash_reminders(self, now: datetime) -> list[Notice]:
         """Remind units that have not acknowledged (at `remind_after`), then escalate to the
-        sender (at `escalate_after`); each step happens once per FLASH. Returns what was sent."""
-        sent: list[Notice] = []
-        async with self.db.transaction() as s:
-            due = list(await FlashRepo(s).open_due(now))
+        sender (at `escalate_after`); each step happens once per FLASH. The notices are queued
+        in the notice outbox in the transaction that records the step as done, so a step is
+        never recorded without its notices on their way. Returns what was queued."""
+        queued: list[Notice] = []
+        async with self.uow() as uow:
+            due = list(await uow.flashes.open_due(now))
         for flash_row in due:
-            async with self.db.transaction() as s:
-                flash = await FlashRepo(s).get(flash_row.id)
+            async with self.uow() as uow:
+                flash = await uow.flashes.get(flash_row.id)
                 if flash is None or flash.escalated_at is not None:
                     continue
-                report = await self._ack_report(s, flash)
-                waiting = {r.unit for r in report.rows if r.acked_at is None}
                 remind = flash.reminded_at is None and now >= flash.remind_after
                 escalate = now >= flash.escalate_after
-                chats = await StatusRepo(s).unit_chats(flash.operation_id)
-                units = {u.id: u for u in await StatusRepo(s).units(flash.operation_id)}
-                reminders: list[Notice] = []
+                if not (remind or escalate):
+                    continue
+                report = await self._ack_report(uow, flash)
+                waiting = sorted({r.unit for r in report.rows if r.acked_at is None})
+                notices: list[Notice] = []
                 if remind and waiting:
-                    for unit_id in flash.expected_units or []:
-                        unit = units.get(unit_id)
-                        if unit is None or unit.code not in waiting:
-                            continue
-                        for chat in chats.get(unit_id, []):
-                            copies = await MessageRepo(s).copies_of(flash.message_id, chat.id)
-                            reply_to = copies[-1].telegram_message_id if copies else None
-                            lang = chat.language_list[0]
-                            reminders.append(
-                                Notice(
-                                    chat.telegram_chat_id,
-                                    "🔴 " + self.i18n.t("flash.reminder", lang),
-                                    reply_to,
-                                )
-                            )
-                escalation: list[Notice] = []
+                    notices.extend(await self._reminder_notices(uow, flash, set(waiting)))
                 if escalate and waiting:
-                    escalation = await self._escalation_notices(s, flash, report, sorted(waiting))
-            for notice in reminders + escalation:
-                if await notify(notice):
-                    sent.append(notice)
-            async with self.db.transaction() as s:
-                flash = await FlashRepo(s).get(flash_row.id)
-                assert flash is not None
-                events = []
+                    notices.extend(await self._escalation_notices(uow, flash, report, waiting))
+                await queue_notices(
+                    uow.notices,
+                    notices,
+                    now=now,
+                    ref=f"flash:{flash.id}",
+                    operation_id=flash.operation_id,
+                )
+                steps = []
                 if remind:
                     flash.reminded_at = now
-                    events.append(("flash.reminded", sorted(waiting)))
+                    steps.append(("flash.reminded", "flash.reminder"))
                 if escalate:
                     flash.escalated_at = now
-                    events.append(("flash.escalated", sorted(waiting)))
-                for event_type, unit_codes in events:
-                    await self.audit.append(
-                        s,
+                    steps.append(("flash.escalated", "flash.escalation"))
+                for event_type, kind in steps:
+                    await uow.audit(
                         component="flash",
                         event_type=event_type,
                         actor="daraja",
                         operation_id=flash.operation_id,
                         ts=now,
-                        payload={"flash_id": flash.id, "units": unit_codes},
+                        payload={
+                            "flash_id": flash.id,
+                            "units": waiting,
+                            "queued": sum(1 for n in notices if n.kind == kind),
+                        },
                     )
-        return sent
+            queued.extend(notices)
+        if queued:
+            self.on_notice()
+        return queued
+
+    async def _reminder_notices(
+        self, uow: UnitOfWork, flash: Flash, waiting: set[str]
+    ) -> list[Notice]:
+        """To each silent unit's groups, in the group's language, under the FLASH copy."""
+        chats = await uow.status.unit_chats(flash.operation_id)
+        units = {u.id: u for u in await uow.status.units(flash.operation_id)}
+        notices = []
+        for unit_id in flash.expected_units or []:
+            unit = units.get(unit_id)
+            if unit is None or unit.code not in waiting:
+                continue
+            for chat in chats.get(unit_id, []):
+                copies = await uow.messages.copies_of(flash.message_id, chat.id)
+                reply_to = copies[-1].telegram_message_id if copies else None
+                lang = chat.language_list[0]
+                notices.append(
+                    Notice(
+                        chat.telegram_chat_id,
+                        "🔴 " + self.i18n.t("flash.reminder", lang),
+                        reply_to,
+                        kind="flash.reminder",
+                    )
+                )
+        return notices
 
     async def _escalation_notices(
-        self, s: AsyncSession, flash: Flash, report: AckReport, waiting: Sequence[str]
+        self, uow: UnitOfWork, flash: Flash, report: AckReport, waiting: Sequence[str]
     ) -> list[Notice]:
         """To the sender privately, in the sender's language (the commanders' chats too when
         the FLASH came from one)."""
-        op = await OperationRepo(s).by_id(flash.operation_id)
-        sender = await PersonRepo(s).by_telegram_id(flash.sender_user_id)
+        op = await uow.operations.by_id(flash.operation_id)
+        sender = await uow.people.by_telegram_id(flash.sender_user_id)
         lang = (sender.language if sender else None) or (op.default_language if op else "en")
         tz = op.timezone if op else "America/Port-au-Prince"
         targets = [(flash.sender_user_id, lang)]
-        source = await ChatRepo(s).by_telegram_id(flash.source_chat_id)
+        source = await uow.chats.by_telegram_id(flash.source_chat_id)
         if source is not None and source.is_command:
             targets.append((source.telegram_chat_id, source.language_list[0]))
         return [
@@ -528,6 +584,7 @@ class FlashService:
                     time=esc(format_time(flash.created_at, reader, tz)),
                     units=esc(", ".join(waiting)),
                 ),
+                kind="flash.escalation",
             )
             for chat_id, reader in targets
         ]
@@ -543,16 +600,16 @@ class FlashService:
         return dict(zip(targets, results, strict=True))
 
     async def _origin(
-        self, s: AsyncSession, sender_id: int, telegram_chat_id: int
+        self, uow: UnitOfWork, sender_id: int, telegram_chat_id: int
     ) -> tuple[Operation, Chat, bool]:
         """The operation and the chat a FLASH is filed under, and whether it came privately."""
-        chat = await ChatRepo(s).by_telegram_id(telegram_chat_id)
+        chat = await uow.chats.by_telegram_id(telegram_chat_id)
         if chat is not None and chat.active and telegram_chat_id != sender_id:
-            op = await OperationRepo(s).by_id(chat.operation_id)
+            op = await uow.operations.by_id(chat.operation_id)
             assert op is not None
             return op, chat, False
-        person = await PersonRepo(s).by_telegram_id(sender_id)
-        ops = OperationRepo(s)
+        person = await uow.people.by_telegram_id(sender_id)
+        ops = uow.operations
         op = None
         if person is not None and person.operation_id is not None:
             op = await ops.by_id(person.operation_id)
@@ -561,8 +618,8 @@ class FlashService:
             op = every[0] if len(every) == 1 else None
         if op is None:
             raise NotFound("no operation for this person", key="status.no_operation")
-        command = await StatusRepo(s).command_chats(op.id)
-        linked = command or await ChatRepo(s).linked(op.id)
+        command = await uow.status.command_chats(op.id)
+        linked = command or await uow.chats.linked(op.id)
         if not linked:
             raise UserInputError("no unit group to send to", key="flash.no_units")
         return op, linked[0], True
@@ -570,9 +627,8 @@ class FlashService:
     async def _refusals_audit(
         self, actor: int, chat_id: int | None, command: str, reason: str
     ) -> None:
-        async with self.db.transaction() as s:
-            await self.audit.append(
-                s,
+        async with self.uow() as uow:
+            await uow.audit(
                 component="flash",
                 event_type=f"{command}.refused",
                 actor=f"tg:{actor}",
@@ -600,12 +656,12 @@ class _Refusals:
 
 
 async def flash_copy_extras(
-    s: AsyncSession, i18n: I18n, message: Message, target: Chat, lang: str
+    flashes: FlashRepo, i18n: I18n, message: Message, target: Chat, lang: str
 ) -> tuple[str, tuple[tuple[str, str], ...]]:
     """The FLASH label line for a copy, and the acknowledge button (label, callback data) when
     the target is a unit group expected to acknowledge."""
     label = f"🔴 <b>{esc(i18n.t('flash.label', lang))}</b>"
-    flash = await FlashRepo(s).by_message(message.id)
+    flash = await flashes.by_message(message.id)
     if (
         flash is None
         or target.unit_id is None
@@ -613,14 +669,3 @@ async def flash_copy_extras(
     ):
         return label, ()
     return label, ((i18n.t("flash.ack_button", lang), ack_data(flash.id)),)
-
-
-async def _synthetic_id(s: AsyncSession, chat_row_id: int) -> int:
-    """A negative message id for a FLASH typed privately, unique within its filing chat
-    (Telegram's ids are positive, so it never collides with a real message)."""
-    lowest = (
-        await s.execute(
-            select(func.min(Message.telegram_message_id)).where(Message.chat_id == chat_row_id)
-        )
-    ).scalar_one_or_none()
-    return min(int(lowest or 0), 0) - 1

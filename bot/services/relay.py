@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.services.recording import Target, record_copies_sync
@@ -25,6 +24,7 @@ from bot.services.translator import Translator, untranslated
 from bot.telemetry import Telemetry
 from storage.audit import AuditChain, PendingEvent
 from storage.db import Database
+from storage.errors import DELIVERY, MESSAGE_SOURCE, TRANSLATION, Duplicate
 from storage.inline import as_async, run_inline
 from storage.messages import MessageRepo
 from storage.models import Chat, Delivery, Message, Operation, Person, Unit, utcnow
@@ -38,6 +38,8 @@ PLACE_KINDS = frozenset({"location", "venue"})
 # Separates the pair in a back-translation's key: `en>ht` is the English copy read back in
 # Kreyòl (fits TranslationRow.target_language, 8 characters).
 BACK = ">"
+# The constraints a replayed message or edit hits (two copies of one update racing).
+_REPLAYED = frozenset({MESSAGE_SOURCE, TRANSLATION, DELIVERY})
 
 
 @dataclass(frozen=True)
@@ -109,8 +111,12 @@ class RelayService:
         )
         try:
             result = await self._record(inbound, plan, translations, back)
-        except IntegrityError:
-            # Another copy of the same update won the race: nothing more to do.
+        except Duplicate as exc:
+            # Another copy of the same update (or edit) won the race: nothing more to do.
+            # Any other refused write is a failure the sender hears about.
+            if exc.constraint not in _REPLAYED:
+                raise
+            log.info("update %s already recorded (%s)", inbound.update_id, exc.constraint)
             return RelayResult(status="duplicate")
         if result.message_id is not None:
             self.telemetry.message_queued(inbound.update_id, result.message_id, result.deliveries)
@@ -292,8 +298,8 @@ class RelayService:
                             repo.copy_at(inbound.chat_id, inbound.reply_to_message_id)
                         )
                         reply_to = copy.message_id if copy else None
-                # A table insert, not the unit of work (it runs for every message); it raises
-                # IntegrityError on a replayed message.
+                # A table insert, not the unit of work (it runs for every message); a replayed
+                # message hits MESSAGE_SOURCE (`Duplicate`, raised by `Database.write`).
                 message_id = s.execute(
                     _INSERT_MESSAGE,
                     {

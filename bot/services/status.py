@@ -21,14 +21,11 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
-
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from functools import partial
+from typing import Any
 
 from bot.domain import LANGUAGES, Role
-from bot.errors import AccessDenied, DarajaError, NotFound, UserInputError
+from bot.errors import AccessDenied, DarajaError, NotFound, StorageError, UserInputError
 from bot.formatting import format_age
 from bot.i18n import SITREP_STATUSES, I18n
 from bot.services.board import (
@@ -46,10 +43,11 @@ from bot.services.recording import record_copies
 from bot.services.translator import Translator, untranslated
 from storage.audit import AuditChain
 from storage.db import Database
-from storage.messages import MessageRepo
-from storage.models import Chat, Message, Operation, Person, Unit, utcnow
-from storage.repositories import ChatRepo, OperationRepo, PersonRepo
+from storage.errors import DELIVERY, MESSAGE_SOURCE, TRANSLATION, Duplicate, RefusedWrite
+from storage.models import Chat, Message, Operation, Unit, utcnow
+from storage.notices import NoticeRepo
 from storage.status_repo import Report, StaleAlert, StatusRepo
+from storage.uow import UnitOfWork
 from translation.types import Translation
 
 log = logging.getLogger(__name__)
@@ -253,18 +251,28 @@ class Draft:
 
 
 class ReportDrafts:
-    """Conversation state per (chat, person), forgotten after a timeout (in memory: a restart
-    drops unfinished drafts, and the person starts `/report` again)."""
+    """Conversation state per (chat, person), forgotten after a timeout.
+
+    Every answer is stored in the database (`save`), and `load` reads the drafts back at
+    start, so a restart in the middle of a wizard loses nothing: the person's next tap or
+    answer carries on. The copy in memory serves the message filter, which cannot wait for
+    the database."""
 
     def __init__(
-        self, *, timeout: timedelta = DRAFT_TIMEOUT, clock: Callable[[], datetime] = utcnow
+        self,
+        uow: Callable[[], UnitOfWork] | None = None,
+        *,
+        timeout: timedelta = DRAFT_TIMEOUT,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        self.uow = uow
         self.timeout = timeout
         self.clock = clock
         self._drafts: dict[tuple[int, int], Draft] = {}
 
     def start(self, chat_id: int, user_id: int) -> Draft:
-        """A fresh draft (replacing any earlier one of the same person in the same group)."""
+        """A fresh draft (replacing any earlier one of the same person in the same group);
+        `save` it once its prompt is posted."""
         self._expire()
         draft = Draft(chat_id=chat_id, user_id=user_id, touched=self.clock())
         self._drafts[(chat_id, user_id)] = draft
@@ -287,13 +295,73 @@ class ReportDrafts:
         return draft is not None and self.clock() - draft.touched <= self.timeout
 
     def drop(self, chat_id: int, user_id: int) -> None:
-        """Forget a draft (filed or cancelled)."""
+        """Forget a draft in memory (`discard` also forgets the stored one)."""
         self._drafts.pop((chat_id, user_id), None)
+
+    async def save(self, draft: Draft) -> None:
+        """Store the draft's answers so far."""
+        draft.touched = self.clock()
+        self._drafts[(draft.chat_id, draft.user_id)] = draft
+        if self.uow is not None:
+            async with self.uow() as uow:
+                await uow.drafts.put(
+                    draft.chat_id, draft.user_id, _draft_data(draft), draft.touched
+                )
+
+    async def discard(self, chat_id: int, user_id: int) -> None:
+        """Forget a draft (filed or cancelled), stored copy included."""
+        self.drop(chat_id, user_id)
+        if self.uow is not None:
+            async with self.uow() as uow:
+                await uow.drafts.delete(chat_id, user_id)
+
+    async def load(self) -> int:
+        """Read back the stored drafts still live (at start); returns how many."""
+        if self.uow is None:
+            return 0
+        now = self.clock()
+        async with self.uow() as uow:
+            repo = uow.drafts
+            await repo.delete_before(now - self.timeout)
+            rows = list(await repo.all())
+        for row in rows:
+            draft = _draft_of(row.telegram_chat_id, row.telegram_user_id, row.data, row.updated_at)
+            self._drafts[(draft.chat_id, draft.user_id)] = draft
+        return len(rows)
 
     def _expire(self) -> None:
         now = self.clock()
         for key in [k for k, d in self._drafts.items() if now - d.touched > self.timeout]:
             del self._drafts[key]
+
+
+def _draft_data(draft: Draft) -> dict[str, Any]:
+    loc = draft.location
+    return {
+        "step": draft.step,
+        "status": draft.status,
+        "location": [loc.latitude, loc.longitude, loc.place] if loc is not None else None,
+        "strength": draft.strength,
+        "needs": draft.needs,
+        "remarks": draft.remarks,
+        "prompt_message_id": draft.prompt_message_id,
+    }
+
+
+def _draft_of(chat_id: int, user_id: int, data: dict[str, Any], touched: datetime) -> Draft:
+    loc = data.get("location")
+    return Draft(
+        chat_id=chat_id,
+        user_id=user_id,
+        step=str(data.get("step") or "status"),
+        status=data.get("status"),
+        location=Location(loc[0], loc[1], loc[2]) if loc else None,
+        strength=data.get("strength"),
+        needs=str(data.get("needs") or ""),
+        remarks=str(data.get("remarks") or ""),
+        prompt_message_id=data.get("prompt_message_id"),
+        touched=touched,
+    )
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -318,14 +386,24 @@ class Notice:
     chat_id: int  # Telegram chat id (a group, or a person's private chat)
     text: str  # Telegram HTML
     reply_to: int | None = None
+    kind: str = "notice"  # flash.reminder | flash.escalation | status.stale_alert | ...
 
 
-class Notifier(Protocol):
-    """How services post notices; returns whether Telegram accepted the message."""
-
-    async def __call__(self, notice: Notice) -> bool:
-        """Send one notice."""
-        ...
+async def queue_notices(
+    repo: NoticeRepo, notices: Sequence[Notice], *, now: datetime, ref: str, operation_id: int
+) -> None:
+    """Queue notices in the notice outbox, in the caller's transaction (the worker posts
+    them once it commits)."""
+    for notice in notices:
+        await repo.queue(
+            telegram_chat_id=notice.chat_id,
+            kind=notice.kind,
+            text=notice.text,
+            target_message_id=notice.reply_to,
+            ref=ref,
+            operation_id=operation_id,
+            now=now,
+        )
 
 
 @dataclass(frozen=True)
@@ -355,37 +433,42 @@ class StatusService:
         admin_ids: Sequence[int] = (),
         clock: Callable[[], datetime] = utcnow,
         on_queued: Callable[[], None] = lambda: None,
+        on_notice: Callable[[], None] = lambda: None,
+        uow: Callable[..., UnitOfWork] | None = None,
     ) -> None:
         self.db = db
         self.audit = audit
+        # The staleness rule runs as units of work (tests pass a factory of fakes).
+        self.uow: Callable[..., UnitOfWork] = uow or partial(UnitOfWork, db, audit)
         self.translator = translator
         self.i18n = i18n
         self.admin_ids = frozenset(admin_ids)
         self.clock = clock
         self.on_queued = on_queued
-        self.drafts = ReportDrafts(clock=clock)
+        self.on_notice = on_notice
+        self.drafts = ReportDrafts(self.uow, clock=clock)
 
     # --- SITREP ----------------------------------------------------------------------------
 
     async def report_context(self, telegram_chat_id: int) -> tuple[str, list[str]]:
         """The unit code of a group and the places its operation knows (for the keyboard);
         refused when the group is not a unit's enrolled group."""
-        async with self.db.transaction() as s:
-            _chat, unit, op = await self._unit_chat(s, telegram_chat_id)
+        async with self.uow() as uow:
+            _chat, unit, op = await self._unit_chat(uow, telegram_chat_id)
             return unit.code, known_places(op.glossary)
 
     async def check_location(self, telegram_chat_id: int, text: str) -> Location:
         """Validate a typed location against the group's operation."""
-        async with self.db.transaction() as s:
-            _chat, _unit, op = await self._unit_chat(s, telegram_chat_id)
+        async with self.uow() as uow:
+            _chat, _unit, op = await self._unit_chat(uow, telegram_chat_id)
             return parse_location(text, op.glossary)
 
     async def parse_line(
         self, telegram_chat_id: int, args: str, *, actor: int | None
     ) -> SitrepInput:
         """Parse the one-line form against the group's operation (refusals audited)."""
-        async with self._refusals(actor, telegram_chat_id, "sitrep"), self.db.transaction() as s:
-            _chat, _unit, op = await self._unit_chat(s, telegram_chat_id)
+        async with self._refusals(actor, telegram_chat_id, "sitrep"), self.uow() as uow:
+            _chat, _unit, op = await self._unit_chat(uow, telegram_chat_id)
             glossary = op.glossary
             return parse_one_line(args, glossary, self.i18n)
 
@@ -398,10 +481,9 @@ class StatusService:
         detail: Mapping[str, Any] | None = None,
     ) -> None:
         """Audit a refused SITREP step (bad coordinate, negative strength, wrong chat...)."""
-        async with self.db.transaction() as s:
-            chat = await ChatRepo(s).by_telegram_id(chat_id) if chat_id is not None else None
-            await self.audit.append(
-                s,
+        async with self.uow() as uow:
+            chat = await uow.chats.by_telegram_id(chat_id) if chat_id is not None else None
+            await uow.audit(
                 component="status",
                 event_type="sitrep.refused",
                 actor=f"tg:{actor}" if actor else "unknown",
@@ -427,12 +509,12 @@ class StatusService:
         needs, remarks = _clip(sitrep.needs), _clip(sitrep.remarks)
         async with (
             self._refusals(author_id, telegram_chat_id, "sitrep"),
-            self.db.transaction() as s,
+            self.uow() as uow,
         ):
             _validate(sitrep)
-            chat, unit, op = await self._unit_chat(s, telegram_chat_id)
-            existing = await MessageRepo(s).by_telegram(chat.id, telegram_message_id)
-            author = await PersonRepo(s).by_telegram_id(author_id) if author_id else None
+            chat, unit, op = await self._unit_chat(uow, telegram_chat_id)
+            existing = await uow.messages.by_telegram(chat.id, telegram_message_id)
+            author = await uow.people.by_telegram_id(author_id) if author_id else None
             if author is not None and author.unit_id not in (None, unit.id):
                 raise AccessDenied(
                     "reporter belongs to another unit",
@@ -478,10 +560,10 @@ class StatusService:
         }
         now = self.clock()
         try:
-            async with self.db.transaction() as s:
-                chat, unit, op = await self._unit_chat(s, telegram_chat_id)
-                targets_chats = [c for c in await ChatRepo(s).linked(op.id) if c.id != chat.id]
-                message = await MessageRepo(s).add_message(
+            async with self.uow() as uow:
+                chat, unit, op = await self._unit_chat(uow, telegram_chat_id)
+                targets_chats = [c for c in await uow.chats.linked(op.id) if c.id != chat.id]
+                message = await uow.messages.add_message(
                     Message(
                         operation_id=op.id,
                         chat_id=chat.id,
@@ -501,7 +583,7 @@ class StatusService:
                         created_at=now,
                     )
                 )
-                report = await StatusRepo(s).add_report(
+                report = await uow.status.add_report(
                     Report(
                         operation_id=op.id,
                         unit_id=unit.id,
@@ -521,8 +603,7 @@ class StatusService:
                         created_at=now,
                     )
                 )
-                await self.audit.append(
-                    s,
+                await uow.audit(
                     component="status",
                     event_type="sitrep.filed",
                     actor=f"tg:{author_id}" if author_id else "unknown",
@@ -546,16 +627,23 @@ class StatusService:
                 )
                 combined = {lang: _combine(tr_needs[lang], tr_remarks[lang]) for lang in targets}
                 count = await record_copies(
-                    s,
+                    uow.session,
                     self.audit,
                     message=message,
                     translations=combined if free else {},
                     targets=targets_chats,
                     now=now,
                 )
-        except IntegrityError:
+        except Duplicate as exc:
+            if exc.constraint not in (MESSAGE_SOURCE, TRANSLATION, DELIVERY):
+                log.error("SITREP from %s not filed: %s", author_id, exc.constraint)
+                raise StorageError("SITREP not filed", key="sitrep.not_filed") from exc
             # The same update was filed twice at once: the other one won.
+            log.info("SITREP update %s already filed (%s)", update_id, exc.constraint)
             return FiledReport(0, 0, unit.code, 0, _view_of(sitrep, source, None), True)
+        except RefusedWrite as exc:
+            log.error("SITREP from %s not filed: %s", author_id, type(exc).__name__)
+            raise StorageError("SITREP not filed", key="sitrep.not_filed") from exc
         if count:
             self.on_queued()
         view = ReportView(
@@ -586,13 +674,12 @@ class StatusService:
         now = self.clock()
         async with (
             self._refusals(viewer_id, telegram_chat_id, "status"),
-            self.db.transaction() as s,
+            self.uow() as uow,
         ):
-            op = await self._viewer_operation(s, viewer_id, telegram_chat_id)
-            return await self._board(s, op, now)
+            op = await self._viewer_operation(uow, viewer_id, telegram_chat_id)
+            return await self._board(uow.status, op, now)
 
-    async def _board(self, s: AsyncSession, op: Operation, now: datetime) -> Board:
-        repo = StatusRepo(s)
+    async def _board(self, repo: StatusRepo, op: Operation, now: datetime) -> Board:
         # Two queries whatever the size of the operation (the board's time budget is 50 ms).
         units = await repo.units_with_latest(op.id)
         chats = await repo.unit_chats(op.id)
@@ -644,13 +731,13 @@ class StatusService:
         now = self.clock()
         async with (
             self._refusals(viewer_id, telegram_chat_id, "status"),
-            self.db.transaction() as s,
+            self.uow() as uow,
         ):
-            op = await self._viewer_operation(s, viewer_id, telegram_chat_id)
-            unit = await self._unit(s, op, unit_code)
-            board = await self._board(s, op, now)
+            op = await self._viewer_operation(uow, viewer_id, telegram_chat_id)
+            unit = await self._unit(uow, op, unit_code)
+            board = await self._board(uow.status, op, now)
             row = next(r for r in board.rows if r.code == unit.code)
-            reports = [_view(r) for r in await StatusRepo(s).unit_reports(unit.id, RECENT_REPORTS)]
+            reports = [_view(r) for r in await uow.status.unit_reports(unit.id, RECENT_REPORTS)]
         return render_unit_reports(
             row,
             reports,
@@ -668,11 +755,11 @@ class StatusService:
         now = self.clock()
         async with (
             self._refusals(viewer_id, telegram_chat_id, "where"),
-            self.db.transaction() as s,
+            self.uow() as uow,
         ):
-            op = await self._viewer_operation(s, viewer_id, telegram_chat_id)
-            unit = await self._unit(s, op, unit_code)
-            reports = await StatusRepo(s).unit_reports(unit.id, 1)
+            op = await self._viewer_operation(uow, viewer_id, telegram_chat_id)
+            unit = await self._unit(uow, op, unit_code)
+            reports = await uow.status.unit_reports(unit.id, 1)
         if not reports:
             return self.i18n.t("where.none", lang, unit=esc(unit.code))
         view = _view(reports[0])
@@ -687,9 +774,9 @@ class StatusService:
 
     async def who(self, viewer_id: int, telegram_chat_id: int | None = None) -> list[UnitInfo]:
         """`/who`: the operation's units with their side and their groups' languages."""
-        async with self._refusals(viewer_id, telegram_chat_id, "who"), self.db.transaction() as s:
-            op = await self._viewer_operation(s, viewer_id, telegram_chat_id)
-            repo = StatusRepo(s)
+        async with self._refusals(viewer_id, telegram_chat_id, "who"), self.uow() as uow:
+            op = await self._viewer_operation(uow, viewer_id, telegram_chat_id)
+            repo = uow.status
             chats = await repo.unit_chats(op.id)
             out = []
             for unit in await repo.units(op.id):
@@ -709,70 +796,52 @@ class StatusService:
 
     # --- staleness -------------------------------------------------------------------------
 
-    async def check_staleness(self, now: datetime, notify: Notifier) -> list[Notice]:
-        """Alert each operation's commanders once per reporting lapse; returns what was sent.
+    async def check_staleness(self, now: datetime) -> list[Notice]:
+        """Alert each operation's commanders once per reporting lapse; returns what was queued.
 
         A lapse is identified by the unit's last report (`r<id>`), or `none` before the first
-        one, so a unit is alerted again only after it has reported and lapsed once more.
+        one, so a unit is alerted again only after it has reported and lapsed once more. The
+        alerts are queued in the notice outbox in the transaction that records the lapses as
+        alerted, so a lapse is never marked alerted without its alert on its way.
         """
-        sent: list[Notice] = []
-        async with self.db.transaction() as s:
-            operations = list(await OperationRepo(s).all())
+        queued: list[Notice] = []
+        async with self.uow() as uow:
+            operations = list(await uow.operations.all())
         for op in operations:
-            async with self.db.transaction() as s:
-                board = await self._board(s, op, now)
-                repo = StatusRepo(s)
+            async with self.uow() as uow:
+                board = await self._board(uow.status, op, now)
+                repo = uow.status
                 done = await repo.alerted_lapses(op.id)
                 units = {u.code: u for u in await repo.units(op.id)}
                 latest = await repo.latest_reports(op.id)
-                targets = await self._commanders(s, op)
-            lapses: list[tuple[Unit, str, BoardRow]] = []
-            for row in board.rows:
-                if not row.stale:
+                targets = await self._commanders(uow, op)
+                lapses: list[tuple[Unit, str, BoardRow]] = []
+                for row in board.rows:
+                    if not row.stale:
+                        continue
+                    unit = units[row.code]
+                    report = latest.get(unit.id)
+                    lapse = f"r{report.id}" if report else "none"
+                    if (unit.id, lapse) not in done:
+                        lapses.append((unit, lapse, row))
+                if not lapses or not targets:
                     continue
-                unit = units[row.code]
-                report = latest.get(unit.id)
-                lapse = f"r{report.id}" if report else "none"
-                if (unit.id, lapse) not in done:
-                    lapses.append((unit, lapse, row))
-            if not lapses or not targets:
-                continue
-            delivered = False
-            for chat_id, lang in targets:
-                lines = []
-                for _unit, _lapse, row in lapses:
-                    age = (
-                        format_age(now - row.report.created_at, lang, self.i18n)
-                        if row.report
-                        else self.i18n.t("board.no_report", lang)
+                notices = [
+                    Notice(
+                        chat_id, self._stale_text(op, lapses, lang, now), kind="status.stale_alert"
                     )
-                    lines.append(f"• <b>{esc(row.code)}</b> ({esc(row.side)}): {esc(age)}")
-                text = (
-                    self.i18n.t(
-                        "stale.alert",
-                        lang,
-                        operation=esc(op.name),
-                        interval=op.report_interval_min,
-                    )
-                    + "\n"
-                    + "\n".join(lines)
+                    for chat_id, lang in targets
+                ]
+                await queue_notices(
+                    uow.notices, notices, now=now, ref=f"operation:{op.id}", operation_id=op.id
                 )
-                notice = Notice(chat_id, text)
-                if await notify(notice):
-                    delivered = True
-                    sent.append(notice)
-            if not delivered:
-                continue  # nobody was told: try again at the next check
-            async with self.db.transaction() as s:
-                repo = StatusRepo(s)
                 for unit, lapse, _row in lapses:
                     await repo.add_alert(
                         StaleAlert(
                             operation_id=op.id, unit_id=unit.id, lapse=lapse, alerted_at=now
                         )
                     )
-                await self.audit.append(
-                    s,
+                await uow.audit(
                     component="status",
                     event_type="status.stale_alert",
                     actor="daraja",
@@ -784,15 +853,35 @@ class StatusService:
                         "notified": [chat for chat, _ in targets],
                     },
                 )
-        return sent
+            queued.extend(notices)
+        if queued:
+            self.on_notice()
+        return queued
 
-    async def _commanders(self, s: AsyncSession, op: Operation) -> list[tuple[int, str]]:
+    def _stale_text(
+        self, op: Operation, lapses: Sequence[tuple[Unit, str, BoardRow]], lang: str, now: datetime
+    ) -> str:
+        """One staleness alert in the reader's language."""
+        lines = []
+        for _unit, _lapse, row in lapses:
+            age = (
+                format_age(now - row.report.created_at, lang, self.i18n)
+                if row.report
+                else self.i18n.t("board.no_report", lang)
+            )
+            lines.append(f"• <b>{esc(row.code)}</b> ({esc(row.side)}): {esc(age)}")
+        head = self.i18n.t(
+            "stale.alert", lang, operation=esc(op.name), interval=op.report_interval_min
+        )
+        return head + "\n" + "\n".join(lines)
+
+    async def _commanders(self, uow: UnitOfWork, op: Operation) -> list[tuple[int, str]]:
         """Where the operation's commanders read alerts: its command chats, else each commander
         privately (Telegram private chat id = user id), each in its language."""
-        command = await StatusRepo(s).command_chats(op.id)
+        command = await uow.status.command_chats(op.id)
         if command:
             return [(c.telegram_chat_id, c.language_list[0]) for c in command]
-        people = await PersonRepo(s).in_operation(op.id)
+        people = await uow.people.in_operation(op.id)
         return [
             (p.telegram_user_id, p.language or op.default_language)
             for p in people
@@ -802,9 +891,9 @@ class StatusService:
     # --- helpers ---------------------------------------------------------------------------
 
     async def _unit_chat(
-        self, s: AsyncSession, telegram_chat_id: int
+        self, uow: UnitOfWork, telegram_chat_id: int
     ) -> tuple[Chat, Unit, Operation]:
-        chat = await ChatRepo(s).by_telegram_id(telegram_chat_id)
+        chat = await uow.chats.by_telegram_id(telegram_chat_id)
         if chat is None or not chat.active:
             raise AccessDenied(
                 "chat not enrolled", key="access.chat_not_enrolled", refused="chat.not_enrolled"
@@ -813,7 +902,7 @@ class StatusService:
             raise UserInputError(
                 "not a unit's group", key="sitrep.not_unit_chat", refused="sitrep.not_unit_chat"
             )
-        ops = OperationRepo(s)
+        ops = uow.operations
         unit = await ops.unit_by_id(chat.unit_id)
         op = await ops.by_id(chat.operation_id)
         if unit is None or op is None or unit.operation_id != op.id:
@@ -821,24 +910,18 @@ class StatusService:
         return chat, unit, op
 
     async def _viewer_operation(
-        self, s: AsyncSession, viewer_id: int, telegram_chat_id: int | None
+        self, uow: UnitOfWork, viewer_id: int, telegram_chat_id: int | None
     ) -> Operation:
         """The operation a commander asks about: the enrolled chat's, else the person's, else
         the only one (admins named in settings need not be enrolled)."""
-        ops = OperationRepo(s)
+        ops = uow.operations
         if telegram_chat_id is not None and telegram_chat_id != viewer_id:
-            chat = await ChatRepo(s).by_telegram_id(telegram_chat_id)
+            chat = await uow.chats.by_telegram_id(telegram_chat_id)
             if chat is not None and chat.active:
                 op = await ops.by_id(chat.operation_id)
                 if op is not None:
                     return op
-        op = (
-            await s.execute(
-                select(Operation)
-                .join(Person, Person.operation_id == Operation.id)
-                .where(Person.telegram_user_id == viewer_id)
-            )
-        ).scalar_one_or_none()
+        op = await ops.of_person(viewer_id)
         if op is not None:
             return op
         every = list(await ops.all())
@@ -846,8 +929,8 @@ class StatusService:
             return every[0]
         raise NotFound("no operation for this person", key="status.no_operation")
 
-    async def _unit(self, s: AsyncSession, op: Operation, code: str) -> Unit:
-        unit = await OperationRepo(s).unit(op, code.strip())
+    async def _unit(self, uow: UnitOfWork, op: Operation, code: str) -> Unit:
+        unit = await uow.operations.unit(op, code.strip())
         if unit is None:
             raise NotFound(
                 f"no unit {code!r} in {op.name}",
@@ -866,10 +949,9 @@ class StatusService:
             yield
         except DarajaError as exc:
             reason = exc.params.get("refused") or exc.key
-            async with self.db.transaction() as s:
-                chat = await ChatRepo(s).by_telegram_id(chat_id) if chat_id is not None else None
-                await self.audit.append(
-                    s,
+            async with self.uow() as uow:
+                chat = await uow.chats.by_telegram_id(chat_id) if chat_id is not None else None
+                await uow.audit(
                     component="status",
                     event_type=f"{command}.refused",
                     actor=f"tg:{actor}" if actor else "unknown",

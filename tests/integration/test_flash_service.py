@@ -4,6 +4,7 @@ controllable clock."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,11 +16,10 @@ from bot.i18n import I18n, load_i18n
 from bot.services.copies import CopyBuilder, PreparedCopy
 from bot.services.enrollment import Caller, EnrollmentService
 from bot.services.flash import FlashService, parse_ack_data
-from bot.services.status import Notice
 from storage.audit import AuditChain
 from storage.db import Database
 from storage.messages import MessageRepo
-from storage.models import AuditEvent, Copy, Delivery, utcnow
+from storage.models import AuditEvent, Copy, Delivery, QueuedNotice, utcnow
 from storage.status_repo import FlashAck
 from tests.support.fakes import Clock
 from tests.support.operation import ADMIN, enroll_operation
@@ -58,17 +58,6 @@ class FakeTranslator:
             )
             for t in targets
         ]
-
-
-class Recorder:
-    """A notifier that records notices."""
-
-    def __init__(self) -> None:
-        self.notices: list[Notice] = []
-
-    async def __call__(self, notice: Notice) -> bool:
-        self.notices.append(notice)
-        return True
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +162,7 @@ async def test_every_acknowledgement_is_recorded_once_and_shown_to_the_sender(
             user_name=f"Officer {n}",
             telegram_chat_id=chat_id,
             telegram_message_id=copy_id,
+            copy_html=f"<b>FLASH</b> copy {n}",
         )
         assert result.status == "acked"
         again = await service.acknowledge(
@@ -185,6 +175,16 @@ async def test_every_acknowledgement_is_recorded_once_and_shown_to_the_sender(
         assert again.status == "already"
         assert again.name == f"Officer {n}"
     assert len(await _rows(db, FlashAck)) == 10
+    # Each acknowledged copy is queued for its edit: who and when, in the group's language.
+    edits = {n.telegram_chat_id: n for n in await _rows(db, QueuedNotice)}
+    assert set(edits) == {g[0] for g in GROUPS}
+    for n, (chat_id, unit, _side, _lang) in enumerate(GROUPS):
+        edit = edits[chat_id]
+        assert (edit.action, edit.kind, edit.state) == ("edit", "flash.acked", "pending")
+        assert edit.target_message_id == await _copy_id(db, chat_id)
+        assert edit.text.startswith(f"<b>FLASH</b> copy {n}\n\n✅ ")
+        assert f"Officer {n}" in edit.text
+        assert unit in edit.text
     report = await service.acks(COMMANDER.user_id)
     assert report.acked == 10
     rendered = service.render_acks(report, "sw")
@@ -243,7 +243,6 @@ async def test_reminder_then_escalation_fire_on_schedule_for_units_still_silent(
 ) -> None:
     service: FlashService = world["service"]
     clock: Clock = world["clock"]
-    notify = Recorder()
     sent = await _send(world)
     await _deliver(db, i18n)
     # Seven of ten acknowledge at once.
@@ -256,16 +255,21 @@ async def test_reminder_then_escalation_fire_on_schedule_for_units_still_silent(
             telegram_message_id=await _copy_id(db, chat_id),
         )
     clock.advance(minutes=4, seconds=59)
-    assert await service.check_flash_reminders(clock(), notify) == []
+    assert await service.check_flash_reminders(clock()) == []
     clock.advance(seconds=1)  # 5 min: reminders to the three silent groups, in their language
-    reminders = await service.check_flash_reminders(clock(), notify)
+    reminders = await service.check_flash_reminders(clock())
     silent = {g[0]: g[3] for g in GROUPS[7:]}
     assert {n.chat_id for n in reminders} == set(silent)
     for notice in reminders:
         assert i18n.t("flash.reminder", silent[notice.chat_id]) in notice.text
         assert notice.reply_to == await _copy_id(db, notice.chat_id)  # under the FLASH copy
+    # Queued durably in the commit that records the reminder as done.
+    queued = await _rows(db, QueuedNotice)
+    assert sorted((q.telegram_chat_id, q.kind, q.target_message_id) for q in queued) == sorted(
+        (n.chat_id, "flash.reminder", n.reply_to) for n in reminders
+    )
     clock.advance(minutes=1)
-    assert await service.check_flash_reminders(clock(), notify) == []  # reminded once
+    assert await service.check_flash_reminders(clock()) == []  # reminded once
     # One more unit acknowledges after the reminder.
     chat_id = GROUPS[7][0]
     await service.acknowledge(
@@ -276,12 +280,12 @@ async def test_reminder_then_escalation_fire_on_schedule_for_units_still_silent(
         telegram_message_id=await _copy_id(db, chat_id),
     )
     clock.advance(minutes=9)  # 15 min: escalate the last two to the commander, in English
-    escalation = await service.check_flash_reminders(clock(), notify)
+    escalation = await service.check_flash_reminders(clock())
     assert [n.chat_id for n in escalation] == [COMMANDER.user_id]
     assert "U-08, U-09" in escalation[0].text
     assert "not yet acknowledged" in escalation[0].text
     clock.advance(minutes=30)
-    assert await service.check_flash_reminders(clock(), notify) == []  # escalated once
+    assert await service.check_flash_reminders(clock()) == []  # escalated once
     events = [e.event_type for e in await _rows(db, AuditEvent)]
     assert events.count("flash.reminded") == 1
     assert events.count("flash.escalated") == 1
@@ -319,3 +323,31 @@ async def _copy_id(db: Database, chat_id: int) -> int:
     async with db.transaction() as s:
         row = (await s.execute(select(Copy).where(Copy.telegram_chat_id == chat_id))).scalar_one()
         return row.telegram_message_id
+
+
+async def test_two_private_flashes_at_once_are_both_recorded_and_queued(
+    world: dict[str, Any], db: Database
+) -> None:
+    """Both FLASHes are filed under the commanders' chat with a synthetic id: typed at the same
+    moment they must get different ids, and neither may be taken for a replay and dropped."""
+    service: FlashService = world["service"]
+    first, second = await asyncio.gather(
+        *(
+            service.send(
+                sender_id=COMMANDER.user_id,
+                sender_name=COMMANDER.display_name,
+                telegram_chat_id=COMMANDER.user_id,
+                telegram_message_id=message_id,
+                text=f"Order {message_id}",
+            )
+            for message_id in (81, 82)
+        )
+    )
+    assert not first.duplicate
+    assert not second.duplicate
+    assert first.deliveries == second.deliveries == 11
+    assert first.message_id != second.message_id
+    deliveries = await _rows(db, Delivery)
+    assert {d.message_id for d in deliveries} == {first.message_id, second.message_id}
+    events = [e.event_type for e in await _rows(db, AuditEvent)]
+    assert events.count("flash.sent") == 2

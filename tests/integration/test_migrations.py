@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import inspect, select, text
 
+import storage.status_repo  # noqa: F401  (its tables join Base.metadata)
 from storage.audit import GENESIS
 from storage.db import Database, current_revision, head_revision
 from storage.models import AuditHead, Base, Operation

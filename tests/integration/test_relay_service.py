@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -72,6 +73,19 @@ async def test_a_replayed_update_is_a_no_op(
     assert again.status == "duplicate"
     assert len(await _rows(db, Message)) == 1
     assert len(await _rows(db, Delivery)) == first.deliveries
+
+
+async def test_two_copies_of_one_update_at_once_are_relayed_once(
+    setup: tuple[RelayService, FakeTranslator, dict[str, int]], db: Database
+) -> None:
+    """Both pass the replay check before either is recorded: the loser hits the message's
+    unique constraint, which the storage seam names, and is a duplicate, not an error."""
+    relay, _, chats = setup
+    results = await asyncio.gather(
+        *(relay.receive(_msg(chats["KE-3"], 12, "en: Unit 3 at grid")) for _ in range(2))
+    )
+    assert sorted(r.status for r in results) == ["duplicate", "queued"]
+    assert len(await _rows(db, Message)) == 1
 
 
 async def test_mixed_group_gets_an_in_place_annotation(

@@ -3,6 +3,7 @@ controllable clock)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
@@ -12,28 +13,17 @@ from bot.errors import AccessDenied, DarajaError, NotFound, UserInputError
 from bot.i18n import I18n, load_i18n
 from bot.services.board import Location
 from bot.services.enrollment import Caller, EnrollmentService
-from bot.services.status import Notice, SitrepInput, StatusService
+from bot.services.status import ReportDrafts, SitrepInput, StatusService
 from storage.audit import AuditChain
 from storage.db import Database
 from storage.models import AuditEvent, Delivery, Message, TranslationRow, utcnow
+from storage.notices import NoticeRepo
 from storage.status_repo import Report
+from storage.uow import UnitOfWork
 from tests.support.fakes import Clock, FakeTranslator
 from tests.support.operation import ADMIN, enroll_operation
 
 COMMANDER = Caller(user_id=3001, display_name="Cmdt Pierre")
-
-
-class Recorder:
-    """A notifier that records notices (and can refuse them)."""
-
-    def __init__(self, accept: bool = True) -> None:
-        self.accept = accept
-        self.notices: list[Notice] = []
-
-    async def __call__(self, notice: Notice) -> bool:
-        if self.accept:
-            self.notices.append(notice)
-        return self.accept
 
 
 @pytest.fixture(scope="module")
@@ -276,22 +266,21 @@ async def test_staleness_alerts_once_per_lapse_in_the_command_chats_language(
 ) -> None:
     service: StatusService = world["service"]
     clock: Clock = world["clock"]
-    notify = Recorder()
     await _file(world, "KE-3", 80)
     clock.advance(minutes=30)
-    assert await service.check_staleness(clock(), notify) == []  # nobody is late yet
+    assert await service.check_staleness(clock()) == []  # nobody is late yet
     clock.advance(minutes=31)  # 61 min: every unit is late (three never reported)
-    sent = await service.check_staleness(clock(), notify)
+    sent = await service.check_staleness(clock())
     assert len(sent) == 1
     assert sent[0].chat_id == -1099
     assert "Compte rendu en retard" in sent[0].text
     for code in ("KE-3", "KE-SW-1", "PNH-CMD", "PNH-UDMO-2"):
         assert code in sent[0].text
     clock.advance(minutes=5)
-    assert await service.check_staleness(clock(), notify) == []  # no alert storm
+    assert await service.check_staleness(clock()) == []  # no alert storm
     await _file(world, "KE-3", 81)  # KE-3 reports, then lapses again
     clock.advance(minutes=61)
-    again = await service.check_staleness(clock(), notify)
+    again = await service.check_staleness(clock())
     assert len(again) == 1
     assert "KE-3" in again[0].text
     assert "KE-SW-1" not in again[0].text
@@ -299,9 +288,51 @@ async def test_staleness_alerts_once_per_lapse_in_the_command_chats_language(
     assert len(events) == 2
 
 
-async def test_an_alert_nobody_received_is_tried_again(world: dict[str, Any]) -> None:
+async def test_an_alert_is_queued_durably_with_the_lapse_it_records(
+    world: dict[str, Any], db: Database
+) -> None:
+    """The alert waits in the notice outbox (posted and retried by the worker); the lapse is
+    recorded as alerted in the same commit, so the next check does not queue it again."""
     service: StatusService = world["service"]
     clock: Clock = world["clock"]
     clock.advance(minutes=61)
-    assert await service.check_staleness(clock(), Recorder(accept=False)) == []
-    assert len(await service.check_staleness(clock(), Recorder())) == 1
+    queued = await service.check_staleness(clock())
+    assert len(queued) == 1
+    async with db.transaction() as s:
+        rows = list(await NoticeRepo(s).of_kind("status.stale_alert"))
+    assert [(r.telegram_chat_id, r.state, r.text) for r in rows] == [
+        (queued[0].chat_id, "pending", queued[0].text)
+    ]
+    assert await service.check_staleness(clock()) == []
+
+
+async def test_a_sitrep_wizard_in_progress_survives_a_restart(db: Database) -> None:
+    """The answers given so far are stored: a new process reads them back and the person's
+    next answer carries on at the same question; a filed or cancelled draft is gone."""
+    clock = Clock(utcnow())
+    before = ReportDrafts(partial(UnitOfWork, db, AuditChain()), clock=clock)
+    draft = before.start(-1001, 4001)
+    draft.status = "in_position"
+    draft.location = Location(18.54, -72.34, "Kenscoff")
+    draft.step = "strength"
+    draft.prompt_message_id = 321
+    await before.save(draft)
+    await before.save(before.start(-1001, 4002))
+    await before.discard(-1001, 4002)
+
+    after = ReportDrafts(
+        partial(UnitOfWork, db, AuditChain()), clock=clock
+    )  # the restarted process
+    assert await after.load() == 1
+    assert after.waiting_for_input(-1001, 4001)
+    assert not after.waiting_for_input(-1001, 4002)
+    resumed = after.get(-1001, 4001)
+    assert resumed is not None
+    assert (resumed.step, resumed.status, resumed.prompt_message_id) == (
+        "strength",
+        "in_position",
+        321,
+    )
+    assert resumed.location == Location(18.54, -72.34, "Kenscoff")
+    clock.advance(hours=2)  # past the timeout: not resumed
+    assert await ReportDrafts(partial(UnitOfWork, db, AuditChain()), clock=clock).load() == 0

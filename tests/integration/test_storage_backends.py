@@ -7,11 +7,12 @@ import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from storage.audit import GENESIS, AuditChain, event_body
 from storage.db import Database
+from storage.errors import MESSAGE_SOURCE, UNIQUE, Duplicate
 from storage.models import (
     AuditEvent,
     AuditHead,
@@ -191,7 +192,8 @@ async def test_unique_constraints_reject_duplicates_and_roll_back(db: Database) 
             Operation(name="Kenscoff-2"),  # fine alone; must be rolled back with the rest
             Chat(telegram_chat_id=SUPERGROUP_ID, operation_id=seeded.operation_id, languages="fr"),
         )
-    with pytest.raises(IntegrityError):  # same Telegram message of one chat twice
+    # Same Telegram message of one chat twice: a replay, named as such on both backends.
+    with pytest.raises(Duplicate) as replay:
         await _insert_in_one_transaction(
             db,
             Message(
@@ -201,6 +203,7 @@ async def test_unique_constraints_reject_duplicates_and_roll_back(db: Database) 
                 text="dup",
             ),
         )
+    assert replay.value.constraint == MESSAGE_SOURCE
     with pytest.raises(IntegrityError):  # unit code reused within an operation
         await _insert_in_one_transaction(
             db,
@@ -313,3 +316,24 @@ async def test_one_session_reused_across_transactions_keeps_the_chain(db: Databa
         async with long_lived.begin():
             await chain.append(long_lived, component="bot", event_type="c", actor="x")
     await _assert_gap_free(db, chain, 3)
+
+
+async def test_every_named_constraint_exists_as_the_seam_names_it(db: Database) -> None:
+    """`storage.errors` recognises a violation by PostgreSQL's constraint name or by SQLite's
+    column list: both must match what the migrations created, or a replay would go unseen."""
+
+    def uniques(conn: object) -> dict[str, list[tuple[str | None, tuple[str, ...]]]]:
+        insp = inspect(conn)
+        return {
+            table: [
+                (u["name"], tuple(u["column_names"])) for u in insp.get_unique_constraints(table)
+            ]
+            for table in {t for t, _ in UNIQUE.values()}
+        }
+
+    async with db.engine.connect() as conn:
+        found = await conn.run_sync(uniques)
+    for name, (table, columns) in UNIQUE.items():
+        assert columns in [cols for _, cols in found[table]], name
+        if db.dialect == "postgresql":
+            assert (name, columns) in found[table]
