@@ -14,7 +14,6 @@ import storage.status_repo  # noqa: F401  (its tables join Base.metadata)
 from storage.audit import GENESIS
 from storage.db import Database, current_revision, head_revision
 from storage.models import AuditHead, Base, Operation
-from storage.status_repo import Report  # noqa: F401  (its tables share Base; import them too)
 
 EXPECTED_TABLES = set(Base.metadata.tables)
 
