@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import json
 import sys
 from collections.abc import Iterator
@@ -81,10 +80,9 @@ def _chain(settings: Settings) -> AuditChain:
 
 
 def _cli_actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no passwd entry in some containers
-        return "cli"
+    from bot.cli_admin import os_actor
+
+    return os_actor()
 
 
 async def _open(settings: Settings) -> Database:
@@ -185,7 +183,10 @@ def _output(path: Path | None, *, bom: bool) -> Iterator[TextIO]:
         yield sys.stdout
         sys.stdout.flush()
         return
-    with path.open("w", encoding=encoding, newline="") as fh:
+    from storage.private_files import open_private
+
+    # An export is the log's content: readable by this user only.
+    with open_private(path, "w", encoding=encoding, newline="") as fh:
         yield fh
 
 

@@ -153,6 +153,12 @@ class Settings(BaseSettings):
         default="INFO", description="Log level."
     )
     log_json: bool = Field(default=False, description="Write logs as JSON lines.")
+    log_content: bool = Field(
+        default=False,
+        description="Let message texts and enrollment codes into the logs (debugging only: "
+        "logs then hold police traffic). Off: libraries' log arguments are reduced to their "
+        "shape and codes masked, at every level.",
+    )
     metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="Serve Prometheus metrics on this port."
     )

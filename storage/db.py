@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.inline import as_async, run_inline
+from storage.private_files import prepare_sqlite
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +73,19 @@ def create_engine(url: str, *, echo: bool = False, read_only: bool = False) -> A
     reads never queue behind the single writer (WAL readers see the last commit)."""
     path = _sqlite_path(url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite(path)
+    # hide_parameters: a database error's text (logged with its traceback) and SQLAlchemy's
+    # echo would otherwise quote the statement's parameters, i.e. message texts.
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            url, echo=echo, hide_parameters=True, connect_args={"timeout": 30}
+        )
         _sqlite_settings(engine.sync_engine, read_only=read_only, busy_ms=BUSY_TIMEOUT_MS)
         return engine
     return create_async_engine(
         url,
         echo=echo,
+        hide_parameters=True,
         # A server restart or an idle connection dropped by a firewall is found before use.
         pool_pre_ping=True,
         pool_size=10,
@@ -104,6 +110,7 @@ def create_sync_engine(url: Any, *, read_only: bool = False, wait: bool = True) 
         url,
         poolclass=pool.SingletonThreadPool,
         pool_size=READER_THREADS + 1,
+        hide_parameters=True,
         connect_args={"timeout": busy_ms / 1000, "check_same_thread": False},
     )
     _sqlite_settings(engine, read_only=read_only, busy_ms=busy_ms)
