@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from bot.errors import NotFound, UserInputError
 
@@ -187,7 +187,7 @@ def _output(path: Path | None, *, bom: bool) -> Iterator[TextIO]:
 
     # An export is the log's content: readable by this user only.
     with open_private(path, "w", encoding=encoding, newline="") as fh:
-        yield fh
+        yield cast(TextIO, fh)
 
 
 def _export(args: argparse.Namespace) -> int:

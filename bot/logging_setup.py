@@ -84,28 +84,39 @@ def _is_own(name: str) -> bool:
     return any(name == own or name.startswith(own + ".") for own in OWN_LOGGERS)
 
 
+class Shape(str):
+    """What stands for an argument in a log line; `%r` shows it as `%s` does."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def shape(value: object) -> object:
     """A library's log argument, or only its shape when it could carry message content."""
+    if isinstance(value, Shape):  # shaped already (a logger's filter, then the handler's)
+        return value
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, BaseException):
         return value  # errors name what failed; their texts go through the redactor
     if isinstance(value, Mapping):
         keys = ", ".join(str(k) for k in list(value)[:12] if isinstance(k, str | int))
-        return f"<{type(value).__name__}: {keys}>"
+        return Shape(f"<{type(value).__name__}: {keys}>")
     if isinstance(value, list | tuple | set | frozenset):
         items = list(value)
         if all(v is None or isinstance(v, bool | int | float) for v in items):
             text = repr(value)
             if len(text) <= _MAX_KEPT_ARG:
                 return value  # a list of ids
-        return f"<{type(value).__name__} of {len(items)}>"
+        return Shape(f"<{type(value).__name__} of {len(items)}>")
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
     if len(text) <= _MAX_KEPT_ARG and not any(c.isspace() for c in text):
         return value  # an id, an endpoint, a URL, a type name
     if isinstance(value, str | bytes):
-        return f"<text of {len(text)} chars>"
-    return f"<{type(value).__name__}>"
+        return Shape(f"<text of {len(text)} chars>")
+    return Shape(f"<{type(value).__name__}>")
 
 
 class ContentFilter(logging.Filter):

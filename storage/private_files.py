@@ -10,6 +10,7 @@ tightened at start. A directory Daraja did not create is left alone (it may be s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
@@ -66,8 +67,7 @@ def open_private(path: Path, mode: str = "w", **kwargs: Any) -> IO[Any]:
     flags = os.O_WRONLY | os.O_CREAT
     flags |= os.O_APPEND if "a" in mode else os.O_TRUNC
     fd = os.open(path, flags, FILE_MODE)
-    try:
+    # Not ours (a shared file we may write to): its mode stays.
+    with contextlib.suppress(PermissionError):
         os.fchmod(fd, FILE_MODE)
-    except PermissionError:  # not ours (a shared file we may write to): leave its mode
-        pass
     return os.fdopen(fd, mode, **kwargs)

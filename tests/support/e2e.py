@@ -69,7 +69,7 @@ def read_sandbox(control_url: str, said: Said) -> None:
             data=json.dumps(args).encode(),
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=30) as response:
             body = json.loads(response.read())
         assert body.get("ok"), body
         return body["result"]
