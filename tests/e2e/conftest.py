@@ -47,7 +47,7 @@ def bot(sandbox: SandboxProcess, e2e_dir: Path, models_dir: Path) -> Iterator[Bo
         e2e_dir,
         sandbox.url,
         models_dir,
-        f"sqlite+aiosqlite:///{e2e_dir}/daraja.db",
+        f"sqlite+aiosqlite:///{e2e_dir}/data/daraja.db",  # data/ is made by the bot
         token=TOKEN,
         admin_ids=str(ADMIN_ID),
         extra_env={
