@@ -104,3 +104,5 @@ def test_a_rejected_token_is_named_not_printed(
     assert "DARAJA_TELEGRAM_TOKEN: the Bot API rejected the token" in output
     assert "Traceback" not in output
     assert "AArejected" not in output
+    # This bot had no audit key: it said so before anything else.
+    assert "WARNING daraja: !!! DARAJA_AUDIT_HMAC_KEY is not set" in output

@@ -157,3 +157,16 @@ def test_bot_not_running_is_unhealthy(
     status, result = health(capsys)
     assert status == 1
     assert "is `daraja run` up?" in by_name(result)["bot"]["detail"]
+
+
+def test_an_unset_audit_key_is_a_loud_warning_not_a_failure(
+    deployment: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, result = health(capsys)
+    assert status == 0
+    assert len(result["warnings"]) == 1
+    assert result["warnings"][0].startswith("DARAJA_AUDIT_HMAC_KEY is not set")
+    assert main(["health"]) == 0
+    assert "WARN DARAJA_AUDIT_HMAC_KEY is not set" in capsys.readouterr().out
+    monkeypatch.setenv("DARAJA_AUDIT_HMAC_KEY", "a-long-random-audit-key")
+    assert health(capsys)[1]["warnings"] == []
