@@ -326,6 +326,12 @@ async def serve(
             name="status-checks",
         ),
     ]
+    if settings.mode != "worker":
+        # Content past its retention period is purged now and hourly (bot/retention.py).
+        from bot.retention import policy_from, retention_loop
+
+        retention = retention_loop(services.db, services.audit, policy_from(settings))
+        tasks.append(asyncio.create_task(retention, name="retention"))
     for s_attr in (services.status, services.flash):
         if s_attr is not None:
             s_attr.on_queued = outbox.wake
@@ -350,9 +356,10 @@ async def serve(
         tasks[1].cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await tasks[1]
-        tasks[2].cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await tasks[2]
+        for task in tasks[2:]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         if self_test is not None:
             self_test.cancel()
         await app.stop()

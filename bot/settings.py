@@ -149,6 +149,24 @@ class Settings(BaseSettings):
     audit_retention_days: int | None = Field(
         default=None, ge=1, description="Days of audit events to keep (unset: forever)."
     )
+    inbox_retention_days: int = Field(
+        default=7,
+        ge=0,
+        description="Days a processed update's raw JSON (texts, /join codes) stays in the "
+        "inbox (0: forever).",
+    )
+    message_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Days a message's body (text, media) is kept after its last edit; then it "
+        "is emptied, its metadata kept (unset: forever).",
+    )
+    translation_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Days a translation's text is kept (unset: forever; never longer than "
+        "its original's).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level."
     )
