@@ -26,7 +26,8 @@ from storage.models import (
 from storage.retention import PURGE_EVENT, RetentionPolicy, apply_retention
 
 CHAIN = AuditChain(key=b"retention-test-key")
-NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+# Relative to the real time: `daraja db purge` below uses the clock.
+NOW = datetime.now(UTC).replace(microsecond=0)
 AUDITOR = Caller(user_id=7001, display_name="Inspector")
 
 
@@ -181,4 +182,30 @@ async def test_translation_retention_alone_keeps_the_originals(seeded: Database)
     assert all(m.purged_at is None and m.text for m in messages.values())
     texts = await _translations(seeded)
     assert [texts[messages[i].id] for i in range(4)] == ["", "", "Message 2: patrol arrived", ""]
+    assert (await verify_database(seeded, CHAIN)).ok
+
+
+async def test_db_purge_command_dry_run_then_purge(
+    seeded: Database, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+    import os
+    import pwd
+
+    from bot.cli import main
+
+    monkeypatch.setenv("DARAJA_DATABASE_URL", seeded.url)
+    monkeypatch.setenv("DARAJA_AUDIT_HMAC_KEY", "retention-test-key")
+    monkeypatch.setenv("DARAJA_MESSAGE_RETENTION_DAYS", "14")
+    assert await asyncio.to_thread(main, ["db", "purge", "--dry-run", "--json"]) == 0
+    dry = json.loads(capsys.readouterr().out)
+    assert dry["dry_run"] is True
+    assert [(p["kind"], p["purged"]) for p in dry["purges"]] == [("inbox", 2), ("messages", 2)]
+    assert await _events(seeded) == []
+    assert await asyncio.to_thread(main, ["db", "purge"]) == 0
+    out = capsys.readouterr().out
+    assert "purged messages: 2 older than 14 days" in out
+    assert "the audit log keeps its own copy" in out  # no audit retention is set
+    events = await _events(seeded)
+    assert {e["actor"] for e in events} == {f"os:{pwd.getpwuid(os.getuid()).pw_name}"}
     assert (await verify_database(seeded, CHAIN)).ok
