@@ -116,6 +116,10 @@ def shape(value: object) -> object:
         return value  # an id, an endpoint, a URL, a type name
     if isinstance(value, str | bytes):
         return Shape(f"<text of {len(text)} chars>")
+    # An update keeps its id, so a debug line still says which one it was.
+    ident = getattr(value, "update_id", None)
+    if isinstance(ident, int):
+        return Shape(f"<{type(value).__name__} {ident}>")
     return Shape(f"<{type(value).__name__}>")
 
 

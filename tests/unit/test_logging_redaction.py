@@ -313,7 +313,7 @@ def test_message_content_never_reaches_the_log(
     _record_content_everywhere()
     err = capsys.readouterr().err
     assert "Calling Bot API endpoint `sendMessage` with parameters `<dict: chat_id, text>`" in err
-    assert "Processing update <Update>" in err
+    assert "Processing update <Update 7>" in err
     assert "Received data was <list of 2>" in err
     assert "http://127.0.0.1/bot<t>/sendMessage" in err  # URLs and ids stay readable
     assert "code <code> used" in err
