@@ -101,6 +101,8 @@ def shape(value: object) -> object:
         return value
     if isinstance(value, BaseException):
         return value  # errors name what failed; their texts go through the redactor
+    if isinstance(value, type):
+        return Shape(f"<class {value.__qualname__}>")
     if isinstance(value, Mapping):
         keys = ", ".join(str(k) for k in list(value)[:12] if isinstance(k, str | int))
         return Shape(f"<{type(value).__name__}: {keys}>")
