@@ -41,6 +41,12 @@ def _restore_logging() -> Iterator[None]:
         root.setLevel(level)
         for name, old in levels.items():
             logging.getLogger(name).setLevel(old)
+        # Loggers first created during the test (by imports) go back to inheriting, so a
+        # later test's alembic or SQLAlchemy engine is not left at DEBUG.
+        for name in set(logging.root.manager.loggerDict) - set(levels):
+            logger = logging.root.manager.loggerDict[name]
+            if isinstance(logger, logging.Logger):
+                logger.setLevel(logging.NOTSET)
         logging.captureWarnings(False)
         sys.excepthook = hook
 
@@ -352,6 +358,10 @@ async def test_sqlalchemy_echo_shows_no_parameters(
         logging.getLogger("daraja").error("failed", exc_info=exc)
     finally:
         await db.dispose()
+        # echo's own handler writes to this test's captured stdout: it goes with the test.
+        engine_logger = logging.getLogger("sqlalchemy.engine.Engine")
+        for handler in list(engine_logger.handlers):
+            engine_logger.removeHandler(handler)
     out = capsys.readouterr()
     assert "INSERT INTO t VALUES" in out.out  # echo did log the statements
     assert "nowhere" in out.err
