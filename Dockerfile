@@ -16,7 +16,7 @@ RUN uv sync --locked --no-dev
 
 FROM python:3.11-slim
 RUN useradd --system --create-home --uid 10001 daraja \
-    && mkdir -p /data /models && chown daraja:daraja /data /models
+    && mkdir -p /data /models && chown daraja:daraja /data /models && chmod 700 /data
 WORKDIR /app
 COPY --from=build --chown=daraja:daraja /app /app
 ENV PATH="/app/.venv/bin:${PATH}" \

@@ -371,6 +371,12 @@ async def serve(
             name="status-checks",
         ),
     ]
+    if settings.mode != "worker":
+        # Content past its retention period is purged now and hourly (bot/retention.py).
+        from bot.retention import policy_from, retention_loop
+
+        retention = retention_loop(services.db, services.audit, policy_from(settings))
+        tasks.append(asyncio.create_task(retention, name="retention"))
     for s_attr in (services.status, services.flash):
         if s_attr is not None:
             s_attr.on_queued = outbox.wake

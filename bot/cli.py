@@ -72,6 +72,17 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     return parser
 
 
+def _configured_secrets() -> list[str]:
+    """The deployment's secrets, to mask in whatever any command prints (none if the settings
+    do not load: the command itself then says why)."""
+    from bot.settings import load_settings
+
+    try:
+        return load_settings().secret_values()
+    except (ConfigError, ValueError):
+        return []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `daraja` console script."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -80,16 +91,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 0 if args.command is None else 2
-    from bot.logging_setup import setup_logging
+    from bot.logging_setup import ContentRedactor, setup_logging
 
-    setup_logging(verbose=args.verbose)
+    secrets = _configured_secrets()
+    setup_logging(verbose=args.verbose, secrets=secrets)
+    # What a command prints about a failure is masked like a log line (a driver's error may
+    # quote a URL with its password).
+    mask = ContentRedactor(secrets, log_content=True)
     try:
         status: int = args.func(args)
     except ConfigError as exc:
-        print(f"daraja: configuration error: {exc}", file=sys.stderr)
+        print(mask(f"daraja: configuration error: {exc}"), file=sys.stderr)
         return 2
     except DarajaError as exc:
-        print(f"daraja: {exc}", file=sys.stderr)
+        print(mask(f"daraja: {exc}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -1,7 +1,7 @@
 """`daraja admin`: operations, units, enrollment codes and people, from the server's shell.
 
-The CLI acts as the built-in `cli` admin (audited as actor `cli:<OS user>`); it needs no token
-and no network, only the database.
+The CLI acts as the built-in `cli` admin, audited as the operating-system user who ran it
+(`os:alice`); it needs no token and no network, only the database.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -126,20 +127,23 @@ def _run(
     return 0
 
 
+def os_actor() -> str:
+    """The audit actor of a command run from the server's shell: its OS user (`os:alice`).
+
+    The user id is looked up in the password database, not in $USER (which the caller sets)."""
+    import pwd
+
+    uid = os.getuid()
+    try:
+        return f"os:{pwd.getpwuid(uid).pw_name}"
+    except KeyError:  # no passwd entry (some containers)
+        return f"os:uid{uid}"
+
+
 def _caller() -> Any:
     from bot.services.enrollment import Caller
 
-    return Caller(user_id=CLI_ADMIN_ID, display_name="cli", is_admin=True, actor=cli_actor())
-
-
-def cli_actor() -> str:
-    """The audit actor of a command run from the server's shell: `cli:<OS user>`."""
-    import getpass
-
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no passwd entry in some containers
-        return "cli"
+    return Caller(user_id=CLI_ADMIN_ID, display_name="cli", is_admin=True, actor=os_actor())
 
 
 async def _create_operation(services: Any, args: argparse.Namespace) -> dict[str, Any]:

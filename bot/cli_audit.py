@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from bot.errors import NotFound, UserInputError
 
@@ -81,10 +80,9 @@ def _chain(settings: Settings) -> AuditChain:
 
 
 def _cli_actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no passwd entry in some containers
-        return "cli"
+    from bot.cli_admin import os_actor
+
+    return os_actor()
 
 
 async def _open(settings: Settings) -> Database:
@@ -186,8 +184,11 @@ def _output(path: Path | None, *, bom: bool) -> Iterator[TextIO]:
         yield sys.stdout
         sys.stdout.flush()
         return
-    with path.open("w", encoding=encoding, newline="") as fh:
-        yield fh
+    from storage.private_files import open_private
+
+    # An export is the log's content: readable by this user only.
+    with open_private(path, "w", encoding=encoding, newline="") as fh:
+        yield cast(TextIO, fh)
 
 
 def _export(args: argparse.Namespace) -> int:

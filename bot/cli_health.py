@@ -10,6 +10,8 @@ Checks, each bounded in time so a hung database cannot hang the HEALTHCHECK:
   fail (a restart would not mend them); they are for an operator to look at
   (`SELECT update_id, error FROM inbox WHERE state = 'failed'`);
 - bot: when DARAJA_METRICS_PORT is set, the running bot's `/healthz` answers 200.
+Weak settings (no audit HMAC key in polling or webhook mode) are printed as `WARN` lines (and
+`"warnings"` in JSON) without making the verdict unhealthy.
 
 `--json` prints one object `{"ok": bool, "checks": [{"name", "ok", "detail", "counts"}]}` for
 scripts (`counts` only on the inbox check: e.g. `{"failed": 3, "waiting": 0, ...}`).
@@ -23,7 +25,7 @@ import asyncio
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,16 +66,38 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    checks = run_checks()
+    from bot.cli import _configured_secrets
+    from bot.logging_setup import ContentRedactor
+
+    # A driver's error text may quote a URL with its password: mask what is printed.
+    mask = ContentRedactor(_configured_secrets(), log_content=True)
+    checks = [replace(c, detail=mask(c.detail)) for c in run_checks()]
+    warnings = run_warnings()
     ok = all(c.ok for c in checks)
     if args.json:
-        print(json.dumps({"ok": ok, "checks": [c.to_json() for c in checks]}))
+        body = {"ok": ok, "checks": [c.to_json() for c in checks], "warnings": warnings}
+        print(json.dumps(body))
     else:
         for c in checks:
             print(f"{'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}")
+        # A weak setting does not make the container unhealthy, but is said on every check.
+        for text in warnings:
+            print(f"WARN {text}")
     if not ok and not args.json:
         print("daraja health: unhealthy", file=sys.stderr)
     return 0 if ok else 1
+
+
+def run_warnings() -> list[str]:
+    """Weak settings (no audit HMAC key, content logging on); none if settings do not load."""
+    from bot.errors import ConfigError
+    from bot.settings import load_settings
+    from bot.startup_warnings import setting_warnings
+
+    try:
+        return setting_warnings(load_settings())
+    except ConfigError:
+        return []
 
 
 def run_checks() -> list[Check]:

@@ -224,13 +224,15 @@ def _audit(event_type: str, pkg: Any, **extra: Any) -> None:
         )
     key = settings.audit_hmac_key.get_secret_value().encode() if settings.audit_hmac_key else None
 
+    from bot.cli_admin import os_actor
+
     async def go() -> None:
         db = Database(settings.database_url)
         try:
             await db.upgrade()
             async with db.transaction() as s:
                 await AuditChain(key=key).append(
-                    s, component="models", event_type=event_type, actor="cli", payload=payload
+                    s, component="models", event_type=event_type, actor=os_actor(), payload=payload
                 )
         finally:
             await db.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 
@@ -14,18 +15,34 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from telegram.error import InvalidToken
+
     from bot.app import run
+    from bot.errors import ConfigError
     from bot.logging_setup import setup_logging
     from bot.settings import load_settings
+    from bot.startup_warnings import warn_at_start
 
     settings = load_settings(**({"mode": "webhook"} if args.webhook else {}))
-    # Issue 10: the configured secrets are masked in every log line, whatever their shape.
+    # The configured secrets are masked in every log line, whatever their shape.
     setup_logging(
         verbose=args.verbose,
         level=settings.log_level,
         json_lines=settings.log_json,
         secrets=settings.secret_values(),
+        log_content=settings.log_content,
     )
     settings.require_token()
-    run(settings)
+    # Everything the bot writes (database, its -wal and -shm, temporary files) is police
+    # traffic: readable by the bot's own user only.
+    os.umask(0o077)
+    warn_at_start(settings)
+    try:
+        run(settings)
+    except InvalidToken:
+        # PTB's message quotes the token in full; say which setting is wrong instead.
+        raise ConfigError(
+            "DARAJA_TELEGRAM_TOKEN: the Bot API rejected the token; "
+            "copy it again from BotFather (/token)"
+        ) from None
     return 0

@@ -176,10 +176,34 @@ class Settings(BaseSettings):
     audit_retention_days: int | None = Field(
         default=None, ge=1, description="Days of audit events to keep (unset: forever)."
     )
+    inbox_retention_days: int = Field(
+        default=7,
+        ge=0,
+        description="Days a processed update's raw JSON (texts, /join codes) stays in the "
+        "inbox (0: forever).",
+    )
+    message_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Days a message's body (text, media) is kept after its last edit; then it "
+        "is emptied, its metadata kept (unset: forever).",
+    )
+    translation_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Days a translation's text is kept (unset: forever; never longer than "
+        "its original's).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level."
     )
     log_json: bool = Field(default=False, description="Write logs as JSON lines.")
+    log_content: bool = Field(
+        default=False,
+        description="Let message texts and enrollment codes into the logs (debugging only: "
+        "logs then hold police traffic). Off: libraries' log arguments are reduced to their "
+        "shape and codes masked, at every level.",
+    )
     metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="Serve Prometheus metrics on this port."
     )

@@ -99,8 +99,11 @@ async def _send_page(
                 language=language,
             )
         )
-        for chunk in split_text(entry.original, ORIGINAL_LIMIT)[:1]:
-            pieces.append(f"<blockquote>{escape(chunk)}</blockquote>")
+        if entry.purged_at is not None:
+            pieces.append(_purged(ctx, lang, entry.purged_at))
+        else:
+            for chunk in split_text(entry.original, ORIGINAL_LIMIT)[:1]:
+                pieces.append(f"<blockquote>{escape(chunk)}</blockquote>")
         for tr in entry.translations:
             delivered = sum(1 for d in tr.deliveries if d.state == "sent")
             pieces.append(
@@ -118,6 +121,11 @@ async def _send_page(
                     total=len(tr.deliveries),
                 )
             )
+            if tr.purged_at is not None:
+                # Said once per message when the original went with its translations.
+                if entry.purged_at is None:
+                    pieces.append(_purged(ctx, lang, tr.purged_at))
+                continue
             for chunk in split_text(tr.text, ORIGINAL_LIMIT)[:1]:
                 pieces.append(f"<blockquote>{escape(chunk)}</blockquote>")
         pieces.append("")
@@ -144,3 +152,8 @@ async def _send_page(
             pages[sent.message_id] = request
             while len(pages) > MAX_REMEMBERED:
                 pages.pop(next(iter(pages)))
+
+
+def _purged(ctx: DarajaContext, lang: str, at: Any) -> str:
+    """The line standing for a body retention removed (when it went, in the reader's text)."""
+    return f"<i>{text(ctx, 'audit.purged', lang, date=at.strftime('%Y-%m-%d'))}</i>"

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from storage.errors import duplicate_of, raise_mapped
 from storage.inline import as_async, run_inline
+from storage.private_files import prepare_sqlite, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +93,18 @@ def create_engine(url: str, *, echo: bool = False, read_only: bool = False) -> A
     path = _sqlite_path(url)
     if path is not None:
         _prepare_sqlite_path(path)
+    # hide_parameters: a database error's text (logged with its traceback) and SQLAlchemy's
+    # echo would otherwise quote the statement's parameters, i.e. message texts.
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            url, echo=echo, hide_parameters=True, connect_args={"timeout": 30}
+        )
         _sqlite_settings(engine.sync_engine, read_only=read_only, busy_ms=BUSY_TIMEOUT_MS)
         return engine
     return create_async_engine(
         url,
         echo=echo,
+        hide_parameters=True,
         # A server restart or an idle connection dropped by a firewall is found before use.
         pool_pre_ping=True,
         pool_size=10,
@@ -117,7 +123,7 @@ def _prepare_sqlite_path(path: Path) -> None:
     if path.is_dir():
         raise DatabaseUnavailable(f"the database path {path} is a directory, not a file")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
     except OSError as exc:
         raise DatabaseUnavailable(
             f"cannot create the database's directory {path.parent}: {exc.strerror or exc}"
@@ -131,6 +137,10 @@ def _prepare_sqlite_path(path: Path) -> None:
         )
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
         raise DatabaseUnavailable(f"the database file {path} is not readable and writable")
+    try:
+        prepare_sqlite(path)
+    except OSError as exc:
+        raise DatabaseUnavailable(f"cannot prepare the database file {path}: {exc}") from None
 
 
 def create_sync_engine(url: Any, *, read_only: bool = False, wait: bool = True) -> Engine:
@@ -145,6 +155,7 @@ def create_sync_engine(url: Any, *, read_only: bool = False, wait: bool = True) 
         url,
         poolclass=pool.SingletonThreadPool,
         pool_size=READER_THREADS + 1,
+        hide_parameters=True,
         connect_args={"timeout": busy_ms / 1000, "check_same_thread": False},
     )
     _sqlite_settings(engine, read_only=read_only, busy_ms=busy_ms)

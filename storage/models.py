@@ -214,7 +214,10 @@ class InboxUpdate(Base):
     processed_at: Mapped[datetime | None]
     state: Mapped[str] = mapped_column(String(12), default="new")  # new | done | failed
     error: Mapped[str | None] = mapped_column(String(255))
-    __table_args__ = (Index("ix_inbox_state", "state", "update_id"),)
+    __table_args__ = (
+        Index("ix_inbox_state", "state", "update_id"),
+        Index("ix_inbox_processed", "processed_at"),
+    )
 
 
 class Message(Base):
@@ -240,6 +243,8 @@ class Message(Base):
     revision: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     edited_at: Mapped[datetime | None]
+    # Set when retention removed the body (text, entities, media): the row itself stays.
+    purged_at: Mapped[datetime | None]
 
 
 class TranslationRow(Base):
@@ -257,6 +262,7 @@ class TranslationRow(Base):
     score: Mapped[float | None] = mapped_column(Float)
     flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    purged_at: Mapped[datetime | None]  # set when retention removed the text
 
 
 class Delivery(Base):

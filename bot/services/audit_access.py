@@ -72,6 +72,7 @@ class TranslationView:
     score: float | None
     flags: tuple[str, ...]
     deliveries: tuple[DeliveryView, ...]
+    purged_at: datetime | None = None  # retention emptied the text
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,8 @@ class LogEntry:
     priority: str
     original: str
     translations: tuple[TranslationView, ...]
+    # Retention emptied the body (text, media); who wrote when, and where it went, stay.
+    purged_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -438,6 +441,7 @@ class AuditAccess:
                 priority=m.priority,
                 original=m.text,
                 translations=translations.get((m.id, m.revision), ()),
+                purged_at=m.purged_at,
             )
             for m, chat, op, unit in rows
         )
@@ -489,6 +493,7 @@ class AuditAccess:
                     score=t.score,
                     flags=tuple(str(f) for f in t.flags or ()),
                     deliveries=tuple(sent.get((t.message_id, t.revision, t.target_language), ())),
+                    purged_at=t.purged_at,
                 )
             )
         return {k: tuple(v) for k, v in out.items()}

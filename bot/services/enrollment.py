@@ -83,8 +83,13 @@ class Caller:
     display_name: str
     is_admin: bool = False
     telegram_language: str | None = None
-    # Who the audit log names; default `tg:<user_id>` (the CLI passes `cli:<OS user>`).
-    actor: str | None = None
+    # Who the audit log names; empty: the Telegram user (`tg:ID`). The CLI sets its OS user.
+    actor: str = ""
+
+    @property
+    def audit_actor(self) -> str:
+        """The actor the audit log records for this caller."""
+        return self.actor or f"tg:{self.user_id}"
 
 
 @dataclass(frozen=True)
@@ -698,7 +703,7 @@ class EnrollmentService:
             s,
             component="enrollment",
             event_type=event_type,
-            actor=_actor(caller),
+            actor=caller.audit_actor,
             operation_id=operation_id,
             payload=payload,
         )

@@ -339,6 +339,7 @@ class RelayService:
                 message.source_language = plan.source
                 message.language_decided_by = plan.decided_by
                 message.edited_at = now
+                message.purged_at = None  # an edit brings a body back (its own period starts)
                 s.flush()
                 event = "message.edited"
             lead = PendingEvent(

@@ -1,4 +1,9 @@
-"""End-to-end fixtures: one sandbox and one bot process for the session, people per test."""
+"""End-to-end fixtures: one sandbox and one bot process for the session, people per test.
+
+The session's bot logs at DEBUG, the most a deployment can log; bots that tests start
+themselves log at INFO. After every test, each bot process it used or started has its log
+searched for secrets, enrollment codes and what people wrote (`tests.support.e2e.leaks`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.scenario import BotProcess, People, SandboxProcess
-from tests.support.e2e import ADMIN_ID, TOKEN
+from tests.support.e2e import ADMIN_ID, AUDIT_KEY, TOKEN, Said, leaks, read_sandbox, watch
 
 _names = itertools.count(1)
 
@@ -42,10 +47,15 @@ def bot(sandbox: SandboxProcess, e2e_dir: Path, models_dir: Path) -> Iterator[Bo
         e2e_dir,
         sandbox.url,
         models_dir,
-        f"sqlite+aiosqlite:///{e2e_dir}/daraja.db",
+        f"sqlite+aiosqlite:///{e2e_dir}/data/daraja.db",  # data/ is made by the bot
         token=TOKEN,
         admin_ids=str(ADMIN_ID),
-        extra_env={"DARAJA_RATE_CHAT_PER_S": "0", "DARAJA_RATE_GROUP_PER_MIN": "0"},
+        extra_env={
+            "DARAJA_RATE_CHAT_PER_S": "0",
+            "DARAJA_RATE_GROUP_PER_MIN": "0",
+            "DARAJA_LOG_LEVEL": "DEBUG",
+            "DARAJA_AUDIT_HMAC_KEY": AUDIT_KEY,
+        },
     ).start()
     try:
         yield proc
@@ -69,3 +79,34 @@ async def people(sandbox: SandboxProcess, bot: BotProcess) -> AsyncIterator[Peop
 def op_name() -> str:
     """A fresh operation name per test."""
     return f"Op{next(_names)}"
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_or_content_in_bot_logs(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Fail a test whose bots logged a secret, an enrollment code or a text people wrote."""
+    watched = []
+    said = Said()
+    if "bot" in request.fixturenames:
+        watched.append(watch(request.getfixturevalue("bot")))
+    start, stop = BotProcess.start, SandboxProcess.stop
+
+    def start_watched(self: BotProcess, timeout: float = 60.0) -> BotProcess:
+        if all(w.bot is not self for w in watched):
+            watched.append(watch(self))
+        return start(self, timeout)
+
+    def stop_read(self: SandboxProcess) -> None:
+        # What was said there is read before the sandbox (and its chats) is gone.
+        if self.proc is not None and self.proc.poll() is None:
+            read_sandbox(self.control_url, said)
+        stop(self)
+
+    monkeypatch.setattr(BotProcess, "start", start_watched)
+    monkeypatch.setattr(SandboxProcess, "stop", stop_read)
+    yield
+    if "sandbox" in request.fixturenames:
+        read_sandbox(request.getfixturevalue("sandbox").control_url, said)
+    found = [leak for w in watched for leak in leaks(w, said)]
+    assert found == [], "the bot's log holds secrets or message content"

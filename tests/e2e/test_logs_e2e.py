@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.scenario import BotProcess, People, SandboxProcess
-from tests.support.e2e import TOKEN
+from tests.support.e2e import ADMIN_ID, TOKEN
 
 TOKEN_SHAPE = re.compile(r"\d{5,20}:[A-Za-z0-9_-]{30,}")
 
@@ -63,3 +63,46 @@ async def test_no_token_in_bot_or_sandbox_logs(
     assert "Daraja is running" in logs  # the log is the bot's and it was read
     assert (e2e_dir / "sandbox.log").exists()
     assert _leaks(e2e_dir, bot) == {}
+
+
+async def test_data_files_are_readable_by_the_bots_user_only(
+    people: People, op_name: str, e2e_dir: Path, bot: BotProcess
+) -> None:
+    """The database holds police traffic: its directory is 0700, the database and the
+    -wal and -shm files SQLite makes next to it 0600, while the bot runs."""
+    import stat
+
+    await people.new_operation(op_name, [("PNH-P", "PNH", "ht")])  # the bot has written
+    data = e2e_dir / "data"
+    modes = {
+        p.name: stat.S_IMODE(p.stat().st_mode)
+        for p in [data, *data.iterdir()]
+        if p.name.startswith(("data", "daraja.db"))
+    }
+    assert {"data", "daraja.db", "daraja.db-wal", "daraja.db-shm"} <= set(modes)
+    assert modes.pop("data") == 0o700
+    assert set(modes.values()) == {0o600}, modes
+
+
+def test_a_rejected_token_is_named_not_printed(
+    tmp_path: Path, sandbox: SandboxProcess, models_dir: Path
+) -> None:
+    """Telegram refuses the token: one line naming the setting, exit 2, and the token is in
+    none of what the bot printed."""
+    rejected = "123456789:AArejected-token-for-the-log-test"
+    proc = BotProcess(
+        tmp_path,
+        sandbox.url,
+        models_dir,
+        f"sqlite+aiosqlite:///{tmp_path}/rejected.db",
+        token=rejected,
+        admin_ids=str(ADMIN_ID),
+    )
+    with pytest.raises(RuntimeError, match="bot exited with 2"):
+        proc.start()
+    output = proc.logs()
+    assert "DARAJA_TELEGRAM_TOKEN: the Bot API rejected the token" in output
+    assert "Traceback" not in output
+    assert "AArejected" not in output
+    # This bot had no audit key: it said so before anything else.
+    assert "WARNING daraja: !!! DARAJA_AUDIT_HMAC_KEY is not set" in output

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pwd
+import stat
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -139,9 +142,24 @@ def test_jsonl_export_verifies_alone_and_a_forged_copy_does_not(
     status, out, _ = _cli(capsys, "verify", "--file", str(path), "--json")
     assert status == 1
     assert (json.loads(out)["break"]["kind"], json.loads(out)["break"]["seq"]) == ("changed", 6)
-    # The export itself was a read of the audit log, and is on record.
+    # The export itself was a read of the audit log, and is on record, naming the OS user.
     reads = _run(url, _read_events)
     assert [json.loads(e.payload)["events"] for e in reads] == [12]
+    assert [e.actor for e in reads] == [f"os:{pwd.getpwuid(os.getuid()).pw_name}"]
+
+
+def test_an_export_is_readable_by_its_writer_only(
+    url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Even over a file someone left world-readable (the old export being replaced)."""
+    fresh, old = tmp_path / "fresh.csv", tmp_path / "old.jsonl"
+    old.write_text("stale\n")
+    old.chmod(0o644)
+    assert _cli(capsys, "export", "--format", "csv", "--out", str(fresh))[0] == 0
+    assert _cli(capsys, "export", "--format", "jsonl", "--out", str(old))[0] == 0
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
+    assert stat.S_IMODE(old.stat().st_mode) == 0o600
+    assert "stale" not in old.read_text()
 
 
 def test_csv_export_opens_cleanly_in_a_spreadsheet(

@@ -105,6 +105,15 @@ def test_admin_cli_round_trip(tmp_path: Path) -> None:
     )
     assert bad.returncode == 1
     assert "no unit 'PNH-9'" in bad.stderr
+    # The audit log names the OS user who ran each command, and the database is private.
+    import pwd
+    import sqlite3
+    import stat
+
+    with sqlite3.connect(tmp_path / "a.db") as conn:
+        actors = {row[0] for row in conn.execute("SELECT actor FROM audit_events")}
+    assert actors == {f"os:{pwd.getpwuid(os.getuid()).pw_name}"}
+    assert stat.S_IMODE((tmp_path / "a.db").stat().st_mode) == 0o600
 
 
 @pytest.mark.parametrize("args", [["nonsense"], ["db"], ["admin", "code"]])

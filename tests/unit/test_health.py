@@ -191,3 +191,16 @@ def test_failed_updates_are_counted_for_the_operator_without_failing_the_check(
         "failed": 3, "waiting": 1, "failed_unparseable": 2, "failed_unroutable": 1,
     }  # fmt: skip
     assert inbox["detail"] == "3 failed update(s) kept (unparseable 2, unroutable 1), 1 waiting"
+
+
+def test_an_unset_audit_key_is_a_loud_warning_not_a_failure(
+    deployment: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, result = health(capsys)
+    assert status == 0
+    assert len(result["warnings"]) == 1
+    assert result["warnings"][0].startswith("DARAJA_AUDIT_HMAC_KEY is not set")
+    assert main(["health"]) == 0
+    assert "WARN DARAJA_AUDIT_HMAC_KEY is not set" in capsys.readouterr().out
+    monkeypatch.setenv("DARAJA_AUDIT_HMAC_KEY", "a-long-random-audit-key")
+    assert health(capsys)[1]["warnings"] == []
