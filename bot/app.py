@@ -251,6 +251,12 @@ async def serve(
     from bot.translation_setup import start_self_test
 
     self_test = start_self_test(translator)
+    # Models installed or removed while the bot runs are picked up (periodically, on SIGHUP).
+    from bot.model_watch import ModelWatcher
+
+    watcher = ModelWatcher(services, interval=settings.models_check_seconds)
+    watcher.install_signal()
+    watch = asyncio.create_task(watcher.run(), name="models-watch")
     # Issue 10: with DARAJA_METRICS_PORT the observations are exported to Prometheus (and a
     # telemetry handed in by a caller, e.g. a benchmark, still sees them).
     metrics = None
@@ -355,6 +361,9 @@ async def serve(
             await tasks[2]
         if self_test is not None:
             self_test.cancel()
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await watch
         await app.stop()
         await app.shutdown()
         if metrics is not None:

@@ -151,6 +151,15 @@ def _list(args: argparse.Namespace) -> int:
             "models_dir": str(store.root),
             "packages": rows,
             "problems": listing.problems,
+            "overlaps": [
+                {
+                    "pair": f"{o.source}-{o.target}",
+                    "used": o.winner,
+                    "not_used": list(o.others),
+                    "why": o.reason,
+                }
+                for o in _overlaps(listing.packages)
+            ],
         }
         print(json.dumps(doc, indent=2, ensure_ascii=False))
         return 1 if failed else 0
@@ -171,7 +180,32 @@ def _list(args: argparse.Namespace) -> int:
         )
     for name, problem in listing.problems.items():
         print(f"  {name:<28} UNUSABLE: {problem}")
+    found = _overlaps(listing.packages)
+    if found:
+        print("pairs served by more than one package:")
+        for o in found:
+            print(
+                f"  {o.source}→{o.target}: uses {o.winner} ({o.reason}); "
+                f"not used: {', '.join(o.others)}"
+            )
     return 1 if failed else 0
+
+
+def _overlaps(packages: Any) -> Any:
+    from translation.routing import overlaps
+
+    return overlaps(packages)
+
+
+def _warn_overlaps(store: Any, pkg: Any) -> None:
+    """Tell the operator when the new package shares a pair with another, and which wins."""
+    for o in _overlaps(store.list()):
+        if pkg.package_id == o.winner or pkg.package_id in o.others:
+            print(
+                f"daraja: warning: {o.source}→{o.target} is served by "
+                f"{', '.join((o.winner, *o.others))}; {o.winner} is used ({o.reason})",
+                file=sys.stderr,
+            )
 
 
 def _install(args: argparse.Namespace) -> int:
@@ -190,6 +224,7 @@ def _install(args: argparse.Namespace) -> int:
             "en-fr; see `daraja models catalog`"
         )
     print(f"installed {pkg.package_id}: {pkg.label()}")
+    _warn_overlaps(store, pkg)
     _audit("models.installed", pkg)
     return 0
 
@@ -281,8 +316,10 @@ def _convert_opus_mt(args: argparse.Namespace) -> int:
     )
     print(f"wrote {out}")
     if args.install:
-        pkg = _store().install_file(out, source="converted:opus-mt")
+        store = _store()
+        pkg = store.install_file(out, source="converted:opus-mt")
         print(f"installed {pkg.package_id}: {pkg.label()}")
+        _warn_overlaps(store, pkg)
         _audit("models.installed", pkg)
     return 0
 
