@@ -56,6 +56,23 @@ def new_code() -> str:
     return f"DRJ-{body[:4]}-{body[4:]}"
 
 
+def check_timezone(name: str) -> str:
+    """An IANA time zone name the zone database knows, else UserInputError naming examples."""
+    from bot.errors import ConfigError
+    from bot.formatting import zone
+
+    try:
+        zone(name)
+    except ConfigError:
+        raise UserInputError(
+            f"{name!r} is not a known time zone: use an IANA name such as "
+            "America/Port-au-Prince or Africa/Nairobi",
+            key="error.bad_timezone",
+            tz=name[:64],
+        ) from None
+    return name
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who is asking, as Telegram says; `is_admin` comes from settings, not the database."""
@@ -150,6 +167,7 @@ class EnrollmentService:
             raise UserInputError(
                 "report interval must be 5..1440 minutes", key="error.bad_interval"
             )
+        check_timezone(timezone)
         async with self._uow(caller, command="admin") as s:
             self._require_admin(caller)
             ops = OperationRepo(s)
