@@ -28,6 +28,8 @@ def _friendly(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.N
         except TranslationError as exc:
             print(f"daraja: {exc}", file=sys.stderr)
             return 1
+        except BrokenPipeError:
+            raise  # the reader of stdout went away: the entry point stays quiet
         except OSError as exc:
             print(f"daraja: {exc.strerror or exc} ({exc.filename or 'models'})", file=sys.stderr)
             return 1
@@ -303,8 +305,7 @@ def _convert_opus_mt(args: argparse.Namespace) -> int:
     from translation.convert import convert_opus_mt
 
     for code in (args.from_code, args.to_code):
-        if not re.match(r"^[a-z]{2,3}$", code):
-            raise UserInputError(f"{code!r} is not a language code like ht, fr, en or sw")
+        _check_language(code)
     out = args.out or Path(f"opus-mt-{args.from_code}_{args.to_code}.argosmodel")
     convert_opus_mt(
         args.archive,
@@ -322,6 +323,21 @@ def _convert_opus_mt(args: argparse.Namespace) -> int:
         _warn_overlaps(store, pkg)
         _audit("models.installed", pkg)
     return 0
+
+
+def _check_language(code: str) -> None:
+    """Daraja's languages, or another real ISO 639 code (what a converted model may serve)."""
+    from babel import Locale
+
+    from translation.types import LANGUAGES
+
+    if code in LANGUAGES:
+        return
+    if not re.match(r"^[a-z]{2,3}$", code) or code not in Locale("en").languages:
+        raise UserInputError(
+            f"{code!r} is not a known language code; Daraja's languages are "
+            f"{', '.join(LANGUAGES)} (another language needs its ISO 639 code, e.g. es)"
+        )
 
 
 def _package(args: argparse.Namespace) -> int:

@@ -256,8 +256,10 @@ class EnrollmentService:
             try:
                 role_v = Role((role or "").lower())
             except ValueError:
+                roles = ", ".join(r.value for r in Role if r is not Role.ADMIN)
+                said = f"unknown role {role!r}" if role else "a person code needs a role"
                 raise UserInputError(
-                    f"unknown role {role!r}", key="error.bad_role", role=(role or "")[:16]
+                    f"{said}: use one of {roles}", key="error.bad_role", role=(role or "")[:16]
                 ) from None
             if role_v is Role.ADMIN:
                 raise UserInputError(
