@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -51,21 +53,50 @@ def _restored_logging() -> Iterator[None]:
         logging.captureWarnings(False)
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated once for the session; tests that want a migrated database
+    get a copy of the file (a few milliseconds) instead of running every migration."""
+    import asyncio
+
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+
+    async def migrate() -> None:
+        database = Database(f"sqlite+aiosqlite:///{path}")
+        try:
+            await database.upgrade()
+        finally:
+            await database.dispose()
+
+    asyncio.run(migrate())
+    # One self-contained file: everything in the main database, no -wal beside it to copy.
+    con = sqlite3.connect(path)
+    try:
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        con.close()
+    return path
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database URL on each backend (PostgreSQL: see tests/support/postgres.py)."""
+    """A fresh database URL on each backend (PostgreSQL: see tests/support/postgres.py): empty,
+    or already migrated (a copy of the session's template) when the test uses `db`."""
+    migrated = "db" in request.fixturenames
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path}/test.db"
+        path = tmp_path / "test.db"
+        if migrated:
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite+aiosqlite:///{path}"
     from tests.support.postgres import fresh_database_url
 
-    return fresh_database_url(request)
+    return fresh_database_url(request, migrated=migrated)
 
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    """A migrated database on each backend."""
+    """A migrated database on each backend (copied from the session's migrated template)."""
     database = Database(database_url)
-    await database.upgrade()
     try:
         yield database
     finally:
