@@ -32,6 +32,29 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _process_watchdog() -> Iterator[None]:
+    """Processes tests start are ended by a watchdog if pytest dies (tests/support/processes)."""
+    from tests.support.processes import watchdog
+
+    try:
+        yield
+    finally:
+        watchdog.close()
+
+
+@pytest.fixture(autouse=True)
+def _processes_end_with_the_test() -> Iterator[None]:
+    """A process the test (or its function fixtures) started and left running is ended when
+    the test ends, passed or failed: SIGTERM, then SIGKILL after a grace period. Set up before
+    the test's other function fixtures, after the session's and module's (theirs are kept)."""
+    from tests.support.processes import end_started_since, snapshot
+
+    before = snapshot()
+    yield
+    end_started_since(before)
+
+
 @pytest.fixture(autouse=True)
 def _restored_logging() -> Iterator[None]:
     """`bot.cli.main` run in-process sets up logging for a process: put pytest's back after."""

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.scenario import BotProcess, People, SandboxProcess
+from bot.scenario import People
 from tests.support.e2e import ADMIN_ID, TOKEN
+from tests.support.processes import BotProcess, SandboxProcess
 
 _names = itertools.count(1)
 
