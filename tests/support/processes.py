@@ -207,8 +207,10 @@ class BotProcess(_Tracked, scenario.BotProcess):
 
     grace: float = 15.0  # a graceful stop drains the inbox; crash tests use kill()
 
-    def start(self, timeout: float = 60.0) -> BotProcess:
-        """Start and wait until it runs; a bot that does not get there is ended first."""
+    def start(self, timeout: float = 180.0) -> BotProcess:
+        """Start and wait until it runs; a bot that does not get there is ended first. (A
+        start took over a minute on a loaded 2-core machine: the wait is generous, the end
+        of a bot that never gets there certain.)"""
         try:
             super().start(timeout)
         except BaseException:
