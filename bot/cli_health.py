@@ -117,7 +117,7 @@ def bounded(name: str, check: Callable[[], Check], deadline: float) -> Check:
     return Check(name, False, f"no answer within the health check's {BUDGET_S:.0f} s")
 
 
-def head_revision() -> str | None:
+def head_revision() -> str:
     """The newest migration shipped with this code, read from the revision files' headers."""
     revisions: set[str] = set()
     parents: set[str] = set()
@@ -126,7 +126,12 @@ def head_revision() -> str | None:
             names = set(re.findall(r"[\"']([^\"']+)[\"']", value))
             (revisions if key == "revision" else parents).update(names)
     heads = revisions - parents
-    return heads.pop() if len(heads) == 1 else None
+    if len(heads) == 1:
+        return heads.pop()
+    # Headers this reader does not understand: ask Alembic (slower, but right).
+    from storage.db import head_revision as alembic_head
+
+    return alembic_head()
 
 
 def known_revisions() -> set[str]:
