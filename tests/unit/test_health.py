@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from bot.cli import main
-from storage.db import Database
 
 
 def health(capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
@@ -26,16 +25,10 @@ def by_name(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
-def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_template: Path) -> Path:
     """A migrated SQLite database and a models directory, as after `daraja db upgrade`."""
     db_path = tmp_path / "daraja.db"
-
-    async def migrate() -> None:
-        db = Database(f"sqlite+aiosqlite:///{db_path}")
-        await db.upgrade()
-        await db.dispose()
-
-    asyncio.run(migrate())
+    shutil.copyfile(sqlite_template, db_path)
     (tmp_path / "models").mkdir()
     monkeypatch.setenv("DARAJA_DATABASE_URL", f"sqlite+aiosqlite:///{db_path}")
     monkeypatch.setenv("DARAJA_MODELS_DIR", str(tmp_path / "models"))
