@@ -22,6 +22,7 @@ COPY --from=build --chown=daraja:daraja /app /app
 ENV PATH="/app/.venv/bin:${PATH}" \
     DARAJA_DATABASE_URL="sqlite+aiosqlite:////data/daraja.db" \
     DARAJA_MODELS_DIR="/models" \
+    DARAJA_METRICS_PORT="9108" \
     PYTHONUNBUFFERED=1
 VOLUME ["/data", "/models"]
 USER daraja

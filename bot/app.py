@@ -14,7 +14,7 @@ import signal
 from datetime import timedelta
 from typing import Any
 
-from telegram import BotCommand, Update
+from telegram import Update
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -274,17 +274,25 @@ async def serve(
         # is set); webhook mode sets its own below, once its endpoint listens.
         with contextlib.suppress(Exception):
             await app.bot.delete_webhook(drop_pending_updates=False)
-    with contextlib.suppress(Exception):
-        await app.bot.set_my_commands(
-            [
-                BotCommand(name, services.i18n.t(f"help.{name}", "en")[:256])
-                for name in ("help", "whoami", "lang", "join", "enroll", "how")
-            ]
-        )
+    # The command menu, per scope (private, groups, group admins, Daraja admins) and language.
+    from bot.command_menu import set_menus
+
+    await set_menus(
+        app.bot,
+        services.i18n,
+        default_language=settings.default_language,
+        admin_ids=settings.admin_ids,
+    )
     await app.start()
     from bot.translation_setup import start_self_test
 
     self_test = start_self_test(translator)
+    # Models installed or removed while the bot runs are picked up (periodically, on SIGHUP).
+    from bot.model_watch import ModelWatcher
+
+    watcher = ModelWatcher(services, interval=settings.models_check_seconds)
+    watcher.install_signal()
+    watch = asyncio.create_task(watcher.run(), name="models-watch")
     telemetry = telemetry or Telemetry()
     outbox = OutboxWorker(
         services.db,
@@ -408,6 +416,9 @@ async def serve(
                 await task
         if self_test is not None:
             self_test.cancel()
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await watch
         await app.stop()
         await app.shutdown()
         if metrics is not None:

@@ -11,6 +11,8 @@ import argparse
 import importlib
 import importlib.util
 import logging
+import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -100,6 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     mask = ContentRedactor(secrets, log_content=True)
     try:
         status: int = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not as noise at interpreter exit
+    except BrokenPipeError:
+        # `daraja models list --json | head`: the reader has all it wanted; say nothing.
+        _silence_stdout()
+        return 128 + signal.SIGPIPE
     except ConfigError as exc:
         print(mask(f"daraja: configuration error: {exc}"), file=sys.stderr)
         return 2
@@ -118,6 +125,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.shutdown()
     return status
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):
+        pass  # stdout is not a file (captured in tests): nothing will be flushed to a pipe
 
 
 if __name__ == "__main__":  # pragma: no cover

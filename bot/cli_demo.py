@@ -19,7 +19,8 @@ def register(sub: Any) -> None:
         help="run the offline demo of a joint operation",
         description="Play a scripted joint operation (PNH in Kreyòl and French, MSS in English "
         "and Swahili) through a local Bot API sandbox and the real bot, offline, with the "
-        "bundled models; print what each group saw and verify the audit log.",
+        "bundled models (phrasebook toys: they translate the demo's sentences, little else); "
+        "print what each group saw and verify the audit log.",
     )
     parser.add_argument(
         "--keep",

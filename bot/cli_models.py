@@ -28,6 +28,8 @@ def _friendly(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.N
         except TranslationError as exc:
             print(f"daraja: {exc}", file=sys.stderr)
             return 1
+        except BrokenPipeError:
+            raise  # the reader of stdout went away: the entry point stays quiet
         except OSError as exc:
             print(f"daraja: {exc.strerror or exc} ({exc.filename or 'models'})", file=sys.stderr)
             return 1
@@ -151,6 +153,15 @@ def _list(args: argparse.Namespace) -> int:
             "models_dir": str(store.root),
             "packages": rows,
             "problems": listing.problems,
+            "overlaps": [
+                {
+                    "pair": f"{o.source}-{o.target}",
+                    "used": o.winner,
+                    "not_used": list(o.others),
+                    "why": o.reason,
+                }
+                for o in _overlaps(listing.packages)
+            ],
         }
         print(json.dumps(doc, indent=2, ensure_ascii=False))
         return 1 if failed else 0
@@ -171,7 +182,32 @@ def _list(args: argparse.Namespace) -> int:
         )
     for name, problem in listing.problems.items():
         print(f"  {name:<28} UNUSABLE: {problem}")
+    found = _overlaps(listing.packages)
+    if found:
+        print("pairs served by more than one package:")
+        for o in found:
+            print(
+                f"  {o.source}→{o.target}: uses {o.winner} ({o.reason}); "
+                f"not used: {', '.join(o.others)}"
+            )
     return 1 if failed else 0
+
+
+def _overlaps(packages: Any) -> Any:
+    from translation.routing import overlaps
+
+    return overlaps(packages)
+
+
+def _warn_overlaps(store: Any, pkg: Any) -> None:
+    """Tell the operator when the new package shares a pair with another, and which wins."""
+    for o in _overlaps(store.list()):
+        if pkg.package_id == o.winner or pkg.package_id in o.others:
+            print(
+                f"daraja: warning: {o.source}→{o.target} is served by "
+                f"{', '.join((o.winner, *o.others))}; {o.winner} is used ({o.reason})",
+                file=sys.stderr,
+            )
 
 
 def _install(args: argparse.Namespace) -> int:
@@ -190,6 +226,7 @@ def _install(args: argparse.Namespace) -> int:
             "en-fr; see `daraja models catalog`"
         )
     print(f"installed {pkg.package_id}: {pkg.label()}")
+    _warn_overlaps(store, pkg)
     _audit("models.installed", pkg)
     return 0
 
@@ -270,8 +307,7 @@ def _convert_opus_mt(args: argparse.Namespace) -> int:
     from translation.convert import convert_opus_mt
 
     for code in (args.from_code, args.to_code):
-        if not re.match(r"^[a-z]{2,3}$", code):
-            raise UserInputError(f"{code!r} is not a language code like ht, fr, en or sw")
+        _check_language(code)
     out = args.out or Path(f"opus-mt-{args.from_code}_{args.to_code}.argosmodel")
     convert_opus_mt(
         args.archive,
@@ -283,10 +319,27 @@ def _convert_opus_mt(args: argparse.Namespace) -> int:
     )
     print(f"wrote {out}")
     if args.install:
-        pkg = _store().install_file(out, source="converted:opus-mt")
+        store = _store()
+        pkg = store.install_file(out, source="converted:opus-mt")
         print(f"installed {pkg.package_id}: {pkg.label()}")
+        _warn_overlaps(store, pkg)
         _audit("models.installed", pkg)
     return 0
+
+
+def _check_language(code: str) -> None:
+    """Daraja's languages, or another real ISO 639 code (what a converted model may serve)."""
+    from babel import Locale
+
+    from translation.types import LANGUAGES
+
+    if code in LANGUAGES:
+        return
+    if not re.match(r"^[a-z]{2,3}$", code) or code not in Locale("en").languages:
+        raise UserInputError(
+            f"{code!r} is not a known language code; Daraja's languages are "
+            f"{', '.join(LANGUAGES)} (another language needs its ISO 639 code, e.g. es)"
+        )
 
 
 def _package(args: argparse.Namespace) -> int:

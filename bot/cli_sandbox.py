@@ -19,6 +19,8 @@ def register(sub: Any) -> None:
         description="Serve a local fake of the Telegram Bot API on 127.0.0.1 (for tests, the "
         "demo and trying the bot without Telegram). Point the bot at it with "
         "DARAJA_TELEGRAM_API_URL and DARAJA_TELEGRAM_TOKEN as printed.",
+        epilog=control_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--port", type=int, default=8081, help="port (0: any free port)")
     parser.add_argument(
@@ -31,6 +33,21 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the ready line as JSON")
     parser.set_defaults(func=_run)
+
+
+def control_help() -> str:
+    """The control API's operations, one per line, for `daraja sandbox --help`."""
+    from bot.sandbox.control import operations
+
+    lines = [
+        "control API: POST a JSON object of arguments to <control URL>/<operation>",
+        '(e.g. curl -d \'{"first_name": "Rose"}\' http://127.0.0.1:8081/_sandbox/create_user);',
+        "[name] is optional. Operations:",
+    ]
+    for name, args, doc in operations():
+        lines.append(f"  {name} {args}".rstrip())
+        lines.append(f"      {doc}")
+    return "\n".join(lines)
 
 
 def _run(args: argparse.Namespace) -> int:

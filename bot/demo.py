@@ -10,7 +10,6 @@ expected copy did not arrive.
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import sys
 import tempfile
@@ -39,6 +38,12 @@ SCRIPT = (
 
 FLASH_ORDER = "Attendez les ordres."
 SITREP = "at_position Furcy 6 The wounded need water."
+
+TOY_MODELS_NOTE = (
+    "the bundled models are phrasebook toys, trained on a few hundred sentences for tests and "
+    "this demo: they translate the demo's sentences exactly and little else. For real traffic "
+    "install real models (`daraja models catalog` says where to get them)."
+)
 
 COLOURS = {"ht": "\033[34m", "fr": "\033[36m", "en": "\033[32m", "sw": "\033[35m"}
 RESET, BOLD, DIM, RED = "\033[0m", "\033[1m", "\033[2m", "\033[31m"
@@ -250,6 +255,7 @@ def print_transcript(transcript: Transcript, out: TextIO, *, color: bool) -> Non
     def c(code: str, text: str) -> str:
         return f"{code}{text}{RESET}" if color else text
 
+    out.write(c(BOLD, "Note: ") + TOY_MODELS_NOTE + "\n")
     for group in transcript.groups.values():
         lang = group["language"]
         out.write(
@@ -275,8 +281,25 @@ def print_transcript(transcript: Transcript, out: TextIO, *, color: bool) -> Non
             out.write(f"  {line}\n")
     audit = transcript.audit
     if audit.get("ok") is True:
-        out.write(c(BOLD, "Audit log verified: ") + json.dumps(audit, ensure_ascii=False) + "\n")
+        out.write(
+            c(BOLD, "Audit log verified: ")
+            + f"{audit.get('events', 0)} events, hash chain intact (head {audit.get('head', '')}…)"
+            + "\n"
+        )
     elif audit.get("ok") is False:
-        out.write(c(RED, "Audit log BROKEN: ") + json.dumps(audit, ensure_ascii=False) + "\n")
+        out.write(
+            c(RED, "Audit log BROKEN: ")
+            + f"the hash chain does not verify ({audit.get('events', 0)} events read)\n"
+        )
     if transcript.database:
         out.write(f"Database kept at {transcript.database}\n")
+    copies = sum(1 for group in transcript.groups.values() for m in group["messages"] if m["bot"])
+    verdict = (
+        f"{len(transcript.missing)} expected copies MISSING"
+        if transcript.missing
+        else "every expected copy arrived"
+    )
+    out.write(
+        c(BOLD, "Demo finished: ")
+        + f"{len(transcript.groups)} groups, {copies} messages from the bot, {verdict}.\n"
+    )

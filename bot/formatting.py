@@ -102,11 +102,12 @@ def _local(dt: datetime, tz: str | tzinfo | None) -> datetime:
 def format_datetime(
     dt: datetime, lang: str, tz: str | tzinfo | None = None, *, style: Style = "medium"
 ) -> str:
-    """Date and time in the reader's language and the operation's zone ("26 nov. 2026, 09:05").
+    """Date and time in the reader's language and the operation's zone, labelled with it
+    ("26 nov. 2026, 09:05 UTC-5").
 
     `medium` shows hours and minutes (no seconds: nobody on a radio log wants them); `short` is
-    all digits; `long`/`full` spell the month and add the UTC offset (zone names are not
-    localized for Kreyòl, an offset reads the same in every language).
+    all digits; `long`/`full` spell the month. Every style names the zone by its UTC offset
+    (zone names are not localized for Kreyòl, an offset reads the same in every language).
     """
     locale = babel_locale(lang)
     time_pattern = {
@@ -121,7 +122,9 @@ def format_datetime(
     pattern = glue.replace("{1}", locale.date_formats[style].pattern).replace(
         "{0}", time_pattern[style]
     )
-    return _apply(pattern, _local(dt, tz), lang)
+    local = _local(dt, tz)
+    text = _apply(pattern, local, lang)
+    return text if style in ("long", "full") else f"{text} {zone_label(local)}"
 
 
 def format_date(
@@ -132,9 +135,25 @@ def format_date(
     return _apply(babel_locale(lang).date_formats[style].pattern, local, lang)
 
 
-def format_time(dt: datetime, lang: str, tz: str | tzinfo | None = None) -> str:
-    """The time of day on the 24-hour clock in the operation's time zone ("14:05")."""
-    return _apply("HH:mm", _local(dt, tz), lang)
+def format_time(
+    dt: datetime, lang: str, tz: str | tzinfo | None = None, *, labelled: bool = True
+) -> str:
+    """The time of day on the 24-hour clock in the operation's time zone, labelled with the
+    zone ("14:05 UTC-5"; `labelled=False` for "14:05" where the zone is shown once nearby)."""
+    local = _local(dt, tz)
+    text = _apply("HH:mm", local, lang)
+    return f"{text} {zone_label(local)}" if labelled else text
+
+
+def zone_label(local: datetime) -> str:
+    """The zone of an aware time as its UTC offset: "UTC", "UTC-5", "UTC+3", "UTC+5:30"."""
+    offset = local.utcoffset()
+    minutes = round(offset.total_seconds() / 60) if offset is not None else 0
+    if minutes == 0:
+        return "UTC"
+    sign = "+" if minutes > 0 else "-"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
 
 
 def _apply(pattern: str, value: datetime, lang: str) -> str:

@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     models_dir: Path = Field(
         default=Path("./data/models"), description="Directory of installed translation models."
     )
+    models_check_seconds: float = Field(
+        default=10,
+        ge=0,
+        le=3600,
+        description="How often the running bot looks for models installed or removed (0: only "
+        "on SIGHUP).",
+    )
     admin_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list, description="Comma-separated Telegram user ids of admins."
     )

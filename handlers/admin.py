@@ -12,13 +12,13 @@ from handlers.common import answer, caller_of, reply_language
 
 
 async def new_operation(update: Update, ctx: DarajaContext) -> None:
-    """/newop NAME [LANG]: create an operation."""
+    """/newop NAME [LANG] [TZ]: create an operation."""
     caller = caller_of(update, ctx)
     if caller is None:
         return
     lang = await reply_language(update, ctx)
     args = ctx.args or []
-    if not 1 <= len(args) <= 2:
+    if not 1 <= len(args) <= 3:
         await answer(update, ctx, "admin.newop_usage", lang)
         return
     try:
@@ -26,7 +26,7 @@ async def new_operation(update: Update, ctx: DarajaContext) -> None:
             caller,
             args[0],
             default_language=(args[1] if len(args) > 1 else "en").lower(),
-            timezone=ctx.services.settings.timezone,
+            timezone=args[2] if len(args) > 2 else ctx.services.settings.timezone,
         )
     except DarajaError as exc:
         await answer(update, ctx, exc.key, lang, **exc.params)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+import shutil
+import sqlite3
+import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,21 +41,94 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _process_watchdog() -> Iterator[None]:
+    """Processes tests start are ended by a watchdog if pytest dies (tests/support/processes)."""
+    from tests.support.processes import watchdog
+
+    try:
+        yield
+    finally:
+        watchdog.close()
+
+
+@pytest.fixture(autouse=True)
+def _processes_end_with_the_test() -> Iterator[None]:
+    """A process the test (or its function fixtures) started and left running is ended when
+    the test ends, passed or failed: SIGTERM, then SIGKILL after a grace period. Set up before
+    the test's other function fixtures, after the session's and module's (theirs are kept)."""
+    from tests.support.processes import end_started_since, snapshot
+
+    before = snapshot()
+    yield
+    end_started_since(before)
+
+
+@pytest.fixture(autouse=True)
+def _restored_logging() -> Iterator[None]:
+    """`bot.cli.main` run in-process sets up logging for a process: put pytest's back after."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level, hook = list(root.handlers), root.level, sys.excepthook
+    try:
+        yield
+    finally:
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+        for handler in handlers:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        root.setLevel(level)
+        sys.excepthook = hook
+        logging.captureWarnings(False)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated once for the session; tests that want a migrated database
+    get a copy of the file (a few milliseconds) instead of running every migration."""
+    import asyncio
+
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+
+    async def migrate() -> None:
+        database = Database(f"sqlite+aiosqlite:///{path}")
+        try:
+            await database.upgrade()
+        finally:
+            await database.dispose()
+
+    asyncio.run(migrate())
+    # One self-contained file: everything in the main database, no -wal beside it to copy.
+    con = sqlite3.connect(path)
+    try:
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        con.close()
+    return path
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database URL on each backend (PostgreSQL: see tests/support/postgres.py)."""
+    """A fresh database URL on each backend (PostgreSQL: see tests/support/postgres.py): empty,
+    or already migrated (a copy of the session's template) when the test uses `db`."""
+    migrated = "db" in request.fixturenames
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path}/test.db"
+        path = tmp_path / "test.db"
+        if migrated:
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite+aiosqlite:///{path}"
     from tests.support.postgres import fresh_database_url
 
-    return fresh_database_url(request)
+    return fresh_database_url(request, migrated=migrated)
 
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    """A migrated database on each backend."""
+    """A migrated database on each backend (copied from the session's migrated template)."""
     database = Database(database_url)
-    await database.upgrade()
     try:
         yield database
     finally:

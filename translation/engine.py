@@ -187,6 +187,19 @@ class _Loaded:
     batcher: Batcher[SegmentRequest, SegmentResult]
 
 
+# A loaded model is known by package id and installed-tree digest: a reinstalled package with
+# new content is a different model, while an unchanged one survives a reload.
+_ModelKey = tuple[str, str]
+
+
+def _model_key(pkg: PackageInfo) -> _ModelKey:
+    return (pkg.package_id, pkg.sha256)
+
+
+# How long a reload waits for translations begun on the old models before closing them anyway.
+_RETIRE_WAIT_S = 300.0
+
+
 @dataclass
 class EngineStats:
     """Counters for tests, benchmarks and metrics."""
@@ -261,10 +274,14 @@ class Engine:
         )
         self._router: Router | None = None
         self._router_lock = asyncio.Lock()
-        self._loaded: dict[str, _Loaded] = {}
-        self._load_locks: dict[str, asyncio.Lock] = {}
+        self._loaded: dict[_ModelKey, _Loaded] = {}
+        self._load_locks: dict[_ModelKey, asyncio.Lock] = {}
         self._broken: dict[str, ModelError] = {}
         self._closed = False
+        # Translations in progress per generation of the package list (bumped by reload), so
+        # models a reload drops are closed only once what began on them has finished.
+        self._generation = 0
+        self._active: dict[int, int] = {}
 
     @classmethod
     def from_models_dir(cls, path: Path, config: EngineConfig | None = None) -> Engine:
@@ -291,16 +308,53 @@ class Engine:
                     self._router = Router(packages)
         return self._router
 
-    async def reload(self) -> None:
-        """Re-read installed packages (after `daraja models install/remove`)."""
+    async def reload(self) -> tuple[list[str], list[str]]:
+        """Re-read installed packages (after `daraja models install/remove`).
+
+        New translations use the new list at once; translations already under way finish on
+        the models they started with, which are closed afterwards. Returns the package ids
+        added and removed."""
         async with self._router_lock:
-            self._router = None
+            before = {p.package_id for p in self._router.packages} if self._router else set()
+            packages = await asyncio.to_thread(self._store.list)
+            self._router = Router(packages)
             self._broken.clear()
-            stale = list(self._loaded.values())
-            self._loaded.clear()
-        for loaded in stale:
+            retired = self._generation
+            self._generation += 1
+        after = {p.package_id for p in packages}
+        await self._retire(retired)
+        return sorted(after - before), sorted(before - after)
+
+    async def _retire(self, generation: int) -> None:
+        """Close loaded models the current packages no longer use, once every translation of
+        `generation` or older has finished (bounded by _RETIRE_WAIT_S)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _RETIRE_WAIT_S
+        while any(n for g, n in self._active.items() if g <= generation):
+            if loop.time() > deadline:
+                log.warning("models reloaded: closing old models with translations still open")
+                break
+            await asyncio.sleep(0.05)
+        keep = {_model_key(p) for p in self._router.packages} if self._router else set()
+        stale = [key for key in self._loaded if key not in keep]
+        for key in stale:
+            loaded = self._loaded.pop(key)
+            self._load_locks.pop(key, None)
             await loaded.batcher.close()
             loaded.runtime.close()
+            log.info("model %s unloaded", key[0])
+
+    def _enter(self) -> int:
+        gen = self._generation
+        self._active[gen] = self._active.get(gen, 0) + 1
+        return gen
+
+    def _leave(self, gen: int) -> None:
+        left = self._active[gen] - 1
+        if left:
+            self._active[gen] = left
+        else:
+            del self._active[gen]
 
     def _load_ct2(self, pkg: PackageInfo) -> ModelRuntime:
         from translation.ct2 import Ct2Runtime
@@ -323,12 +377,13 @@ class Engine:
         """The shared batcher of a hop's model, loading the model on first use (once)."""
         pkg = hop.package
         name = pkg.package_id
-        loaded = self._loaded.get(name)
+        key = _model_key(pkg)
+        loaded = self._loaded.get(key)
         if loaded is not None:
             return loaded.batcher
-        lock = self._load_locks.setdefault(name, asyncio.Lock())
+        lock = self._load_locks.setdefault(key, asyncio.Lock())
         async with lock:
-            loaded = self._loaded.get(name)
+            loaded = self._loaded.get(key)
             if loaded is not None:
                 return loaded.batcher
             if name in self._broken:
@@ -358,7 +413,7 @@ class Engine:
                 concurrency=self.config.inter_threads,
                 timeout_s=self.config.inference_timeout_s,
             )
-            self._loaded[name] = _Loaded(runtime, batcher)
+            self._loaded[key] = _Loaded(runtime, batcher)
             log.info("model %s loaded", name)
             return batcher
 
@@ -439,7 +494,25 @@ class Engine:
         """
         if self._closed:
             raise ModelError("the translation engine is closed")
-        targets = list(targets)
+        gen = self._enter()
+        try:
+            return await self._translate_many(
+                text, list(targets), source, chat_languages, author_language, glossary,
+                return_exceptions,
+            )  # fmt: skip
+        finally:
+            self._leave(gen)
+
+    async def _translate_many(
+        self,
+        text: str,
+        targets: list[str],
+        source: str | None,
+        chat_languages: Sequence[str],
+        author_language: str | None,
+        glossary: Any,
+        return_exceptions: bool,
+    ) -> list[Translation] | list[Translation | TranslationError]:
         if glossary is None:
             glossary = self.text_tools.default_glossary()
         router = await self.router()
@@ -696,32 +769,38 @@ class Engine:
         metadata.json. Without either, the built-in sentences must come back non-empty with
         their numbers intact. Failing hops are recorded and no longer routed.
         """
-        router = await self.router()
-        checks: list[PairCheck] = []
-        for pkg in router.packages:
-            shipped = await asyncio.to_thread(shipped_cases, pkg)
-            for src, tgt in router.pairs():
-                hops = [
-                    h for h in router.hops_for(src, tgt, skip_failed=False) if h.package is pkg
-                ]
-                if not hops:
-                    continue
-                hop = hops[0]
-                cases = list((expected or {}).get((src, tgt), ())) or shipped.get((src, tgt), [])
-                check = await self._check_hop(router, hop, cases)
-                checks.append(check)
-                if check.ok:
-                    router.failed.discard(hop.key)
-                else:
-                    router.failed.add(hop.key)
-                    log.error(
-                        "self-test failed for %s→%s (%s): %s; this pair is not served",
-                        src,
-                        tgt,
-                        hop.model,
-                        check.reason,
+        gen = self._enter()
+        try:
+            router = await self.router()
+            checks: list[PairCheck] = []
+            for pkg in router.packages:
+                shipped = await asyncio.to_thread(shipped_cases, pkg)
+                for src, tgt in router.pairs():
+                    hops = [
+                        h for h in router.hops_for(src, tgt, skip_failed=False) if h.package is pkg
+                    ]
+                    if not hops:
+                        continue
+                    hop = hops[0]
+                    cases = list((expected or {}).get((src, tgt), ())) or shipped.get(
+                        (src, tgt), []
                     )
-        return SelfTestReport(tuple(checks))
+                    check = await self._check_hop(router, hop, cases)
+                    checks.append(check)
+                    if check.ok:
+                        router.failed.discard(hop.key)
+                    else:
+                        router.failed.add(hop.key)
+                        log.error(
+                            "self-test failed for %s→%s (%s): %s; this pair is not served",
+                            src,
+                            tgt,
+                            hop.model,
+                            check.reason,
+                        )
+            return SelfTestReport(tuple(checks))
+        finally:
+            self._leave(gen)
 
     async def _check_hop(
         self, router: Router, hop: Hop, cases: Sequence[tuple[str, str]]
@@ -773,7 +852,7 @@ class Engine:
             deduplicated=sum(x.batcher.deduplicated for x in loaded),
             cache_hits=self._cache.hits,
             cache_misses=self._cache.misses,
-            loaded_models=tuple(sorted(self._loaded)),
+            loaded_models=tuple(sorted(key[0] for key in self._loaded)),
         )
 
     async def close(self) -> None:

@@ -204,3 +204,34 @@ class Router:
             source=src,
             target=tgt,
         )
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """A pair several installed packages serve in one hop: which one is used, and why."""
+
+    source: str
+    target: str
+    winner: str
+    others: tuple[str, ...]
+    reason: str
+
+
+def overlaps(packages: Iterable[PackageInfo]) -> list[Overlap]:
+    """Every pair served by more than one package, with the package routing picks for it."""
+    router = Router(packages)
+    found: list[Overlap] = []
+    for src, tgt in router.pairs():
+        hops = router.hops_for(src, tgt, skip_failed=False)
+        if len(hops) < 2:
+            continue
+        winner, rest = hops[0], hops[1:]
+        same_kind = [h for h in rest if h.package.multilingual == winner.package.multilingual]
+        if same_kind:
+            reason = "first by package id among packages of the same kind"
+            if len(same_kind) < len(rest):
+                reason = "a direct package is preferred over a multilingual one, then " + reason
+        else:
+            reason = "a direct package is preferred over a multilingual one"
+        found.append(Overlap(src, tgt, winner.model, tuple(h.model for h in rest), reason))
+    return found

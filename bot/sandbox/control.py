@@ -7,6 +7,7 @@ members post in a group, a private chat starts when the person writes to the bot
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,6 +26,28 @@ from bot.sandbox.state import (
 )
 
 Op = Callable[..., Any]
+
+
+def operations() -> list[tuple[str, str, str]]:
+    """Every control operation: name, arguments and what it does (for --help and errors)."""
+    import inspect
+
+    found = []
+    for attr in sorted(vars(Controller)):
+        if not attr.startswith("op_"):
+            continue
+        func = getattr(Controller, attr)
+        params = [p for p in inspect.signature(func).parameters.values() if p.name != "self"]
+        shown = []
+        for p in params:
+            if p.kind is p.VAR_KEYWORD:
+                shown.append(f"{p.name}...")
+            else:
+                shown.append(p.name if p.default is p.empty else f"[{p.name}]")
+        doc = (inspect.getdoc(func) or "").split("\n", 1)[0].rstrip(".;")
+        doc = re.sub(r"^Issue \d+: ", "", doc)
+        found.append((attr.removeprefix("op_"), " ".join(shown), doc))
+    return found
 
 
 class Controller:
@@ -49,7 +72,8 @@ class Controller:
         """Run one operation by name with keyword arguments."""
         func = self._ops.get(op)
         if func is None:
-            raise ControlError(f"unknown control operation {op!r}")
+            names = ", ".join(name for name, _, _ in operations())
+            raise ControlError(f"unknown control operation {op!r}; operations: {names}")
         try:
             result = func(**args)
         except TypeError as exc:

@@ -653,10 +653,48 @@ async def answer_callback_query(state: State, params: Params) -> Any:
     return True
 
 
-def _commands_key(params: Params) -> str:
-    scope = params.json("scope", "can't parse BotCommandScope JSON object") or {"type": "default"}
-    if not isinstance(scope, dict) or "type" not in scope:
-        raise bad_request("can't parse BotCommandScope JSON object")
+_SCOPES = frozenset(
+    {
+        "default",
+        "all_private_chats",
+        "all_group_chats",
+        "all_chat_administrators",
+        "chat",
+        "chat_administrators",
+        "chat_member",
+    }
+)
+
+
+def _commands_key(state: State, params: Params) -> str:
+    bad = "can't parse BotCommandScope JSON object"
+    scope = params.json("scope", bad) or {"type": "default"}
+    if not isinstance(scope, dict) or scope.get("type") not in _SCOPES:
+        raise bad_request(bad)
+    kind = scope["type"]
+    if kind in ("chat", "chat_administrators", "chat_member"):
+        # As Telegram: the chat must exist and be one the bot may see (a person must have
+        # started a private chat); chat_member also names a member of a group.
+        raw = scope.get("chat_id")
+        if not isinstance(raw, int | str) or isinstance(raw, bool) or raw == "":
+            raise bad_request(bad)
+        try:
+            chat = state.chats.get(int(raw))
+        except ValueError:
+            chat = None
+        if chat is None or (chat.type == "private" and not state.users[chat.id].started):
+            raise bad_request("chat not found")
+        if kind != "chat" and not chat.is_group():
+            raise bad_request("chat not found" if kind == "chat_member" else bad)
+        normal: JSON = {"type": kind, "chat_id": chat.id}
+        if kind == "chat_member":
+            user = scope.get("user_id")
+            if not isinstance(user, int) or user not in chat.members:
+                raise bad_request("user not found")
+            normal["user_id"] = user
+        scope = normal
+    else:
+        scope = {"type": kind}
     language = params.text("language_code") or ""
     if language and not re.fullmatch(r"[a-z]{2}", language):
         raise bad_request("invalid language code specified")
@@ -681,7 +719,7 @@ async def set_my_commands(state: State, params: Params) -> Any:
         if not 1 <= len(description.strip()) <= 256:
             raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
         clean.append({"command": name, "description": description})
-    key = _commands_key(params)
+    key = _commands_key(state, params)
     if clean:
         state.commands[key] = clean
     else:
@@ -693,13 +731,13 @@ async def set_my_commands(state: State, params: Params) -> Any:
 @method
 async def get_my_commands(state: State, params: Params) -> Any:
     """getMyCommands (exact scope and language, no fallback)."""
-    return state.commands.get(_commands_key(params), [])
+    return state.commands.get(_commands_key(state, params), [])
 
 
 @method
 async def delete_my_commands(state: State, params: Params) -> Any:
     """deleteMyCommands."""
-    state.commands.pop(_commands_key(params), None)
+    state.commands.pop(_commands_key(state, params), None)
     state.touch()
     return True
 

@@ -75,6 +75,23 @@ def new_code() -> str:
     return f"DRJ-{body[:4]}-{body[4:]}"
 
 
+def check_timezone(name: str) -> str:
+    """An IANA time zone name the zone database knows, else UserInputError naming examples."""
+    from bot.errors import ConfigError
+    from bot.formatting import zone
+
+    try:
+        zone(name)
+    except ConfigError:
+        raise UserInputError(
+            f"{name!r} is not a known time zone: use an IANA name such as "
+            "America/Port-au-Prince or Africa/Nairobi",
+            key="error.bad_timezone",
+            tz=name[:64],
+        ) from None
+    return name
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who is asking, as Telegram says; `is_admin` comes from settings, not the database."""
@@ -182,6 +199,7 @@ class EnrollmentService:
             raise UserInputError(
                 "report interval must be 5..1440 minutes", key="error.bad_interval"
             )
+        check_timezone(timezone)
         async with self._uow(caller, command="admin") as s:
             self._require_admin(caller)
             ops = OperationRepo(s)
@@ -270,8 +288,10 @@ class EnrollmentService:
             try:
                 role_v = Role((role or "").lower())
             except ValueError:
+                roles = ", ".join(r.value for r in Role if r is not Role.ADMIN)
+                said = f"unknown role {role!r}" if role else "a person code needs a role"
                 raise UserInputError(
-                    f"unknown role {role!r}", key="error.bad_role", role=(role or "")[:16]
+                    f"{said}: use one of {roles}", key="error.bad_role", role=(role or "")[:16]
                 ) from None
             if role_v is Role.ADMIN:
                 raise UserInputError(

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.scenario import BotProcess, People, SandboxProcess
+from bot.scenario import People
 from tests.support.e2e import ADMIN_ID, AUDIT_KEY, TOKEN, Said, leaks, read_sandbox, watch
+from tests.support.processes import BotProcess, SandboxProcess
 
 _names = itertools.count(1)
 

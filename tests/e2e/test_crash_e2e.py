@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from bot.sandbox.client import SandboxClient
-from bot.scenario import BotProcess, People, SandboxProcess
+from bot.scenario import People
 from tests.support.e2e import ADMIN_ID, TOKEN
+from tests.support.processes import BotProcess, SandboxProcess
 
 MESSAGES = 150
 TAG = re.compile(r"#(\d+)\b")

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
+
+from tests.support import processes
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_demo_plays_the_operation_and_verifies_the_log(tmp_path: Path) -> None:
-    result = subprocess.run(
+    # Its own process group: the bot the demo starts goes with it on a timeout or a failure.
+    result = processes.run(
         [sys.executable, "-m", "bot.cli", "demo", "--json", "--keep", str(tmp_path / "keep")],
-        capture_output=True,
-        text=True,
         timeout=600,
         cwd=tmp_path,
-        check=False,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)},
     )
     assert result.returncode == 0, result.stderr[-3000:]

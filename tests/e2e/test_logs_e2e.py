@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.scenario import BotProcess, People, SandboxProcess
+from bot.scenario import People
 from tests.support.e2e import ADMIN_ID, TOKEN
+from tests.support.processes import BotProcess, SandboxProcess
 
 TOKEN_SHAPE = re.compile(r"\d{5,20}:[A-Za-z0-9_-]{30,}")
 

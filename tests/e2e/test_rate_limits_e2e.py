@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.sandbox.client import SandboxClient
-from bot.scenario import BotProcess, People, SandboxProcess
+from bot.scenario import People
 from tests.support.e2e import ADMIN_ID, TOKEN
+from tests.support.processes import BotProcess, SandboxProcess
 
 MESSAGES = 12
 

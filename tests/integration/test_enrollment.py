@@ -13,7 +13,7 @@ from bot.errors import AccessDenied, EnrollmentError, NotFound, UserInputError
 from bot.services.enrollment import Caller, EnrollmentService, hash_code
 from storage.audit import AuditChain
 from storage.db import Database
-from storage.models import AuditEvent, Chat, EnrollmentCode, Person
+from storage.models import AuditEvent, Chat, EnrollmentCode, Operation, Person
 from tests.support.fakes import Clock
 
 ADMIN = Caller(user_id=1000, display_name="Admin", is_admin=True)
@@ -235,6 +235,19 @@ async def test_enrollment_requires_the_right_chat_type(service: EnrollmentServic
     with pytest.raises(EnrollmentError) as err:
         await service.join(OFFICER, code.code, chat_type="group")
     assert err.value.key == "join.only_private"
+
+
+async def test_an_unknown_time_zone_is_refused_and_not_stored(
+    db: Database, service: EnrollmentService
+) -> None:
+    with pytest.raises(UserInputError) as err:
+        await service.create_operation(ADMIN, "Olympus", timezone="Mars/Olympus")
+    assert err.value.key == "error.bad_timezone"
+    assert "'Mars/Olympus' is not a known time zone" in str(err.value)
+    op = await service.create_operation(ADMIN, "Nairobi", timezone="Africa/Nairobi")
+    assert op.timezone == "Africa/Nairobi"
+    async with db.transaction() as s:
+        assert await s.scalar(select(func.count()).select_from(Operation)) == 1
 
 
 async def test_admin_input_validation(service: EnrollmentService) -> None:

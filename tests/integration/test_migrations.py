@@ -14,6 +14,7 @@ import storage.status_repo  # noqa: F401  (its tables join Base.metadata)
 from storage.audit import GENESIS
 from storage.db import Database, current_revision, head_revision
 from storage.models import AuditHead, Base, Operation
+from tests.support import processes
 
 EXPECTED_TABLES = set(Base.metadata.tables)
 
@@ -67,9 +68,7 @@ def _daraja(*args: str, database_url: str, cwd: Path) -> subprocess.CompletedPro
     # No token, no Bot API URL: migrating must not need Telegram (nor any network).
     env = {k: v for k, v in os.environ.items() if not k.startswith("DARAJA_")}
     env["DARAJA_DATABASE_URL"] = database_url
-    return subprocess.run(
-        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
+    return processes.run(command, cwd=cwd, env=env, timeout=120)
 
 
 async def test_cli_db_upgrade_migrates_an_empty_database(

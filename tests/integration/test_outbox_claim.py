@@ -124,15 +124,14 @@ async def test_concurrent_claimers_share_the_work_without_overlap(db: Database) 
 
 @pytest.fixture
 def postgres_url(request: pytest.FixtureRequest) -> str:
-    """A fresh PostgreSQL database only (behaviour that SQLite serialises away)."""
-    return fresh_database_url(request)
+    """A fresh, migrated PostgreSQL database only (behaviour that SQLite serialises away)."""
+    return fresh_database_url(request, migrated=True)
 
 
 @pytest.fixture
 async def pg_db(postgres_url: str) -> AsyncIterator[Database]:
-    """A migrated PostgreSQL database."""
+    """A migrated PostgreSQL database (a copy of the session's template)."""
     database = Database(postgres_url)
-    await database.upgrade()
     try:
         yield database
     finally:

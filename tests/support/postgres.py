@@ -226,8 +226,10 @@ class PostgresServer:
             max_workers=1, thread_name_prefix="pg-admin"
         )
     )
-    _ahead: concurrent.futures.Future[str] | None = None
+    # Databases made ahead of time, by kind: empty, or a copy of the migrated template.
+    _ahead: dict[bool, concurrent.futures.Future[str]] = field(default_factory=dict)
     _pending: list[concurrent.futures.Future[None]] = field(default_factory=list)
+    _template: str | None = None
 
     def database_url(self, name: str) -> str:
         """The SQLAlchemy (asyncpg) URL of database `name` on this server."""
@@ -236,21 +238,46 @@ class PostgresServer:
         url = make_url(self.admin_url).set(drivername="postgresql+asyncpg", database=name)
         return url.render_as_string(hide_password=False)
 
-    def _create(self) -> str:
+    def _migrated_template(self) -> str:
+        """The session's migrated database, made once (in the worker thread): test databases
+        are copies of it (CREATE DATABASE ... TEMPLATE), not migrated one by one."""
+        if self._template is None:
+            from storage.db import Database
+
+            name = f"template_{os.getpid()}"
+            _run_admin(
+                self.admin_url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'
+            )
+
+            async def migrate() -> None:
+                db = Database(self.database_url(name))
+                try:
+                    await db.upgrade()
+                finally:
+                    await db.dispose()
+
+            asyncio.run(migrate())
+            self._template = name
+        return self._template
+
+    def _create(self, migrated: bool = False) -> str:
         name = f"test_{os.getpid()}_{next(self._counter)}"
+        template = f' TEMPLATE "{self._migrated_template()}"' if migrated else ""
         # A leftover of an earlier run with the same pid (external servers only) is replaced.
         _run_admin(
-            self.admin_url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'
+            self.admin_url,
+            f'DROP DATABASE IF EXISTS "{name}"',
+            f'CREATE DATABASE "{name}"{template}',
         )
         return name
 
-    def create_database(self) -> str:
-        """A new empty database's name (made ahead of time); prepares the next one."""
-        ahead, self._ahead = self._ahead, None
+    def create_database(self, *, migrated: bool = False) -> str:
+        """A new database's name, empty or migrated (made ahead of time); prepares the next."""
+        ahead = self._ahead.pop(migrated, None)
         if ahead is None:
-            ahead = self._worker.submit(self._create)
+            ahead = self._worker.submit(self._create, migrated)
         name = ahead.result(timeout=300)
-        self._ahead = self._worker.submit(self._create)
+        self._ahead[migrated] = self._worker.submit(self._create, migrated)
         return name
 
     def drop_database(self, name: str) -> None:
@@ -260,10 +287,13 @@ class PostgresServer:
 
     def close(self) -> None:
         """Finish background work and drop the database made ahead for a test that never came."""
-        if self._ahead is not None:
+        for ahead in self._ahead.values():
             with contextlib.suppress(Exception):
-                self.drop_database(self._ahead.result(timeout=300))
-            self._ahead = None
+                self.drop_database(ahead.result(timeout=300))
+        self._ahead.clear()
+        if self._template is not None:
+            self.drop_database(self._template)
+            self._template = None
         for future in self._pending:
             with contextlib.suppress(Exception):
                 future.result(timeout=300)
@@ -464,12 +494,13 @@ def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
             cluster.stop()
 
 
-def fresh_database_url(request: pytest.FixtureRequest) -> str:
-    """A new empty database on the session's server (dropped after the test), or skip."""
+def fresh_database_url(request: pytest.FixtureRequest, *, migrated: bool = False) -> str:
+    """A new database on the session's server (dropped after the test), or skip: empty, or
+    `migrated` (a copy of the session's migrated template)."""
     if skip_requested():
         pytest.skip(f"PostgreSQL skipped locally ({ENV_SKIP}=1)")
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    name = server.create_database()
+    name = server.create_database(migrated=migrated)
     request.addfinalizer(lambda: server.drop_database(name))
     return server.database_url(name)
 

@@ -5,27 +5,44 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from bot.cli import main
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
 def daraja(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("DARAJA_")}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**full_env, "PYTHONPATH": str(ROOT)},
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., Result]:
+    """`daraja ARGS` run in-process (`bot.cli.main`), as the console script runs it."""
+
+    def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Result:
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        try:
+            status = main(list(args))
+        except SystemExit as exc:  # argparse: usage errors and --help/--version
+            status = exc.code if isinstance(exc.code, int) else 2
+        out, err = capsys.readouterr()
+        return Result(status, out, err)
+
+    return run
 
 
 def test_help_lists_commands_without_heavy_imports() -> None:
@@ -38,19 +55,24 @@ def test_help_lists_commands_without_heavy_imports() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_help_lists_the_commands(daraja: Callable[..., Result]) -> None:
     result = daraja("--help")
     assert result.returncode == 0
     for command in ("run", "db", "admin"):
         assert command in result.stdout
 
 
-def test_version() -> None:
+def test_version(daraja: Callable[..., Result]) -> None:
     result = daraja("--version")
     assert result.returncode == 0
     assert result.stdout.startswith("daraja ")
 
 
-def test_db_upgrade_needs_no_token_and_no_network(tmp_path: Path) -> None:
+def test_db_upgrade_needs_no_token_and_no_network(
+    tmp_path: Path, daraja: Callable[..., Result]
+) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/fresh.db"
     result = daraja("db", "upgrade", env={"DARAJA_DATABASE_URL": url})
     assert result.returncode == 0, result.stderr
@@ -59,7 +81,9 @@ def test_db_upgrade_needs_no_token_and_no_network(tmp_path: Path) -> None:
     assert current.returncode == 0
 
 
-def test_bad_setting_exits_2_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+def test_bad_setting_exits_2_with_one_line_and_no_traceback(
+    tmp_path: Path, daraja: Callable[..., Result]
+) -> None:
     result = daraja("db", "upgrade", env={"DARAJA_ADMIN_IDS": "1,two"}, cwd=tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -70,14 +94,14 @@ def test_bad_setting_exits_2_with_one_line_and_no_traceback(tmp_path: Path) -> N
     ]
 
 
-def test_run_without_token_explains(tmp_path: Path) -> None:
+def test_run_without_token_explains(tmp_path: Path, daraja: Callable[..., Result]) -> None:
     result = daraja("run", cwd=tmp_path)
     assert result.returncode == 2
     assert "DARAJA_TELEGRAM_TOKEN" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_admin_cli_round_trip(tmp_path: Path) -> None:
+def test_admin_cli_round_trip(tmp_path: Path, daraja: Callable[..., Result]) -> None:
     env = {"DARAJA_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/a.db"}
     assert (
         daraja("admin", "create-operation", "Furcy", "--language", "ht", env=env).returncode == 0
@@ -117,5 +141,5 @@ def test_admin_cli_round_trip(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args", [["nonsense"], ["db"], ["admin", "code"]])
-def test_usage_errors_exit_2(args: list[str]) -> None:
+def test_usage_errors_exit_2(args: list[str], daraja: Callable[..., Result]) -> None:
     assert daraja(*args).returncode == 2

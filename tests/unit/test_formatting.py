@@ -28,10 +28,10 @@ def i18n() -> I18n:
 @pytest.mark.parametrize(
     ("lang", "expected"),
     [
-        ("ht", "26 nov 2026, 09:05"),
-        ("fr", "26 nov. 2026, 09:05"),
-        ("en", "26 Nov 2026, 09:05"),
-        ("sw", "26 Nov 2026 09:05"),
+        ("ht", "26 nov 2026, 09:05 UTC-5"),
+        ("fr", "26 nov. 2026, 09:05 UTC-5"),
+        ("en", "26 Nov 2026, 09:05 UTC-5"),
+        ("sw", "26 Nov 2026 09:05 UTC-5"),
     ],
 )
 def test_datetime_in_port_au_prince_by_default(lang: str, expected: str) -> None:
@@ -54,14 +54,20 @@ def test_full_style_spells_the_month_and_shows_the_offset() -> None:
 
 
 def test_operation_time_zone_is_honoured() -> None:
-    assert format_time(MOMENT, "en", "Africa/Nairobi") == "17:05"
-    assert format_time(MOMENT, "en", timezone(timedelta(hours=-4))) == "10:05"
+    assert format_time(MOMENT, "en", "Africa/Nairobi") == "17:05 UTC+3"
+    assert format_time(MOMENT, "en", timezone(timedelta(hours=-4))) == "10:05 UTC-4"
     # Summer time in Haiti (UTC-4) is applied by the zone database.
-    assert format_time(datetime(2026, 7, 1, 14, 5, tzinfo=UTC), "ht") == "10:05"
+    assert format_time(datetime(2026, 7, 1, 14, 5, tzinfo=UTC), "ht") == "10:05 UTC-4"
 
 
 def test_naive_datetimes_are_taken_as_utc() -> None:
-    assert format_time(datetime(2026, 11, 26, 14, 5), "fr") == "09:05"
+    assert format_time(datetime(2026, 11, 26, 14, 5), "fr") == "09:05 UTC-5"
+
+
+def test_every_time_names_its_zone() -> None:
+    assert format_time(MOMENT, "en", "UTC") == "14:05 UTC"
+    assert format_time(MOMENT, "en", "Asia/Kolkata") == "19:35 UTC+5:30"
+    assert format_time(MOMENT, "en", labelled=False) == "09:05"
 
 
 def test_the_date_changes_with_the_zone() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,16 +27,10 @@ def by_name(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
-def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_template: Path) -> Path:
     """A migrated SQLite database and a models directory, as after `daraja db upgrade`."""
     db_path = tmp_path / "daraja.db"
-
-    async def migrate() -> None:
-        db = Database(f"sqlite+aiosqlite:///{db_path}")
-        await db.upgrade()
-        await db.dispose()
-
-    asyncio.run(migrate())
+    shutil.copyfile(sqlite_template, db_path)
     (tmp_path / "models").mkdir()
     monkeypatch.setenv("DARAJA_DATABASE_URL", f"sqlite+aiosqlite:///{db_path}")
     monkeypatch.setenv("DARAJA_MODELS_DIR", str(tmp_path / "models"))
@@ -204,3 +199,81 @@ def test_an_unset_audit_key_is_a_loud_warning_not_a_failure(
     assert "WARN DARAJA_AUDIT_HMAC_KEY is not set" in capsys.readouterr().out
     monkeypatch.setenv("DARAJA_AUDIT_HMAC_KEY", "a-long-random-audit-key")
     assert health(capsys)[1]["warnings"] == []
+
+
+def test_a_running_bot_vouches_for_the_database_without_it_being_opened(
+    deployment: Path,
+    bot_healthz: type[_Healthz],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Under load the bot's own reading of the database is the cheap truth: health must not
+    # open the file again (here it would fail: the path does not exist).
+    monkeypatch.setenv("DARAJA_DATABASE_URL", f"sqlite+aiosqlite:///{deployment}/elsewhere.db")
+    status, result = health(capsys)
+    assert status == 0
+    assert by_name(result)["database"]["detail"] == "read by the running bot (its /healthz is ok)"
+    assert not (deployment / "elsewhere.db").exists()
+
+
+def test_a_bot_that_answers_503_still_gets_the_database_checked(
+    deployment: Path, bot_healthz: type[_Healthz], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bot_healthz.answer = (503, {"status": "starting"})
+    status, result = health(capsys)
+    assert status == 1
+    assert by_name(result)["database"]["detail"].startswith("reachable, at head revision")
+
+
+def test_a_check_that_hangs_gives_a_verdict_instead_of_a_hang() -> None:
+    import time
+
+    from bot.cli_health import Check, bounded
+
+    release = threading.Event()
+
+    def hung() -> Check:
+        release.wait(30)
+        return Check("database", True, "too late")
+
+    try:
+        verdict = bounded("database", hung, time.monotonic() + 0.2)
+    finally:
+        release.set()
+    assert verdict.ok is False
+    assert "no answer within" in verdict.detail
+
+
+def test_a_check_that_raises_gives_a_verdict_not_a_traceback() -> None:
+    import time
+
+    from bot.cli_health import Check, bounded
+
+    def broken() -> Check:
+        raise RuntimeError("Event loop is closed")
+
+    verdict = bounded("database", broken, time.monotonic() + 5)
+    assert verdict == Check("database", False, "check failed (RuntimeError)")
+
+
+def test_database_from_a_newer_daraja_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "new.db")
+    con.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+    con.execute("INSERT INTO alembic_version VALUES ('9999')")
+    con.commit()
+    con.close()
+    monkeypatch.setenv("DARAJA_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/new.db")
+    status, result = health(capsys)
+    assert status == 1
+    assert "written by a newer Daraja" in by_name(result)["database"]["detail"]
+
+
+def test_the_head_revision_read_from_the_files_is_alembics() -> None:
+    from bot.cli_health import head_revision
+    from storage.db import head_revision as alembic_head
+
+    assert head_revision() == alembic_head()

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -237,21 +234,9 @@ def test_index_unreachable_says_install_from_file(
     assert "install FILE.argosmodel" in err
 
 
-def test_console_script_lists_json(models_dir: Path) -> None:
-    env = dict(os.environ, DARAJA_MODELS_DIR=str(models_dir))
-    subprocess.run(
-        [sys.executable, "-m", "bot.cli", "models", "install", str(HT_EN)],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-    done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "models", "list", "--json"],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    assert [p["package_id"] for p in json.loads(done.stdout)["packages"]] == ["fixture_ht_en"]
+def test_cli_lists_json(models_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "install", str(HT_EN)]) == 0
+    capsys.readouterr()
+    assert main(["models", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [p["package_id"] for p in listed["packages"]] == ["fixture_ht_en"]
