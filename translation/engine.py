@@ -618,6 +618,81 @@ class Engine:
             back_text=back_text,
         )
 
+    async def check(
+        self, text: str, candidate: str, source: str, target: str, *, glossary: Any = None
+    ) -> Translation:
+        """Quality-estimate a translation made elsewhere (a reference set's candidate, another
+        engine's output): the same checks as for the engine's own, without a model score."""
+        if glossary is None:
+            glossary = self.text_tools.default_glossary()
+        router = await self.router()
+        check_code(source, router.languages)
+        check_code(target, router.languages)
+        src = self._prepare(clean_text(text), glossary)
+        out = self._prepare(clean_text(candidate), glossary)
+        try:
+            forward = router.plan(source, target)
+        except TranslationError:
+            forward = Plan(Route.NONE, ())
+        thresholds = self.thresholds(forward, source, target)
+        tools = self.text_tools
+        flags = list(
+            tools.flags_for(
+                src.text,
+                out.text,
+                source_lang=source,
+                target_lang=target,
+                score=None,
+                glossary=glossary,
+            )
+        )
+        round_trip: float | None = None
+        back_text: str | None = None
+        try:
+            reverse = router.plan(target, source)
+        except TranslationError:
+            reverse = None
+        if reverse is not None and reverse.hops:
+            chain = self._chain(reverse)
+            back, _, _, _, _ = await self._run_parts(chain, out.parts)
+            masked_back = tools.reassemble(out.segmented, back)
+            round_trip = round_trip_similarity(_masked_text(src.masked), masked_back)
+            back_text, _ = tools.unmask(masked_back, out.masked, source, glossary)
+        flags.extend(
+            assess(
+                source=src.text,
+                source_lang=source,
+                output=out.text,
+                target_lang=target,
+                score=None,
+                round_trip=round_trip,
+                thresholds=thresholds,
+                lexicons=self._lexicons(),
+                detect=tools.detect,
+            )
+        )
+        return Translation(
+            text=out.text,
+            source=source,
+            target=target,
+            source_decided_by="given",
+            route=forward.route,
+            models=forward.models,
+            flags=tuple(dict.fromkeys(flags)),
+            spans=src.spans,
+            round_trip=None if round_trip is None else round(round_trip, 1),
+            back_text=back_text,
+        )
+
+    def package_digest(self, package_id: str) -> str:
+        """The recorded digest of an installed package ("" if unknown): calibrations are tied
+        to it."""
+        router = self._router
+        for pkg in router.packages if router is not None else ():
+            if pkg.package_id == package_id:
+                return str(getattr(pkg, "sha256", ""))
+        return ""
+
     def thresholds(self, plan: Plan, source: str, target: str) -> Thresholds:
         """The quality bars of a route: calibrated for its models, else conservative."""
         if not plan.hops:
