@@ -20,7 +20,8 @@ from pathlib import Path
 BUNDLED_DIR = Path(__file__).resolve().parent / "lexicons"
 # A prefix entry ("hatu*") needs this many letters after the prefix (so "hatu" alone is not it).
 _PREFIX_EXTRA = 2
-_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]*)?|'")
+_PIECE = re.compile(r"[^\W_]+(?:'[^\W_]*)?|[.!?;:\n]")
+SENTENCE_START = "^"
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "`": "'"})
 
 
@@ -35,27 +36,43 @@ def fold(text: str) -> str:
 
 
 def tokens(text: str) -> list[str]:
-    """Words of `text` as the lexicons see them (hyphens split, apostrophes kept inside)."""
-    return _TOKEN.findall(fold(text).replace("-", " "))
+    """Words of `text` as the lexicons see them (hyphens split, apostrophes kept inside), with
+    "^" where a sentence starts (Kreyòl "Pa tire" is an order not to fire; "pa" inside a
+    sentence is as often "by")."""
+    out = [SENTENCE_START]
+    for piece in _PIECE.findall(fold(text).replace("-", " ")):
+        if piece in ".!?;:\n":
+            if out[-1] != SENTENCE_START:
+                out.append(SENTENCE_START)
+        else:
+            out.append(piece)
+    return out
 
 
 @dataclass
 class Lexicon:
     """One language's phrases: exact phrases (as token tuples) and word prefixes."""
 
-    phrases: dict[tuple[str, ...], str] = field(default_factory=dict)
+    phrases: dict[tuple[str, ...], list[str]] = field(default_factory=dict)
     prefixes: list[tuple[str, str]] = field(default_factory=list)
     longest: int = 1
 
     def add(self, concept: str, phrase: str) -> None:
-        """Add one phrase for a concept."""
+        """Add one phrase for a concept ("-": the phrase is no critical word, whatever a
+        prefix says)."""
         folded = fold(phrase.strip())
         if folded.endswith("*"):
             self.prefixes.append((folded[:-1], concept))
             return
+        # tokens() marks the start of the phrase as a sentence start: kept only when the
+        # phrase asks for it ("^ pa": "pa" opening a sentence).
         key = tuple(tokens(folded))
+        if not folded.startswith(SENTENCE_START):
+            key = key[1:]
         if key:
-            self.phrases[key] = concept
+            concepts = self.phrases.setdefault(key, [])
+            if concept != "-":
+                concepts.append(concept)
             self.longest = max(self.longest, len(key))
 
     def concepts(self, text: str) -> list[str]:
@@ -65,9 +82,9 @@ class Lexicon:
         i = 0
         while i < len(words):
             for size in range(min(self.longest, len(words) - i), 0, -1):
-                concept = self.phrases.get(tuple(words[i : i + size]))
-                if concept is not None:
-                    found.append(concept)
+                concepts = self.phrases.get(tuple(words[i : i + size]))
+                if concepts is not None:
+                    found.extend(concepts)
                     i += size
                     break
             else:
@@ -76,7 +93,9 @@ class Lexicon:
                     found.append(f"num:{int(word)}")
                 else:
                     for prefix, concept in self.prefixes:
-                        if word.startswith(prefix) and len(word) >= len(prefix) + _PREFIX_EXTRA:
+                        # "n'" + "a" is a word; "hatu" alone is not "hatujafika".
+                        extra = 1 if prefix.endswith("'") else _PREFIX_EXTRA
+                        if word.startswith(prefix) and len(word) >= len(prefix) + extra:
                             found.append(concept)
                             break
                 i += 1
@@ -91,11 +110,11 @@ def parse_lexicon(lines: Iterable[str], lexicon: Lexicon, *, name: str) -> None:
             continue
         concept, sep, phrase = line.partition("\t")
         concept = concept.strip()
-        valid = re.fullmatch(r"~?(neg|num:\d+|dir:[a-z_]+)", concept)
+        valid = concept == "-" or re.fullmatch(r"~?(neg|num:\d+|dir:[a-z_]+)", concept)
         if not sep or not phrase.strip() or not valid:
             raise LexiconError(
-                f"{name} line {number}: expected 'neg', 'num:N' or 'dir:NAME', a tab and a "
-                "word or phrase"
+                f"{name} line {number}: expected 'neg', 'num:N', 'dir:NAME' (or '~' before "
+                "one, or '-'), a tab and a word or phrase"
             )
         lexicon.add(concept, phrase)
 

@@ -154,6 +154,7 @@ class ChangeReport:
     flagged: int
     by_change: dict[str, tuple[int, int]]  # change kind -> (flagged, total)
     missed: list[dict[str, Any]]
+    flags: dict[str, int] = field(default_factory=dict)  # which checks fired, how often
 
     def as_dict(self) -> dict[str, Any]:
         """For --json."""
@@ -163,6 +164,7 @@ class ChangeReport:
             "flagged_rate": round(self.flagged / self.candidates, 4) if self.candidates else 0,
             "by_change": {k: {"flagged": f, "total": t} for k, (f, t) in self.by_change.items()},
             "missed_lines": [m["line"] for m in self.missed],
+            "flags": dict(sorted(self.flags.items())),
         }
 
 
@@ -193,6 +195,7 @@ async def evaluate_changes(engine: Any, changes: ChangeSet) -> ChangeReport:
         flagged,
         {k: (v[0], v[1]) for k, v in by_change.items()},
         missed,
+        dict(Counter(str(f) for r in results for f in r.flags)),
     )
 
 
