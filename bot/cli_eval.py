@@ -98,8 +98,16 @@ def _eval(args: argparse.Namespace) -> int:
     rows = [r.as_dict() for r in result]
     total = sum(r["sentences"] for r in rows)
     flagged = sum(r["verdicts"]["doubtful"] + r["verdicts"]["unusable"] for r in rows)
+    matching = sum(r["matching_reference"] for r in rows)
+    matching_flagged = sum(r["matching_reference_flagged"] for r in rows)
+    poor = sum(r["poor"] for r in rows)
+    poor_ok = sum(r["poor_passed_ok"] for r in rows)
     summary = {
         "set": str(args.set),
+        "matching_reference": matching,
+        "matching_reference_flagged": matching_flagged,
+        "poor": poor,
+        "poor_passed_ok": poor_ok,
         "sentences_per_pair": len(refset.rows),
         "translations": total,
         "flagged": flagged,
@@ -127,5 +135,10 @@ def _eval(args: argparse.Namespace) -> int:
     print(
         f"{flagged} of {total} translations flagged doubtful or unusable "
         f"({summary['flagged_rate']:.1%})"
+    )
+    print(
+        f"false alarms: {matching_flagged} of {matching} translations that reproduce their "
+        f"reference (chrF >= 90) flagged; misses: {poor_ok} of {poor} poor translations "
+        "(chrF < 60) passed as ok"
     )
     return 0

@@ -5,8 +5,11 @@ tiny phrasebook model is sure of itself, a large one spreads its probability), s
 translation must clear are measured per route on human translations: `daraja models calibrate
 SET.tsv` translates the set, keeps the translations that match their reference well (chrF >=
 GOOD_REFERENCE_CHRF: what a good translation from this model looks like), and sets the "ok"
-bar where OK_QUANTILE of them clear it, minus a tolerance for sampling noise; the "unusable"
-bar is half of it. The result is stored beside the models (`calibration.json` in the models
+bar where OK_QUANTILE of them clear it, minus a tolerance for sampling noise. When the run
+also holds enough poor translations (chrF < GOOD_REFERENCE_CHRF), the bar is raised to the value
+that best tells the two apart (Youden's J: share of poor flagged minus share of good flagged),
+so a model that produces many near-misses is held to what separates them. The "unusable" bar
+is half of the "ok" bar. The result is stored beside the models (`calibration.json` in the models
 directory) with the models' digests: a model replaced since is uncalibrated again.
 """
 
@@ -57,26 +60,49 @@ def _quantile(values: Sequence[float], q: float) -> float:
     return ordered[index]
 
 
+def _separating(good: Sequence[float], poor: Sequence[float]) -> float | None:
+    """The bar that best separates good from poor values (max Youden's J), or None when there
+    are too few poor values to say."""
+    if len(poor) < MIN_GOOD_SAMPLES or not good:
+        return None
+    best, best_j = None, 0.0
+    for bar in sorted(set(good) | set(poor)):
+        flagged_poor = sum(1 for v in poor if v < bar) / len(poor)
+        flagged_good = sum(1 for v in good if v < bar) / len(good)
+        if flagged_poor - flagged_good > best_j:
+            best, best_j = bar, flagged_poor - flagged_good
+    return best
+
+
+def _bar(good: Sequence[float], poor: Sequence[float], tolerance: float, default: float) -> float:
+    if not good:
+        return default
+    bar = max(0.0, _quantile(good, OK_QUANTILE) - tolerance)
+    separating = _separating(good, poor)
+    return max(bar, separating) if separating is not None else bar
+
+
 def derive(samples: Sequence[Sample]) -> tuple[Thresholds, int]:
     """Thresholds from one route's samples, and how many good translations they rest on."""
     good = [s for s in samples if s.reference_chrf >= GOOD_REFERENCE_CHRF]
+    poor = [s for s in samples if s.reference_chrf < GOOD_REFERENCE_CHRF]
     if len(good) < MIN_GOOD_SAMPLES:
         raise CalibrationError(
             f"only {len(good)} of {len(samples)} translations match their reference "
             f"(chrF >= {GOOD_REFERENCE_CHRF:g}); at least {MIN_GOOD_SAMPLES} are needed: "
             "use a larger reference set, or this model is not good enough for the pair"
         )
-    scores = [s.score for s in good if s.score is not None]
-    trips = [s.round_trip for s in good if s.round_trip is not None]
-    ok_score = (
-        max(0.0, _quantile(scores, OK_QUANTILE) - SCORE_TOLERANCE)
-        if scores
-        else CONSERVATIVE.ok_score
+    ok_score = _bar(
+        [s.score for s in good if s.score is not None],
+        [s.score for s in poor if s.score is not None],
+        SCORE_TOLERANCE,
+        CONSERVATIVE.ok_score,
     )
-    ok_trip = (
-        max(0.0, _quantile(trips, OK_QUANTILE) - ROUND_TRIP_TOLERANCE)
-        if trips
-        else CONSERVATIVE.ok_round_trip
+    ok_trip = _bar(
+        [s.round_trip for s in good if s.round_trip is not None],
+        [s.round_trip for s in poor if s.round_trip is not None],
+        ROUND_TRIP_TOLERANCE,
+        CONSERVATIVE.ok_round_trip,
     )
     thresholds = Thresholds(
         ok_score=round(ok_score, 4),

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from translation.calibration import Entry, Sample, derive, now_iso
+from translation.calibration import GOOD_REFERENCE_CHRF, Entry, Sample, derive, now_iso
 from translation.errors import TranslationError
 from translation.qe import chrf
 from translation.refset import ChangeSet, ParallelSet
@@ -20,6 +20,10 @@ from translation.types import Translation, Verdict
 
 # Translations in flight at once: enough for the engine to batch, few enough to time each.
 CONCURRENCY = 16
+# A translation this close to its reference (sentence chrF) reproduces it up to punctuation
+# or word order: flagging it is a false alarm. Below GOOD_REFERENCE_CHRF it is a poor
+# translation: passing it as ok is a miss.
+MATCHES_REFERENCE_CHRF = 90.0
 
 
 @dataclass
@@ -38,6 +42,10 @@ class PairReport:
     latency_ms_mean: float = 0.0
     latency_ms_p95: float = 0.0
     error: str | None = None
+    matching: int = 0  # translations that reproduce their reference
+    matching_flagged: int = 0
+    poor: int = 0  # translations far from their reference
+    poor_ok: int = 0
 
     def rate(self, *verdicts: Verdict) -> float:
         """Share of the pair's translations with one of these verdicts."""
@@ -59,6 +67,10 @@ class PairReport:
             "flags": dict(sorted(self.flags.items())),
             "latency_ms_mean": self.latency_ms_mean,
             "latency_ms_p95": self.latency_ms_p95,
+            "matching_reference": self.matching,
+            "matching_reference_flagged": self.matching_flagged,
+            "poor": self.poor,
+            "poor_passed_ok": self.poor_ok,
             "error": self.error,
         }
 
@@ -108,7 +120,16 @@ def report(run: PairRun) -> PairReport:
     ordered = sorted(run.seconds)
     p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else 0.0
     flags: Counter[str] = Counter(str(f) for r in run.results for f in r.flags)
+    sentence = [chrf(r.text, ref) for r, ref in zip(run.results, run.references, strict=True)]
+    matching = [
+        r for r, c in zip(run.results, sentence, strict=True) if c >= MATCHES_REFERENCE_CHRF
+    ]
+    poor = [r for r, c in zip(run.results, sentence, strict=True) if c < GOOD_REFERENCE_CHRF]
     return PairReport(
+        matching=len(matching),
+        matching_flagged=sum(1 for r in matching if r.flagged),
+        poor=len(poor),
+        poor_ok=sum(1 for r in poor if not r.flagged),
         source=run.source,
         target=run.target,
         route=str(first.route) if first else "",
