@@ -48,10 +48,13 @@ def parse_pairs(text: str | None) -> list[tuple[str, str]] | None:
 def load_set(engine: Any, path: Path) -> Any:
     """Read a reference set against the languages the installed models serve."""
     from translation.refset import RefSetError, load
+    from translation.types import LANGUAGES
 
     router = asyncio.run(engine.router())
     try:
-        return load(path, router.languages)
+        # Daraja's languages and any an installed model serves; pairs without a model are
+        # reported as not served.
+        return load(path, set(LANGUAGES) | set(router.languages))
     except RefSetError as exc:
         raise UserInputError(str(exc)) from None
 

@@ -93,6 +93,7 @@ class EngineConfig:
     # Quality estimation (translation/qe.py): round trip, critical content, output language
     # and calibrated thresholds; off, only the heuristic flags and `low_confidence` apply.
     quality_estimation: bool = True
+    lexicon_dir: Path | None = None  # operator's critical-word lists, added to the bundled ones
     language_uncertain_below: float = 0.5  # detection confidence below this flags it
     inference_timeout_s: float = 300.0  # a batch slower than this fails with ModelError
     verify_checksums: bool = True  # SHA-256 of each package checked when it is loaded
@@ -251,6 +252,7 @@ class Engine:
     ) -> None:
         self.config = config or EngineConfig()
         self.calibration = calibration or CalibrationBook(getattr(store, "root", None))
+        self._lexicon_set: Any = None
         self._store = store
         self._runtime_factory = runtime_factory or self._load_ct2
         self._text = text_tools
@@ -705,12 +707,14 @@ class Engine:
         )
 
     def _lexicons(self) -> Any:
-        lexicons = self.text_tools.lexicons()
-        if lexicons is None:
-            from translation.critical import default_lexicons
+        if self._lexicon_set is None:
+            from translation.critical import Lexicons, default_lexicons
 
-            lexicons = default_lexicons()
-        return lexicons
+            if self.config.lexicon_dir is not None:
+                self._lexicon_set = Lexicons(self.config.lexicon_dir)
+            else:
+                self._lexicon_set = self.text_tools.lexicons() or default_lexicons()
+        return self._lexicon_set
 
     async def _round_trip(
         self,
