@@ -77,7 +77,8 @@ async def test_the_back_translation_says_what_the_reader_got(engine: Engine) -> 
     assert Flag.ROUND_TRIP_SIMILAR in good.flags
     bad = await engine.translate("We counted twelve displaced families.", "fr", source="en")
     assert bad.verdict is not Verdict.OK
-    assert bad.back_text and bad.back_text != "We counted twelve displaced families."
+    assert bad.back_text
+    assert bad.back_text != "We counted twelve displaced families."
 
 
 def _daraja(
@@ -110,7 +111,8 @@ def test_eval_reports_per_pair_figures_and_refuses_a_bad_set(
     (pair,) = json.loads(done.stdout)["pairs"]
     assert pair["pair"] == "en-fr"
     assert pair["verdicts"] == {"ok": 1, "doubtful": 0, "unusable": 1}
-    assert pair["chrf"] is not None and pair["bleu"] is not None
+    assert pair["chrf"] is not None
+    assert pair["bleu"] is not None
     assert pair["latency_ms_mean"] > 0
     bad = tmp_path / "bad.tsv"
     bad.write_text("en\tfr\nHello.\tBonjour.\n\n", encoding="utf-8")

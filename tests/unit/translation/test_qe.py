@@ -69,7 +69,7 @@ def test_operators_extend_the_lexicons_with_a_directory(tmp_path: Path) -> None:
 
 def test_a_bad_lexicon_line_is_named(tmp_path: Path) -> None:
     (tmp_path / "en.tsv").write_text("neg\tnot\nnumber twelve\n", encoding="utf-8")
-    with pytest.raises(LexiconError, match="en.tsv line 2"):
+    with pytest.raises(LexiconError, match=r"en\.tsv line 2"):
         Lexicons(tmp_path).get("en")
 
 
