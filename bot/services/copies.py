@@ -183,7 +183,7 @@ class CopyBuilder:
                 if not annotate:
                     blocks.append(Block(lang, message.text, is_original=True, marks=marks))
                 label = self.i18n.t("relay.guess_label", ui)
-                blocks.append(Block(lang, f"{label}: {row.text}", is_original=True))
+                blocks.append(Block(lang, f"{label}: {row.text}", is_original=True, marks=marks))
                 continue
             blocks.append(Block(lang, row.text, marks=marks))
             flags.extend(str(f) for f in row.flags)
