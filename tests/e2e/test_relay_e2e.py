@@ -155,3 +155,22 @@ async def test_formatting_that_survives_translation_is_kept_in_the_copies(
     spans = {(e["type"], _utf16_slice(copy.text, e["offset"], e["length"])) for e in outside}
     assert ("code", "K-12") in spans
     assert ("bold", "14:30") in spans
+
+
+async def test_how_explains_a_copy_in_words_an_officer_reads(people: People, op_name: str) -> None:
+    c = people.client
+    world = await _operation(people, op_name)
+    ke = world["KE-A"]
+    await people.open_private(ke["person"])
+    code = await people.issue_code(f"person {op_name} KE-A officer en")
+    await people.ask(ke["person"], ke["person"], "join", code)
+    mark = (await c.history(ke["group"]))[-1].message_id
+    await c.say(world["PNH-A"]["group"], world["PNH-A"]["person"], "Rete nan pozisyon ou.")
+    copy = await _copy_in(people, ke["group"], mark, "Hold your position.")
+    await c.command(ke["group"], ke["person"], "how", reply_to=copy.message_id)
+    answer = await _copy_in(people, ke["group"], copy.message_id, "How this copy was made")
+    assert "Checked by back-translation: similar." in answer.text
+    assert "This translation looks reliable." in answer.text
+    assert "not been tested on reference translations" in answer.text  # bundled: uncalibrated
+    assert "fixture_" not in answer.text  # no model ids...
+    assert "Score" not in answer.text  # ...and no raw scores
