@@ -70,7 +70,8 @@ def register(sub: Any) -> None:
         "--calibrate",
         type=Path,
         metavar="SET.tsv",
-        help="calibrate the package's quality thresholds on this reference set",
+        help="calibrate the package's quality thresholds on this reference set (default: the "
+        "package's own reference.tsv, if it ships one)",
     )
     inst.set_defaults(func=_friendly(_install))
 
@@ -235,8 +236,12 @@ def _install(args: argparse.Namespace) -> int:
             return 1
     print(f"installed {pkg.package_id}: {pkg.label()}")
     _audit("models.installed", pkg)
-    if args.calibrate is not None:
-        _run_calibration(args.calibrate, [p for p in pkg.pairs], only=pkg.package_id)
+    # The operator's reference set, else one the package ships (reference.tsv beside its
+    # model): a package that brings its own calibration is not judged by the strict defaults.
+    shipped = Path(pkg.path) / "reference.tsv"
+    reference = args.calibrate or (shipped if shipped.is_file() else None)
+    if reference is not None:
+        _run_calibration(reference, list(pkg.pairs), only=pkg.package_id)
     return 0
 
 
