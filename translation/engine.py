@@ -737,7 +737,9 @@ class Engine:
         todo = [i for i, part in enumerate(output) if _has_words(part)]
         back = list(output)
         if todo:
-            hyps = await chain.translate_segments([output[i] for i in todo])
+            hyps = await chain.translate_segments(
+                [output[i] for i in todo], [prep.parts[i] for i in todo]
+            )
             for i, hyp in zip(todo, hyps, strict=True):
                 back[i] = hyp.text
         tools = self.text_tools
