@@ -71,6 +71,10 @@ def _translate(args: argparse.Namespace) -> int:
     )
     print(f"(b) engine, {result['messages']} concurrent:  {result['engine_msgs_per_s']:.1f} msg/s")
     print(f"(c) one at a time (raw):       {result['sequential_msgs_per_s']:.1f} msg/s")
+    print(
+        f"(d) engine with quality estimation: {result['engine_qe_msgs_per_s']:.1f} msg/s, "
+        f"with QE / without {result['qe_vs_no_qe']:.2f} (target >= 0.5)"
+    )
     print(f"    engine one at a time:      {result['engine_sequential_msgs_per_s']:.1f} msg/s")
     print(
         f"engine/raw {result['engine_vs_raw']:.2f} (target >= 0.9), "

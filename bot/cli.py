@@ -37,6 +37,11 @@ _COMMANDS: list[tuple[str, str, str]] = [
         "translate text offline with the installed models",
         "bot.cli_translate:register",
     ),
+    (
+        "eval",
+        "measure the installed models on a reference set",
+        "bot.cli_eval:register",
+    ),
     ("audit", "verify, anchor and export the audit log", "bot.cli_audit:register"),
     ("i18n", "manage the interface text catalogs", "bot.cli_i18n:register"),
     ("sandbox", "run the local Bot API sandbox", "bot.cli_sandbox:register"),

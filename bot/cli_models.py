@@ -56,7 +56,38 @@ def register(sub: Any) -> None:
     inst.add_argument("what", metavar="PATH|URL|FROM-TO")
     inst.add_argument("--replace", action="store_true", help="replace an installed package")
     inst.add_argument("--index-url", help="Argos package index (index.json) to use")
+    inst.add_argument(
+        "--eval",
+        type=Path,
+        metavar="SET.tsv",
+        help="measure the new package on this reference set first (see `daraja eval`)",
+    )
+    inst.add_argument(
+        "--min-chrf",
+        type=float,
+        metavar="N",
+        help="with --eval: refuse the package if any of its pairs scores below chrF N",
+    )
+    inst.add_argument(
+        "--calibrate",
+        type=Path,
+        metavar="SET.tsv",
+        help="calibrate the package's quality thresholds on this reference set (default: the "
+        "package's own reference.tsv, if it ships one)",
+    )
     inst.set_defaults(func=_friendly(_install))
+
+    cal = msub.add_parser(
+        "calibrate",
+        help="measure quality-estimation thresholds per pair on a reference set",
+        description="Translate a reference set (TSV, one column per language) with the "
+        "installed models and store, per pair, the confidence and back-translation "
+        "similarity that good translations from these models reach (calibration.json in "
+        "the models directory). Uncalibrated models are judged by stricter defaults.",
+    )
+    cal.add_argument("set", type=Path, metavar="SET.tsv")
+    cal.add_argument("--pairs", metavar="FROM-TO,...", help="only these pairs")
+    cal.set_defaults(func=_friendly(_calibrate))
 
     rm = msub.add_parser("remove", help="remove an installed package")
     rm.add_argument("package_id", metavar="PACKAGE")
@@ -130,15 +161,18 @@ def _as_dict(pkg: Any) -> dict[str, Any]:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from translation.calibration import CalibrationBook
     from translation.errors import ModelIntegrityError
     from translation.store import human_size
 
     store = _store()
     listing = store.scan()
+    calibrated = CalibrationBook(store.root).calibrated_models()
     rows = []
     failed = 0
     for pkg in listing.packages:
         row = _as_dict(pkg)
+        row["calibrated_pairs"] = sorted(calibrated.get(pkg.package_id, []))
         if args.verify:
             try:
                 store.verify(pkg)
@@ -176,9 +210,14 @@ def _list(args: argparse.Namespace) -> int:
             state = "  ok" if row["verified"] else "  CHANGED SINCE INSTALL"
         kind = "multilingual " if row["multilingual"] else ""
         pairs = ", ".join(p.replace("-", "→") for p in row["pairs"])
+        cal = (
+            f"calibrated ({', '.join(row['calibrated_pairs'])})"
+            if row["calibrated_pairs"]
+            else "uncalibrated: judged by strict defaults (`daraja models calibrate`)"
+        )
         print(
             f"  {row['package_id']:<28} {kind}{pairs}"
-            f"  {human_size(row['size_bytes'])}  from {row['source']}{state}"
+            f"  {human_size(row['size_bytes'])}  from {row['source']}{state}  {cal}"
         )
     for name, problem in listing.problems.items():
         print(f"  {name:<28} UNUSABLE: {problem}")
@@ -225,15 +264,148 @@ def _install(args: argparse.Namespace) -> int:
             f"{what!r} is neither an existing file, an http(s)/file URL, nor a pair like "
             "en-fr; see `daraja models catalog`"
         )
+    if args.eval is not None:
+        refused = _eval_installed(store, pkg, args.eval, args.min_chrf)
+        if refused:
+            store.remove(pkg.package_id)
+            print(f"daraja: refused {pkg.package_id}: {refused}; it was not kept", file=sys.stderr)
+            return 1
     print(f"installed {pkg.package_id}: {pkg.label()}")
     _warn_overlaps(store, pkg)
     _audit("models.installed", pkg)
+    # The operator's reference set, else one the package ships (reference.tsv beside its
+    # model): a package that brings its own calibration is not judged by the strict defaults.
+    shipped = Path(pkg.path) / "reference.tsv"
+    reference = args.calibrate or (shipped if shipped.is_file() else None)
+    if reference is not None:
+        _run_calibration(reference, list(pkg.pairs), only=pkg.package_id)
     return 0
 
 
+def _eval_installed(store: Any, pkg: Any, path: Path, min_chrf: float | None) -> str | None:
+    """Measure a just-installed package's pairs on a reference set; why to refuse it, or
+    None."""
+    import asyncio
+
+    from bot.cli_eval import load_set
+    from bot.engine_factory import build_engine
+    from bot.settings import load_settings
+    from translation.evaluate import evaluate
+
+    engine = build_engine(load_settings())
+    refset = load_set(engine, path)
+
+    async def go() -> Any:
+        try:
+            router = await engine.router()
+            pairs = [
+                (a, b)
+                for a, b in refset.pairs()
+                if any(h.model == pkg.package_id for h in _hops(router, a, b))
+            ]
+            return await evaluate(engine, refset, pairs), pairs
+        finally:
+            await engine.close()
+
+    (reports, _runs), pairs = asyncio.run(go())
+    if not pairs:
+        return f"{path} has no column pair that {pkg.package_id} serves ({pkg.label()})"
+    worst = None
+    for report in reports:
+        print(
+            f"eval {report.source}→{report.target}: chrF {report.chrf}, BLEU {report.bleu}, "
+            f"flagged {report.rate(*_flagged()):.0%}"
+        )
+        if report.chrf is not None and (worst is None or report.chrf < worst.chrf):
+            worst = report
+    if min_chrf is not None and worst is not None and (worst.chrf or 0.0) < min_chrf:
+        return (
+            f"chrF {worst.chrf} on {worst.source}→{worst.target} is below --min-chrf {min_chrf:g}"
+        )
+    return None
+
+
+def _flagged() -> tuple[Any, ...]:
+    from translation.types import Verdict
+
+    return (Verdict.DOUBTFUL, Verdict.UNUSABLE)
+
+
+def _hops(router: Any, source: str, target: str) -> tuple[Any, ...]:
+    from translation.errors import TranslationError
+
+    try:
+        return tuple(router.plan(source, target).hops)
+    except TranslationError:
+        return ()
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from bot.cli_eval import parse_pairs
+
+    _run_calibration(args.set, parse_pairs(args.pairs))
+    return 0
+
+
+def _run_calibration(
+    path: Path, pairs: list[tuple[str, str]] | None, *, only: str | None = None
+) -> None:
+    """Translate the set, derive every pair's thresholds and store them beside the models."""
+    import asyncio
+
+    from bot.cli_eval import load_set
+    from bot.engine_factory import build_engine
+    from bot.settings import load_settings
+    from translation.calibration import CalibrationError
+    from translation.evaluate import calibration_entries, evaluate
+
+    engine = build_engine(load_settings())
+    refset = load_set(engine, path)
+
+    async def go() -> Any:
+        try:
+            router = await engine.router()
+            chosen = [
+                (a, b)
+                for a, b in (pairs or refset.pairs())
+                if a in refset.languages
+                and b in refset.languages
+                and _hops(router, a, b)
+                and (only is None or any(h.model == only for h in _hops(router, a, b)))
+            ]
+            _reports, runs = await evaluate(engine, refset, chosen, _progress)
+            return runs
+        finally:
+            await engine.close()
+
+    runs = asyncio.run(go())
+    if not runs:
+        raise UserInputError(f"{path}: no pair of its columns is served by the installed models")
+    stored = []
+    for run in runs:
+        try:
+            (entry,) = calibration_entries(engine, [run], str(path))
+        except CalibrationError as exc:
+            print(f"{run.source}→{run.target}: not calibrated: {exc}", file=sys.stderr)
+            continue
+        stored.append(entry)
+        t = entry.thresholds
+        print(
+            f"{entry.pair} ({' → '.join(entry.models)}): ok above confidence {t.ok_score:.2f} "
+            f"and back-translation chrF {t.ok_round_trip:.0f}; unusable below "
+            f"{t.unusable_score:.2f} / {t.unusable_round_trip:.0f} "
+            f"({entry.good_samples} good translations)"
+        )
+    engine.calibration.store(stored)
+    print(f"stored {len(stored)} of {len(runs)} pairs in {engine.calibration.path}")
+
+
 def _remove(args: argparse.Namespace) -> int:
+    from translation.calibration import CalibrationBook
+
     store = _store()
     store.remove(args.package_id)
+    CalibrationBook(store.root).forget(args.package_id)
     print(f"removed {args.package_id}")
     _audit("models.removed", None, package_id=args.package_id)
     return 0

@@ -21,6 +21,8 @@ def engine_config(settings: Settings) -> EngineConfig:
         batch_wait_ms=settings.translation_batch_wait_ms,
         beam_size=settings.translation_beam_size,
         cache_size=settings.translation_cache_size,
+        quality_estimation=settings.translation_quality_estimation,
+        lexicon_dir=settings.qe_lexicon_dir,
     )
 
 

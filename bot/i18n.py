@@ -93,6 +93,9 @@ KEY_FAMILIES: dict[str, tuple[str, ...]] = {
     "status.{}": SITREP_STATUSES,
     "relay.kind.{}": MESSAGE_KINDS,
     "relay.route.{}": TRANSLATION_ROUTES,
+    "relay.check.{}": ("similar", "different", "none"),
+    "relay.verdict.{}": ("ok", "doubtful", "unusable"),
+    "relay.label.{}": ("ok", "doubtful", "unusable"),
 }
 
 

@@ -171,6 +171,17 @@ class Settings(BaseSettings):
     translation_cache_size: int = Field(
         default=4096, ge=0, le=1_000_000, description="Entries in the translation LRU cache."
     )
+    translation_quality_estimation: bool = Field(
+        default=True,
+        description="Check every translation (back-translation, negations and numbers, output "
+        "language) and warn readers of doubtful copies; off halves model work but only the "
+        "simple checks remain.",
+    )
+    qe_lexicon_dir: Path | None = Field(
+        default=None,
+        description="Directory of extra critical-word lists (en.tsv, fr.tsv...: negations, "
+        "number words, directions) added to the bundled ones; see translation/lexicons/.",
+    )
     libretranslate_urls: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated LibreTranslate servers (optional)."
     )

@@ -29,7 +29,26 @@ def build_translator(settings: Settings) -> Any:
             settings.models_dir,
         )
         return None
+    if settings.qe_lexicon_dir is not None:
+        _check_lexicons(settings)
     return EngineTranslator(build_engine(settings))
+
+
+def _check_lexicons(settings: Settings) -> None:
+    """Read the operator's critical-word lists now: a bad line stops the start, named."""
+    from bot.errors import ConfigError
+    from translation.critical import LexiconError, Lexicons
+    from translation.types import LANGUAGES
+
+    directory = settings.qe_lexicon_dir
+    if directory is None or not directory.is_dir():
+        raise ConfigError(f"DARAJA_QE_LEXICON_DIR: {directory} is not a directory")
+    lexicons = Lexicons(directory)
+    try:
+        for language in LANGUAGES:
+            lexicons.get(language)
+    except (LexiconError, OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"DARAJA_QE_LEXICON_DIR: {exc}") from None
 
 
 async def self_test(translator: Any) -> None:

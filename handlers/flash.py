@@ -42,14 +42,17 @@ async def flash(update: Update, ctx: DarajaContext) -> None:
         return
     if sent.duplicate:
         return
-    await answer(
-        update,
-        ctx,
-        "flash.sent",
-        lang,
-        groups=sent.deliveries,
-        units=", ".join(sent.units) or "-",
+    reply = text(
+        ctx, "flash.sent", lang, groups=sent.deliveries, units=", ".join(sent.units) or "-"
     )
+    if sent.copy_verdicts:
+        i18n = ctx.services.i18n
+        per_unit = ", ".join(
+            f"{unit}: {i18n.t(f'relay.label.{verdict}', lang)}"
+            for unit, verdict in sent.copy_verdicts
+        )
+        reply += "\n" + text(ctx, "flash.sent_units", lang, units=per_unit)
+    await message.reply_text(reply, parse_mode=ParseMode.HTML, do_quote=chat.type != "private")
 
 
 async def acks(update: Update, ctx: DarajaContext) -> None:

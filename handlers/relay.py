@@ -109,7 +109,8 @@ async def relay_message(update: Update, ctx: DarajaContext) -> None:
 
 
 async def how(update: Update, ctx: DarajaContext) -> None:
-    """/how as a reply to a relayed copy: the route, models, score and flags behind it."""
+    """/how as a reply to a relayed copy: the route, the back-translation check and the verdict
+    behind it, in words."""
     message = update.effective_message
     lang = await reply_language(update, ctx)
     if message is None or message.reply_to_message is None or ctx.services.relay is None:
@@ -119,16 +120,33 @@ async def how(update: Update, ctx: DarajaContext) -> None:
     if info is None:
         await answer(update, ctx, "relay.how_unknown", lang)
         return
-    route = ctx.services.i18n.t(f"relay.route.{info.route}", lang)
+    i18n = ctx.services.i18n
+    flags = set(info.flags)
+    # Officers read what was checked and what it means, not model ids or raw scores.
+    if "round_trip_different" in flags:
+        check = "different"
+    elif "round_trip_similar" in flags:
+        check = "similar"
+    else:
+        check = "none"
+    verdict = info.verdict
+    target = i18n.t(f"lang.name.{info.target}", lang)
+    notes: list[str] = []
+    if "meaning_changed" in flags:
+        notes.append(i18n.t("relay.warning_meaning_changed", lang))
+    if "wrong_language" in flags:
+        notes.append(i18n.t("relay.how_wrong_language", lang, language=target))
+    if "uncalibrated" in flags:
+        notes.append(i18n.t("relay.how_uncalibrated", lang))
     await answer(
         update,
         ctx,
         "relay.how",
         lang,
-        source=ctx.services.i18n.t(f"lang.name.{info.source}", lang),
-        target=ctx.services.i18n.t(f"lang.name.{info.target}", lang),
-        route=route,
-        models=", ".join(info.models) or "-",
-        score="-" if info.score is None else f"{info.score:.2f}",
-        flags=", ".join(info.flags) or "-",
+        source=i18n.t(f"lang.name.{info.source}", lang),
+        target=target,
+        route=i18n.t(f"relay.route.{info.route}", lang),
+        check=i18n.t(f"relay.check.{check}", lang),
+        verdict=i18n.t(f"relay.verdict.{verdict}", lang),
+        notes="".join(f"\n{note}" for note in notes),
     )

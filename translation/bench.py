@@ -9,12 +9,15 @@ measures:
   (a) raw `Translator.translate_batch` on pre-tokenized segments, best batch size (the limit);
   (b) the engine with N concurrent single-sentence messages (cache off);
   (c) the same N messages one at a time on the raw translator (a per-message translator),
-and the engine one message at a time for reference.
+and the engine one message at a time for reference; and
+  (d) the engine with quality estimation (the same model, loaded a second time, serves the
+      reverse direction for the round trip), against (b): the cost of QE.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import os
 import random
@@ -189,8 +192,8 @@ def build_random_model(
     train_sentencepiece(sp_path, shape.sp_vocab, seed)
     sp = sentencepiece.SentencePieceProcessor(model_file=str(sp_path))
     pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
-    # Filler tokens are pronounceable letter-only words ("▁zzkamo") so random outputs decode
-    # to word-like text, as real outputs do, for the engine's span and quality checks.
+    # Filler tokens are pronounceable letter-only words ("▁zzkamo"), never emitted (see the
+    # output bias below).
     vocab = pieces + [_filler(i) for i in range(shape.vocab - len(pieces))]
 
     rng = np.random.default_rng(seed)
@@ -232,7 +235,12 @@ def build_random_model(
                 linear(cross.linear[2], d, d)
                 norm(cross.layer_norm)
     spec.decoder.projection.weight = embeddings()
-    spec.decoder.projection.bias = np.zeros((len(vocab),), np.float32)
+    # The filler tokens fill the vocabulary (and the output layer) to full size but are never
+    # chosen: outputs are made of real SentencePiece pieces, so a back-translation (quality
+    # estimation) re-reads them as about as many tokens as a real output would give.
+    bias = np.zeros((len(vocab),), np.float32)
+    bias[len(pieces) :] = -1e4
+    spec.decoder.projection.bias = bias
     spec.register_source_vocabulary(vocab)
     spec.register_target_vocabulary(vocab)
     spec.config.add_source_eos = True
@@ -259,16 +267,16 @@ class _BenchPackage:
     sha256: str = ""
 
     def serves(self, src: str, tgt: str) -> bool:
-        """Only en -> fr."""
-        return (src, tgt) == ("en", "fr")
+        """Its one direction."""
+        return (src, tgt) == (self.from_codes[0], self.to_codes[0])
 
 
 class _BenchStore:
-    def __init__(self, pkg: _BenchPackage) -> None:
-        self.pkg = pkg
+    def __init__(self, *pkgs: _BenchPackage) -> None:
+        self.pkgs = list(pkgs)
 
     def list(self) -> list[_BenchPackage]:
-        return [self.pkg]
+        return list(self.pkgs)
 
     def verify(self, pkg: Any) -> None:
         return None  # built seconds ago in a private temp dir
@@ -371,24 +379,43 @@ def run(
             min_decoding_length=decoding_length,
             max_decoding_length=decoding_length,
             verify_checksums=False,
+            quality_estimation=False,
         )
         pkg = _BenchPackage(model_dir=model_dir, sp_model=sp_path)
+        reverse = _BenchPackage(
+            model_dir=model_dir,
+            sp_model=sp_path,
+            package_id="bench_fr_en",
+            from_codes=("fr",),
+            to_codes=("en",),
+        )
         engine = Engine(_BenchStore(pkg), config, text_tools=text_tools)
+        qe_engine = Engine(
+            _BenchStore(pkg, reverse),
+            dataclasses.replace(config, quality_estimation=True),
+            text_tools=text_tools,
+        )
 
-        async def measure() -> tuple[float, float, float, float, int]:
-            # (a) and (b) alternate so a busy machine slows both alike; the best run counts.
+        async def burst(eng: Any, texts: Sequence[str]) -> float:
+            t0 = time.perf_counter()
+            await asyncio.gather(*(eng.translate(t, "fr", source="en") for t in texts))
+            return len(texts) / (time.perf_counter() - t0)
+
+        async def measure() -> tuple[float, float, float, float, int, float]:
+            # (a), (b) and (d) alternate so a busy machine slows all alike; the best run counts.
             try:
-                await asyncio.gather(*(engine.translate(t, "fr", source="en") for t in sets[0]))
-                raw_best = engine_best = 0.0
+                await burst(engine, sets[0])
+                await burst(qe_engine, sets[0])
+                raw_best = engine_best = qe_best = 0.0
                 for r in range(repeats):
                     texts = sets[1 + r]
                     raw_best = max(raw_best, raw_pass(texts, raw_bs))
-                    t0 = time.perf_counter()
-                    await asyncio.gather(*(engine.translate(t, "fr", source="en") for t in texts))
-                    engine_best = max(engine_best, messages / (time.perf_counter() - t0))
+                    engine_best = max(engine_best, await burst(engine, texts))
+                    qe_best = max(qe_best, await burst(qe_engine, texts))
                     say(
                         f"run {r + 1}/{repeats}: (a) raw batch {raw_bs} {raw_best:.1f} msg/s, "
-                        f"(b) engine {messages} concurrent {engine_best:.1f} msg/s (best so far)"
+                        f"(b) engine {messages} concurrent {engine_best:.1f} msg/s, "
+                        f"(d) with QE {qe_best:.1f} msg/s (best so far)"
                     )
                 # (c) one at a time: tokenize, translate, detokenize, like a per-message loop.
                 t0 = time.perf_counter()
@@ -403,11 +430,13 @@ def run(
                     await engine.translate(t, "fr", source="en")
                 engine_seq = len(one) / (time.perf_counter() - t0)
                 say(f"    engine one at a time ({len(one)} messages): {engine_seq:.1f} msg/s")
-                return raw_best, engine_best, seq, engine_seq, engine.stats().model_calls
+                calls = engine.stats().model_calls
+                return raw_best, engine_best, seq, engine_seq, calls, qe_best
             finally:
                 await engine.close()
+                await qe_engine.close()
 
-        raw_best, engine_best, seq_best, engine_seq, calls = asyncio.run(measure())
+        raw_best, engine_best, seq_best, engine_seq, calls, qe_best = asyncio.run(measure())
     rss, peak = _rss_mb()
     return {
         "raw_msgs_per_s": round(raw_best, 2),
@@ -418,6 +447,8 @@ def run(
         "engine_vs_raw": round(engine_best / raw_best, 3) if raw_best else None,
         "engine_vs_sequential": round(engine_best / seq_best, 3) if seq_best else None,
         "engine_model_calls": calls,
+        "engine_qe_msgs_per_s": round(qe_best, 2),
+        "qe_vs_no_qe": round(qe_best / engine_best, 3) if engine_best else None,
         "messages": messages,
         "threads": threads,
         "beam_size": beam_size,

@@ -46,8 +46,11 @@ class SegmentTranslation(Protocol):
         """Identity for caching: equal keys give equal translations."""
         ...
 
-    async def translate_segments(self, segments: Sequence[str]) -> list[Hypothesis]:
-        """One hypothesis per segment, in order."""
+    async def translate_segments(
+        self, segments: Sequence[str], bounds: Sequence[str] | None = None
+    ) -> list[Hypothesis]:
+        """One hypothesis per segment, in order; `bounds` (back-translations) are the texts
+        each output should be about as long as."""
         ...
 
 
@@ -74,13 +77,16 @@ class PackageTranslation:
         pkg = self.hop.package
         return (pkg.package_id, pkg.sha256, self.hop.source_prefix, self.hop.target_prefix)
 
-    async def translate_segments(self, segments: Sequence[str]) -> list[Hypothesis]:
+    async def translate_segments(
+        self, segments: Sequence[str], bounds: Sequence[str] | None = None
+    ) -> list[Hypothesis]:
         """Submit every segment; the batcher merges them with other callers' segments."""
         batcher = await self._batcher(self.hop)
+        hop = self.hop
         results = await asyncio.gather(
             *(
-                batcher.submit(SegmentRequest(seg, self.hop.source_prefix, self.hop.target_prefix))
-                for seg in segments
+                batcher.submit(SegmentRequest(seg, hop.source_prefix, hop.target_prefix, bound))
+                for seg, bound in zip(segments, bounds or [""] * len(segments), strict=True)
             )
         )
         return [Hypothesis(r.text, r.log_prob, r.tokens, r.split) for r in results]
@@ -107,21 +113,27 @@ class CachedTranslation:
         """Same identity as the wrapped translation."""
         return self.underlying.key
 
-    async def translate_segments(self, segments: Sequence[str]) -> list[Hypothesis]:
-        """Look each segment up; translate only the misses (each distinct miss once)."""
+    async def translate_segments(
+        self, segments: Sequence[str], bounds: Sequence[str] | None = None
+    ) -> list[Hypothesis]:
+        """Look each segment up; translate only the misses (each distinct miss once). A
+        bounded (back-)translation is cached apart: it may have been cut short."""
         out: list[Hypothesis | None] = []
-        misses: dict[str, list[int]] = {}
+        misses: dict[tuple[str, str], list[int]] = {}
         for i, seg in enumerate(segments):
-            hit = self._cache.get((self.key, seg))
+            bound = bounds[i] if bounds else ""
+            hit = self._cache.get((self.key, seg, bound) if bound else (self.key, seg))
             out.append(hit)
             if hit is None:
-                misses.setdefault(seg, []).append(i)
+                misses.setdefault((seg, bound), []).append(i)
         if misses:
             todo = list(misses)
-            done = await self.underlying.translate_segments(todo)
-            for seg, hyp in zip(todo, done, strict=True):
-                self._cache.put((self.key, seg), hyp)
-                for i in misses[seg]:
+            done = await self.underlying.translate_segments(
+                [seg for seg, _ in todo], [bound for _, bound in todo] if bounds else None
+            )
+            for (seg, bound), hyp in zip(todo, done, strict=True):
+                self._cache.put((self.key, seg, bound) if bound else (self.key, seg), hyp)
+                for i in misses[(seg, bound)]:
                     out[i] = hyp
         return [h for h in out if h is not None]
 
@@ -145,10 +157,12 @@ class CompositeTranslation:
         """Both hops' identities."""
         return (self.first.key, self.second.key)
 
-    async def translate_segments(self, segments: Sequence[str]) -> list[Hypothesis]:
+    async def translate_segments(
+        self, segments: Sequence[str], bounds: Sequence[str] | None = None
+    ) -> list[Hypothesis]:
         """Translate into the pivot language, then from it; confidence is the product."""
-        mid = await self.first.translate_segments(segments)
-        end = await self.second.translate_segments([h.text for h in mid])
+        mid = await self.first.translate_segments(segments, bounds)
+        end = await self.second.translate_segments([h.text for h in mid], bounds)
         return [
             Hypothesis(b.text, a.log_prob + b.log_prob, b.tokens, a.split or b.split)
             for a, b in zip(mid, end, strict=True)

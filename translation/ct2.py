@@ -34,6 +34,14 @@ class SegmentRequest:
     text: str
     source_prefix: tuple[str, ...] = ()
     target_prefix: tuple[str, ...] = ()
+    # A back-translation should come out about as long as this text (the segment it
+    # translates back to): decoding stops at BOUND_RATIO times its tokens plus BOUND_EXTRA.
+    bound: str = ""
+
+
+# A back-translation longer than this already differs from its source: no need to decode more.
+BOUND_RATIO = 1.5
+BOUND_EXTRA = 8
 
 
 @dataclass(frozen=True)
@@ -203,6 +211,14 @@ class Ct2Runtime:
                 opts.min_decoding_length, int(longest * opts.decoding_ratio) + 16 + longest_prefix
             ),
         )
+        beam_size = opts.beam_size
+        if requests and all(req.bound for req in requests):
+            # Every request is a back-translation, a check rather than a copy anyone reads
+            # closely: greedy, and no longer than the longest of them needs (the pinned
+            # minimum included).
+            bound = max(len(self.encode(req.bound)) for req in requests)
+            max_len = min(max_len, int(bound * BOUND_RATIO) + BOUND_EXTRA + longest_prefix)
+            beam_size = 1
         kwargs: dict[str, Any] = {}
         if any(p is not None for p in prefixes):
             kwargs["target_prefix"] = prefixes
@@ -210,7 +226,7 @@ class Ct2Runtime:
             return [SegmentResult("", 0.0, 1) for _ in requests]
         outputs = self._translator.translate_batch(
             sources,
-            beam_size=opts.beam_size,
+            beam_size=beam_size,
             length_penalty=opts.length_penalty,
             max_input_length=opts.max_input_tokens,
             max_decoding_length=max_len,

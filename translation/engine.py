@@ -42,6 +42,7 @@ from typing import Any, Literal, Protocol, overload
 
 from translation.batching import Batcher
 from translation.cache import LRUCache
+from translation.calibration import CalibrationBook
 from translation.chain import (
     CachedTranslation,
     CompositeTranslation,
@@ -58,6 +59,7 @@ from translation.ct2 import (
     confidence,
 )
 from translation.errors import BadText, MissingModel, ModelError, TranslationError
+from translation.qe import CONSERVATIVE, Thresholds, assess, round_trip_similarity
 from translation.routing import Hop, PackageInfo, Plan, Router, check_code
 from translation.selftest import BUILTIN_SENTENCES, PairCheck, SelfTestReport, shipped_cases
 from translation.spans import number_globally, number_locally, separate
@@ -92,7 +94,11 @@ class EngineConfig:
     max_decoding_length: int = 250  # stays inside 256-position tables (fixture models)
     min_decoding_length: int = 1  # benchmarks pin it to max_decoding_length
     max_segment_chars: int = 400
-    low_confidence: float = 0.35  # score below this flags LOW_CONFIDENCE
+    low_confidence: float = 0.35  # score below this flags LOW_CONFIDENCE (without QE)
+    # Quality estimation (translation/qe.py): round trip, critical content, output language
+    # and calibrated thresholds; off, only the heuristic flags and `low_confidence` apply.
+    quality_estimation: bool = True
+    lexicon_dir: Path | None = None  # operator's critical-word lists, added to the bundled ones
     language_uncertain_below: float = 0.5  # detection confidence below this flags it
     inference_timeout_s: float = 300.0  # a batch slower than this fails with ModelError
     verify_checksums: bool = True  # SHA-256 of each package checked when it is loaded
@@ -147,11 +153,13 @@ class TextTools:
     flags_for: Callable[..., tuple[Flag, ...]]
     # The glossary protected when a caller passes none (the mission's place names, acronyms).
     default_glossary: Callable[[], Any] = lambda: None
+    # Critical-content lexicons for quality estimation (translation.critical.Lexicons).
+    lexicons: Callable[[], Any] = lambda: None
 
     @classmethod
     def default(cls) -> TextTools:
         """The real implementations from translation.langid/spans/segment/quality."""
-        from translation import glossary, langid, quality, segment, spans
+        from translation import critical, glossary, langid, quality, segment, spans
 
         return cls(
             detect=langid.detect,
@@ -163,6 +171,7 @@ class TextTools:
             reassemble=segment.reassemble,
             flags_for=quality.flags_for,
             default_glossary=glossary.default_glossary,
+            lexicons=critical.default_lexicons,
         )
 
 
@@ -262,8 +271,11 @@ class Engine:
         *,
         runtime_factory: RuntimeFactory | None = None,
         text_tools: TextTools | None = None,
+        calibration: CalibrationBook | None = None,
     ) -> None:
         self.config = config or EngineConfig()
+        self.calibration = calibration or CalibrationBook(getattr(store, "root", None))
+        self._lexicon_set: Any = None
         self._store = store
         self._runtime_factory = runtime_factory or self._load_ct2
         self._text = text_tools
@@ -288,7 +300,7 @@ class Engine:
         """An engine over the packages installed in a model directory."""
         from translation.store import ModelStore
 
-        return cls(ModelStore(Path(path)), config)
+        return cls(ModelStore(Path(path)), config, calibration=CalibrationBook(Path(path)))
 
     # ---- set-up --------------------------------------------------------------------------
 
@@ -319,6 +331,8 @@ class Engine:
             packages = await asyncio.to_thread(self._store.list)
             self._router = Router(packages)
             self._broken.clear()
+            root = self.calibration.path.parent if self.calibration.path else None
+            self.calibration = CalibrationBook(root)
             retired = self._generation
             self._generation += 1
         after = {p.package_id for p in packages}
@@ -640,6 +654,8 @@ class Engine:
             if not ok:
                 final = prep.text  # never deliver altered spans: show the original instead
         score = confidence(log_prob) if used_model else 1.0
+        qe = self.config.quality_estimation and used_model
+        thresholds = self.thresholds(plan, guess.language, target) if qe else None
         flags.extend(
             tools.flags_for(
                 prep.text,
@@ -647,7 +663,7 @@ class Engine:
                 source_lang=guess.language,
                 target_lang=target,
                 score=score,
-                low_confidence=self.config.low_confidence,
+                low_confidence=(thresholds.ok_score if thresholds else self.config.low_confidence),
                 glossary=glossary,
             )
         )
@@ -657,6 +673,25 @@ class Engine:
             flags.append(Flag.SPAN_REPAIRED)
         if split or prep.split_by_segmenter:
             flags.append(Flag.TRUNCATED_INPUT)
+        round_trip: float | None = None
+        back_text: str | None = None
+        if thresholds is not None:
+            back = await self._round_trip(router, prep, output, guess.language, target, glossary)
+            if back is not None:
+                round_trip, back_text = back
+            flags.extend(
+                assess(
+                    source=prep.text,
+                    source_lang=guess.language,
+                    output=final,
+                    target_lang=target,
+                    score=score,
+                    round_trip=round_trip,
+                    thresholds=thresholds,
+                    lexicons=self._lexicons(),
+                    detect=tools.detect,
+                )
+            )
         return Translation(
             text=final,
             source=guess.language,
@@ -667,6 +702,8 @@ class Engine:
             score=round(score, 4),
             flags=tuple(dict.fromkeys(flags)),
             spans=prep.spans,
+            round_trip=None if round_trip is None else round(round_trip, 1),
+            back_text=back_text,
         )
 
     async def _run_routed(
@@ -709,6 +746,138 @@ class Engine:
             hops += router.hops_for(source, router.pivot, skip_failed=False)
             hops += router.hops_for(router.pivot, target, skip_failed=False)
         return list(dict.fromkeys(h.model for h in hops if h.model in self._broken))
+
+    async def check(
+        self, text: str, candidate: str, source: str, target: str, *, glossary: Any = None
+    ) -> Translation:
+        """Quality-estimate a translation made elsewhere (a reference set's candidate, another
+        engine's output): the same checks as for the engine's own, without a model score."""
+        if glossary is None:
+            glossary = self.text_tools.default_glossary()
+        router = await self.router()
+        check_code(source, router.languages)
+        check_code(target, router.languages)
+        src = self._prepare(clean_text(text), glossary)
+        out = self._prepare(clean_text(candidate), glossary)
+        try:
+            forward = router.plan(source, target)
+        except TranslationError:
+            forward = Plan(Route.NONE, ())
+        thresholds = self.thresholds(forward, source, target)
+        tools = self.text_tools
+        flags = list(
+            tools.flags_for(
+                src.text,
+                out.text,
+                source_lang=source,
+                target_lang=target,
+                score=None,
+                glossary=glossary,
+            )
+        )
+        round_trip: float | None = None
+        back_text: str | None = None
+        try:
+            reverse = router.plan(target, source)
+        except TranslationError:
+            reverse = None
+        if reverse is not None and reverse.hops:
+            chain = self._chain(reverse)
+            back, _, _, _, _ = await self._run_parts(chain, out.parts)
+            masked_back = tools.reassemble(out.segmented, back)
+            round_trip = round_trip_similarity(_masked_text(src.masked), masked_back)
+            back_text, _ = tools.unmask(masked_back, out.masked, source, glossary)
+        flags.extend(
+            assess(
+                source=src.text,
+                source_lang=source,
+                output=out.text,
+                target_lang=target,
+                score=None,
+                round_trip=round_trip,
+                thresholds=thresholds,
+                lexicons=self._lexicons(),
+                detect=tools.detect,
+            )
+        )
+        return Translation(
+            text=out.text,
+            source=source,
+            target=target,
+            source_decided_by="given",
+            route=forward.route,
+            models=forward.models,
+            flags=tuple(dict.fromkeys(flags)),
+            spans=src.spans,
+            round_trip=None if round_trip is None else round(round_trip, 1),
+            back_text=back_text,
+        )
+
+    def package_digest(self, package_id: str) -> str:
+        """The recorded digest of an installed package ("" if unknown): calibrations are tied
+        to it."""
+        router = self._router
+        for pkg in router.packages if router is not None else ():
+            if pkg.package_id == package_id:
+                return str(getattr(pkg, "sha256", ""))
+        return ""
+
+    def thresholds(self, plan: Plan, source: str, target: str) -> Thresholds:
+        """The quality bars of a route: calibrated for its models, else conservative."""
+        if not plan.hops:
+            return CONSERVATIVE
+        return self.calibration.thresholds(
+            source,
+            target,
+            [h.model for h in plan.hops],
+            [getattr(h.package, "sha256", "") for h in plan.hops],
+        )
+
+    def _lexicons(self) -> Any:
+        if self._lexicon_set is None:
+            from translation.critical import Lexicons, default_lexicons
+
+            if self.config.lexicon_dir is not None:
+                self._lexicon_set = Lexicons(self.config.lexicon_dir)
+            else:
+                self._lexicon_set = self.text_tools.lexicons() or default_lexicons()
+        return self._lexicon_set
+
+    async def _round_trip(
+        self,
+        router: Router,
+        prep: _Prepared,
+        output: list[str],
+        source: str,
+        target: str,
+        glossary: Any,
+    ) -> tuple[float | None, str] | None:
+        """The output translated back by the reverse route (batched with all other traffic,
+        cached like it) and its chrF against the source; None without a reverse route."""
+        try:
+            plan = router.plan(target, source)
+        except TranslationError:
+            return None
+        if not plan.hops:
+            return None
+        chain = self._chain(plan)
+        todo = [i for i, part in enumerate(output) if _has_words(part)]
+        back = list(output)
+        if todo:
+            hyps = await chain.translate_segments(
+                [output[i] for i in todo], [prep.parts[i] for i in todo]
+            )
+            for i, hyp in zip(todo, hyps, strict=True):
+                back[i] = hyp.text
+        tools = self.text_tools
+        masked_back = tools.reassemble(prep.segmented, back)
+        similarity = round_trip_similarity(_masked_text(prep.masked), masked_back)
+        text, ok = tools.unmask(masked_back, prep.masked, source, glossary)
+        if not ok:
+            from translation.qe import without_placeholders
+
+            text = without_placeholders(masked_back)
+        return similarity, text
 
     async def _run_parts(
         self, chain: SegmentTranslation, parts: Sequence[str]

@@ -6,7 +6,9 @@ restricted to the candidate languages, nudged by a few function words that tell 
 French (and the other pairs) apart, scaled to probabilities, and then combined with priors:
 the chat's language(s) and the author's language. Priors decide short, ambiguous messages
 ("Wi", "ETA 15 minutes" in an English group) but do not override clear evidence ("Bien reçu"
-in a Kreyòl group stays French).
+in a Kreyòl group stays French): text-only evidence at CLEAR_EVIDENCE or above is never
+overridden. The confidence of a text of one to three words is shrunk towards chance, so that
+wrong short answers are reported uncertain.
 
 What carries no language (numbers, times, callsigns, coordinates, URLs, emoji, place names,
 "ok") is removed before classifying; a message made only of those gets the prior with a low
@@ -33,6 +35,12 @@ from translation.types import LANGUAGES, LanguageGuess
 # in a Kreyòl group is still French (see test_langid.py for the measured margins).
 CHAT_PRIOR = 2.0
 AUTHOR_PRIOR = 1.0
+# Evidence this sure (probability from the text alone) is not overridden by a prior.
+CLEAR_EVIDENCE = 0.8
+# Words of no information added when stating the confidence of a text of at most
+# SHORT_TEXT_WORDS words: 2 words at raw 0.66 -> 0.52 (see _shrunk). Longer texts keep theirs.
+SHORT_TEXT_PSEUDO_WORDS = 1.0
+SHORT_TEXT_WORDS = 3
 # Raw log-likelihood added per function word that only one candidate language uses.
 MARKER_BONUS = 3.0
 # Confidence reported when only a prior decided (the text carried no language at all).
@@ -199,10 +207,13 @@ def detect(
     logits = {lang: score / temperature for lang, score in raw.items()}
     evidence_best = max(logits, key=logits.__getitem__)
 
-    for lang in chat:
-        logits[lang] += CHAT_PRIOR
-    if author is not None:
-        logits[author] += AUTHOR_PRIOR
+    evidence = _softmax(logits)
+    # Clear evidence is not overridden by a prior: priors settle what the text leaves open.
+    if evidence[evidence_best] < CLEAR_EVIDENCE:
+        for lang in chat:
+            logits[lang] += CHAT_PRIOR
+        if author is not None:
+            logits[author] += AUTHOR_PRIOR
     probs = _softmax(logits)
     best = max(probs, key=probs.__getitem__)
     if best == evidence_best:
@@ -211,7 +222,19 @@ def detect(
         decided_by = "prior:chat"
     else:
         decided_by = "prior:author"
-    return LanguageGuess(best, decided_by, round(probs[best], 3))
+    return LanguageGuess(best, decided_by, round(_shrunk(probs[best], len(words), cands), 3))
+
+
+def _shrunk(probability: float, words: int, candidates: Sequence[str]) -> float:
+    """A confidence no higher than the words behind it support: one or two words are weak
+    evidence whatever the scores say, so the probability is pulled towards "any candidate"
+    as if SHORT_TEXT_PSEUDO_WORDS more words had carried no information."""
+    if words > SHORT_TEXT_WORDS:
+        return probability
+    chance = 1.0 / len(candidates)
+    return (probability * words + chance * SHORT_TEXT_PSEUDO_WORDS) / (
+        words + SHORT_TEXT_PSEUDO_WORDS
+    )
 
 
 def _is_latin(word: str) -> bool:

@@ -313,8 +313,11 @@ class RemoteTranslation:
         """Cache identity: the servers and the pair."""
         return ("libretranslate", tuple(self.client.urls), self.source, self.target)
 
-    async def translate_segments(self, segments: Sequence[str]) -> list[Hypothesis]:
-        """One request for all segments; a fixed neutral confidence (no log-probs remotely)."""
+    async def translate_segments(
+        self, segments: Sequence[str], bounds: Sequence[str] | None = None
+    ) -> list[Hypothesis]:
+        """One request for all segments; a fixed neutral confidence (no log-probs remotely;
+        a server has no length bound to honour)."""
         texts = await self.client.translate(segments, self.source, self.target)
         return [Hypothesis(text, _REMOTE_LOG_PROB, max(1, len(text.split()))) for text in texts]
 
@@ -338,16 +341,18 @@ class FailoverTranslation:
         """Both identities."""
         return (self.remote.key, self.local.key)
 
-    async def translate_segments(self, segments: Sequence[str]) -> list[Hypothesis]:
+    async def translate_segments(
+        self, segments: Sequence[str], bounds: Sequence[str] | None = None
+    ) -> list[Hypothesis]:
         """Remote, else local (the reason is logged by the client)."""
         served = _SERVED.get()
         try:
-            result = await self.remote.translate_segments(segments)
+            result = await self.remote.translate_segments(segments, bounds)
         except RemoteUnavailable as exc:
             log.debug("falling back to local models for %s→%s: %s", self.source, self.target, exc)
             if served is not None:
                 served.append("local")
-            return await self.local.translate_segments(segments)
+            return await self.local.translate_segments(segments, bounds)
         if served is not None:
             served.append("remote")
         return result

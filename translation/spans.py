@@ -228,11 +228,23 @@ def _is_callsign(token: str) -> bool:
         return _SHORT_CALLSIGN.fullmatch(token) is not None
     if "A" <= token[0] <= "Z" and any(p[0].isdigit() for p in parts[1:]):
         return True
+    # Letters only (PNH-UDMO, MSS-KE): unit acronyms are short parts; words written in
+    # capitals are not (KRETYEN-VIVAN, MBALI-MBALI reduplicated, FANMI-LI with a pronoun).
     return (
         parts[0].isalpha()
         and parts[0].isupper()
-        and all(len(p) >= 2 and p.isupper() for p in parts)  # PNH-UDMO; isupper skips digits
+        and all(2 <= len(p) <= _ACRONYM_PART and p.isupper() for p in parts)
+        and len(set(parts)) == len(parts)
+        and not any(p in _CAPITALISED_WORDS for p in parts)
     )
+
+
+# Longest letter-only part of a unit acronym (UDMO, BLTS, SWAT, CIMO).
+_ACRONYM_PART = 4
+# Short words that end hyphenated Kreyòl/Swahili/French words written in capitals.
+_CAPITALISED_WORDS = frozenset(
+    {"LI", "LA", "LAN", "NAN", "AN", "YO", "MWEN", "NOU", "OU", "SA", "KI", "LE", "LES", "NA"}
+)
 
 
 def find_spans(text: str, glossary: Glossary | None = None) -> list[Span]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -33,6 +34,49 @@ class Flag(StrEnum):
     TRUNCATED_INPUT = "split_long_input"
     LANGUAGE_UNCERTAIN = "language_uncertain"
     NO_MODEL = "no_model"
+    # Quality estimation (translation/qe.py): what the checks behind the verdict found.
+    MEANING_CHANGED = "meaning_changed"  # a negation, number or direction appeared or vanished
+    WRONG_LANGUAGE = "wrong_language"  # the output is not in the target language
+    ROUND_TRIP_DIFFERENT = "round_trip_different"  # translated back, it reads differently
+    UNRELIABLE = "unreliable"  # far below the model's calibrated bar
+    # Informational: they explain a verdict (`/how`) without lowering it.
+    ROUND_TRIP_SIMILAR = "round_trip_similar"
+    UNCALIBRATED = "uncalibrated"  # the model has no thresholds of its own: stricter defaults
+
+
+class Verdict(StrEnum):
+    """What a reader should make of one copy."""
+
+    OK = "ok"
+    DOUBTFUL = "doubtful"  # shown with a warning and the original
+    UNUSABLE = "unusable"  # the original comes first; the guess is marked as such
+
+
+# Flags that make a copy unusable on their own, and flags that explain without doubting.
+UNUSABLE_FLAGS = frozenset({Flag.EMPTY, Flag.NO_MODEL, Flag.UNRELIABLE})
+INFO_FLAGS = frozenset(
+    {
+        Flag.TRUNCATED_INPUT,
+        Flag.LANGUAGE_UNCERTAIN,
+        Flag.ROUND_TRIP_SIMILAR,
+        Flag.UNCALIBRATED,
+    }
+)
+# The model's own confidence and the round trip are independent estimates: both doubting
+# makes the copy unusable.
+_INDEPENDENT = frozenset({Flag.LOW_CONFIDENCE, Flag.ROUND_TRIP_DIFFERENT})
+
+
+def verdict_of(flags: Iterable[str]) -> Verdict:
+    """The verdict the flags of one copy add up to (stored flags are enough to recompute it)."""
+    found = {str(f) for f in flags}
+    if found & {str(f) for f in UNUSABLE_FLAGS}:
+        return Verdict.UNUSABLE
+    if {str(f) for f in _INDEPENDENT} <= found:
+        return Verdict.UNUSABLE
+    if found - {str(f) for f in INFO_FLAGS}:
+        return Verdict.DOUBTFUL
+    return Verdict.OK
 
 
 @dataclass(frozen=True)
@@ -57,8 +101,17 @@ class Translation:
     score: float | None = None  # 0..1 confidence from the model's log-probabilities
     flags: tuple[Flag, ...] = ()
     spans: tuple[str, ...] = field(default=())  # protected spans kept byte-identical
+    # Quality estimation: chrF (0..100) of the source against the output translated back,
+    # and that back-translation (what the partner's copy says, in the source language).
+    round_trip: float | None = None
+    back_text: str | None = None
+
+    @property
+    def verdict(self) -> Verdict:
+        """ok, doubtful or unusable, from the flags."""
+        return verdict_of(self.flags)
 
     @property
     def flagged(self) -> bool:
         """Whether a reader should be warned and shown the original."""
-        return bool(self.flags)
+        return self.verdict is not Verdict.OK

@@ -31,6 +31,7 @@ from storage.messages import MessageRepo
 from storage.models import Chat, Copy, Delivery, Message, Person, TranslationRow, Unit
 from storage.repositories import OperationRepo, PersonRepo
 from storage.status_repo import FlashRepo
+from translation.types import Verdict, verdict_of
 
 MEDIA_KINDS = frozenset({"photo", "video", "document", "voice", "audio", "animation"})
 # The sender's back-translation check (issue 6 item 8), posted and edited in the source chat.
@@ -40,6 +41,7 @@ ORIGINAL_HTML_LIMIT = 3000
 # Flags that make a reader look at the original, and the catalog key that says so.
 WARNINGS = (
     ("no_model", N_("relay.warning_no_model")),
+    ("meaning_changed", N_("relay.warning_meaning_changed")),
     ("span_repaired", N_("relay.warning_span_repaired")),
     ("low_confidence", N_("relay.warning_low_confidence")),
     ("empty_output", N_("relay.warning_low_confidence")),
@@ -173,17 +175,28 @@ class CopyBuilder:
         blocks: list[Block] = []
         flags: list[str] = []
         marks = context.marks
+        unusable = False
         for lang in langs:
             row = rows.get(lang)
             if lang == src or row is None:
                 if not annotate:
                     blocks.append(Block(lang, message.text, is_original=True, marks=marks))
                 continue
+            if verdict_of(row.flags) is Verdict.UNUSABLE:
+                # No reliable translation: the original first, the guess after it, marked.
+                unusable = True
+                if not annotate:
+                    blocks.append(Block(lang, message.text, is_original=True, marks=marks))
+                label = self.i18n.t("relay.guess_label", ui)
+                blocks.append(Block(lang, f"{label}: {row.text}", is_original=True, marks=marks))
+                continue
             blocks.append(Block(lang, row.text, marks=marks))
             flags.extend(str(f) for f in row.flags)
         warning = self._warning(flags, ui)
         edited = self.i18n.t("relay.edited", ui) if message.revision > 0 else ""
         notes: list[str] = []
+        if unusable:
+            notes.append(f"⚠️ {self.i18n.t('relay.warning_unusable', ui)}")
         media = dict(message.media or {})
         if media.get("forward_from"):
             notes.append(self.i18n.t("relay.forwarded", ui, source=media["forward_from"]))
@@ -305,16 +318,30 @@ class CopyBuilder:
         ui = src if src in chat_langs else chat_langs[0]
         blocks: list[Block] = []
         flags: list[str] = []
+        doubted = False
+        units = await _units_by_language(repo, message.id)
         for key in keys:
             row = rows.get(key)
             if row is None:
                 continue
-            blocks.append(Block(key.split(BACK, 1)[0], row.text))
+            lang = key.split(BACK, 1)[0]
+            forward = rows.get(lang)
+            verdict = verdict_of(forward.flags) if forward is not None else Verdict.OK
+            label = lang
+            if verdict is not Verdict.OK:
+                # The sender is told which units read a doubtful copy, and what it says.
+                doubted = True
+                verdict_label = self.i18n.t(f"relay.label.{verdict}", ui)
+                label = f"{', '.join(units.get(lang, ())) or lang} ({verdict_label})"
+            blocks.append(Block(label, row.text))
             flags.extend(str(f) for f in row.flags)
+        header_key = "relay.sender_check_header" if doubted else "relay.backcheck_header"
         content = CopyContent(
-            header=f"<b>{self.i18n.t('relay.backcheck_header', ui)}</b>",
+            header=f"<b>{self.i18n.t(header_key, ui)}</b>",
             blocks=tuple(blocks),
-            warning=self._warning(flags, ui),
+            warning=self.i18n.t("relay.rephrase_hint", ui)
+            if doubted
+            else self._warning(flags, ui),
             show_language_tags=True,
         )
         action = delivery.action
@@ -350,11 +377,29 @@ class CopyBuilder:
         return f"{header}\n{note}" if header else note
 
     def _warning(self, flags: list[str], lang: str) -> str | None:
-        """The first warning line the flags call for, in `lang`."""
+        """The first warning line the flags call for, in `lang` (a doubtful copy always gets
+        one: the generic one when no flag has its own)."""
         for flag, key in WARNINGS:
             if flag in flags:
                 return self.i18n.t(key, lang)
+        if verdict_of(flags) is not Verdict.OK:
+            return self.i18n.t("relay.warning_low_confidence", lang)
         return None
+
+
+async def _units_by_language(repo: MessageRepo, message_id: int) -> dict[str, list[str]]:
+    """Language -> codes of the units whose groups were sent a copy of the message."""
+    chats = await repo.chats(await repo.chats_sent_to(message_id))
+    ops = OperationRepo(repo.session)
+    out: dict[str, list[str]] = {}
+    for chat in chats:
+        unit = await ops.unit_by_id(chat.unit_id) if chat.unit_id else None
+        if unit is None:
+            continue
+        for lang in chat.language_list:
+            if unit.code not in out.setdefault(lang, []):
+                out[lang].append(unit.code)
+    return out
 
 
 def _strip_empty(content: CopyContent) -> CopyContent:

@@ -39,7 +39,7 @@ from storage.errors import FLASH_SOURCE, MESSAGE_SOURCE, Duplicate, RefusedWrite
 from storage.models import Chat, Message, Operation, utcnow
 from storage.status_repo import Flash, FlashAck, FlashRepo
 from storage.uow import UnitOfWork
-from translation.types import Translation
+from translation.types import Translation, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,9 @@ class FlashSent:
     units: tuple[str, ...]
     languages: tuple[str, ...]
     duplicate: bool = False
+    # Unit code -> the verdict of the copy its group got (ok / doubtful / unusable), so the
+    # sender's confirmation says per unit whether the order came through.
+    copy_verdicts: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -270,6 +273,7 @@ class FlashService:
             count,
             tuple(units[u].code for u in expected if u in units),
             tuple(languages),
+            copy_verdicts=_copy_verdicts(unit_targets, units, source, translations),
         )
 
     async def acknowledge(
@@ -653,6 +657,29 @@ class _Refusals:
         if isinstance(exc, DarajaError):
             reason = str(exc.params.get("refused") or exc.key)
             await self.service._refusals_audit(self.actor, self.chat_id, self.command, reason)
+
+
+_SEVERITY = (Verdict.OK, Verdict.DOUBTFUL, Verdict.UNUSABLE)
+
+
+def _copy_verdicts(
+    chats: Sequence[Chat],
+    units: dict[int, Any],
+    source: str,
+    translations: dict[str, Translation],
+) -> tuple[tuple[str, str], ...]:
+    """Per unit, the worst verdict among the copies its group got (the original is ok)."""
+    worst: dict[str, Verdict] = {}
+    for chat in chats:
+        unit = units.get(chat.unit_id) if chat.unit_id is not None else None
+        if unit is None:
+            continue
+        for lang in chat.language_list:
+            tr = translations.get(lang)
+            verdict = tr.verdict if tr is not None and lang != source else Verdict.OK
+            current = worst.get(unit.code, Verdict.OK)
+            worst[unit.code] = max(current, verdict, key=_SEVERITY.index)
+    return tuple((code, str(v)) for code, v in sorted(worst.items()))
 
 
 async def flash_copy_extras(

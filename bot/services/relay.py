@@ -28,7 +28,7 @@ from storage.errors import DELIVERY, MESSAGE_SOURCE, TRANSLATION, Duplicate
 from storage.inline import as_async, run_inline
 from storage.messages import MessageRepo
 from storage.models import Chat, Delivery, Message, Operation, Person, Unit, utcnow
-from translation.types import Route, Translation
+from translation.types import Route, Translation, verdict_of
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,12 @@ class RelayService:
         back: dict[str, Translation] = {}
         if plan.back_translate:
             back = await self._back_translate(guess_lang, translations, plan.glossary)
+        else:
+            # A partner got a doubtful or unusable copy: the sender is told at once, with
+            # what that copy says translated back (the sender check for those languages).
+            doubtful = {lang: tr for lang, tr in translations.items() if tr.flagged}
+            if doubtful:
+                back = await self._back_translate(guess_lang, doubtful, plan.glossary)
         # Back-translation is model time too: it stays out of the relay's own overhead.
         self.telemetry.message_translated(
             inbound.update_id, time.monotonic() - started, translations
@@ -251,6 +257,18 @@ class RelayService:
             for lang, tr in translations.items()
             if lang != source and tr.route not in (Route.SAME, Route.NONE) and tr.text.strip()
         ]
+        back: dict[str, Translation] = {}
+        # Quality estimation already translated each copy back: no second model pass.
+        for lang in [x for x in langs if translations[x].back_text is not None]:
+            tr = translations[lang]
+            back[lang] = Translation(
+                text=tr.back_text or "",
+                source=lang,
+                target=source,
+                source_decided_by="given",
+                route=tr.route,
+            )
+        langs = [x for x in langs if x not in back]
         results = await asyncio.gather(
             *(
                 self.translator.translate_many(
@@ -260,7 +278,6 @@ class RelayService:
             ),
             return_exceptions=True,
         )
-        back: dict[str, Translation] = {}
         for lang, result in zip(langs, results, strict=True):
             if isinstance(result, Exception):
                 # Like a forward translation without a model: the partner's text, flagged.
@@ -427,6 +444,11 @@ class CopyInfo:
     models: tuple[str, ...]
     score: float | None
     flags: tuple[str, ...]
+
+    @property
+    def verdict(self) -> str:
+        """ok, doubtful or unusable (recomputed from the stored flags)."""
+        return str(verdict_of(self.flags))
 
 
 @dataclass(frozen=True)

@@ -39,20 +39,22 @@ async def test_message_reaches_every_partner_group_with_author_and_original(
     world = await _operation(people, op_name)
     marks = {code: (await c.history(w["group"]))[-1].message_id for code, w in world.items()}
     text = "Inite KE-3 rive Kenscoff a 14:30 <b>&</b>"
-    await c.say(world["PNH-A"]["group"], world["PNH-A"]["person"], text)
+    original = await c.say(world["PNH-A"]["group"], world["PNH-A"]["person"], text)
     for code in ("PNH-B", "KE-A", "KE-B"):
         copy = await _copy_in(people, world[code]["group"], marks[code], "Jean")
         assert "PNH-A" in copy.text  # unit of the author
         assert "PNH" in copy.text  # side
         assert text in copy.text  # HTML-looking text arrives escaped, byte for byte
         assert "expandable_blockquote" in {e["type"] for e in copy.entities}
-    # Nothing echoes back into the author's own group.
+    # No copy echoes back into the author's own group: at most the sender's check (the
+    # fixture models garble this message, so partners got doubtful copies), as a reply.
     own = [
         m
         for m in await c.history(world["PNH-A"]["group"])
         if m.from_bot and m.message_id > marks["PNH-A"]
     ]
-    assert own == []
+    assert all(m.reply_to == original.message_id for m in own)
+    assert all("Jean" not in m.text for m in own)
 
 
 async def test_reply_to_a_copy_becomes_a_reply_to_the_original(
@@ -143,7 +145,9 @@ async def test_formatting_that_survives_translation_is_kept_in_the_copies(
     await c.say(
         world["PNH-A"]["group"],
         world["PNH-A"]["person"],
-        html="Baryè <code>K-12</code> fèmen a <b>14:30</b>",
+        # A phrasebook sentence: the fixture models translate it well (a garbled copy would
+        # lead with the original instead).
+        html="Inite <code>K-12</code> rive <b>14:30</b>.",
     )
     copy = await _copy_in(people, world["KE-A"]["group"], mark, "K-12")
     quote = next(e for e in copy.entities if e["type"] == "expandable_blockquote")
@@ -151,3 +155,22 @@ async def test_formatting_that_survives_translation_is_kept_in_the_copies(
     spans = {(e["type"], _utf16_slice(copy.text, e["offset"], e["length"])) for e in outside}
     assert ("code", "K-12") in spans
     assert ("bold", "14:30") in spans
+
+
+async def test_how_explains_a_copy_in_words_an_officer_reads(people: People, op_name: str) -> None:
+    c = people.client
+    world = await _operation(people, op_name)
+    ke = world["KE-A"]
+    await people.open_private(ke["person"])
+    code = await people.issue_code(f"person {op_name} KE-A officer en")
+    await people.ask(ke["person"], ke["person"], "join", code)
+    mark = (await c.history(ke["group"]))[-1].message_id
+    await c.say(world["PNH-A"]["group"], world["PNH-A"]["person"], "Rete nan pozisyon ou.")
+    copy = await _copy_in(people, ke["group"], mark, "Hold your position.")
+    await c.command(ke["group"], ke["person"], "how", reply_to=copy.message_id)
+    answer = await _copy_in(people, ke["group"], copy.message_id, "How this copy was made")
+    assert "Checked by back-translation: similar." in answer.text
+    assert "This translation looks reliable." in answer.text
+    assert "not been tested on reference translations" in answer.text  # bundled: uncalibrated
+    assert "fixture_" not in answer.text  # no model ids...
+    assert "Score" not in answer.text  # ...and no raw scores

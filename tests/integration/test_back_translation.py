@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from storage.messages import MessageRepo
 from storage.models import AuditEvent, Chat, Copy, Delivery, TranslationRow
 from tests.support.fakes import FakeTranslator
 from tests.support.operation import ADMIN, enroll_operation
-from translation.types import Translation
+from translation.types import Flag, Translation
 
 OFFICER = Caller(user_id=2001, display_name="Jean")
 
@@ -236,3 +237,78 @@ async def test_in_a_mixed_group_an_edit_updates_the_annotation_and_the_check_sep
     assert check.edit_ids == (502,)
     assert "[en] ht: Nou bezwen ranfò kounye a" in annotation.parts[0]
     assert "[ht] [en] ht: Nou bezwen ranfò kounye a" in check.parts[0]
+
+
+class DoubtfulInto(FakeTranslator):
+    """Like FakeTranslator, but its copies into `doubtful` are flagged as quality estimation
+    would flag them, with what they say translated back."""
+
+    def __init__(self, doubtful: dict[str, tuple[tuple[Flag, ...], str]]) -> None:
+        super().__init__()
+        self.doubtful = doubtful
+
+    async def translate_many(
+        self, text: str, targets: Sequence[str], *, source: str, glossary: Any = None
+    ) -> list[Translation]:
+        out = await super().translate_many(text, targets, source=source, glossary=glossary)
+        return [
+            replace(t, flags=self.doubtful[t.target][0], back_text=self.doubtful[t.target][1])
+            if t.target in self.doubtful
+            else replace(t, flags=(Flag.ROUND_TRIP_SIMILAR,), back_text=text)
+            for t in out
+        ]
+
+
+async def test_a_doubtful_copy_tells_the_sender_which_units_and_what_they_read(
+    world: tuple[EnrollmentService, AuditChain, dict[str, int]], db: Database
+) -> None:
+    _enrollment, audit, chats = world
+    source = chats["PNH-UDMO-2"]  # the setting is off: the check comes because of the doubt
+    translator = DoubtfulInto(
+        {"sw": ((Flag.ROUND_TRIP_DIFFERENT,), "Nou bezwen dlo."), "en": ((Flag.NO_MODEL,), "x")}
+    )
+    relay = RelayService(db, audit, translator)
+    result = await relay.receive(_msg(source, 14, "Nou bezwen ranfò."))
+    assert result.deliveries == 4
+    # The engine's own back-translation is reused: no second pass through the models.
+    assert len(translator.calls) == 1
+    check = next(d for d in await _rows(db, Delivery) if d.action == "backcheck")
+    assert sorted(check.target_language.split(",")) == ["en>ht", "sw>ht"]
+    copy = await CopyBuilder(db, load_i18n()).prepare(check)
+    assert copy is not None
+    assert copy.reply_to == 14
+    text = "\n".join(copy.parts)
+    assert text.startswith("<b>Patnè yo ka resevwa yon move tradiksyon mesaj ou a.")
+    assert "<i>KE-SW-1 (ka gen erè):</i> Nou bezwen dlo." in text
+    assert "<i>KE-3 (pa gen tradiksyon serye):</i> x" in text
+    assert "fraz kout" in text  # the hint to rephrase
+    assert "<i>fr" not in text  # the French copy was fine
+
+
+async def test_an_unusable_copy_leads_with_the_original_and_marks_the_guess(
+    world: tuple[EnrollmentService, AuditChain, dict[str, int]], db: Database
+) -> None:
+    _enrollment, audit, chats = world
+    translator = DoubtfulInto(
+        {
+            "en": ((Flag.UNRELIABLE, Flag.ROUND_TRIP_DIFFERENT), "Nou bezwen dlo."),
+            "fr": ((Flag.MEANING_CHANGED,), "Nou pa bezwen ranfò."),
+        }
+    )
+    relay = RelayService(db, audit, translator)
+    await relay.receive(_msg(chats["PNH-UDMO-2"], 15, "Nou bezwen ranfò."))
+    builder = CopyBuilder(db, load_i18n())
+    sends = [d for d in await _rows(db, Delivery) if d.action == "send"]
+    copies = {d.target_language: await builder.prepare(d) for d in sends}
+    english = "\n".join(copies["en"].parts)  # type: ignore[union-attr]
+    warning = english.index("No reliable translation could be made.")
+    original = english.index("Nou bezwen ranfò.")
+    guess = english.index("Machine guess (unreliable): [en] Nou bezwen ranfò.")
+    assert warning < original < guess
+    french = "\n".join(copies["fr"].parts)  # type: ignore[union-attr]
+    assert french.index("[fr] Nou bezwen ranfò.") < french.index(
+        "Une négation, un nombre ou une direction a peut-être changé"
+    )
+    assert "expandable" in french  # the original, one tap away
+    swahili = "\n".join(copies["sw"].parts)  # type: ignore[union-attr]
+    assert "⚠️" not in swahili

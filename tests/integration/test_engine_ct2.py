@@ -44,6 +44,21 @@ def test_one_result_per_request_in_order_and_empty_input(random_model: tuple[Pat
     assert results[0] == results[3]
 
 
+def test_a_back_translation_stops_near_the_length_of_what_it_translates_back_to(
+    random_model: tuple[Path, Path],
+) -> None:
+    # The random model never ends a sentence by itself: decoding runs to the limit.
+    runtime = load(random_model, min_decoding_length=60, max_decoding_length=60)
+    text = "unit arrived at the bridge near the market"
+    (free,) = runtime.translate([SegmentRequest(text)])
+    (bounded,) = runtime.translate([SegmentRequest(text, bound="unit arrived")])
+    assert free.tokens == 60
+    assert bounded.tokens <= int(len(runtime.encode("unit arrived")) * 1.5) + 8
+    # In a batch with ordinary requests nothing is cut short.
+    mixed = runtime.translate([SegmentRequest(text, bound="unit arrived"), SegmentRequest(text)])
+    assert [r.tokens for r in mixed] == [60, 60]
+
+
 def test_target_prefix_is_not_in_the_output(random_model: tuple[Path, Path]) -> None:
     runtime = load(random_model, min_decoding_length=5, max_decoding_length=5)
     prefix = ("\u2581x7",)

@@ -23,7 +23,7 @@ from storage.models import AuditEvent, Copy, Delivery, QueuedNotice, utcnow
 from storage.status_repo import FlashAck
 from tests.support.fakes import Clock
 from tests.support.operation import ADMIN, enroll_operation
-from translation.types import LanguageGuess, Route, Translation
+from translation.types import Flag, LanguageGuess, Route, Translation
 
 COMMANDER = Caller(user_id=3001, display_name="Cmdt Pierre")
 LANGS = ("ht", "fr", "en", "sw")
@@ -351,3 +351,44 @@ async def test_two_private_flashes_at_once_are_both_recorded_and_queued(
     assert {d.message_id for d in deliveries} == {first.message_id, second.message_id}
     events = [e.event_type for e in await _rows(db, AuditEvent)]
     assert events.count("flash.sent") == 2
+
+
+class GarblesSwahili(FakeTranslator):
+    """Its Swahili copies come out unusable, as quality estimation would judge them."""
+
+    async def translate_many(
+        self, text: str, targets: Sequence[str], *, source: str, glossary: Any = None
+    ) -> list[Translation]:
+        out = await super().translate_many(text, targets, source=source, glossary=glossary)
+        return [
+            Translation(
+                t.text,
+                t.source,
+                t.target,
+                t.source_decided_by,
+                t.route,
+                t.models,
+                t.score,
+                (Flag.UNRELIABLE,) if t.target == "sw" else (),
+            )
+            for t in out
+        ]
+
+
+async def test_the_flash_goes_out_at_once_and_its_confirmation_says_which_copies_were_ok(
+    world: dict[str, Any], db: Database
+) -> None:
+    service = FlashService(db, AuditChain(), GarblesSwahili(), world["i18n"], clock=world["clock"])
+    sent = await service.send(
+        sender_id=COMMANDER.user_id,
+        sender_name=COMMANDER.display_name,
+        telegram_chat_id=COMMANDER.user_id,
+        telegram_message_id=78,
+        text="Tout inite rete an pozisyon",
+    )
+    # Every unit's copy is queued now, the doubtful ones too: nothing waits for a rephrase.
+    assert sent.deliveries == 11
+    verdicts = dict(sent.copy_verdicts)
+    assert set(verdicts) == set(sent.units)
+    assert {verdicts[f"U-{i:02d}"] for i in range(10) if LANGS[i % 4] == "sw"} == {"unusable"}
+    assert {verdicts[f"U-{i:02d}"] for i in range(10) if LANGS[i % 4] != "sw"} == {"ok"}

@@ -184,7 +184,8 @@ def engine_for(*urls: str, timeout: float = 10.0) -> RemoteFirstEngine:
     client = LibreTranslateClient(urls, api_key=API_KEY, timeout_s=timeout)
     return RemoteFirstEngine(
         Store(PACKAGES),
-        EngineConfig(batch_wait_ms=1, verify_checksums=False),
+        # The requests each server gets are counted: no round trip for quality estimation.
+        EngineConfig(batch_wait_ms=1, verify_checksums=False, quality_estimation=False),
         runtime_factory=LocalRuntime,
         text_tools=TextTools.default(),
         client=client,

@@ -13,7 +13,7 @@ import pytest
 
 import translation.langid as langid
 from translation.errors import UnsupportedLanguage
-from translation.langid import detect
+from translation.langid import UNCERTAIN_BELOW, detect
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 
@@ -218,3 +218,28 @@ def test_classifier_loads_once_under_concurrent_first_use(monkeypatch: pytest.Mo
 
 def test_no_model_is_loaded_until_first_use() -> None:
     assert langid._Classifier()._identifier is None
+
+
+@pytest.mark.parametrize(
+    ("text", "chat", "lang"),
+    [
+        ("The bus driver", "fr", "en"),
+        ("Water distribution is", "fr", "en"),
+        ("Le prisonnier a", "ht", "fr"),
+        ("Twati komisarya a", "sw", "ht"),
+    ],
+)
+def test_a_wrong_chat_prior_does_not_override_confident_evidence(
+    text: str, chat: str, lang: str
+) -> None:
+    assert detect(text).language == lang
+    assert detect(text, chat_languages=(chat,)).language == lang
+
+
+@pytest.mark.parametrize(
+    ("text", "wrong"), [("Mande chofè", "fr"), ("Fuel prices", "fr"), ("Lori la", "ht")]
+)
+def test_a_wrong_two_word_answer_is_marked_uncertain(text: str, wrong: str) -> None:
+    guess = detect(text)
+    assert guess.language == wrong  # the classifier alone cannot tell from two words...
+    assert guess.confidence < UNCERTAIN_BELOW  # ...and says so

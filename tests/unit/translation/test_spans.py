@@ -329,3 +329,13 @@ def test_100k_characters_of_adversarial_input_complete(unit: str) -> None:
     restored, ok = unmask(m.text, m, "en", GLOSSARY)
     assert ok
     assert restored == text
+
+
+@pytest.mark.parametrize("word", ["KRETYEN-VIVAN", "MBALI-MBALI", "FANMI-LI"])
+def test_words_written_in_capitals_are_not_callsigns(word: str) -> None:
+    assert find_spans(f"Nou jwenn {word} yo") == []
+
+
+@pytest.mark.parametrize("unit", ["PNH-UDMO", "MSS-KE", "PNH-BLTS", "PNH-UDMO-2"])
+def test_unit_acronyms_stay_callsigns(unit: str) -> None:
+    assert [s.text for s in find_spans(f"Inite {unit} rive")] == [unit]
