@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Role
 from bot.errors import AccessDenied
+from bot.i18n import N_
 from storage.audit import AuditChain
 from storage.db import Database
 from storage.models import ConsoleLink, ConsoleSession, Person, utcnow
@@ -30,6 +31,13 @@ LINK_EVENT = "console.link"
 LOGIN_EVENT = "console.login"
 LOGOUT_EVENT = "console.logout"
 VIEW_EVENT = "console.view"
+# Why a link was refused, as the catalog key the person reads.
+LINK_REFUSALS = {
+    "unknown": N_("console.link_unknown"),
+    "used": N_("console.link_used"),
+    "expired": N_("console.link_expired"),
+    "role": N_("console.link_role"),
+}
 
 
 def digest(token: str) -> str:
@@ -146,6 +154,7 @@ class ConsoleAuth:
         now = self.clock()
         reason: str | None = None
         user_id = 0
+        language: str | None = None
         async with self.db.transaction() as s:
             link = (
                 await s.execute(select(ConsoleLink).where(ConsoleLink.token_hash == digest(token)))
@@ -154,6 +163,7 @@ class ConsoleAuth:
                 reason = "unknown"
             else:
                 user_id = link.telegram_user_id
+                language = link.language
                 if link.used_at is not None:
                     reason = "used"
                 elif link.expires_at <= now:
@@ -197,7 +207,11 @@ class ConsoleAuth:
                 )
                 viewer = _viewer(row)
         if reason is not None:
-            raise AccessDenied(f"console link refused: {reason}", key=f"console.link_{reason}")
+            raise AccessDenied(
+                f"console link refused: {reason}",
+                key=LINK_REFUSALS[reason],
+                language=language,
+            )
         return session_token, viewer
 
     async def viewer(self, session_token: str | None) -> Viewer | None:
