@@ -41,8 +41,9 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    # The login link carries its token: never hand the address on to another page.
-    "Referrer-Policy": "no-referrer",
+    # The login link carries its token: never hand the address to another site. (Not
+    # `no-referrer`: browsers then send `Origin: null` on our own forms, which login checks.)
+    "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cache-Control": "no-store",
 }

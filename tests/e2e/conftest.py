@@ -37,7 +37,19 @@ def sandbox(e2e_dir: Path) -> Iterator[SandboxProcess]:
 
 
 @pytest.fixture(scope="session")
-def bot(sandbox: SandboxProcess, e2e_dir: Path, models_dir: Path) -> Iterator[BotProcess]:
+def console_port() -> int:
+    """A free local port for the bot's web console."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def bot(
+    sandbox: SandboxProcess, e2e_dir: Path, models_dir: Path, console_port: int
+) -> Iterator[BotProcess]:
     proc = BotProcess(
         e2e_dir,
         sandbox.url,
@@ -45,7 +57,11 @@ def bot(sandbox: SandboxProcess, e2e_dir: Path, models_dir: Path) -> Iterator[Bo
         f"sqlite+aiosqlite:///{e2e_dir}/daraja.db",
         token=TOKEN,
         admin_ids=str(ADMIN_ID),
-        extra_env={"DARAJA_RATE_CHAT_PER_S": "0", "DARAJA_RATE_GROUP_PER_MIN": "0"},
+        extra_env={
+            "DARAJA_RATE_CHAT_PER_S": "0",
+            "DARAJA_RATE_GROUP_PER_MIN": "0",
+            "DARAJA_CONSOLE_PORT": str(console_port),
+        },
     ).start()
     try:
         yield proc
