@@ -238,7 +238,7 @@ async def export(request: web.Request) -> web.StreamResponse:
             buffer.seek(0)
             buffer.truncate()
 
-    await run_export(deps.db, plan, buffer, fmt, after_each=flush)  # type: ignore[arg-type]
+    await run_export(deps.db, plan, buffer, "csv" if fmt == "csv" else "jsonl", after_each=flush)
     await flush(force=True)
     await response.write_eof()
     return response

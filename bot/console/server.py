@@ -139,8 +139,7 @@ async def _serve(settings: Settings, port: int | None, listen: str | None) -> No
         host=listen or settings.console_listen,
         port=port or settings.console_port or 8090,
     )
-    await server.start()
-    print(f"web console on http://{server.host}:{server.bound_port}/console", flush=True)
+    await server.start()  # logs where it listens
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
