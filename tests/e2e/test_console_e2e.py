@@ -169,6 +169,15 @@ async def test_auditor_and_commander_use_the_console_in_a_browser(
     await asyncio.to_thread(
         browser.get, browser.current_url.split("/console/")[0] + "/console/log"
     )
+    # On a phone's width the log stacks into cards: nothing runs off the side of the screen.
+    await asyncio.to_thread(browser.set_window_size, 390, 844)
+    await asyncio.to_thread(browser.refresh)
+    overflow = browser.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0
+    assert not browser.find_element(By.CSS_SELECTOR, "#log thead").is_displayed()
+    await asyncio.to_thread(browser.set_window_size, 1280, 900)
     await asyncio.to_thread(browser.find_element(By.ID, "export-jsonl").click)
     exported = await _wait_file(browser.downloads, ".jsonl")
     lines = (await asyncio.to_thread(exported.read_text, encoding="utf-8")).splitlines()

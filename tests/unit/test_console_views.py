@@ -88,3 +88,13 @@ def test_the_map_puts_north_up_and_names_what_it_cannot_place() -> None:
         assert u.urgent
     assert "Kenscoff" in {p.label for p in area.places}  # between the two, on the map
     assert "Cap-Haïtien" not in {p.label for p in area.places}  # far north, out of view
+
+
+def test_the_console_address_is_the_setting_else_the_local_listener() -> None:
+    from bot.console.server import console_url
+    from bot.settings import Settings
+
+    assert console_url(Settings()) is None  # off by default: /console says so
+    assert console_url(Settings(console_port=8090)) == "http://127.0.0.1:8090"
+    behind_proxy = Settings(console_port=8090, console_url="https://ops.example/")
+    assert console_url(behind_proxy) == "https://ops.example"
