@@ -34,7 +34,7 @@ from storage.models import (
     TranslationRow,
     Unit,
 )
-from storage.status_repo import Report
+from storage.status_repo import Flash, FlashAck, Report
 
 AUDITOR_A, AUDITOR_B, COMMANDER_A, OFFICER_A, ADMIN = 7001, 7101, 7002, 7003, 9001
 INJECTION = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -189,6 +189,41 @@ async def world(db: Database) -> World:
                 latitude=18.45,
                 longitude=-72.283,
                 created_at=clock.now - timedelta(hours=5),
+            )
+        )
+        order = Message(
+            operation_id=op_a.id,
+            chat_id=c_ke.id,
+            telegram_message_id=4,
+            author_name="Mwangi",
+            text="FLASH: hold all checkpoints",
+            source_language="en",
+            priority="flash",
+        )
+        s.add(order)
+        await s.flush()
+        flash = Flash(
+            operation_id=op_a.id,
+            message_id=order.id,
+            sender_user_id=COMMANDER_A,
+            sender_name="Mwangi",
+            source_chat_id=COMMANDER_A,
+            source_message_id=1,
+            expected_units=[pnh.id, ke.id],
+            created_at=clock.now - timedelta(minutes=10),
+            remind_after=clock.now,
+            escalate_after=clock.now,
+        )
+        s.add(flash)
+        await s.flush()
+        s.add(
+            FlashAck(
+                flash_id=flash.id,
+                unit_id=pnh.id,
+                chat_id=c_pnh.id,
+                person_user_id=1,
+                person_name="Jean",
+                acked_at=clock.now - timedelta(minutes=7),
             )
         )
         for op, marker in ((op_a, "marker-A"), (op_b, "marker-B")):
@@ -423,3 +458,59 @@ async def test_every_page_view_is_an_audit_event(client: TestClient, world: Worl
     await client.get(f"/console/log/{world.message_a}")
     await client.get("/console/board")  # refused for an auditor, and audited as such
     assert await views() == before + 3
+
+
+async def test_flash_orders_show_each_units_acknowledgement(
+    client: TestClient,  # type: ignore[type-arg]
+    world: World,
+) -> None:
+    await _login(client, world, COMMANDER_A)
+    body = await (await client.get("/console/flash")).text()
+    assert "FLASH: hold all checkpoints" in body
+    assert I18N.t("console.acks_title", "sw", acked=1, total=2) in body
+    assert "0:03:00" in body  # PNH-2 acknowledged three minutes after the order
+    assert I18N.t("console.waiting", "sw") in body  # KE-3 has not
+
+
+async def test_paging_walks_the_whole_log_once(world: World) -> None:
+    from bot.console.queries import LogFilter
+
+    async with world.deps.db.transaction() as s:
+        chat = (await s.execute(select(Chat).where(Chat.telegram_chat_id == -1001))).scalar_one()
+        s.add_all(
+            Message(
+                operation_id=chat.operation_id,
+                chat_id=chat.id,
+                telegram_message_id=100 + i,
+                text=f"report {i}",
+                source_language="ht",
+            )
+            for i in range(120)
+        )
+    seen: list[int] = []
+    before = None
+    while True:
+        page = await world.deps.queries.log(1, LogFilter(before=before), limit=50)
+        seen.extend(e.message_id for e in page.entries)
+        if page.next_before is None:
+            break
+        before = page.next_before
+    assert len(seen) == len(set(seen)) == 123  # 120 reports, two messages and the FLASH
+    assert seen == sorted(seen, reverse=True)
+
+
+async def test_a_login_posted_from_another_site_is_refused(
+    client: TestClient,  # type: ignore[type-arg]
+    world: World,
+) -> None:
+    link = await world.deps.auth.issue_link(AUDITOR_A, telegram_language=None)
+    r = await client.post(
+        "/console/login",
+        data={"t": link.token},
+        headers={"Origin": "https://evil.example"},
+        allow_redirects=False,
+    )
+    assert r.status == 403
+    assert "Set-Cookie" not in r.headers
+    ok = await client.post("/console/login", data={"t": link.token}, allow_redirects=False)
+    assert ok.status == 303  # the link was not spent by the refused attempt
