@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Role
@@ -31,6 +31,9 @@ LINK_EVENT = "console.link"
 LOGIN_EVENT = "console.login"
 LOGOUT_EVENT = "console.logout"
 VIEW_EVENT = "console.view"
+# Ended sessions and spent links are kept this long, then deleted (the audit log keeps the
+# record of every login; these rows only check tokens).
+KEEP_ENDED = timedelta(days=1)
 # Why a link was refused, as the catalog key the person reads.
 LINK_REFUSALS = {
     "unknown": N_("console.link_unknown"),
@@ -109,6 +112,7 @@ class ConsoleAuth:
         """A one-time link for an auditor, commander or admin; AccessDenied for anyone else."""
         now = self.clock()
         async with self.db.transaction() as s:
+            await _forget_old(s, now - KEEP_ENDED)
             person = await _person(s, user_id)
             role, operation_id, language = self._grant(person, user_id, telegram_language)
             if role is None:
@@ -285,6 +289,14 @@ class ConsoleAuth:
             operation_id=operation_id,
             payload={k: v for k, v in payload.items() if v is not None},
         )
+
+
+async def _forget_old(s: AsyncSession, cut: datetime) -> None:
+    await s.execute(delete(ConsoleSession).where(ConsoleSession.expires_at < cut))
+    live = select(ConsoleSession.link_id)
+    await s.execute(
+        delete(ConsoleLink).where(ConsoleLink.expires_at < cut, ConsoleLink.id.not_in(live))
+    )
 
 
 async def _person(s: AsyncSession, user_id: int) -> Person | None:

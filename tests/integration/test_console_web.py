@@ -514,3 +514,16 @@ async def test_a_login_posted_from_another_site_is_refused(
     assert "Set-Cookie" not in r.headers
     ok = await client.post("/console/login", data={"t": link.token}, allow_redirects=False)
     assert ok.status == 303  # the link was not spent by the refused attempt
+
+
+async def test_old_links_and_sessions_are_forgotten(client: TestClient, world: World) -> None:  # type: ignore[type-arg]
+    from storage.models import ConsoleLink, ConsoleSession
+
+    await _login(client, world, AUDITOR_A)
+    await world.deps.auth.issue_link(AUDITOR_A, telegram_language=None)  # never used
+    world.clock.now += timedelta(days=2)
+    await world.deps.auth.issue_link(AUDITOR_A, telegram_language=None)
+    async with world.deps.db.transaction() as s:
+        links = (await s.execute(select(func.count()).select_from(ConsoleLink))).scalar()
+        sessions = (await s.execute(select(func.count()).select_from(ConsoleSession))).scalar()
+    assert (links, sessions) == (1, 0)  # only the new link is left
