@@ -94,7 +94,7 @@ def build_services(settings: Settings, translator: Any = None) -> Services:
 
 def register_handlers(app: AnyApp) -> None:
     """Register every handler, in an order that matters (see the comments)."""
-    from handlers import admin, audit, enrollment, relay
+    from handlers import admin, audit, console, enrollment, relay
     from handlers import flash as flash_handlers
     from handlers import status as status_handlers
     from handlers.errors import on_error
@@ -121,6 +121,7 @@ def register_handlers(app: AnyApp) -> None:
         "how": relay.how,
         "log": audit.log_command,
         "search": audit.search_command,
+        "console": console.console_command,
         # Issue 7: SITREPs, the board, FLASH messages.
         "report": status_handlers.report,
         "sitrep": status_handlers.report,
@@ -258,11 +259,16 @@ async def serve(
         await metrics.start()
         telemetry = Tee(prometheus, telemetry) if telemetry is not None else prometheus
         metrics.connecting = True
+    # The web console: links from /console whenever it has an address; served here when a
+    # port is set (else by `daraja console` elsewhere).
+    console = await _start_console(settings, services)
     if not await connect(app, settings, stop):
         log.info("stopped before the Bot API could be reached")
         await app.bot.shutdown()
         if metrics is not None:
             await metrics.stop()
+        if console is not None:
+            await console.stop()
         await services.db.dispose()
         return
     if metrics is not None:
@@ -423,7 +429,28 @@ async def serve(
         await app.shutdown()
         if metrics is not None:
             await metrics.stop()  # Issue 10
+        if console is not None:
+            await console.stop()
         await services.db.dispose()
+
+
+async def _start_console(settings: Settings, services: Services) -> Any:
+    """Give /console its link service and address; serve the console if a port is set."""
+    from bot.console.server import ConsoleServer, build_auth, build_deps, console_url
+
+    url = console_url(settings)
+    if url is None:
+        return None
+    auth = build_auth(services)
+    services.extra["console_auth"] = auth
+    services.extra["console_url"] = url
+    if settings.console_port is None:
+        return None
+    server = ConsoleServer(
+        build_deps(services, auth), host=settings.console_listen, port=settings.console_port
+    )
+    await server.start()
+    return server
 
 
 async def connect(app: AnyApp, settings: Settings, stop: asyncio.Event) -> bool:

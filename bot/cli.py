@@ -43,6 +43,7 @@ _COMMANDS: list[tuple[str, str, str]] = [
         "bot.cli_eval:register",
     ),
     ("audit", "verify, anchor and export the audit log", "bot.cli_audit:register"),
+    ("console", "serve the web console on its own", "bot.console.server:register"),
     ("i18n", "manage the interface text catalogs", "bot.cli_i18n:register"),
     ("sandbox", "run the local Bot API sandbox", "bot.cli_sandbox:register"),
     ("bench", "benchmarks (translation, relay, status, export)", "bot.cli_bench:register"),

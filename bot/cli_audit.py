@@ -203,11 +203,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 async def _export_async(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.audit_dates import parse_range
-    from bot.services.audit_access import resolve_scope
+    from bot.audit_export_run import plan_export, run_export
     from storage.audit import READ_EVENT
-    from storage.audit_export import write_export
-    from storage.audit_read import EventFilter, iter_records
     from storage.models import utcnow
 
     chain = _chain(settings)
@@ -223,9 +220,14 @@ async def _export_async(args: argparse.Namespace, settings: Settings) -> int:
     db = await _open(settings)
     try:
         try:
-            span = parse_range(args.since, args.until, now=utcnow())
-            async with db.transaction() as session:
-                scope = await resolve_scope(session, operation=args.operation, unit=args.unit)
+            plan = await plan_export(
+                db,
+                operation=args.operation,
+                unit=args.unit,
+                since=args.since,
+                until=args.until,
+                now=utcnow(),
+            )
         except (UserInputError, NotFound) as exc:
             async with db.transaction() as session:
                 await chain.append(
@@ -237,22 +239,19 @@ async def _export_async(args: argparse.Namespace, settings: Settings) -> int:
                     payload={**request, "reason": str(exc)},
                 )
             return _fail(str(exc))
-        filt = EventFilter(operation_id=scope.operation_id, since=span.since, until=span.until)
 
         def progress(n: int) -> None:
             print(f"  {n:,} events exported…", file=sys.stderr)
 
         with _output(args.out, bom=args.bom) as out:
-            count = await write_export(
-                iter_records(db, filt), out, args.format, keep=scope.matcher(), progress=progress
-            )
+            count = await run_export(db, plan, out, args.format, progress=progress)
         async with db.transaction() as session:
             await chain.append(
                 session,
                 component="cli",
                 event_type=READ_EVENT,
                 actor=actor,
-                operation_id=scope.operation_id,
+                operation_id=plan.scope.operation_id,
                 payload={**request, "events": count},
             )
     finally:

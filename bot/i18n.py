@@ -82,6 +82,7 @@ KEY_FAMILIES: dict[str, tuple[str, ...]] = {
         "how",
         "log",
         "search",
+        "console",
         "newop",
         "addunit",
         "code",

@@ -229,6 +229,26 @@ class Settings(BaseSettings):
     metrics_listen: str = Field(
         default="127.0.0.1", description="Address the metrics and /healthz server listens on."
     )
+    # The web console: off unless a port is set; local only unless a proxy publishes it.
+    console_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Serve the web console on this port (the bot process; `/console` links).",
+    )
+    console_listen: str = Field(
+        default="127.0.0.1", description="Address the web console listens on."
+    )
+    console_url: str | None = Field(
+        default=None,
+        description="Console address people open (behind a proxy); unset: http://LISTEN:PORT.",
+    )
+    console_link_minutes: int = Field(
+        default=5, ge=1, le=60, description="Minutes a `/console` login link stays valid."
+    )
+    console_session_minutes: int = Field(
+        default=60, ge=5, le=1440, description="Minutes a console session lasts."
+    )
     # Issue 10: how long one LibreTranslate request may take before the next server is tried.
     libretranslate_timeout: float = Field(
         default=10.0, gt=0, le=300, description="Seconds one LibreTranslate request may take."

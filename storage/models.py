@@ -342,6 +342,37 @@ class Copy(Base):
     retired: Mapped[str | None] = mapped_column(String(16), default=None)
 
 
+class ConsoleLink(Base):
+    """A one-time web console login link, bound to a person and role; only its SHA-256 kept."""
+
+    __tablename__ = "console_links"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger)
+    role: Mapped[str] = mapped_column(String(16))
+    operation_id: Mapped[int | None] = mapped_column(ForeignKey("operations.id"))
+    language: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class ConsoleSession(Base):
+    """A web console session opened by one link; only its cookie token's SHA-256 kept."""
+
+    __tablename__ = "console_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("console_links.id"))
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger)
+    role: Mapped[str] = mapped_column(String(16))
+    operation_id: Mapped[int | None] = mapped_column(ForeignKey("operations.id"))
+    language: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
 class AuditPurgeGate(Base):
     """One row: the seq at or below which the guard trigger lets a retention purge delete.
 

@@ -29,11 +29,12 @@ COMMAND_ROLES: dict[str, frozenset[Role]] = {
     "how": frozenset({Role.OFFICER, Role.COMMANDER, Role.AUDITOR, Role.ADMIN}),
     "log": frozenset({Role.AUDITOR, Role.ADMIN}),
     "search": frozenset({Role.AUDITOR, Role.ADMIN}),
+    "console": frozenset({Role.AUDITOR, Role.COMMANDER, Role.ADMIN}),
 }
 
 # Commands whose output is sensitive and must stay in a private chat.
 PRIVATE_ONLY = frozenset(
-    {"newop", "addunit", "code", "revoke", "join", "log", "search", "where", "who"}
+    {"newop", "addunit", "code", "revoke", "join", "log", "search", "where", "who", "console"}
 )
 
 

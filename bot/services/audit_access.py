@@ -447,6 +447,13 @@ class AuditAccess:
         )
         return LogPage(query=query, entries=entries, next_cursor=ids[-1] if more else None)
 
+    async def translations(
+        self, session: AsyncSession, message_ids: list[int]
+    ) -> dict[tuple[int, int], tuple[TranslationView, ...]]:
+        """Every translation of these messages with its deliveries, by (message, revision):
+        the same view `/log` shows (the web console reads through it too)."""
+        return await self._translations(session, message_ids)
+
     async def _translations(
         self, session: AsyncSession, message_ids: list[int]
     ) -> dict[tuple[int, int], tuple[TranslationView, ...]]:

@@ -43,7 +43,19 @@ def sandbox(e2e_dir: Path) -> Iterator[SandboxProcess]:
 
 
 @pytest.fixture(scope="session")
-def bot(sandbox: SandboxProcess, e2e_dir: Path, models_dir: Path) -> Iterator[BotProcess]:
+def console_port() -> int:
+    """A free local port for the bot's web console."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def bot(
+    sandbox: SandboxProcess, e2e_dir: Path, models_dir: Path, console_port: int
+) -> Iterator[BotProcess]:
     proc = BotProcess(
         e2e_dir,
         sandbox.url,
@@ -56,6 +68,7 @@ def bot(sandbox: SandboxProcess, e2e_dir: Path, models_dir: Path) -> Iterator[Bo
             "DARAJA_RATE_GROUP_PER_MIN": "0",
             "DARAJA_LOG_LEVEL": "DEBUG",
             "DARAJA_AUDIT_HMAC_KEY": AUDIT_KEY,
+            "DARAJA_CONSOLE_PORT": str(console_port),
         },
     ).start()
     try:

@@ -1,0 +1,273 @@
+"""What the console shows, read from the database: the message log (filtered, keyset-paged,
+newest first), one message with every copy, FLASH acknowledgement timelines, and the last
+known positions for the map.
+
+The log reuses the auditor's view objects (`bot.services.audit_access`): an entry here is the
+same `LogEntry` that `/log` sends in Telegram, scoped to the viewer's operation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, and_, cast, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.services.audit_access import AuditAccess, LogEntry
+from storage.db import Database
+from storage.models import Chat, Delivery, Message, Operation, TranslationRow, Unit
+from storage.status_repo import Flash, FlashAck
+
+PAGE_SIZE = 50
+SIDES = ("PNH", "MSS")
+VERDICTS = ("flagged", "clean")
+STATES = ("pending", "sending", "sent", "ambiguous", "failed")
+LANGUAGES = ("ht", "fr", "en", "sw")
+MAX_SEARCH = 200
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """The log page's filters, as parsed from the query string (all optional)."""
+
+    unit: str | None = None
+    side: str | None = None
+    language: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    verdict: str | None = None
+    state: str | None = None
+    text: str | None = None
+    before: int | None = None  # keyset cursor: messages with a smaller id
+
+    def as_params(self) -> dict[str, str]:
+        """The filters as query parameters (without the cursor), for links and the audit."""
+        out: dict[str, str] = {}
+        for name in ("unit", "side", "language", "verdict", "state", "text"):
+            value = getattr(self, name)
+            if value:
+                out[name] = str(value)
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value.strftime("%Y-%m-%dT%H:%M")
+        return out
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """One page of the log, newest first; `next_before` is None on the last page."""
+
+    entries: tuple[LogEntry, ...]
+    next_before: int | None
+    units: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AckStep:
+    """One expected unit of a FLASH, acknowledged or still waited for."""
+
+    unit: str
+    side: str
+    by: str | None
+    at: datetime | None
+    after_s: float | None
+
+
+@dataclass(frozen=True)
+class FlashTimeline:
+    """A FLASH order and its per-unit acknowledgement timeline (first acknowledged first)."""
+
+    flash_id: int
+    text: str
+    sender: str
+    sent_at: datetime
+    steps: tuple[AckStep, ...] = field(default=())
+
+    @property
+    def acked(self) -> int:
+        """How many expected units acknowledged."""
+        return sum(1 for s in self.steps if s.at is not None)
+
+
+class ConsoleQueries:
+    """Read-only queries, each scoped to one operation (None: an unenrolled admin's view)."""
+
+    def __init__(self, db: Database, access: AuditAccess) -> None:
+        self.db = db
+        self.access = access
+
+    async def units(self, operation_id: int | None) -> tuple[str, ...]:
+        """Unit codes of the operation, for the filter's choices."""
+        async with self.db.transaction() as s:
+            return await _unit_codes(s, operation_id)
+
+    async def log(
+        self, operation_id: int | None, filt: LogFilter, *, limit: int = PAGE_SIZE
+    ) -> LogPage:
+        """A page of messages matching the filters, newest first (keyset on the id)."""
+        async with self.db.transaction() as s:
+            stmt = (
+                select(Message, Chat, Operation, Unit)
+                .join(Chat, Message.chat_id == Chat.id)
+                .join(Operation, Message.operation_id == Operation.id)
+                .outerjoin(Unit, Chat.unit_id == Unit.id)
+                .order_by(Message.id.desc())
+                .limit(limit + 1)
+            )
+            stmt = _where(stmt, operation_id, filt)
+            rows = (await s.execute(stmt)).all()
+            more = len(rows) > limit
+            rows = rows[:limit]
+            entries = await self._entries(s, rows)
+            units = await _unit_codes(s, operation_id)
+        return LogPage(entries, entries[-1].message_id if more and entries else None, units)
+
+    async def message(self, operation_id: int | None, message_id: int) -> LogEntry | None:
+        """One message with every copy, or None if it is not the viewer's operation's."""
+        async with self.db.transaction() as s:
+            stmt = (
+                select(Message, Chat, Operation, Unit)
+                .join(Chat, Message.chat_id == Chat.id)
+                .join(Operation, Message.operation_id == Operation.id)
+                .outerjoin(Unit, Chat.unit_id == Unit.id)
+                .where(Message.id == message_id)
+            )
+            if operation_id is not None:
+                stmt = stmt.where(Message.operation_id == operation_id)
+            rows = (await s.execute(stmt)).all()
+            entries = await self._entries(s, rows)
+        return entries[0] if entries else None
+
+    async def flash_of(self, operation_id: int | None, message_id: int) -> FlashTimeline | None:
+        """The acknowledgement timeline when a message is a FLASH order."""
+        async with self.db.transaction() as s:
+            stmt = select(Flash).where(Flash.message_id == message_id)
+            if operation_id is not None:
+                stmt = stmt.where(Flash.operation_id == operation_id)
+            flash = (await s.execute(stmt)).scalar_one_or_none()
+            return await _timeline(s, flash) if flash is not None else None
+
+    async def flashes(self, operation_id: int | None, *, limit: int = 20) -> list[FlashTimeline]:
+        """The operation's latest FLASH orders, newest first, each with its timeline."""
+        async with self.db.transaction() as s:
+            stmt = select(Flash).order_by(Flash.id.desc()).limit(limit)
+            if operation_id is not None:
+                stmt = stmt.where(Flash.operation_id == operation_id)
+            return [await _timeline(s, f) for f in (await s.execute(stmt)).scalars()]
+
+    async def _entries(self, s: AsyncSession, rows: Any) -> tuple[LogEntry, ...]:
+        ids = [r.Message.id for r in rows]
+        translations = await self.access.translations(s, ids)
+        return tuple(
+            LogEntry(
+                message_id=m.id,
+                at=m.created_at,
+                edited_at=m.edited_at,
+                revision=m.revision,
+                operation=op.name,
+                unit=unit.code if unit else None,
+                chat_title=chat.title,
+                telegram_chat_id=chat.telegram_chat_id,
+                author_name=m.author_name,
+                author_user_id=m.author_user_id,
+                language=m.source_language,
+                priority=m.priority,
+                original=m.text,
+                translations=translations.get((m.id, m.revision), ()),
+            )
+            for m, chat, op, unit in rows
+        )
+
+
+def _where(stmt: Any, operation_id: int | None, f: LogFilter) -> Any:
+    if operation_id is not None:
+        stmt = stmt.where(Message.operation_id == operation_id)
+    if f.before is not None:
+        stmt = stmt.where(Message.id < f.before)
+    if f.unit:
+        stmt = stmt.where(func.lower(Unit.code) == f.unit.lower())
+    if f.side:
+        stmt = stmt.where(Unit.side == f.side)
+    if f.language:
+        stmt = stmt.where(Message.source_language == f.language)
+    if f.since is not None:
+        stmt = stmt.where(Message.created_at >= f.since)
+    if f.until is not None:
+        stmt = stmt.where(Message.created_at < f.until)
+    if f.verdict:
+        # A translation's flags are a JSON list: "[]" when the output raised no doubt.
+        flagged = exists().where(
+            TranslationRow.message_id == Message.id,
+            TranslationRow.revision == Message.revision,
+            cast(TranslationRow.flags, String) != "[]",
+        )
+        stmt = stmt.where(flagged if f.verdict == "flagged" else ~flagged)
+    if f.state:
+        stmt = stmt.where(
+            exists().where(
+                and_(
+                    Delivery.message_id == Message.id,
+                    Delivery.revision == Message.revision,
+                    Delivery.state == f.state,
+                )
+            )
+        )
+    if f.text:
+        pattern = "%" + _escape_like(f.text.lower()) + "%"
+        in_translation = exists().where(
+            TranslationRow.message_id == Message.id,
+            func.lower(TranslationRow.text).like(pattern, escape="\\"),
+        )
+        stmt = stmt.where(or_(func.lower(Message.text).like(pattern, escape="\\"), in_translation))
+    return stmt
+
+
+async def _unit_codes(s: AsyncSession, operation_id: int | None) -> tuple[str, ...]:
+    stmt = select(Unit.code).order_by(Unit.code)
+    if operation_id is not None:
+        stmt = stmt.where(Unit.operation_id == operation_id)
+    return tuple(dict.fromkeys((await s.execute(stmt)).scalars()))
+
+
+async def _timeline(s: AsyncSession, flash: Flash) -> FlashTimeline:
+    message = await s.get(Message, flash.message_id)
+    units = {
+        u.id: u
+        for u in (
+            await s.execute(select(Unit).where(Unit.operation_id == flash.operation_id))
+        ).scalars()
+    }
+    acks = {
+        a.unit_id: a
+        for a in (await s.execute(select(FlashAck).where(FlashAck.flash_id == flash.id))).scalars()
+    }
+    steps = []
+    for unit_id in flash.expected_units or []:
+        unit = units.get(int(unit_id))
+        if unit is None:
+            continue
+        ack = acks.get(unit.id)
+        steps.append(
+            AckStep(
+                unit=unit.code,
+                side=unit.side,
+                by=ack.person_name if ack else None,
+                at=ack.acked_at if ack else None,
+                after_s=(ack.acked_at - flash.created_at).total_seconds() if ack else None,
+            )
+        )
+    steps.sort(key=lambda st: (st.at is None, st.at or flash.created_at, st.unit))
+    return FlashTimeline(
+        flash_id=flash.id,
+        text=message.text if message else "",
+        sender=flash.sender_name,
+        sent_at=flash.created_at,
+        steps=tuple(steps),
+    )
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
