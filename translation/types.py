@@ -33,6 +33,7 @@ class Flag(StrEnum):
     TRUNCATED_INPUT = "split_long_input"
     LANGUAGE_UNCERTAIN = "language_uncertain"
     NO_MODEL = "no_model"
+    LANGUAGE_TAG = "language_tag_leaked"  # a model wrote a language tag ("Swh Latn …")
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,6 @@
-"""The LibreTranslate backend through the real engine, against a recorded-contract fake server.
-
-Why a fake: the `libretranslate` package (1.9.6) needs PyTorch and stanza, which Daraja keeps
-out of its environment, and cannot be installed here offline with the fixture models. The fake
-below is an aiohttp server on 127.0.0.1 implementing LibreTranslate's documented API as its
-own test suite pins it (libretranslate/tests/test_api/test_api_translate.py):
-`POST /translate` with JSON `q` (string or list), `source`, `target`, `format`, `api_key` →
-`{"translatedText": str | [str]}`; errors as `{"error": "..."}`: 400 "`<code>` is not
-supported" / "Invalid request: missing q parameter", 403 "Invalid API key", 429 "Too many
-request limits violations", 500 "Cannot translate text: ..."; `GET /languages` →
-`[{"code", "name", "targets"}]`. Its "translation" maps a few Kreyòl words to English and
-keeps everything else (placeholders included), so results are exact.
+"""The LibreTranslate backend through the real engine, against fake servers that answer what
+the real LibreTranslate 1.9.6 answers (`tests/support/fake_libretranslate.py`; the real server
+itself is exercised by `test_libretranslate_real.py` where it is installed).
 
 The local models are small fakes behind the engine's runtime seam (tagging text `<local>`):
 what is under test is the engine's use of the servers, its fail-over to the local route, and
@@ -19,7 +10,6 @@ bundled CTranslate2 fixture models.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -27,89 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
+from tests.support.fake_libretranslate import FakeLibreTranslate
 from translation.ct2 import SegmentRequest, SegmentResult
 from translation.engine import EngineConfig, TextTools
 from translation.libretranslate import LibreTranslateClient, RemoteFirstEngine, RemoteUnavailable
 from translation.types import Flag, Route
 
 API_KEY = "lt-key-0123456789"
-WORDS = {"Inite": "Unit", "rive": "arrived", "a": "at", "nan": "in", "Nou": "We", "bezwen": "need"}
-SUPPORTED = {"ht": ["en"], "en": ["ht", "fr"], "fr": ["en"]}
-
-
-@dataclass
-class FakeLibreTranslate:
-    """LibreTranslate's HTTP contract on loopback; `script` queues behaviours per request."""
-
-    require_key: str | None = None
-    script: list[str] = field(default_factory=list)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    url: str = ""
-    _runner: web.AppRunner | None = None
-
-    async def start(self) -> FakeLibreTranslate:
-        app = web.Application()
-        app.router.add_post("/translate", self._translate)
-        app.router.add_get("/languages", self._languages)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _languages(self, request: web.Request) -> web.Response:
-        names = {"ht": "Haitian Creole", "en": "English", "fr": "French"}
-        return web.json_response(
-            [{"code": c, "name": names[c], "targets": t} for c, t in SUPPORTED.items()]
-        )
-
-    async def _translate(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            return web.json_response({"error": "Invalid JSON format"}, status=400)
-        if not isinstance(body, dict):
-            return web.json_response({"error": "Invalid JSON format"}, status=400)
-        self.requests.append(body)
-        action = self.script.pop(0) if self.script else "ok"
-        if action == "429":
-            return web.json_response(
-                {"error": "Too many request limits violations"},
-                status=429,
-                headers={"Retry-After": "60"},
-            )
-        if action == "500":
-            return web.json_response({"error": "Cannot translate text: boom"}, status=500)
-        if action == "slow":
-            await asyncio.sleep(2)
-        if action == "malformed":
-            return web.json_response({"translatedText": ["only one"] * 7})
-        if self.require_key is not None and body.get("api_key") != self.require_key:
-            return web.json_response({"error": "Invalid API key"}, status=403)
-        q = body.get("q")
-        if not q:
-            return web.json_response({"error": "Invalid request: missing q parameter"}, status=400)
-        source, target = body.get("source"), body.get("target")
-        for code in (source, target):
-            if code not in SUPPORTED:
-                return web.json_response({"error": f"{code} is not supported"}, status=400)
-        if target not in SUPPORTED[source]:
-            return web.json_response({"error": f"{target} is not supported"}, status=400)
-        texts = [q] if isinstance(q, str) else q
-        out = [self._render(t, action) for t in texts]
-        return web.json_response({"translatedText": out[0] if isinstance(q, str) else out})
-
-    @staticmethod
-    def _render(text: str, action: str) -> str:
-        if action == "drop_placeholders":
-            text = re.sub(r"\[\d+\]\s*", "", text)
-        return " ".join(WORDS.get(w, w) for w in text.split(" "))
 
 
 # -- local models: fakes behind the engine's runtime seam -----------------------------------
@@ -290,8 +205,10 @@ async def test_wrong_api_key_is_not_retried_and_falls_back(server: FakeLibreTran
     client = LibreTranslateClient([server.url], api_key="wrong-key-000")
     with pytest.raises(RemoteUnavailable, match="API key refused"):
         await client.translate(["Nou bezwen"], "ht", "en")
-    assert len(server.requests) == 1
-    assert client.stats[server.url].down_until > 0
+    with pytest.raises(RemoteUnavailable, match="no LibreTranslate server available"):
+        await client.translate(["Nou bezwen"], "ht", "en")
+    assert len(server.requests) == 1  # the long auth cooldown: not asked again
+    assert client.servers[server.url].auth_down_until > 0
     await client.close()
 
 
@@ -306,20 +223,20 @@ async def test_pair_a_server_does_not_serve_goes_local_and_is_remembered(
     finally:
         await engine.close()
     assert (first.route, second.route, remote.route) == (Route.DIRECT, Route.DIRECT, Route.REMOTE)
-    # Asked once about sw (400 "sw is not supported"), then not again; ht→en still remote.
-    assert [r["source"] for r in server.requests] == ["sw", "ht"]
+    # sw is not in its /languages: never asked about it; ht→en still remote.
+    assert [r["source"] for r in server.requests] == ["ht"]
 
 
 async def test_pivot_pair_is_asked_directly_of_the_server(server: FakeLibreTranslate) -> None:
-    """Locally ht→fr would pivot through English; the server is asked for ht→fr itself and,
-    not serving it, the local pivot answers."""
+    """Locally ht→fr would pivot through English; the server does not list ht→fr, so it is
+    not asked and the local pivot answers."""
     engine = engine_for(server.url)
     engine._store = Store([*PACKAGES, Package("en_fr", ("en",), ("fr",))])
     try:
         result = await engine.translate("Nou bezwen", "fr", source="ht")
     finally:
         await engine.close()
-    assert [(r["source"], r["target"]) for r in server.requests] == [("ht", "fr")]
+    assert server.requests == []
     assert result.route == Route.PIVOT
 
 
@@ -346,9 +263,11 @@ async def test_refused_request_is_not_sent_to_other_servers(
     server: FakeLibreTranslate, backup: FakeLibreTranslate
 ) -> None:
     client = LibreTranslateClient([server.url, backup.url], api_key=API_KEY)
+    server.script = ["bad_format"]
+    backup.script = ["bad_format"]
     try:
-        with pytest.raises(RemoteUnavailable, match="missing q parameter"):
-            await client.translate([], "ht", "en")
+        with pytest.raises(RemoteUnavailable, match="format is not supported"):
+            await client.translate(["Nou bezwen"], "ht", "en")
     finally:
         await client.close()
     assert len(server.requests) + len(backup.requests) == 1
