@@ -50,6 +50,7 @@ def build_engine(settings: Settings) -> Engine:
                 timeout_per_segment_s=settings.libretranslate_timeout_per_segment,
                 timeout_max_s=settings.libretranslate_timeout_max,
                 auth_cooldown_s=settings.libretranslate_auth_cooldown,
+                queue_wait_s=settings.libretranslate_queue_wait,
             ),
         )
         return RemoteFirstEngine.from_models_dir(

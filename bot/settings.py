@@ -212,6 +212,13 @@ class Settings(BaseSettings):
         le=256,
         description="Requests in flight at once per LibreTranslate server (about its threads).",
     )
+    libretranslate_queue_wait: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="Seconds a request may wait for a free slot on a server (or for its pace) "
+        "before the local models translate it instead (nothing was sent).",
+    )
     libretranslate_segments_per_min: float = Field(
         default=0,
         ge=0,

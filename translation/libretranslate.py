@@ -127,6 +127,7 @@ class ClientLimits:
     timeout_max_s: float = 120.0  # hard ceiling for one request, however many segments
     auth_cooldown_s: float = 900.0  # after a refused or missing API key
     languages_ttl_s: float = 600.0  # how long a `/languages` answer is trusted
+    queue_wait_s: float = 30.0  # longest wait for a free slot or pace budget (nothing sent yet)
 
 
 class LibreTranslateClient:
@@ -319,7 +320,7 @@ class LibreTranslateClient:
     ) -> list[str]:
         """One request, within the server's in-flight cap and pace; one retry on a 5xx or a
         connection error (nothing was translated then)."""
-        patience = self.timeout_s
+        patience = self.limits.queue_wait_s
         try:
             await asyncio.wait_for(server.slots.acquire(), timeout=patience)
         except TimeoutError:
