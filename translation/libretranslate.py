@@ -12,20 +12,33 @@ checking that every placeholder came back (else translating around it, `span_rep
 unmasking, quality flags. Only the segment call itself (`SegmentTranslation`, see
 `translation.chain`) goes to a server: the servers see masked segments, never the spans.
 
-The server API (LibreTranslate's documented HTTP API):
+The server API, as LibreTranslate 1.9.6 answers it (`tests/support/fake_libretranslate.py`
+reproduces it, `tests/integration/test_libretranslate_real.py` checks the real server):
 - `POST /translate` JSON `{"q": [segments], "source", "target", "format": "text",
-  "api_key"?}` → 200 `{"translatedText": [texts]}`; errors are `{"error": "..."}` with
-  400 (bad request; `"<code> is not supported"` for a language), 403 (API key), 429 (rate
-  limit), 500 (translation failed).
-- `GET /languages` → `[{"code", "name", "targets": [codes]}]` (used by `pairs()`).
+  "api_key"?}` → 200 `{"translatedText": [texts]}`; errors are `{"error": "..."}`: 400
+  "`xx` is not supported" / "… is not available as a target language from …" (the server
+  lacks the pair), 400 "Please contact the server operator to get an API key" and 403
+  "Invalid API key" (auth), 400 "Invalid request: request (n) exceeds text limit (m)"
+  (`--batch-limit` / `--char-limit`), 429 "Slowdown: …" without Retry-After (each `q` item
+  costs one), 500 "Cannot translate text: …".
+- `GET /languages` → `[{"code", "name", "targets": [codes]}]`; `GET /frontend/settings` →
+  `{"charLimit", …}`.
 
-Fail-over, in order: the servers are tried one after another (round-robin start, so load
-spreads); a connection error or 5xx is retried once on the same server after a short pause; a
-timeout, 429, 403 or malformed answer moves on at once. A server that failed is skipped for
-`cooldown_s` (429: its Retry-After when longer), so later messages do not wait for it again. A
-server that says it does not support a pair is not asked for that pair again for
-`unsupported_ttl_s`. When no server answers, the local route (direct, multilingual or pivot on
-CTranslate2) translates the segments; with no local route, the pair is missing as before.
+Routing and fail-over (per-server state in `translation.lt_servers`): only servers listing
+the pair in `/languages` (cached, refreshed with backoff) and not cooling down (after a
+failure, an auth failure, or for that pair) are tried, round-robin. Segments go in `q` lists
+within the server's limits, at most `max_in_flight` requests per server at once, paced by
+segments when a per-minute budget is set. A 5xx or connection error is retried once on the
+same server; a pair the server lacks, an auth failure, a 429, or a malformed answer moves on
+to the next server. A request that times out (its timeout grows with its segments, up to a
+hard ceiling) is abandoned for good: never sent to another server, its segments translated
+once by the local models. A request every server would refuse (another 400) goes local at
+once. Whatever no server translated, the local route (direct, multilingual or pivot on
+CTranslate2) translates; with no local route, the pair is missing as before.
+
+A multilingual package inside LibreTranslate answers with its language tag ("Swh Latn …",
+Argos ignores the target prefix): the tag is cut out and `Flag.LANGUAGE_TAG` set
+(`translation.tags`).
 
 Scores: LibreTranslate returns no probabilities, so a remotely translated segment carries a
 fixed neutral confidence (`REMOTE_CONFIDENCE`, above the low-confidence threshold): the other
