@@ -339,6 +339,9 @@ class LibreTranslateClient:
         except TimeoutError:
             raise _Busy() from None
         try:
+            if not server.up() or not server.serves(source, target):
+                # It failed (or lost the pair) while this request waited for a slot.
+                raise _Busy()
             wait = server.pacer.reserve(len(texts), max_wait_s=patience)
             if wait is None:
                 raise _Busy()

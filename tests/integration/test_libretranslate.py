@@ -290,12 +290,18 @@ def test_settings_put_the_servers_in_front_of_the_installed_models(tmp_path: Pat
             libretranslate_urls="http://127.0.0.1:5000, http://127.0.0.1:5001",
             libretranslate_api_key=API_KEY,
             libretranslate_timeout=3,
+            libretranslate_in_flight=4,
+            libretranslate_batch_limit=8,
+            libretranslate_segments_per_min=600,
         )
     )
     assert not isinstance(plain, RemoteFirstEngine)
     assert isinstance(remote, RemoteFirstEngine)
     assert remote.client.urls == ["http://127.0.0.1:5000", "http://127.0.0.1:5001"]
     assert (remote.client.api_key, remote.client.timeout_s) == (API_KEY, 3)
+    limits = remote.client.limits
+    assert (limits.max_in_flight, limits.batch_limit, limits.per_minute) == (4, 8, 600)
+    assert limits.char_limit is None  # 0: only what a server publishes
 
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "models"
@@ -625,3 +631,33 @@ async def test_server_case_and_punctuation_changes_leave_the_spans_daraja_s() ->
     assert "KE-3" in shouted.text
     assert "14:30" in shouted.text
     assert quiet.text == quiet.text.lower()
+
+
+async def test_a_burst_with_timeouts_translates_every_segment_exactly_once() -> None:
+    """Target, under a burst: 0 requests repeated after a timeout. Whatever times out on the
+    slow server is translated once, locally; everything else once, remotely."""
+    slow = await started(threads=1, seconds_per_segment=2.5)
+    fast = await started()
+    client = LibreTranslateClient(
+        [slow.url, fast.url],
+        timeout_s=1.0,
+        limits=ClientLimits(max_in_flight=1, timeout_per_segment_s=0),
+    )
+    engine = engine_over(client)
+    words = _NEEDS.split()
+    messages = [f"Nou bezwen {a} ak {b}" for a in words[:4] for b in words[4:7]]
+    try:
+        results = await asyncio.gather(*(engine.translate(m, "en", source="ht") for m in messages))
+    finally:
+        await engine.close()
+        await slow.stop()
+        await fast.stop()
+    assert client.stats[slow.url].timeouts >= 1
+    sent = slow.segments_requested() + fast.segments_requested()
+    assert len(sent) == len(set(sent))  # no segment sent twice
+    local = LocalRuntime.calls
+    assert not set(local) & set(fast.segments_requested())
+    assert sorted(local) == sorted(slow.segments_requested())  # abandoned: local, once
+    remote = [r for r in results if r.route == Route.REMOTE]
+    assert len(remote) == len(fast.requests)
+    assert len(remote) + len(local) == len(messages)
