@@ -134,4 +134,12 @@ def _peers(args: argparse.Namespace) -> dict[str, Any]:
         if rate is not None:
             ratio = peers[f"daraja_vs_{name}"]
             print(f"    {name}: {rate:.1f} msg/s; daraja/{name} {ratio:.2f} (target >= 4)")
+    burst = peers.get("libretranslate_burst")
+    if burst:
+        print(
+            f"    burst of {burst['messages']} through Daraja's LibreTranslate client "
+            f"(defaults): {burst['served_remotely']} remote, {burst['served_locally']} local, "
+            f"{burst['timeouts']} timed out, {burst['requests']} requests, "
+            f"{burst['seconds']:.1f} s"
+        )
     return peers

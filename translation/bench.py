@@ -469,9 +469,9 @@ def run_peers(
         root = Path(tmp)
         say(f"building the {shape.layers}+{shape.layers}-layer d{shape.d_model} model for peers")
         model_dir, sp_path = build_random_model(root / "pkg", shape, quantization=compute_type)
-        texts = sentences(messages * 3, seed=2)
-        warm, concurrent, single = texts[:8], texts[messages : 2 * messages], texts[2 * messages :]
-        single = single[: min(32, messages)]
+        texts = sentences(messages * 4, seed=2)
+        warm, concurrent = texts[:8], texts[messages : 2 * messages]
+        single = texts[2 * messages : 3 * messages][: min(32, messages)]
         home = peers.PeerHome(
             root / "home",
             threads=threads,
@@ -522,9 +522,20 @@ def run_peers(
             result["daraja_vs_argostranslate"] = round(daraja["daraja_msgs_per_s"] / rate, 3)
         if "libretranslate" in usable and lt is not None:
             say("libretranslate: starting a server on loopback (loads the model)")
-            rate = asyncio.run(_libretranslate_rate(lt, home, warm, concurrent))
+            rate, burst = asyncio.run(
+                _libretranslate_rate(
+                    lt,
+                    home,
+                    warm,
+                    concurrent,
+                    _BenchPackage(model_dir=model_dir, sp_model=sp_path),
+                    _peer_engine_config(threads, beam_size, decoding_length, compute_type),
+                    texts[3 * messages :],
+                )
+            )
             result["libretranslate_msgs_per_s"] = round(rate, 2)
             result["daraja_vs_libretranslate"] = round(daraja["daraja_msgs_per_s"] / rate, 3)
+            result["libretranslate_burst"] = burst
     result.update(
         messages=messages,
         threads=threads,
@@ -563,18 +574,9 @@ async def _daraja_rates(
     single: Sequence[str],
 ) -> dict[str, float]:
     """Daraja's engine on the peers' model: all messages at once, then one at a time."""
-    from translation.engine import Engine, EngineConfig
+    from translation.engine import Engine
 
-    config = EngineConfig(
-        threads=threads,
-        compute_type=compute_type,
-        batch_size=32,
-        beam_size=beam_size,
-        cache_size=0,
-        min_decoding_length=decoding_length,
-        max_decoding_length=decoding_length,
-        verify_checksums=False,
-    )
+    config = _peer_engine_config(threads, beam_size, decoding_length, compute_type)
     engine = Engine(_BenchStore(_BenchPackage(model_dir=model_dir, sp_model=sp_path)), config)
     try:
         await asyncio.gather(*(engine.translate(t, "fr", source="en") for t in warm))
@@ -595,13 +597,39 @@ async def _daraja_rates(
     }
 
 
+def _peer_engine_config(
+    threads: int, beam_size: int, decoding_length: int, compute_type: str
+) -> Any:
+    from translation.engine import EngineConfig
+
+    return EngineConfig(
+        threads=threads,
+        compute_type=compute_type,
+        batch_size=32,
+        beam_size=beam_size,
+        cache_size=0,
+        min_decoding_length=decoding_length,
+        max_decoding_length=decoding_length,
+        verify_checksums=False,
+    )
+
+
 async def _libretranslate_rate(
-    executable: Path, home: Any, warm: Sequence[str], texts: Sequence[str]
-) -> float:
+    executable: Path,
+    home: Any,
+    warm: Sequence[str],
+    texts: Sequence[str],
+    pkg: _BenchPackage,
+    config: Any,
+    burst: Sequence[str],
+) -> tuple[float, dict[str, Any]]:
     """Messages per second a real LibreTranslate server translates, one request each (it does
-    not batch across requests), as many in flight as it has threads."""
+    not batch across requests), as many in flight as it has threads; then a burst through
+    Daraja's remote-first engine with the default limits (10 s timeout, 2 in flight), local
+    models as the fallback: how many messages each side served, timeouts, repeats."""
     from translation import peers
-    from translation.libretranslate import ClientLimits, LibreTranslateClient
+    from translation.libretranslate import ClientLimits, LibreTranslateClient, RemoteFirstEngine
+    from translation.types import Route
 
     async with peers.LibreTranslateServer(executable, home, threads=1) as server:
         client = LibreTranslateClient(
@@ -614,6 +642,28 @@ async def _libretranslate_rate(
                 await client.translate([text], "en", "fr")
             t0 = time.perf_counter()
             await asyncio.gather(*(client.translate([t], "en", "fr") for t in texts))
-            return len(texts) / (time.perf_counter() - t0)
+            rate = len(texts) / (time.perf_counter() - t0)
         finally:
             await client.close()
+        remote_client = LibreTranslateClient([server.url], timeout_s=10.0)
+        engine = RemoteFirstEngine(_BenchStore(pkg), config, client=remote_client)
+        try:
+            t0 = time.perf_counter()
+            results = await asyncio.gather(
+                *(engine.translate(t, "fr", source="en") for t in burst)
+            )
+            seconds = time.perf_counter() - t0
+        finally:
+            await engine.close()
+        stats = remote_client.stats[server.url]
+        remote = sum(1 for r in results if r.route == Route.REMOTE)
+        return rate, {
+            "messages": len(burst),
+            "seconds": round(seconds, 2),
+            "served_remotely": remote,
+            "served_locally": len(burst) - remote,
+            "requests": stats.requests,
+            # Each timeout is a request abandoned (the server may still finish it for nobody)
+            # whose segments the local models translated instead.
+            "timeouts": stats.timeouts,
+        }
