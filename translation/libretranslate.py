@@ -64,7 +64,7 @@ from typing import TYPE_CHECKING, Any
 from translation.chain import CachedTranslation, Hypothesis, SegmentTranslation
 from translation.engine import Engine, EngineConfig
 from translation.errors import TranslationError
-from translation.lt_servers import ServerState
+from translation.lt_servers import LANGUAGES_BACKOFF_MAX_S, ServerState
 from translation.tags import strip_leaked_tags
 from translation.types import Flag, Route, Translation
 
@@ -224,7 +224,10 @@ class LibreTranslateClient:
                 pairs = _pairs_of(await self._languages(server.url))
             except (RemoteUnavailable, httpx.HTTPError, ValueError) as exc:
                 pause = server.languages_failed()
-                log.warning(
+                # One warning when it starts failing, then one per longest pause (5 min).
+                loud = server.languages_failures == 1 or pause >= LANGUAGES_BACKOFF_MAX_S
+                log.log(
+                    logging.WARNING if loud else logging.DEBUG,
                     "LibreTranslate %s: /languages failed (%s); asked again in %.0fs",
                     server.host,
                     type(exc).__name__,
