@@ -18,6 +18,7 @@ def register_translate(benches: Any) -> None:
         "--json", action="store_true", help="print one JSON object on the last line"
     )
     _translate_options(bench)
+    _peer_options(bench)
     bench.set_defaults(func=_translate)
 
 
@@ -84,6 +85,65 @@ def _translate(args: argparse.Namespace) -> int:
         f"import translation {result['import_translation_ms']:.0f} ms, "
         f"RSS {result['rss_mb']:.0f} MB (peak {result['max_rss_mb']:.0f} MB)"
     )
+    result["peers"] = _peers(args)
     if args.json:
         print(json.dumps(result))
     return 0
+
+
+def _peer_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--libretranslate",
+        metavar="PATH",
+        help="the `libretranslate` executable of its own environment (default: on PATH)",
+    )
+    parser.add_argument(
+        "--argos-python",
+        metavar="PATH",
+        help="a Python with full argostranslate and spaCy (default: the libretranslate one)",
+    )
+    parser.add_argument(
+        "--no-peers", action="store_true", help="skip argostranslate and LibreTranslate"
+    )
+
+
+def _peers(args: argparse.Namespace) -> dict[str, Any]:
+    """Measure the real peers where installed; say which are absent."""
+    from translation import bench
+
+    if args.no_peers:
+        return {}
+    peers = bench.run_peers(
+        quick=args.quick,
+        threads=args.threads,
+        beam_size=args.beam,
+        messages=args.messages,
+        decoding_length=args.decode_len,
+        compute_type=args.compute_type,
+        libretranslate=args.libretranslate,
+        argos_python=args.argos_python,
+        progress=_progress,
+    )
+    print("peers (same model, threads, beam and output length; own environments):")
+    for name, state in peers["peers"].items():
+        print(f"    {name}: {state}")
+    if "daraja_msgs_per_s" in peers:
+        print(
+            f"    daraja engine: {peers['daraja_msgs_per_s']:.1f} msg/s "
+            f"({peers['messages']} concurrent), "
+            f"{peers['daraja_one_at_a_time_msgs_per_s']:.1f} msg/s one at a time"
+        )
+    for name in ("argostranslate", "libretranslate"):
+        rate = peers.get(f"{name}_msgs_per_s")
+        if rate is not None:
+            ratio = peers[f"daraja_vs_{name}"]
+            print(f"    {name}: {rate:.1f} msg/s; daraja/{name} {ratio:.2f} (target >= 4)")
+    burst = peers.get("libretranslate_burst")
+    if burst:
+        print(
+            f"    burst of {burst['messages']} through Daraja's LibreTranslate client "
+            f"(defaults): {burst['served_remotely']} remote, {burst['served_locally']} local, "
+            f"{burst['timeouts']} timed out, {burst['requests']} requests, "
+            f"{burst['seconds']:.1f} s"
+        )
+    return peers

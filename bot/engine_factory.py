@@ -33,13 +33,27 @@ def build_engine(settings: Settings) -> Engine:
     # Issue 10: with DARAJA_LIBRETRANSLATE_URLS the segment calls go to those servers first;
     # the installed models answer when none can (spans and flags stay Daraja's either way).
     if settings.libretranslate_urls:
-        from translation.libretranslate import LibreTranslateClient, RemoteFirstEngine
+        from translation.libretranslate import (
+            ClientLimits,
+            LibreTranslateClient,
+            RemoteFirstEngine,
+        )
 
         key = settings.libretranslate_api_key
         client = LibreTranslateClient(
             settings.libretranslate_urls,
             api_key=key.get_secret_value() if key is not None else None,
             timeout_s=settings.libretranslate_timeout,
+            limits=ClientLimits(
+                max_in_flight=settings.libretranslate_in_flight,
+                per_minute=settings.libretranslate_segments_per_min,
+                batch_limit=settings.libretranslate_batch_limit,
+                char_limit=settings.libretranslate_char_limit or None,
+                timeout_per_segment_s=settings.libretranslate_timeout_per_segment,
+                timeout_max_s=settings.libretranslate_timeout_max,
+                auth_cooldown_s=settings.libretranslate_auth_cooldown,
+                queue_wait_s=settings.libretranslate_queue_wait,
+            ),
         )
         return RemoteFirstEngine.from_models_dir(
             settings.models_dir, engine_config(settings), client=client

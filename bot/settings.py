@@ -251,7 +251,59 @@ class Settings(BaseSettings):
     )
     # Issue 10: how long one LibreTranslate request may take before the next server is tried.
     libretranslate_timeout: float = Field(
-        default=10.0, gt=0, le=300, description="Seconds one LibreTranslate request may take."
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds one LibreTranslate request of one segment may take (then it is "
+        "abandoned for good and the local models translate it).",
+    )
+    # A LibreTranslate server translates each request on its own: bound what Daraja asks of it.
+    libretranslate_timeout_per_segment: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="Seconds added to DARAJA_LIBRETRANSLATE_TIMEOUT for each further segment "
+        "of a request.",
+    )
+    libretranslate_timeout_max: float = Field(
+        default=120.0, gt=0, le=3600, description="Longest any LibreTranslate request may take."
+    )
+    libretranslate_in_flight: int = Field(
+        default=2,
+        ge=1,
+        le=256,
+        description="Requests in flight at once per LibreTranslate server (about its threads).",
+    )
+    libretranslate_queue_wait: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="Seconds a request may wait for a free slot on a server (or for its pace) "
+        "before the local models translate it instead (nothing was sent).",
+    )
+    libretranslate_segments_per_min: float = Field(
+        default=0,
+        ge=0,
+        description="Segments per minute sent to each server, as its --req-limit counts them "
+        "(each item of q costs one; 0: not paced).",
+    )
+    libretranslate_batch_limit: int = Field(
+        default=16,
+        ge=1,
+        le=10_000,
+        description="Most segments in one LibreTranslate request (its --batch-limit).",
+    )
+    libretranslate_char_limit: int = Field(
+        default=0,
+        ge=0,
+        description="Most characters in one segment sent to LibreTranslate, when a server's "
+        "/frontend/settings gives none (0: no limit).",
+    )
+    libretranslate_auth_cooldown: float = Field(
+        default=900.0,
+        gt=0,
+        le=86_400,
+        description="Seconds a server that refused the API key is left alone.",
     )
 
     @field_validator("admin_ids", mode="before")

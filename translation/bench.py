@@ -462,3 +462,239 @@ def run(
         "quick": quick,
         "cpu_count": os.cpu_count(),
     }
+
+
+# -- real peers: argostranslate and LibreTranslate on the same model ---------------------------
+
+
+def run_peers(
+    *,
+    quick: bool = False,
+    threads: int = 2,
+    beam_size: int = 1,
+    messages: int = 64,
+    decoding_length: int = 32,
+    compute_type: str = "int8",
+    libretranslate: str | None = None,
+    argos_python: str | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Daraja's engine against real argostranslate (one message at a time, as it translates)
+    and a real LibreTranslate server, on one freshly built model with the same threads, beam
+    and pinned decoding length. Peers run in their own environments (`translation.peers`);
+    an absent peer is reported as such and not measured."""
+    from translation import peers
+
+    say = progress or (lambda _msg: None)
+    lt = peers.find_libretranslate(libretranslate)
+    argos = peers.default_argos_python(lt, argos_python)
+    report = peers.peer_report(lt, argos)
+    usable = {name for name, state in report.items() if state.startswith("found")}
+    result: dict[str, Any] = {"peers": report}
+    for name in sorted(set(report) - usable):
+        say(f"peer {name} {report[name]}")
+    if not usable:
+        return result
+    shape = QUICK if quick else BASE
+    with tempfile.TemporaryDirectory(prefix="daraja-bench-peers-") as tmp:
+        root = Path(tmp)
+        say(f"building the {shape.layers}+{shape.layers}-layer d{shape.d_model} model for peers")
+        model_dir, sp_path = build_random_model(root / "pkg", shape, quantization=compute_type)
+        texts = sentences(messages * 4, seed=2)
+        warm, concurrent = texts[:8], texts[messages : 2 * messages]
+        single = texts[2 * messages : 3 * messages][: min(32, messages)]
+        home = peers.PeerHome(
+            root / "home",
+            threads=threads,
+            beam_size=beam_size,
+            decoding_length=decoding_length,
+            compute_type=compute_type,
+        )
+        # Two entries (both directions of one model): with fewer than two installed packages
+        # LibreTranslate fetches the package index at start.
+        for name, src, tgt in (("bench_en_fr", "en", "fr"), ("bench_fr_en", "fr", "en")):
+            home.add_package_dir(model_dir.parent, name, _peer_metadata(src, tgt))
+        seeder = argos if "argostranslate" in usable and argos else None
+        if seeder is None and lt is not None:
+            seeder = peers.python_of(lt)
+        assert seeder is not None
+        say("seeding the peers' spaCy sentencizer cache (no download)")
+        home.seed(seeder)
+
+        daraja = asyncio.run(
+            _daraja_rates(
+                model_dir,
+                sp_path,
+                threads=threads,
+                beam_size=beam_size,
+                decoding_length=decoding_length,
+                compute_type=compute_type,
+                warm=warm,
+                concurrent=concurrent,
+                single=single,
+            )
+        )
+        result.update(daraja)
+        say(
+            f"daraja: {daraja['daraja_msgs_per_s']:.1f} msg/s ({messages} concurrent), "
+            f"{daraja['daraja_one_at_a_time_msgs_per_s']:.1f} msg/s one at a time"
+        )
+        if "argostranslate" in usable and argos is not None:
+            say(f"argostranslate: {len(single)} messages one at a time")
+            seconds, outputs = peers.argos_one_at_a_time(
+                argos, home, single, "en", "fr", warmup=warm
+            )
+            rate = len(single) / seconds
+            result["argostranslate_msgs_per_s"] = round(rate, 2)
+            # The pinned length reached the peer: each output token of the random model is one
+            # word, so its outputs have `decoding_length` words, as Daraja's do.
+            words = [len(text.split()) for text in outputs]
+            result["argostranslate_mean_output_words"] = round(sum(words) / len(words), 1)
+            result["daraja_vs_argostranslate"] = round(daraja["daraja_msgs_per_s"] / rate, 3)
+        if "libretranslate" in usable and lt is not None:
+            say("libretranslate: starting a server on loopback (loads the model)")
+            rate, burst = asyncio.run(
+                _libretranslate_rate(
+                    lt,
+                    home,
+                    warm,
+                    concurrent,
+                    _BenchPackage(model_dir=model_dir, sp_model=sp_path),
+                    _peer_engine_config(threads, beam_size, decoding_length, compute_type),
+                    texts[3 * messages :],
+                )
+            )
+            result["libretranslate_msgs_per_s"] = round(rate, 2)
+            result["daraja_vs_libretranslate"] = round(daraja["daraja_msgs_per_s"] / rate, 3)
+            result["libretranslate_burst"] = burst
+    result.update(
+        messages=messages,
+        threads=threads,
+        beam_size=beam_size,
+        decoding_length=decoding_length,
+        compute_type=compute_type,
+        quick=quick,
+    )
+    return result
+
+
+def _peer_metadata(source: str, target: str) -> dict[str, Any]:
+    names = {"en": "English", "fr": "French"}
+    return {
+        "package_version": "1.0",
+        "argos_version": "1.9",
+        "type": "translate",
+        "from_code": source,
+        "to_code": target,
+        "from_name": names[source],
+        "to_name": names[target],
+        "name": f"Daraja benchmark {source}-{target} (random weights)",
+    }
+
+
+async def _daraja_rates(
+    model_dir: Path,
+    sp_path: Path,
+    *,
+    threads: int,
+    beam_size: int,
+    decoding_length: int,
+    compute_type: str,
+    warm: Sequence[str],
+    concurrent: Sequence[str],
+    single: Sequence[str],
+) -> dict[str, float]:
+    """Daraja's engine on the peers' model: all messages at once, then one at a time."""
+    from translation.engine import Engine
+
+    config = _peer_engine_config(threads, beam_size, decoding_length, compute_type)
+    engine = Engine(_BenchStore(_BenchPackage(model_dir=model_dir, sp_model=sp_path)), config)
+    try:
+        await asyncio.gather(*(engine.translate(t, "fr", source="en") for t in warm))
+        burst = 0.0
+        for _ in range(2):  # best of two, as the main section does
+            t0 = time.perf_counter()
+            await asyncio.gather(*(engine.translate(t, "fr", source="en") for t in concurrent))
+            burst = max(burst, len(concurrent) / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        for text in single:
+            await engine.translate(text, "fr", source="en")
+        one = len(single) / (time.perf_counter() - t0)
+    finally:
+        await engine.close()
+    return {
+        "daraja_msgs_per_s": round(burst, 2),
+        "daraja_one_at_a_time_msgs_per_s": round(one, 2),
+    }
+
+
+def _peer_engine_config(
+    threads: int, beam_size: int, decoding_length: int, compute_type: str
+) -> Any:
+    from translation.engine import EngineConfig
+
+    return EngineConfig(
+        threads=threads,
+        compute_type=compute_type,
+        batch_size=32,
+        beam_size=beam_size,
+        cache_size=0,
+        min_decoding_length=decoding_length,
+        max_decoding_length=decoding_length,
+        verify_checksums=False,
+    )
+
+
+async def _libretranslate_rate(
+    executable: Path,
+    home: Any,
+    warm: Sequence[str],
+    texts: Sequence[str],
+    pkg: _BenchPackage,
+    config: Any,
+    burst: Sequence[str],
+) -> tuple[float, dict[str, Any]]:
+    """Messages per second a real LibreTranslate server translates, one request each (it does
+    not batch across requests), as many in flight as it has threads; then a burst through
+    Daraja's remote-first engine with the default limits (10 s timeout, 2 in flight), local
+    models as the fallback: how many messages each side served, timeouts, repeats."""
+    from translation import peers
+    from translation.libretranslate import ClientLimits, LibreTranslateClient, RemoteFirstEngine
+    from translation.types import Route
+
+    async with peers.LibreTranslateServer(executable, home, threads=1) as server:
+        client = LibreTranslateClient(
+            [server.url],
+            timeout_s=600,
+            limits=ClientLimits(max_in_flight=1, timeout_max_s=600, queue_wait_s=3600),
+        )
+        try:
+            for text in warm:
+                await client.translate([text], "en", "fr")
+            t0 = time.perf_counter()
+            await asyncio.gather(*(client.translate([t], "en", "fr") for t in texts))
+            rate = len(texts) / (time.perf_counter() - t0)
+        finally:
+            await client.close()
+        remote_client = LibreTranslateClient([server.url], timeout_s=10.0)
+        engine = RemoteFirstEngine(_BenchStore(pkg), config, client=remote_client)
+        try:
+            t0 = time.perf_counter()
+            results = await asyncio.gather(
+                *(engine.translate(t, "fr", source="en") for t in burst)
+            )
+            seconds = time.perf_counter() - t0
+        finally:
+            await engine.close()
+        stats = remote_client.stats[server.url]
+        remote = sum(1 for r in results if r.route == Route.REMOTE)
+        return rate, {
+            "messages": len(burst),
+            "seconds": round(seconds, 2),
+            "served_remotely": remote,
+            "served_locally": len(burst) - remote,
+            "requests": stats.requests,
+            # Each timeout is a request abandoned (the server may still finish it for nobody)
+            # whose segments the local models translated instead.
+            "timeouts": stats.timeouts,
+        }

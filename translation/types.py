@@ -42,6 +42,7 @@ class Flag(StrEnum):
     # Informational: they explain a verdict (`/how`) without lowering it.
     ROUND_TRIP_SIMILAR = "round_trip_similar"
     UNCALIBRATED = "uncalibrated"  # the model has no thresholds of its own: stricter defaults
+    LANGUAGE_TAG = "language_tag_leaked"  # a model wrote a language tag ("Swh Latn …")
 
 
 class Verdict(StrEnum):

@@ -49,6 +49,7 @@ WARNINGS = (
     ("too_long", N_("relay.warning_low_confidence")),
     ("too_short", N_("relay.warning_low_confidence")),
     ("untranslated", N_("relay.warning_low_confidence")),
+    ("language_tag_leaked", N_("relay.warning_low_confidence")),
 )
 
 

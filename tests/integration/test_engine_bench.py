@@ -39,3 +39,32 @@ def test_bench_translate_quick_prints_json(capsys: pytest.CaptureFixture[str]) -
         assert result[key] > 0, key
     assert result["messages"] == 16
     assert "(b) engine" in out.err  # progress goes to stderr
+
+
+def test_bench_translate_says_which_peers_are_absent(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(
+        [
+            "bench",
+            "translate",
+            "--quick",
+            "--json",
+            "--messages",
+            "8",
+            "--repeats",
+            "1",
+            "--threads",
+            "1",
+            "--libretranslate",
+            "/nonexistent/bin/libretranslate",
+            "--argos-python",
+            "/nonexistent/bin/python",
+        ]
+    )
+    assert status == 0
+    out = capsys.readouterr()
+    result = json.loads(out.out.strip().splitlines()[-1])
+    peers = result["peers"]["peers"]
+    assert peers["libretranslate"].startswith("absent")
+    assert peers["argostranslate"].startswith("absent")
+    assert "libretranslate_msgs_per_s" not in result["peers"]
+    assert "libretranslate: absent" in out.out
