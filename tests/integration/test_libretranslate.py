@@ -356,7 +356,8 @@ def engine_over(client: LibreTranslateClient) -> RemoteFirstEngine:
     LocalRuntime.calls = []
     return RemoteFirstEngine(
         Store(PACKAGES),
-        EngineConfig(batch_wait_ms=1, verify_checksums=False),
+        # Requests are counted: no round trip for quality estimation.
+        EngineConfig(batch_wait_ms=1, verify_checksums=False, quality_estimation=False),
         runtime_factory=LocalRuntime,
         text_tools=TextTools.default(),
         client=client,
