@@ -309,6 +309,7 @@ async def serve(
         telemetry=telemetry,
         lease=timedelta(seconds=settings.outbox_lease_seconds),
         concurrency=settings.outbox_concurrency,
+        sole_deliverer=settings.database_url.startswith("sqlite"),
     )
     notices = NoticeWorker(
         services.db,

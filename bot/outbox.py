@@ -121,11 +121,16 @@ class OutboxWorker:
         poll_interval: float = 1.0,
         clock: Callable[[], datetime] = utcnow,
         telemetry: Telemetry | None = None,
+        sole_deliverer: bool = False,
     ) -> None:
         self.db = db
         self.audit = audit
         self.bot = bot
         self.builder = builder
+        # The only process that delivers from this database (SQLite: one bot per file, held by
+        # its run lock): rows still `sending` at start were left by a process that died, so
+        # they are resent at once instead of blocking their chats for a whole lease.
+        self.sole_deliverer = sole_deliverer
         self.limiter = limiter
         self.concurrency = concurrency
         self.lease = lease
@@ -155,7 +160,7 @@ class OutboxWorker:
 
     async def run(self) -> None:
         """Deliver until cancelled."""
-        await self._recover()
+        await self._recover(at_start=self.sole_deliverer)
         last_recovery = self.clock()
         try:
             while True:
@@ -222,8 +227,8 @@ class OutboxWorker:
             self.telemetry.copy_claimed(row.id, row.message_id, at)
         return rows
 
-    async def _recover(self) -> None:
-        before = self.clock() - self.lease
+    async def _recover(self, *, at_start: bool = False) -> None:
+        before = self.clock() if at_start else self.clock() - self.lease
         count = await self.db.write_inline(
             lambda s: MessageRepo(s).recover_in_flight(claimed_before=before)
         )

@@ -61,11 +61,15 @@ async def _setup(people: People) -> list[tuple[int, int]]:
 
 
 async def _copies(client: SandboxClient, chats: list[tuple[int, int]]) -> Counter[tuple[int, int]]:
+    """Copies of message #n per partner chat (message n is written in chats[n % len(chats)];
+    the bot's messages there are the sender's translation check, not copies)."""
     seen: Counter[tuple[int, int]] = Counter()
     for chat, _ in chats:
         for message in await client.history(chat):
             if message.from_bot and (m := TAG.search(message.text or "")):
-                seen[(int(m.group(1)), chat)] += 1
+                n = int(m.group(1))
+                if chats[n % len(chats)][0] != chat:
+                    seen[(n, chat)] += 1
     return seen
 
 
