@@ -52,6 +52,17 @@ MESSAGE_KINDS: tuple[str, ...] = (
     "poll",
 )
 
+# Why a voice note has no transcript (`translation.speech.STATUSES` less "ok").
+VOICE_STATUSES: tuple[str, ...] = (
+    "unusable",
+    "no_speech",
+    "empty",
+    "corrupt",
+    "too_long",
+    "no_model",
+    "busy",
+)
+
 # How a translation was produced (`translation.types.Route` values); `relay.route.<route>`.
 TRANSLATION_ROUTES: tuple[str, ...] = (
     "same",
@@ -93,6 +104,7 @@ KEY_FAMILIES: dict[str, tuple[str, ...]] = {
     "status.{}": SITREP_STATUSES,
     "relay.kind.{}": MESSAGE_KINDS,
     "relay.route.{}": TRANSLATION_ROUTES,
+    "voice.status.{}": VOICE_STATUSES,
 }
 
 

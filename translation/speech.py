@@ -175,9 +175,7 @@ class WhisperTranscriber:
                 # Detection restricted to the chat's languages: Whisper's own top guess
                 # is often a language nobody in the operation speaks.
                 _, _, probs = model.detect_language(samples)
-                ranked = sorted(
-                    ((p, lang) for lang, p in probs if lang in multi), reverse=True
-                )
+                ranked = sorted(((p, lang) for lang, p in probs if lang in multi), reverse=True)
                 if ranked:
                     probability, language = ranked[0]
         segments, info = model.transcribe(

@@ -33,6 +33,7 @@ class Flag(StrEnum):
     TRUNCATED_INPUT = "split_long_input"
     LANGUAGE_UNCERTAIN = "language_uncertain"
     NO_MODEL = "no_model"
+    FROM_SPEECH = "from_speech"  # the source text is a transcript: spans are unverified
 
 
 @dataclass(frozen=True)

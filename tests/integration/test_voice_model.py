@@ -53,7 +53,8 @@ def test_english_voice_note_is_transcribed_with_its_numbers(
     assert "convoy" in words
     assert "checkpoint" in words
     assert "vehicles" in words
-    assert result.avg_logprob is not None and result.avg_logprob > -1.0
+    assert result.avg_logprob is not None
+    assert result.avg_logprob > -1.0
 
 
 def test_silence_empty_and_corrupt_notes_get_a_status_not_an_error(
