@@ -92,6 +92,8 @@ class LogEntry:
     priority: str
     original: str
     translations: tuple[TranslationView, ...]
+    # A voice note's transcript: status, language, model and Whisper's scores.
+    speech: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -438,6 +440,7 @@ class AuditAccess:
                 priority=m.priority,
                 original=m.text,
                 translations=translations.get((m.id, m.revision), ()),
+                speech=_speech(m),
             )
             for m, chat, op, unit in rows
         )
@@ -492,6 +495,12 @@ class AuditAccess:
                 )
             )
         return {k: tuple(v) for k, v in out.items()}
+
+
+def _speech(message: Message) -> dict[str, Any] | None:
+    """The transcript's scores, for a message that is a voice note's transcript."""
+    info = (message.media or {}).get("transcript") if message.kind == "transcript" else None
+    return info if isinstance(info, dict) else None
 
 
 def _escape_like(text: str) -> str:
