@@ -302,6 +302,8 @@ async def serve(
     services.relay.on_queued = outbox.wake
     voice = await build_voice(settings, services, app.bot)
     services.voice = voice
+    if settings.mode != "worker":
+        await voice.resume()  # notes whose transcript a stop interrupted
     services.extra["outbox"] = outbox
     inbox = InboxProcessor(
         services.db, app, concurrency=settings.inbox_concurrency, telemetry=telemetry

@@ -13,6 +13,7 @@ _BENCHES = (
     ("bot.bench_export", "register_tamper"),
     ("bot.bench_status", "register_status"),
     ("bot.bench_webhook", "register_webhook"),  # issue 10
+    ("bot.bench_voice", "register_voice"),
 )
 
 

@@ -14,8 +14,10 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bot.services.relay import Inbound, RelayResult, RelayService
+from storage.models import split_languages
 from translation.speech import Transcriber, Transcript
 
 log = logging.getLogger(__name__)
@@ -56,9 +58,7 @@ class VoiceService:
         self.queue: asyncio.Queue[VoiceJob] = asyncio.Queue(maxsize=max(1, queue_size))
         # One thread: the worker's CPU use is its model's `cpu_threads`, never more.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voice")
-        self.done: list[tuple[VoiceJob, Transcript]] = []  # the last few, for tests and bench
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._answers: set[asyncio.Task[RelayResult]] = set()
 
     def submit(self, job: VoiceJob) -> bool:
         """Queue a voice note (never blocks the handler); a full queue or no model answers at
@@ -74,12 +74,64 @@ class VoiceService:
         except asyncio.QueueFull:
             self._answer_soon(job, Transcript("busy"))
             return False
-        self._idle.clear()
         return True
 
     def _answer_soon(self, job: VoiceJob, transcript: Transcript) -> None:
         task = asyncio.get_running_loop().create_task(self._publish(job, transcript))
+        self._answers.add(task)  # held: the loop keeps only a weak reference to a task
+        task.add_done_callback(self._answers.discard)
         task.add_done_callback(_log_failure)
+
+    async def resume(self, *, within: timedelta = timedelta(days=1)) -> int:
+        """Queue again the voice notes of the last day whose transcript (or reason for none)
+        was never relayed: the process stopped in between. Returns how many."""
+        from sqlalchemy import and_, exists, select
+        from sqlalchemy.orm import aliased
+
+        from storage.models import Chat, Message, Person, utcnow
+
+        transcript = aliased(Message)
+        since = utcnow() - within
+        async with self.relay.db.reader() as s:
+            rows = (
+                await s.execute(
+                    select(Message, Chat.telegram_chat_id, Chat.languages, Person.language)
+                    .join(Chat, Chat.id == Message.chat_id)
+                    .outerjoin(Person, Person.telegram_user_id == Message.author_user_id)
+                    .where(
+                        Message.kind == "voice",
+                        Message.created_at >= since,
+                        Chat.active.is_(True),
+                        ~exists().where(
+                            and_(
+                                transcript.chat_id == Message.chat_id,
+                                transcript.telegram_message_id == -Message.telegram_message_id,
+                            )
+                        ),
+                    )
+                    .order_by(Message.id)
+                )
+            ).all()
+        count = 0
+        for message, chat_id, languages, author_language in rows:
+            media = message.media or {}
+            if not media.get("file_id"):
+                continue
+            self.submit(
+                VoiceJob(
+                    chat_id=chat_id,
+                    message_id=message.telegram_message_id,
+                    author_id=message.author_user_id,
+                    author_name=message.author_name,
+                    file_id=str(media["file_id"]),
+                    languages=job_languages(split_languages(languages), author_language),
+                    duration=media.get("duration"),
+                )
+            )
+            count += 1
+        if count:
+            log.info("%d voice notes queued again for transcription", count)
+        return count
 
     async def run(self) -> None:
         """Work the queue until cancelled."""
@@ -93,12 +145,12 @@ class VoiceService:
                 log.exception("voice note %s in chat %s failed", job.message_id, job.chat_id)
             finally:
                 self.queue.task_done()
-                if self.queue.empty():
-                    self._idle.set()
 
     async def drain(self) -> None:
-        """Wait until every queued voice note has its transcript relayed."""
+        """Wait until every queued voice note has its transcript (or reason) relayed."""
         await self.queue.join()
+        if self._answers:
+            await asyncio.gather(*self._answers, return_exceptions=True)
 
     def close(self) -> None:
         """Stop the worker thread (after the task is cancelled)."""
@@ -123,8 +175,6 @@ class VoiceService:
 
     async def _publish(self, job: VoiceJob, transcript: Transcript) -> RelayResult:
         """Relay the transcript (or the reason for none) as a reply to the voice note."""
-        self.done.append((job, transcript))
-        del self.done[:-64]
         log.info(
             "voice note %s in chat %s: %s (%s, %s)",
             job.message_id,

@@ -15,7 +15,7 @@ import pytest
 
 from bot.scenario import BotProcess, People, SandboxProcess
 from tests.support.e2e import ADMIN_ID, TOKEN
-from tests.support.voice import espeak, install_tiny_en, speak_wav, to_voice_note
+from tests.support.voice import espeak, install_tiny_en, voice_note
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -95,7 +95,7 @@ async def test_voice_note_arrives_with_its_transcript_translated(voice_people: P
     c = voice_people.client
     pnh, mss, kamau = await _groups(voice_people, "VoiceOp1")
     mark = await _last_id(voice_people, pnh)
-    audio = to_voice_note(speak_wav("Road block at the checkpoint. Send two vehicles."))
+    audio = voice_note("Road block at the checkpoint. Send two vehicles.")
     note = await c.send_voice(mss, kamau, data=audio, duration=4)
     copy = await c.wait_for_message(
         pnh, lambda m: m.kind == "voice", from_bot=True, after=mark, timeout=30

@@ -10,9 +10,8 @@ import pytest
 from tests.support.voice import (
     install_tiny_en,
     silence_note,
-    speak_wav,
     tiny_en_wheel,
-    to_voice_note,
+    voice_note,
 )
 from translation.speech import WhisperTranscriber
 from translation.voice_store import VoiceModelError, VoiceStore
@@ -45,7 +44,7 @@ def test_install_lists_english_only_model_with_checksums(store: VoiceStore) -> N
 def test_english_voice_note_is_transcribed_with_its_numbers(
     transcriber: WhisperTranscriber,
 ) -> None:
-    note = to_voice_note(speak_wav("The convoy leaves the checkpoint at noon. Send two vehicles."))
+    note = voice_note("The convoy leaves the checkpoint at noon. Send two vehicles.")
     result = transcriber.transcribe(note, languages=["en"])
     assert result.status == "ok"
     assert result.language == "en"
@@ -69,7 +68,7 @@ def test_silence_empty_and_corrupt_notes_get_a_status_not_an_error(
 
 def test_note_longer_than_the_limit_is_refused_before_decoding(store: VoiceStore) -> None:
     short = WhisperTranscriber(store, max_seconds=2)
-    note = to_voice_note(speak_wav("one two three four five six seven"), seconds=4)
+    note = voice_note("one two three four five six seven", seconds=4)
     assert short.transcribe(note, languages=["en"]).status == "too_long"
     assert short.transcribe(b"anything", languages=["en"], duration_hint=1200).status == (
         "too_long"
@@ -84,9 +83,7 @@ def test_a_model_altered_on_disk_is_refused_at_load(tmp_path: Path) -> None:
         f.write(" ")
     with pytest.raises(VoiceModelError):
         store.verify(model)
-    result = WhisperTranscriber(store).transcribe(
-        to_voice_note(speak_wav("hello")), languages=["en"]
-    )
+    result = WhisperTranscriber(store).transcribe(voice_note("hello"), languages=["en"])
     assert result.status == "no_model"
 
 

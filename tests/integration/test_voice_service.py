@@ -93,8 +93,6 @@ async def _voice_note(
 async def _run(voice: VoiceService) -> None:
     worker = asyncio.create_task(voice.run())
     await voice.drain()
-    for _ in range(5):  # statuses answered at once are relayed by their own task
-        await asyncio.sleep(0)
     worker.cancel()
     voice.close()
 
@@ -259,3 +257,29 @@ def test_sender_language_comes_first_only_when_the_chat_has_it() -> None:
     assert job_languages(["ht", "en"], "en") == ("en", "ht")
     assert job_languages(["ht", "en"], "sw") == ("ht", "en")
     assert job_languages(["fr"], None) == ("fr",)
+
+
+async def test_notes_whose_transcript_a_stop_interrupted_are_queued_again(
+    relay: tuple[RelayService, FakeTranslator, dict[str, int]], db: Database
+) -> None:
+    service, _, chats = relay
+    first = VoiceService(service, FakeTranscriber(HEARD), _fetch)
+    await _voice_note(service, first, chats["KE-3"], 70, duration=3.0)
+    await _voice_note(service, first, chats["KE-3"], 71, duration=3.0)
+    # The process stops before the worker ran: the notes are relayed, their transcripts not.
+    first.close()
+    assert not [m for m in await _rows(db, Message) if m.kind == "transcript"]
+    transcriber = FakeTranscriber(HEARD)
+    after = VoiceService(service, transcriber, _fetch)
+    assert await after.resume() == 2
+    await _run(after)
+    assert [audio for audio, _ in transcriber.calls] == [
+        b"ogg bytes of VOICE70",
+        b"ogg bytes of VOICE71",
+    ]
+    assert {m.telegram_message_id for m in await _rows(db, Message) if m.kind == "transcript"} == {
+        -70,
+        -71,
+    }
+    # Once relayed, a note is not queued again.
+    assert await VoiceService(service, transcriber, _fetch).resume() == 0

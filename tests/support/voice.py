@@ -12,12 +12,10 @@ that need them skip when they are absent; under `CI=true` they fail instead.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -90,72 +88,36 @@ def espeak() -> str:
     return found
 
 
-def speak_wav(text: str, *, voice: str = "en-us", speed: int = 150) -> bytes:
-    """espeak-ng's WAV (22.05 kHz mono) for `text`."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "speech.wav"
-        subprocess.run(
-            [espeak(), "-v", voice, "-s", str(speed), "-w", str(out), text],
-            check=True,
-            capture_output=True,
-        )
-        return out.read_bytes()
+def speak(text: str) -> object:
+    """espeak-ng speech for `text` as 16-bit mono 48 kHz samples (skips without espeak-ng)."""
+    espeak()
+    from bot.bench_voice import speak_pcm
+
+    return speak_pcm(text)
 
 
-def to_voice_note(wav: bytes, *, seconds: float | None = None) -> bytes:
-    """Encode audio as Telegram does a voice note: OGG/Opus, mono, 48 kHz. With `seconds`,
-    the speech is repeated (with pauses) to that length."""
-    import av
+def voice_note(text: str, *, seconds: float | None = None) -> bytes:
+    """`text` spoken and encoded as Telegram does a voice note: OGG/Opus, mono, 48 kHz. With
+    `seconds`, the speech is repeated (with pauses) to that length."""
     import numpy as np
 
-    with av.open(io.BytesIO(wav)) as src:
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
-        chunks = [
-            frame.to_ndarray().reshape(-1)
-            for packet_frame in src.decode(audio=0)
-            for frame in resampler.resample(packet_frame)
-        ]
-        chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
-    pcm = np.concatenate(chunks).astype(np.int16)
+    from bot.bench_voice import RATE, encode_opus
+
+    pcm = np.asarray(speak(text), dtype=np.int16)
     if seconds is not None:
-        gap = np.zeros(int(48000 * 0.4), dtype=np.int16)
-        unit = np.concatenate([pcm, gap])
-        reps = int(np.ceil(seconds * 48000 / len(unit)))
-        pcm = np.tile(unit, reps)[: int(seconds * 48000)]
+        unit = np.concatenate([pcm, np.zeros(int(RATE * 0.4), dtype=np.int16)])
+        reps = int(np.ceil(seconds * RATE / len(unit)))
+        pcm = np.tile(unit, reps)[: int(seconds * RATE)]
     return encode_opus(pcm)
-
-
-def encode_opus(pcm: object) -> bytes:
-    """16-bit mono 48 kHz samples as an OGG/Opus file."""
-    import av
-    import numpy as np
-
-    samples = np.asarray(pcm, dtype=np.int16)
-    out = io.BytesIO()
-    with av.open(out, mode="w", format="ogg") as container:
-        stream = container.add_stream("libopus", rate=48000)
-        stream.layout = "mono"  # type: ignore[union-attr]
-        stream.bit_rate = 32000  # type: ignore[union-attr]
-        frame_size = 960
-        for start in range(0, len(samples), frame_size):
-            chunk = samples[start : start + frame_size]
-            if len(chunk) < frame_size:
-                chunk = np.pad(chunk, (0, frame_size - len(chunk)))
-            frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
-            frame.sample_rate = 48000
-            frame.pts = start
-            for packet in stream.encode(frame):  # type: ignore[union-attr]
-                container.mux(packet)
-        for packet in stream.encode(None):  # type: ignore[union-attr]
-            container.mux(packet)
-    return out.getvalue()
 
 
 def silence_note(seconds: float) -> bytes:
     """A voice note with nothing said."""
     import numpy as np
 
-    return encode_opus(np.zeros(int(48000 * seconds), dtype=np.int16))
+    from bot.bench_voice import RATE, encode_opus
+
+    return encode_opus(np.zeros(int(RATE * seconds), dtype=np.int16))
 
 
 def install_tiny_en(store_root: Path) -> None:
