@@ -114,6 +114,14 @@ async def test_voice_note_arrives_with_its_transcript_translated(voice_people: P
     )
     assert own.reply_to == note.message_id
     assert "vehicles" in own.text.lower()
+    # The auditor finds it with /search, with the model and its scores.
+    auditor = await c.create_user("Inspectorate", language_code="en")
+    await voice_people.open_private(auditor)
+    code = await voice_people.issue_code("person VoiceOp1 M1 auditor en")
+    await voice_people.ask(auditor, auditor, "join", code)
+    page = await voice_people.ask(auditor, auditor, "search", "checkpoint")
+    assert "automatic transcript of a voice note (ok; model tiny.en" in page.text
+    assert "Kamau" in page.text
 
 
 async def test_corrupt_voice_note_is_relayed_and_the_sender_told(voice_people: People) -> None:

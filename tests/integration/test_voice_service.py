@@ -283,3 +283,32 @@ async def test_notes_whose_transcript_a_stop_interrupted_are_queued_again(
     }
     # Once relayed, a note is not queued again.
     assert await VoiceService(service, transcriber, _fetch).resume() == 0
+
+
+async def test_auditor_finds_the_transcript_with_its_model_and_scores(
+    relay: tuple[RelayService, FakeTranslator, dict[str, int]], db: Database
+) -> None:
+    from bot.services.audit_access import AuditAccess
+    from bot.services.enrollment import Caller
+    from storage.models import Chat, Person
+
+    service, _, chats = relay
+    voice = VoiceService(service, FakeTranscriber(HEARD), _fetch)
+    await _voice_note(service, voice, chats["KE-3"], 80)
+    await _run(voice)
+    async with db.transaction() as s:
+        chat = (await s.execute(select(Chat).where(Chat.telegram_chat_id == -1003))).scalar_one()
+        s.add(Person(telegram_user_id=7001, role="auditor", operation_id=chat.operation_id))
+    auditor = Caller(user_id=7001, display_name="Inspector")
+    page = await AuditAccess(db, AuditChain()).search(
+        auditor, chat_type="private", text="checkpoint at 14.30"
+    )
+    [entry] = page.entries
+    assert entry.original == HEARD.text
+    assert entry.language == "en"
+    assert entry.speech is not None
+    assert entry.speech["model"] == "tiny.en"
+    assert entry.speech["status"] == "ok"
+    assert entry.speech["compression_ratio"] == 1.1
+    logged = await AuditAccess(db, AuditChain()).log(auditor, chat_type="private", args=["KE-3"])
+    assert [e.speech is not None for e in logged.entries] == [False, True]  # note, transcript
