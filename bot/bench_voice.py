@@ -42,6 +42,37 @@ SENTENCES = (
     "Armed men were seen near the church.",
     "Close the gate and stay inside the station.",
 )
+# The same kind of traffic in the other languages, for multilingual models (espeak-ng voice,
+# sentences); one note of about 15 s each.
+OTHER_LANGUAGES = {
+    "fr": (
+        "fr",
+        (
+            "Le convoi quitte le poste à midi.",
+            "Envoyez deux véhicules sur la route du nord.",
+            "Nous tenons le pont et attendons les ordres.",
+            "La patrouille avance vers le marché.",
+        ),
+    ),
+    "ht": (
+        "ht",
+        (
+            "Konvwa a kite pòs la a midi.",
+            "Voye de machin sou wout nò a.",
+            "Nou kenbe pon an epi n ap tann lòd.",
+            "Patwouy la ap avanse bò mache a.",
+        ),
+    ),
+    "sw": (
+        "sw",
+        (
+            "Msafara unaondoka kituoni saa sita mchana.",
+            "Tuma magari mawili kwenye barabara ya kaskazini.",
+            "Tunashikilia daraja na tunasubiri amri.",
+            "Doria inaelekea sokoni.",
+        ),
+    ),
+}
 RATE = 48000
 
 
@@ -104,7 +135,9 @@ def encode_opus(pcm: Any) -> bytes:
     return out.getvalue()
 
 
-def spoken_note(seconds: float, sentences: Sequence[str] = SENTENCES) -> tuple[bytes, str, float]:
+def spoken_note(
+    seconds: float, sentences: Sequence[str] = SENTENCES, *, voice: str = "en-us"
+) -> tuple[bytes, str, float]:
     """A voice note of about `seconds` of distinct sentences; (OGG bytes, text, duration)."""
     import numpy as np
 
@@ -115,7 +148,7 @@ def spoken_note(seconds: float, sentences: Sequence[str] = SENTENCES) -> tuple[b
     i = 0
     while total < seconds * RATE:
         sentence = sentences[i % len(sentences)]
-        pcm = speak_pcm(sentence)
+        pcm = speak_pcm(sentence, voice=voice)
         parts += [pcm, gap]
         said.append(sentence)
         total += len(pcm) + len(gap)
@@ -125,7 +158,7 @@ def spoken_note(seconds: float, sentences: Sequence[str] = SENTENCES) -> tuple[b
 
 
 def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
+    return re.findall(r"[\w']+", text.lower())
 
 
 def wer(reference: str, hypothesis: str) -> float:
@@ -178,16 +211,22 @@ def _run(args: argparse.Namespace) -> int:
         "models": {},
     }
     notes = {length: spoken_note(length) for length in lengths}
+    others = {
+        lang: spoken_note(15, sentences, voice=voice)
+        for lang, (voice, sentences) in OTHER_LANGUAGES.items()
+    }
     for model in store.models():
-        result["models"][model.name] = _transcription(store, model.name, notes, settings)
+        result["models"][model.name] = _transcription(
+            store, model.name, notes, others if model.multilingual else {}, settings
+        )
     if not args.no_relay:
         result["relay"] = asyncio.run(_relay(store, settings, args.messages, args.groups))
     if not args.json:
         for name, rows in result["models"].items():
             for row in rows:
                 print(
-                    f"{name:>10} {row['audio_s']:>5.1f} s note: RTF {row['rtf']:.3f}  "
-                    f"WER {row['wer']:.0%}  ({row['status']})"
+                    f"{name:>10} {row['language']} {row['audio_s']:>5.1f} s note: "
+                    f"RTF {row['rtf']:.3f}  WER {row['wer']:.0%}  ({row['status']})"
                 )
         if "relay" in result:
             for key, value in result["relay"].items():
@@ -197,7 +236,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _transcription(
-    store: Any, name: str, notes: dict[float, tuple[bytes, str, float]], settings: Any
+    store: Any,
+    name: str,
+    notes: dict[float, tuple[bytes, str, float]],
+    others: dict[str, tuple[bytes, str, float]],
+    settings: Any,
 ) -> list[dict[str, Any]]:
     from translation.speech import WhisperTranscriber
     from translation.voice_store import VoiceStore
@@ -209,22 +252,27 @@ def _transcription(
         cpu_threads=settings.voice_threads,
         beam_size=settings.voice_beam_size,
         max_seconds=3600,
+        min_logprob=settings.voice_min_logprob,
     )
     languages = ["en"]
     transcriber.transcribe(notes[min(notes)][0], languages=languages)  # load and warm up
     rows = []
-    for length, (audio, text, duration) in notes.items():
+    runs = [("en", length, note) for length, note in notes.items()]
+    runs += [(lang, 15.0, note) for lang, note in others.items()]
+    for language, length, (audio, text, duration) in runs:
         started = time.monotonic()
-        out = transcriber.transcribe(audio, languages=languages)
+        out = transcriber.transcribe(audio, languages=[language])
         seconds = time.monotonic() - started
         rows.append(
             {
+                "language": language,
                 "length_s": length,
                 "audio_s": round(duration, 2),
                 "seconds": round(seconds, 3),
                 "rtf": round(seconds / duration, 4),
                 "wer": round(wer(text, out.text or " ".join(out.segments)), 4),
                 "status": out.status,
+                "transcript": (out.text or " ".join(out.segments))[:120],
                 "avg_logprob": None if out.avg_logprob is None else round(out.avg_logprob, 3),
             }
         )

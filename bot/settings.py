@@ -183,6 +183,12 @@ class Settings(BaseSettings):
         le=1000,
         description="Voice notes waiting for transcription at most (beyond: no transcript).",
     )
+    voice_min_logprob: float = Field(
+        default=-0.6,
+        ge=-5,
+        le=0,
+        description="A transcript is shown only above this mean log-probability (Whisper's).",
+    )
     voice_max_seconds: float = Field(
         default=600,
         ge=1,

@@ -37,6 +37,7 @@ def build_transcriber(settings: Settings) -> WhisperTranscriber | None:
         cpu_threads=settings.voice_threads,
         beam_size=settings.voice_beam_size,
         max_seconds=settings.voice_max_seconds,
+        min_logprob=settings.voice_min_logprob,
     )
 
 

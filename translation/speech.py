@@ -21,10 +21,14 @@ from translation.voice_store import VoiceModel, VoiceStore
 
 log = logging.getLogger(__name__)
 
-# Whisper's own defaults for "this decode failed": a transcript below this mean log-probability
-# or above this gzip compression ratio (a repetition loop) is not shown as a transcript.
+# Whisper's own defaults for "this decode failed, try a higher temperature": a mean
+# log-probability below this or a gzip compression ratio above this (a repetition loop).
 MIN_AVG_LOGPROB = -1.0
 MAX_COMPRESSION_RATIO = 2.4
+# Shown as a transcript only above this mean log-probability (DARAJA_VOICE_MIN_LOGPROB):
+# Whisper's -1.0 let through base's Kreyòl and French on espeak-ng speech at 95% and 75% WER
+# (-0.90, -0.70), while every English note, tiny.en or base, scored -0.4 or better.
+SHOWN_AVG_LOGPROB = -0.6
 NO_SPEECH_PROB = 0.6
 # The fallback re-decodes at higher temperatures only this far: past it Whisper invents text.
 TEMPERATURES = (0.0, 0.2, 0.4)
@@ -79,11 +83,17 @@ class Transcriber(Protocol):
         ...
 
 
-def verdict(avg_logprob: float, compression_ratio: float, no_speech_prob: float) -> str:
+def verdict(
+    avg_logprob: float,
+    compression_ratio: float,
+    no_speech_prob: float,
+    *,
+    min_logprob: float = SHOWN_AVG_LOGPROB,
+) -> str:
     """The status a decoded transcript earns from Whisper's own scores."""
     if no_speech_prob > NO_SPEECH_PROB and avg_logprob < MIN_AVG_LOGPROB:
         return "no_speech"
-    if avg_logprob < MIN_AVG_LOGPROB or compression_ratio > MAX_COMPRESSION_RATIO:
+    if avg_logprob < min_logprob or compression_ratio > MAX_COMPRESSION_RATIO:
         return "unusable"
     return OK
 
@@ -99,8 +109,10 @@ class WhisperTranscriber:
         beam_size: int = 1,
         compute_type: str = "int8",
         max_seconds: float = 600.0,
+        min_logprob: float = SHOWN_AVG_LOGPROB,
     ) -> None:
         self.store = store
+        self.min_logprob = min_logprob
         self.cpu_threads = max(1, cpu_threads)
         self.beam_size = min(max(1, beam_size), 2)
         self.compute_type = compute_type
@@ -201,7 +213,7 @@ class WhisperTranscriber:
         avg = sum(s.avg_logprob * max(s.end - s.start, 0.01) for s in done) / weight
         ratio = max(s.compression_ratio for s in done)
         no_speech = min(s.no_speech_prob for s in done)
-        status = verdict(avg, ratio, no_speech)
+        status = verdict(avg, ratio, no_speech, min_logprob=self.min_logprob)
         return Transcript(
             status,
             text=" ".join(texts) if status == OK else "",

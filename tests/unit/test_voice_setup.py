@@ -62,5 +62,7 @@ def test_largest_model_serves_a_language(tmp_path: Path) -> None:
 def test_doubtful_decodes_are_unusable_and_silence_is_no_speech() -> None:
     assert verdict(-0.3, 1.2, 0.05) == "ok"
     assert verdict(-1.4, 1.2, 0.1) == "unusable"  # low mean log-probability
+    assert verdict(-0.9, 1.2, 0.1) == "unusable"  # base's garbled Kreyòl scored -0.90
+    assert verdict(-0.9, 1.2, 0.1, min_logprob=-1.0) == "ok"  # Whisper's own default
     assert verdict(-0.3, 3.1, 0.1) == "unusable"  # a repetition loop compresses well
     assert verdict(-1.4, 1.2, 0.9) == "no_speech"
