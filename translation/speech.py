@@ -170,8 +170,9 @@ class WhisperTranscriber:
             return Transcript("too_long", duration=duration)
         try:
             return self._run(samples, candidates, duration, started)
-        except Exception as exc:  # noqa: BLE001 - a broken model: the note is still relayed
-            log.warning("voice model failed: %s", type(exc).__name__)
+        except Exception:  # a broken model: the note is still relayed
+            # The traceback goes to the log (it holds no message content), never to a chat.
+            log.warning("voice model failed", exc_info=True)
             return Transcript("no_model", duration=duration)
 
     def _run(
@@ -182,8 +183,8 @@ class WhisperTranscriber:
         assert entry is not None
         model = self._model(entry)
         if len(candidates) > 1:
-            multi = [c for c in candidates if self.store.for_language(c) is entry]
-            if len(multi) > 1 and model.is_multilingual:
+            multi = [c for c in candidates if _name(self.store.for_language(c)) == entry.name]
+            if len(multi) > 1 and entry.multilingual:
                 # Detection restricted to the chat's languages: Whisper's own top guess
                 # is often a language nobody in the operation speaks.
                 _, _, probs = model.detect_language(samples)
@@ -229,3 +230,7 @@ class WhisperTranscriber:
             seconds=time.monotonic() - started,
             segments=texts,
         )
+
+
+def _name(model: VoiceModel | None) -> str | None:
+    return None if model is None else model.name
