@@ -282,6 +282,7 @@ def _transcription(
 async def _relay(store: Any, settings: Any, messages: int, groups: int) -> dict[str, Any]:
     """The relay burst alone, then while transcription runs without pause."""
     from bot.bench_relay import bench_relay
+    from bot.services.voice import lower_priority
     from translation.speech import WhisperTranscriber
 
     def progress(text: str) -> None:
@@ -295,18 +296,23 @@ async def _relay(store: Any, settings: Any, messages: int, groups: int) -> dict[
         store, cpu_threads=settings.voice_threads, beam_size=settings.voice_beam_size
     )
     audio, _, duration = spoken_note(30)
-    transcriber.transcribe(audio, languages=["en"])  # loaded before the burst starts
     stop = threading.Event()
+    loaded = threading.Event()
     done = [0]
 
     def transcribe_forever() -> None:
+        # As the bot's voice worker does: a lower priority, and the model loaded in it.
+        lower_priority()
+        transcriber.transcribe(audio, languages=["en"])
+        loaded.set()
         while not stop.is_set():
             transcriber.transcribe(audio, languages=["en"])
             done[0] += 1
 
     worker = threading.Thread(target=transcribe_forever, name="voice", daemon=True)
-    progress("relay burst while transcribing 30 s notes without pause")
     worker.start()
+    await asyncio.to_thread(loaded.wait)
+    progress("relay burst while transcribing 30 s notes without pause")
     try:
         busy = await bench_relay(
             messages, groups, limit_s=900, voice_models_dir=settings.voice_models_dir
