@@ -129,3 +129,18 @@ def test_operator_installs_lists_and_verifies_a_voice_model(
     status, out, _ = _cli(capsys, "catalog")
     assert "ct2-transformers-converter --model openai/whisper-large-v3" in out
     assert "models install --voice whisper-small.tar.gz --name small" in out
+
+
+def test_spoken_numbers_and_callsigns_come_out_as_unverified_spans(
+    transcriber: WhisperTranscriber,
+) -> None:
+    from translation.spans import find_spans
+
+    note = voice_note("Unit K 3 is moving to the checkpoint at fourteen thirty.")
+    result = transcriber.transcribe(note, languages=["en"])
+    assert result.status == "ok"
+    digits = result.text.replace(":", "").replace(".", "")
+    assert "1430" in digits  # Whisper writes what it heard as digits
+    # They are the kind of span the relay would protect in typed text; from speech the copy
+    # lists them as heard, not verified (see test_voice_service).
+    assert any(any(c.isdigit() for c in s.text) for s in find_spans(result.text))

