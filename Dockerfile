@@ -6,13 +6,16 @@ RUN python3 -m pip install --no-cache-dir uv
 WORKDIR /app
 # Dependencies first (cached layer), then the project itself.
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --locked --no-dev --no-install-project
+ARG DARAJA_EXTRAS=""
+RUN uv sync --locked --no-dev --no-install-project $DARAJA_EXTRAS
 COPY bot ./bot
 COPY handlers ./handlers
 COPY translation ./translation
 COPY storage ./storage
 COPY locales ./locales
-RUN uv sync --locked --no-dev
+# `--build-arg DARAJA_EXTRAS="--extra voice"` adds voice-note transcription (faster-whisper).
+ARG DARAJA_EXTRAS=""
+RUN uv sync --locked --no-dev $DARAJA_EXTRAS
 
 FROM python:3.11-slim
 RUN useradd --system --create-home --uid 10001 daraja \
@@ -23,6 +26,7 @@ ENV PATH="/app/.venv/bin:${PATH}" \
     DARAJA_DATABASE_URL="sqlite+aiosqlite:////data/daraja.db" \
     DARAJA_MODELS_DIR="/models" \
     DARAJA_METRICS_PORT="9108" \
+    DARAJA_VOICE_MODELS_DIR="/models/voice" \
     PYTHONUNBUFFERED=1
 VOLUME ["/data", "/models"]
 USER daraja

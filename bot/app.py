@@ -12,7 +12,7 @@ import gc
 import logging
 import signal
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram import Update
 from telegram.ext import (
@@ -31,6 +31,9 @@ from bot.http import AiohttpRequest, UpdatesRequest
 from bot.ratelimit import TelegramRateLimiter
 from bot.settings import Settings
 from bot.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from bot.services.voice import VoiceService
 
 log = logging.getLogger("daraja")
 
@@ -322,6 +325,10 @@ async def serve(
         await services.status.drafts.load()  # SITREP wizards a restart interrupted
     services.relay.telemetry = telemetry
     services.relay.on_queued = outbox.wake
+    voice = await build_voice(settings, services, app.bot)
+    services.voice = voice
+    if settings.mode != "worker":
+        await voice.resume()  # notes whose transcript a stop interrupted
     services.extra["outbox"] = outbox
     inbox = InboxProcessor(
         services.db, app, concurrency=settings.inbox_concurrency, telemetry=telemetry
@@ -378,6 +385,7 @@ async def serve(
             notices.run() if settings.mode != "worker" else asyncio.Event().wait(),
             name="notices",
         ),
+        asyncio.create_task(voice.run(), name="voice"),
         # Issue 7: staleness alerts and FLASH reminders (kept last: cancelled with the rest).
         asyncio.create_task(
             _status_checks(services, app.bot)
@@ -421,6 +429,7 @@ async def serve(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        voice.close()
         if self_test is not None:
             self_test.cancel()
         watch.cancel()
@@ -452,6 +461,27 @@ async def _start_console(settings: Settings, services: Services) -> Any:
     )
     await server.start()
     return server
+
+
+async def build_voice(settings: Settings, services: Services, bot: Any) -> VoiceService:
+    """The voice-note queue: its transcriber loads off the event loop; the audio comes from
+    the Bot API's getFile."""
+    from bot.services.voice import VoiceService
+    from bot.voice_setup import build_transcriber
+
+    transcriber = await asyncio.to_thread(build_transcriber, settings)
+
+    async def fetch(file_id: str) -> bytes:
+        file = await bot.get_file(file_id)
+        return bytes(await file.download_as_bytearray())
+
+    return VoiceService(
+        services.relay,
+        transcriber,
+        fetch,
+        queue_size=settings.voice_queue_size,
+        max_seconds=settings.voice_max_seconds,
+    )
 
 
 async def connect(app: AnyApp, settings: Settings, stop: asyncio.Event) -> bool:

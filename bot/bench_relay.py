@@ -162,8 +162,10 @@ async def bench_relay(
     database_url: str | None = None,
     worker: bool = False,
     rate: float = 0.0,
+    voice_models_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Run the burst; return the figures."""
+    """Run the burst; return the figures (with `voice_models_dir`, translation keeps to the
+    cores transcription leaves it, as in a deployment with a voice model)."""
     from pydantic import SecretStr
 
     from bot.app import serve
@@ -192,6 +194,8 @@ async def bench_relay(
         poll_timeout=5,
         log_level="WARNING",
     )
+    if voice_models_dir is not None:
+        settings.voice_models_dir = voice_models_dir
     bot = asyncio.create_task(serve(settings, stop, telemetry=clock, ready=ready))
     helper = None
     if worker:

@@ -14,6 +14,7 @@ _BENCHES = (
     ("bot.bench_status", "register_status"),
     ("bot.bench_webhook", "register_webhook"),  # issue 10
     ("bot.bench_console", "register_console"),
+    ("bot.bench_voice", "register_voice"),
 )
 
 

@@ -75,6 +75,15 @@ def register(sub: Any) -> None:
         help="calibrate the package's quality thresholds on this reference set (default: the "
         "package's own reference.tsv, if it ships one)",
     )
+    inst.add_argument(
+        "--voice",
+        action="store_true",
+        help="a Whisper model (CTranslate2 directory or archive) for voice notes",
+    )
+    inst.add_argument("--name", help="voice model name (default: its directory's name)")
+    inst.add_argument(
+        "--languages", help="voice model languages, e.g. en (default: all four if multilingual)"
+    )
     inst.set_defaults(func=_friendly(_install))
 
     cal = msub.add_parser(
@@ -182,6 +191,8 @@ def _list(args: argparse.Namespace) -> int:
                 row["problem"] = str(exc)
                 failed += 1
         rows.append(row)
+    voice, voice_failed = _voice_rows(verify=args.verify)
+    failed += voice_failed
     if args.json:
         doc = {
             "models_dir": str(store.root),
@@ -196,13 +207,16 @@ def _list(args: argparse.Namespace) -> int:
                 }
                 for o in _overlaps(listing.packages)
             ],
+            "voice_models_dir": str(_voice_store().root),
+            "voice_models": voice,
         }
         print(json.dumps(doc, indent=2, ensure_ascii=False))
         return 1 if failed else 0
+    _print_voice(voice, verify=args.verify)
     if not rows and not listing.problems:
         print(f"no models installed in {store.root}")
         print("see `daraja models catalog` for where to get them")
-        return 0
+        return 1 if failed else 0
     print(f"models in {store.root}:")
     for row in rows:
         state = ""
@@ -249,7 +263,79 @@ def _warn_overlaps(store: Any, pkg: Any) -> None:
             )
 
 
+def _voice_store() -> Any:
+    from bot.settings import load_settings
+    from translation.voice_store import VoiceStore
+
+    return VoiceStore(load_settings().voice_models_dir)
+
+
+def _install_voice(args: argparse.Namespace) -> int:
+    from translation.voice_store import VoiceModelError
+
+    languages = [x for x in (args.languages or "").replace("+", ",").split(",") if x]
+    try:
+        model = _voice_store().install(Path(args.what), name=args.name, languages=languages)
+    except VoiceModelError as exc:
+        print(f"daraja: {exc}", file=sys.stderr)
+        return 1
+    kind = "multilingual" if model.multilingual else "English-only"
+    print(f"installed voice model {model.name}: {kind}, {', '.join(model.languages)}")
+    _audit(
+        "models.voice_installed",
+        None,
+        name=model.name,
+        languages=list(model.languages),
+        sha256=model.files,
+        source=Path(args.what).name,
+    )
+    return 0
+
+
+def _voice_rows(*, verify: bool) -> tuple[list[dict[str, Any]], int]:
+    """Installed Whisper models as rows (checksums checked with `verify`)."""
+    from translation.voice_store import VoiceModelError
+
+    store = _voice_store()
+    rows: list[dict[str, Any]] = []
+    failed = 0
+    for model in store.models():
+        row: dict[str, Any] = {
+            "name": model.name,
+            "languages": list(model.languages),
+            "multilingual": model.multilingual,
+            "size_bytes": model.size,
+        }
+        if verify:
+            try:
+                store.verify(model)
+                row["verified"] = True
+            except VoiceModelError as exc:
+                row["verified"] = False
+                row["problem"] = str(exc)
+                failed += 1
+        rows.append(row)
+    return rows, failed
+
+
+def _print_voice(rows: list[dict[str, Any]], *, verify: bool) -> None:
+    from translation.store import human_size
+
+    if not rows:
+        return
+    print(f"voice models in {_voice_store().root}:")
+    for row in rows:
+        state = ""
+        if verify:
+            state = "  ok" if row["verified"] else "  CHANGED SINCE INSTALL"
+        kind = "multilingual" if row["multilingual"] else "English-only"
+        langs = ", ".join(row["languages"])
+        print(f"  {row['name']:<28} {kind} ({langs})  {human_size(row['size_bytes'])}{state}")
+
+
 def _install(args: argparse.Namespace) -> int:
+    if args.voice:
+        return _install_voice(args)
     what: str = args.what
     store = _store(args.index_url)
     path = Path(what)
@@ -556,8 +642,18 @@ def _package(args: argparse.Namespace) -> int:
 
 def _catalog(args: argparse.Namespace) -> int:
     from translation.catalog import catalog
+    from translation.voice_store import CATALOG, conversion_steps
 
     doc = catalog()
+    doc["voice"] = [
+        {
+            "name": name,
+            "languages": langs.split(),
+            "source": source,
+            "steps": conversion_steps(name, source) if "/" in source else [],
+        }
+        for name, langs, source in CATALOG
+    ]
     if args.json:
         print(json.dumps(doc, indent=2, ensure_ascii=False))
         return 0
@@ -578,4 +674,10 @@ def _catalog(args: argparse.Namespace) -> int:
         if source["notes"]:
             print(f"  note: {source['notes']}")
         print()
+    print("Voice notes (daraja[voice]): Whisper models in CTranslate2 format")
+    for entry in doc["voice"]:
+        print(f"whisper {entry['name']} ({' '.join(entry['languages'])}): {entry['source']}")
+        for step in entry["steps"]:
+            print(f"  {step}")
+    print()
     return 0

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from bot.services.revocation import RevocationService
     from bot.services.status import StatusService
     from bot.services.translator import Translator
+    from bot.services.voice import VoiceService
     from bot.settings import Settings
     from storage.audit import AuditChain
     from storage.db import Database
@@ -39,6 +40,8 @@ class Services:
     flash: FlashService | None = None
     # Revoked people, chats, codes and retired units (None where a caller builds none).
     revocation: RevocationService | None = None
+    # Voice notes' transcription queue (None where a caller builds none).
+    voice: VoiceService | None = None
 
 
 class DarajaContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):

@@ -11,10 +11,11 @@ if TYPE_CHECKING:
 
 def engine_config(settings: Settings) -> EngineConfig:
     """The engine configuration for these settings (DARAJA_TRANSLATION_*)."""
+    from bot.voice_setup import translation_threads
     from translation.engine import EngineConfig
 
     return EngineConfig(
-        threads=settings.translation_threads,
+        threads=translation_threads(settings),
         inter_threads=settings.translation_inter_threads,
         compute_type=settings.translation_compute_type,
         batch_size=settings.translation_batch_size,

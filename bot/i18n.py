@@ -52,6 +52,17 @@ MESSAGE_KINDS: tuple[str, ...] = (
     "poll",
 )
 
+# Why a voice note has no transcript (`translation.speech.STATUSES` less "ok").
+VOICE_STATUSES: tuple[str, ...] = (
+    "unusable",
+    "no_speech",
+    "empty",
+    "corrupt",
+    "too_long",
+    "no_model",
+    "busy",
+)
+
 # How a translation was produced (`translation.types.Route` values); `relay.route.<route>`.
 TRANSLATION_ROUTES: tuple[str, ...] = (
     "same",
@@ -97,6 +108,7 @@ KEY_FAMILIES: dict[str, tuple[str, ...]] = {
     "relay.check.{}": ("similar", "different", "none"),
     "relay.verdict.{}": ("ok", "doubtful", "unusable"),
     "relay.label.{}": ("ok", "doubtful", "unusable"),
+    "voice.status.{}": VOICE_STATUSES,
 }
 
 

@@ -182,6 +182,37 @@ class Settings(BaseSettings):
         description="Directory of extra critical-word lists (en.tsv, fr.tsv...: negations, "
         "number words, directions) added to the bundled ones; see translation/lexicons/.",
     )
+    voice_models_dir: Path = Field(
+        default=Path("./data/voice-models"),
+        description="Directory of installed Whisper models for voice notes (daraja[voice]).",
+    )
+    voice_threads: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="CPU threads transcription may use; translation keeps the other cores.",
+    )
+    voice_beam_size: int = Field(
+        default=1, ge=1, le=2, description="Whisper beam size for voice notes (1 or 2)."
+    )
+    voice_queue_size: int = Field(
+        default=16,
+        ge=1,
+        le=1000,
+        description="Voice notes waiting for transcription at most (beyond: no transcript).",
+    )
+    voice_min_logprob: float = Field(
+        default=-0.6,
+        ge=-5,
+        le=0,
+        description="A transcript is shown only above this mean log-probability (Whisper's).",
+    )
+    voice_max_seconds: float = Field(
+        default=600,
+        ge=1,
+        le=7200,
+        description="Longest voice note transcribed (seconds); longer ones are relayed as sound.",
+    )
     libretranslate_urls: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated LibreTranslate servers (optional)."
     )

@@ -72,6 +72,10 @@ async def _run(
     await _send_page(ctx, chat.id, page, lang, request)
 
 
+def _figure(value: object) -> str:
+    return f"{value:.2f}" if isinstance(value, int | float) else "-"
+
+
 async def _send_page(
     ctx: DarajaContext,
     chat_id: int,
@@ -99,6 +103,18 @@ async def _send_page(
                 language=language,
             )
         )
+        if entry.speech is not None:
+            pieces.append(
+                text(
+                    ctx,
+                    "audit.transcript",
+                    lang,
+                    status=entry.speech.get("status") or "-",
+                    model=entry.speech.get("model") or "-",
+                    logprob=_figure(entry.speech.get("avg_logprob")),
+                    ratio=_figure(entry.speech.get("compression_ratio")),
+                )
+            )
         if entry.purged_at is not None:
             pieces.append(_purged(ctx, lang, entry.purged_at))
         else:

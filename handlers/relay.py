@@ -9,6 +9,7 @@ from telegram import Message, Update
 
 from bot.context import DarajaContext
 from bot.services.relay import Inbound
+from bot.services.voice import VoiceJob, job_languages
 from handlers.common import answer, reply_language
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,8 @@ def inbound_of(message: Message, *, update_id: int | None, edited: bool) -> Inbo
             item = value[-1] if isinstance(value, tuple) else value
             kind = attr
             media = {"file_id": item.file_id}
+            if attr == "voice":
+                media["duration"] = _seconds(getattr(item, "duration", None))
             break
     if message.venue is not None:
         kind = "venue"
@@ -81,6 +84,15 @@ def inbound_of(message: Message, *, update_id: int | None, edited: bool) -> Inbo
     )
 
 
+def _seconds(value: Any) -> float | None:
+    """A Bot API duration (int seconds, or a timedelta in newer python-telegram-bot)."""
+    if value is None:
+        return None
+    if hasattr(value, "total_seconds"):
+        return float(value.total_seconds())
+    return float(value)
+
+
 def _html(message: Message) -> str | None:
     try:
         if message.text:
@@ -105,7 +117,27 @@ async def relay_message(update: Update, ctx: DarajaContext) -> None:
     relay = ctx.services.relay
     if relay is None:
         return
-    await relay.receive(inbound)
+    result = await relay.receive(inbound)
+    voice = ctx.services.voice
+    if (
+        inbound.kind == "voice"
+        and not inbound.edited
+        and voice is not None
+        and result.status == "queued"
+        and inbound.media
+    ):
+        voice.submit(
+            VoiceJob(
+                chat_id=inbound.chat_id,
+                message_id=inbound.message_id,
+                author_id=inbound.author_id,
+                author_name=inbound.author_name,
+                file_id=str(inbound.media["file_id"]),
+                languages=job_languages(result.chat_languages, result.author_language),
+                duration=inbound.media.get("duration"),
+                update_id=inbound.update_id,
+            )
+        )
 
 
 async def how(update: Update, ctx: DarajaContext) -> None:

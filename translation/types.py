@@ -43,6 +43,7 @@ class Flag(StrEnum):
     ROUND_TRIP_SIMILAR = "round_trip_similar"
     UNCALIBRATED = "uncalibrated"  # the model has no thresholds of its own: stricter defaults
     LANGUAGE_TAG = "language_tag_leaked"  # a model wrote a language tag ("Swh Latn …")
+    FROM_SPEECH = "from_speech"  # the source text is a transcript: spans are unverified
 
 
 class Verdict(StrEnum):
@@ -61,6 +62,7 @@ INFO_FLAGS = frozenset(
         Flag.LANGUAGE_UNCERTAIN,
         Flag.ROUND_TRIP_SIMILAR,
         Flag.UNCALIBRATED,
+        Flag.FROM_SPEECH,
     }
 )
 # The model's own confidence and the round trip are independent estimates: both doubting

@@ -16,6 +16,7 @@ anything with an `id` (the `SandboxUser`/`SandboxChat` the client returns).
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from types import TracebackType
@@ -386,9 +387,22 @@ class SandboxClient:
         """A person sends a video."""
         return await self._post(chat, user, "video", caption=caption)
 
-    async def send_voice(self, chat: Ref, user: Ref, caption: str | None = None) -> SandboxMessage:
-        """A person sends a voice note."""
-        return await self._post(chat, user, "voice", caption=caption)
+    async def send_voice(
+        self,
+        chat: Ref,
+        user: Ref,
+        caption: str | None = None,
+        *,
+        data: bytes | None = None,
+        duration: int | None = None,
+    ) -> SandboxMessage:
+        """A person sends a voice note (optionally real OGG/Opus bytes and its length)."""
+        extra: dict[str, Any] = {}
+        if data is not None:
+            extra["data_b64"] = base64.b64encode(data).decode()
+        if duration is not None:
+            extra["duration"] = duration
+        return await self._post(chat, user, "voice", caption=caption, **extra)
 
     async def send_location(
         self, chat: Ref, user: Ref, latitude: float, longitude: float

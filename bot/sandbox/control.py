@@ -7,6 +7,7 @@ members post in a group, a private chat starts when the person writes to the bot
 
 from __future__ import annotations
 
+import base64
 import re
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -301,8 +302,11 @@ class Controller:
         options: list[str] | None = None,
         forward_from: int | None = None,
         forward_name: str | None = None,
+        data_b64: str | None = None,
+        duration: int | None = None,
     ) -> JSON:
-        """A person posts a message of any kind; the bot gets it if it would on Telegram."""
+        """A person posts a message of any kind; the bot gets it if it would on Telegram
+        (a file's bytes may be given as `data_b64`, a voice note's length as `duration`)."""
         state = self.state
         chat, user = self._writable(chat_id, user_id)
         fields: JSON = {}
@@ -311,7 +315,13 @@ class Controller:
             if not fields["text"]:
                 raise ControlError("a text message needs text")
         elif kind in ("photo", "document", "video", "voice"):
-            meta = state.add_file(kind, name=file_name)
+            data = None
+            if data_b64 is not None:
+                try:
+                    data = base64.b64decode(data_b64, validate=True)
+                except ValueError as exc:
+                    raise ControlError("data_b64 is not base64") from exc
+            meta = state.add_file(kind, name=file_name, data=data, duration=duration)
             fields["media"] = state.media_field(kind, meta)
             if caption or html:
                 fields["caption"], fields["caption_entities"] = self._formatted(

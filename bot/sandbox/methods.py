@@ -18,6 +18,7 @@ from bot.sandbox.state import JSON, ApiError, Chat, Message, State, bad_request
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
+GET_FILE_LIMIT = 20 * 1024 * 1024  # getFile refuses larger files (cloud Bot API)
 CHAT_ACTIONS = frozenset(
     {
         "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
@@ -838,6 +839,8 @@ async def get_file(state: State, params: Params) -> Any:
     if known is None:
         raise bad_request("invalid file_id")
     meta = known["meta"]
+    if meta["file_size"] > GET_FILE_LIMIT:  # the cloud Bot API serves files up to 20 MB
+        raise bad_request("file is too big")
     return {
         "file_id": meta["file_id"],
         "file_unique_id": meta["file_unique_id"],

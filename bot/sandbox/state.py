@@ -454,6 +454,7 @@ class State:
         data: bytes | None = None,
         name: str | None = None,
         mime: str | None = None,
+        duration: int | None = None,
     ) -> JSON:
         """Register a file and return its Bot API object (shape depends on kind)."""
         n = self.serial()
@@ -466,11 +467,15 @@ class State:
         elif kind == "video":
             meta.update({"width": 640, "height": 360, "duration": 5, "mime_type": "video/mp4"})
         elif kind == "voice":
-            meta.update({"duration": 3, "mime_type": mime or "audio/ogg"})
+            meta.update({"duration": 3 if duration is None else duration})
+            meta["mime_type"] = mime or "audio/ogg"
         elif kind == "document":
             meta.update({"file_name": name or f"file{n}.bin"})
             meta["mime_type"] = mime or "application/octet-stream"
-        self.files[file_id] = {"kind": kind, "meta": meta, "data": content, "path": f"{kind}s/{n}"}
+        # Telegram's file paths name the kind's folder and an extension (voice/file_7.oga).
+        ext = {"voice": ".oga", "photo": ".jpg", "video": ".mp4"}.get(kind, "")
+        path = f"{kind}s/file_{n}{ext}"
+        self.files[file_id] = {"kind": kind, "meta": meta, "data": content, "path": path}
         return dict(meta)
 
     def media_field(self, kind: str, meta: JSON) -> JSON:

@@ -95,6 +95,8 @@ class LogEntry:
     translations: tuple[TranslationView, ...]
     # Retention emptied the body (text, media); who wrote when, and where it went, stay.
     purged_at: datetime | None = None
+    # A voice note's transcript: status, language, model and Whisper's scores.
+    speech: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -442,6 +444,7 @@ class AuditAccess:
                 original=m.text,
                 translations=translations.get((m.id, m.revision), ()),
                 purged_at=m.purged_at,
+                speech=_speech(m),
             )
             for m, chat, op, unit in rows
         )
@@ -504,6 +507,12 @@ class AuditAccess:
                 )
             )
         return {k: tuple(v) for k, v in out.items()}
+
+
+def _speech(message: Message) -> dict[str, Any] | None:
+    """The transcript's scores, for a message that is a voice note's transcript."""
+    info = (message.media or {}).get("transcript") if message.kind == "transcript" else None
+    return info if isinstance(info, dict) else None
 
 
 def _escape_like(text: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_, I18n
+from bot.i18n import N_, VOICE_STATUSES, I18n
 from bot.rendering import (
     Block,
     CopyContent,
@@ -25,12 +25,13 @@ from bot.rendering import (
     render_caption,
     render_parts,
 )
-from bot.services.relay import BACK
+from bot.services.relay import BACK, TRANSCRIPT
 from storage.db import Database
 from storage.messages import MessageRepo
 from storage.models import Chat, Copy, Delivery, Message, Person, TranslationRow, Unit
 from storage.repositories import OperationRepo, PersonRepo
 from storage.status_repo import FlashRepo
+from translation.spans import find_spans
 from translation.types import Verdict, verdict_of
 
 MEDIA_KINDS = frozenset({"photo", "video", "document", "voice", "audio", "animation"})
@@ -203,6 +204,8 @@ class CopyBuilder:
             notes.append(self.i18n.t("relay.forwarded", ui, source=media["forward_from"]))
         if delivery.ambiguous:
             notes.append(self.i18n.t("relay.possible_duplicate", ui))
+        if message.kind == TRANSCRIPT:
+            blocks, warning = self._transcript(media, message.text, blocks, notes, ui, warning)
         translated = any(not b.is_original for b in blocks)
         original_html = media.get("html")
         if not isinstance(original_html, str) or len(original_html) > ORIGINAL_HTML_LIMIT:
@@ -370,6 +373,29 @@ class CopyBuilder:
             ambiguous=delivery.ambiguous,
             attempts=delivery.attempts,
         )
+
+    def _transcript(
+        self,
+        media: dict[str, Any],
+        text: str,
+        blocks: list[Block],
+        notes: list[str],
+        ui: str,
+        warning: str | None,
+    ) -> tuple[list[Block], str | None]:
+        """A voice note's transcript: the automatic-transcription line and the numbers and
+        callsigns as heard (unverified), or the one line saying why there is none."""
+        info = media.get("transcript")
+        status = info.get("status") if isinstance(info, dict) else None
+        if status != "ok" or not text.strip():
+            key = f"voice.status.{status}" if status in VOICE_STATUSES else "voice.status.corrupt"
+            notes.append(self.i18n.t(key, ui))
+            return [], None
+        notes.append(self.i18n.t("voice.header", ui))
+        heard = [s.text for s in find_spans(text) if s.kind != "glossary"]
+        if heard:
+            notes.append(self.i18n.t("voice.heard", ui, spans=", ".join(dict.fromkeys(heard))))
+        return blocks, warning
 
     def _replaced(self, header: str, lang: str) -> str:
         """The note a surplus part of an edited copy shows when it cannot be deleted: whose

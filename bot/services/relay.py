@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -28,13 +28,15 @@ from storage.errors import DELIVERY, MESSAGE_SOURCE, TRANSLATION, Duplicate
 from storage.inline import as_async, run_inline
 from storage.messages import MessageRepo
 from storage.models import Chat, Delivery, Message, Operation, Person, Unit, utcnow
-from translation.types import Route, Translation, verdict_of
+from translation.types import Flag, Route, Translation, verdict_of
 
 log = logging.getLogger(__name__)
 
 # Message kinds relayed as such; everything else becomes text with the kind noted.
 MEDIA_KINDS = frozenset({"photo", "video", "document", "voice", "audio", "animation"})
 PLACE_KINDS = frozenset({"location", "venue"})
+# A voice note's transcript, relayed as its own message replying to the note.
+TRANSCRIPT = "transcript"
 # Separates the pair in a back-translation's key: `en>ht` is the English copy read back in
 # Kreyòl (fits TranslationRow.target_language, 8 characters).
 BACK = ">"
@@ -58,6 +60,8 @@ class Inbound:
     forward_from: str | None = None
     update_id: int | None = None
     edited: bool = False
+    # Set for a voice note's transcript: the language it was transcribed in, not detected.
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,9 @@ class RelayResult:
     translations: dict[str, Translation] = field(default_factory=dict)
     # Partner language -> its translation translated back into the source language.
     back_translations: dict[str, Translation] = field(default_factory=dict)
+    # The source chat's languages and the author's (what a voice note may be spoken in).
+    chat_languages: tuple[str, ...] = ()
+    author_language: str | None = None
 
 
 class RelayService:
@@ -102,6 +109,13 @@ class RelayService:
         guess_lang, decided_by, targets = plan.source, plan.decided_by, plan.languages
         started = time.monotonic()
         translations = await self._translate(inbound.text, guess_lang, targets, plan.glossary)
+        if inbound.kind == TRANSCRIPT:
+            # Numbers and callsigns in a transcript are what the model heard, not what was
+            # said: never passed off as protected, exact spans.
+            translations = {
+                lang: replace(tr, flags=(*tr.flags, Flag.FROM_SPEECH))
+                for lang, tr in translations.items()
+            }
         back: dict[str, Translation] = {}
         if plan.back_translate:
             back = await self._back_translate(guess_lang, translations, plan.glossary)
@@ -204,7 +218,9 @@ class RelayService:
             linked = [c for c in linked if c.id in sent_to]
         here = Target(chat.id, chat.languages)
         chat_langs = here.language_list
-        if inbound.text.strip():
+        if inbound.language is not None:
+            source, decided_by = inbound.language, "speech"
+        elif inbound.text.strip():
             guess = self.translator.detect(
                 inbound.text, chat_languages=chat_langs, author_language=author_lang
             )
@@ -213,6 +229,11 @@ class RelayService:
             source, decided_by = chat_langs[0], "prior:chat"
         # Mixed groups answer in place with their other languages.
         in_place = [lang for lang in chat_langs if lang != source] if len(chat_langs) > 1 else []
+        if inbound.kind == TRANSCRIPT and not inbound.edited:
+            # The sender's own group gets the transcript too (in all its languages), as a
+            # reply to the voice note: it is the sender's check of what was heard.
+            linked = [here, *linked]
+            in_place = []
         needed: list[str] = []
         for target_chat in linked:
             for lang in target_chat.language_list:
@@ -235,6 +256,7 @@ class RelayService:
             targets=tuple(linked),
             in_place=tuple(in_place),
             back_translate=bool(chat.back_translate),
+            author_language=author_lang,
         )
 
     async def _translate(
@@ -376,6 +398,7 @@ class RelayService:
                     "text": inbound.text,
                     "language": plan.source,
                     "language_decided_by": plan.decided_by,
+                    **_transcript_payload(inbound),
                 },
             )
             action = "edit" if plan.existing_id is not None else "send"
@@ -429,6 +452,8 @@ class RelayService:
                 source_language=plan.source,
                 translations=translations,
                 back_translations=back,
+                chat_languages=tuple(plan.chat.language_list),
+                author_language=plan.author_language,
             )
 
         return await self.db.write(work)
@@ -466,6 +491,7 @@ class _Plan:
     targets: tuple[Target, ...]
     in_place: tuple[str, ...]
     back_translate: bool = False
+    author_language: str | None = None
 
 
 _CHATS = cast(Table, Chat.__table__)
@@ -509,6 +535,15 @@ _PLAN_SENT_TO = (
     )
     .distinct()
 )
+
+
+def _transcript_payload(inbound: Inbound) -> dict[str, Any]:
+    """What the audit keeps of a transcript: its scores, model, and what was heard (also
+    when it was too doubtful to show)."""
+    if inbound.kind != TRANSCRIPT:
+        return {}
+    media = inbound.media or {}
+    return {"transcript": media.get("transcript"), "heard": media.get("heard", "")}
 
 
 def _media_record(inbound: Inbound) -> dict[str, Any] | None:

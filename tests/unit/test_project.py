@@ -107,3 +107,26 @@ def test_packages_type_check_strictly() -> None:
     mypy = shutil.which("mypy") or str(Path(sys.executable).parent / "mypy")
     result = processes.run([mypy], cwd=ROOT, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_voice_extra_stays_out_of_production_but_in_the_tests() -> None:
+    def export(*args: str) -> str:
+        uv = shutil.which("uv") or "uv"
+        result = processes.run(
+            [uv, "export", "--locked", "--format", "requirements-txt", "--no-hashes", *args],
+            cwd=ROOT,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result.stdout
+
+    production, voice, tests = export("--no-dev"), export("--no-dev", "--extra", "voice"), export()
+    assert "faster-whisper==" not in production
+    assert "faster-whisper==" in voice
+    assert "faster-whisper==" in tests  # `uv run --locked pytest` runs the real model
+    for lock in (production, voice, tests):
+        assert "\ntorch==" not in lock
+    # One CTranslate2 for translation and transcription.
+    assert {line for line in voice.splitlines() if line.startswith("ctranslate2==")} == {
+        line for line in production.splitlines() if line.startswith("ctranslate2==")
+    }

@@ -121,6 +121,14 @@ def test_two_independent_doubts_make_a_copy_unusable() -> None:
     assert verdict_of([Flag.ROUND_TRIP_SIMILAR, Flag.TRUNCATED_INPUT]) is Verdict.OK
 
 
+def test_a_transcript_is_judged_by_its_translation_not_by_coming_from_speech() -> None:
+    # A voice note's transcript carries its own "check numbers and callsigns" line: being
+    # spoken does not make a good translation doubtful, nor spare a bad one its warning.
+    assert verdict_of([Flag.FROM_SPEECH]) is Verdict.OK
+    assert verdict_of([Flag.FROM_SPEECH, Flag.LOW_CONFIDENCE]) is Verdict.DOUBTFUL
+    assert verdict_of([Flag.FROM_SPEECH, Flag.NO_MODEL]) is Verdict.UNUSABLE
+
+
 @pytest.mark.parametrize(
     ("lines", "message"),
     [
