@@ -87,7 +87,8 @@ async def test_ten_thousand_malformed_updates_change_nothing_and_the_next_messag
         ids: list[int] = []
         for i in range(0, len(cases), 500):
             ids += await client.inject_updates([c.raw for c in cases[i : i + 500]])
-        await client.say(group_ht.id, officer.id, "Patwouy la rive Kenscoff a 14:30")
+        # A phrasebook sentence, so its copy is judged ok and the sender gets no check back.
+        await client.say(group_ht.id, officer.id, "Inite KE-3 rive Kenscoff a 14:30")
         await client.wait_for_message(group_en.id, from_bot=True, contains="14:30", timeout=120)
 
         for _ in range(240):  # processing may trail the relay by a moment
@@ -119,7 +120,7 @@ async def test_ten_thousand_malformed_updates_change_nothing_and_the_next_messag
     assert [m.from_bot for m in new_en] == [True]  # the copy only
     logs = bot.logs()
     assert "Traceback" not in logs
-    assert "Patwouy" not in logs
+    assert "Inite KE-3 rive" not in logs
     # The operator sees them: `daraja health --json` counts the failed updates by stage.
     done = await asyncio.to_thread(
         subprocess.run,

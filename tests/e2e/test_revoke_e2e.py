@@ -57,7 +57,10 @@ def test_backup_of_the_running_bot_verifies_and_restore_refuses_to_overwrite_it(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("DARAJA_DATABASE_URL", f"sqlite+aiosqlite:///{e2e_dir}/daraja.db")
+    # The running bot's settings: its database and its audit key (the chain is keyed).
+    for name, value in bot.env().items():
+        if name.startswith("DARAJA_"):
+            monkeypatch.setenv(name, value)
     out = tmp_path / "live-backup.db"
     capsys.readouterr()
 
