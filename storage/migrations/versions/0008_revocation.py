@@ -3,7 +3,7 @@ retired, and by whom (a lost or captured phone must stop working at once, and au
 see who decided it). Nothing is deleted: revoked rows stay for the record.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0010"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -7,7 +7,7 @@ its outcome recorded. `report_drafts`: a `/report` wizard's answers so far, one 
 chat, so a restart in the middle of one loses nothing.
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Retention: when a message's body (and a translation's text) was removed after its
 retention period; the row and its metadata stay, so the log still shows who wrote when.
 
-Revision ID: 0007
-Revises: 0005
+Revision ID: 0010
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None

@@ -2,8 +2,8 @@
 `deleted` (removed from the chat) or `marked` (could not be deleted: edited to a "replaced"
 note). Live parts have none; replies and later edits use only those.
 
-Revision ID: 0010
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
+revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None

@@ -1,8 +1,8 @@
 """The web console's one-time login links and its sessions. Only SHA-256 digests of the link
 and session tokens are stored, so a copy of the database opens no console.
 
-Revision ID: 0016
-Revises: 0008
+Revision ID: 0011
+Revises: 0010
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0007"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
