@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Row, Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.audit import AuditChain, format_ts
@@ -124,6 +124,31 @@ async def _audit(
     purged.anchors.append(f"{event.seq}:{event.hash}")
 
 
+async def _in_chunks(
+    db: Database,
+    query: Select[*tuple[Any, ...]],
+    purge: Callable[[AsyncSession, Sequence[Row[Any]]], Awaitable[None]],
+) -> None:
+    """Hand each chunk of the rows `query` finds to `purge`, one transaction per chunk."""
+    while True:
+        async with db.transaction() as s:
+            rows = (await s.execute(query.limit(CHUNK))).all()
+            if rows:
+                await purge(s, rows)
+        if len(rows) < CHUNK:
+            return
+
+
+async def _empty_translations(session: AsyncSession, ids: Sequence[int], now: datetime) -> None:
+    """Empty the texts of these translations, marking them purged at `now`."""
+    await session.execute(
+        update(TranslationRow)
+        .where(TranslationRow.id.in_(ids))
+        .values(text="", purged_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def purge_inbox(
     db: Database,
     chain: AuditChain,
@@ -142,36 +167,32 @@ async def purge_inbox(
             found = (await s.execute(select(InboxUpdate.update_id).where(done, old))).scalars()
             purged.add([int(i) for i in found])
         return purged
-    while True:
-        async with db.transaction() as s:
-            rows = (
-                await s.execute(
-                    select(InboxUpdate.update_id, InboxUpdate.payload)
-                    .where(done, old)
-                    .order_by(InboxUpdate.update_id)
-                    .limit(CHUNK)
-                )
-            ).all()
-            if not rows:
-                return purged
-            ids = [int(r[0]) for r in rows]
-            await s.execute(
-                delete(InboxUpdate)
-                .where(InboxUpdate.update_id.in_(ids))
-                .execution_options(synchronize_session=False)
-            )
-            await _audit(
-                s,
-                chain,
-                purged,
-                actor=actor,
-                operation_id=None,
-                ids=ids,
-                digest=_digest([tuple(r) for r in rows]),
-            )
-            purged.add(ids)
-        if len(rows) < CHUNK:
-            return purged
+
+    async def chunk(s: AsyncSession, rows: Sequence[Row[Any]]) -> None:
+        ids = [int(r[0]) for r in rows]
+        await s.execute(
+            delete(InboxUpdate)
+            .where(InboxUpdate.update_id.in_(ids))
+            .execution_options(synchronize_session=False)
+        )
+        await _audit(
+            s,
+            chain,
+            purged,
+            actor=actor,
+            operation_id=None,
+            ids=ids,
+            digest=_digest([tuple(r) for r in rows]),
+        )
+        purged.add(ids)
+
+    query = (
+        select(InboxUpdate.update_id, InboxUpdate.payload)
+        .where(done, old)
+        .order_by(InboxUpdate.update_id)
+    )
+    await _in_chunks(db, query, chunk)
+    return purged
 
 
 async def purge_messages(
@@ -201,59 +222,50 @@ async def purge_messages(
             ).scalar_one()
             purged.add(ids, int(count))
         return purged
-    while True:
-        async with db.transaction() as s:
-            rows = (
-                await s.execute(
-                    select(Message.id, Message.operation_id, Message.text, Message.media)
-                    .where(*where)
-                    .order_by(Message.id)
-                    .limit(CHUNK)
-                )
-            ).all()
-            if not rows:
-                return purged
-            ids = [int(r.id) for r in rows]
-            translations = (
-                await s.execute(
-                    select(TranslationRow.id, TranslationRow.message_id, TranslationRow.text)
-                    .where(TranslationRow.message_id.in_(ids), TranslationRow.purged_at.is_(None))
-                    .order_by(TranslationRow.id)
-                )
-            ).all()
+
+    async def chunk(s: AsyncSession, rows: Sequence[Row[Any]]) -> None:
+        ids = [int(r.id) for r in rows]
+        translations = (
             await s.execute(
-                update(Message)
-                .where(Message.id.in_(ids))
-                .values(text="", entities=None, media=None, purged_at=now)
-                .execution_options(synchronize_session=False)
+                select(TranslationRow.id, TranslationRow.message_id, TranslationRow.text)
+                .where(TranslationRow.message_id.in_(ids), TranslationRow.purged_at.is_(None))
+                .order_by(TranslationRow.id)
             )
-            if translations:
-                await s.execute(
-                    update(TranslationRow)
-                    .where(TranslationRow.id.in_([t.id for t in translations]))
-                    .values(text="", purged_at=now)
-                    .execution_options(synchronize_session=False)
-                )
-            for operation_id in sorted({int(r.operation_id) for r in rows}):
-                mine = [r for r in rows if r.operation_id == operation_id]
-                mine_ids = {int(r.id) for r in mine}
-                their = [t for t in translations if t.message_id in mine_ids]
-                await _audit(
-                    s,
-                    chain,
-                    purged,
-                    actor=actor,
-                    operation_id=operation_id,
-                    ids=sorted(mine_ids),
-                    digest=_digest(
-                        [(r.id, r.text, r.media) for r in mine]
-                        + [(t.id, t.message_id, t.text) for t in their]
-                    ),
-                    extra={"translations": len(their)},
-                )
-            purged.add(ids, len(translations))
-        if len(rows) < CHUNK:
-            return purged
+        ).all()
+        await s.execute(
+            update(Message)
+            .where(Message.id.in_(ids))
+            .values(text="", entities=None, media=None, purged_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if translations:
+            await _empty_translations(s, [t.id for t in translations], now)
+        for operation_id in sorted({int(r.operation_id) for r in rows}):
+            mine = [r for r in rows if r.operation_id == operation_id]
+            mine_ids = {int(r.id) for r in mine}
+            their = [t for t in translations if t.message_id in mine_ids]
+            await _audit(
+                s,
+                chain,
+                purged,
+                actor=actor,
+                operation_id=operation_id,
+                ids=sorted(mine_ids),
+                digest=_digest(
+                    [(r.id, r.text, r.media) for r in mine]
+                    + [(t.id, t.message_id, t.text) for t in their]
+                ),
+                extra={"translations": len(their)},
+            )
+        purged.add(ids, len(translations))
+
+    query = (
+        select(Message.id, Message.operation_id, Message.text, Message.media)
+        .where(*where)
+        .order_by(Message.id)
+    )
+    await _in_chunks(db, query, chunk)
+    return purged
 
 
 async def purge_translations(
@@ -273,45 +285,36 @@ async def purge_translations(
             found = (await s.execute(select(TranslationRow.id).where(*where))).scalars()
             purged.add([int(i) for i in found])
         return purged
-    while True:
-        async with db.transaction() as s:
-            rows = (
-                await s.execute(
-                    select(
-                        TranslationRow.id,
-                        TranslationRow.message_id,
-                        TranslationRow.text,
-                        Message.operation_id,
-                    )
-                    .join(Message, Message.id == TranslationRow.message_id)
-                    .where(*where)
-                    .order_by(TranslationRow.id)
-                    .limit(CHUNK)
-                )
-            ).all()
-            if not rows:
-                return purged
-            ids = [int(r.id) for r in rows]
-            await s.execute(
-                update(TranslationRow)
-                .where(TranslationRow.id.in_(ids))
-                .values(text="", purged_at=now)
-                .execution_options(synchronize_session=False)
+
+    async def chunk(s: AsyncSession, rows: Sequence[Row[Any]]) -> None:
+        ids = [int(r.id) for r in rows]
+        await _empty_translations(s, ids, now)
+        for operation_id in sorted({int(r.operation_id) for r in rows}):
+            mine = [r for r in rows if r.operation_id == operation_id]
+            await _audit(
+                s,
+                chain,
+                purged,
+                actor=actor,
+                operation_id=operation_id,
+                ids=[int(r.id) for r in mine],
+                digest=_digest([(r.id, r.message_id, r.text) for r in mine]),
             )
-            for operation_id in sorted({int(r.operation_id) for r in rows}):
-                mine = [r for r in rows if r.operation_id == operation_id]
-                await _audit(
-                    s,
-                    chain,
-                    purged,
-                    actor=actor,
-                    operation_id=operation_id,
-                    ids=[int(r.id) for r in mine],
-                    digest=_digest([(r.id, r.message_id, r.text) for r in mine]),
-                )
-            purged.add(ids)
-        if len(rows) < CHUNK:
-            return purged
+        purged.add(ids)
+
+    query = (
+        select(
+            TranslationRow.id,
+            TranslationRow.message_id,
+            TranslationRow.text,
+            Message.operation_id,
+        )
+        .join(Message, Message.id == TranslationRow.message_id)
+        .where(*where)
+        .order_by(TranslationRow.id)
+    )
+    await _in_chunks(db, query, chunk)
+    return purged
 
 
 async def apply_retention(
