@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import String, and_, cast, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services.audit_access import AuditAccess, LogEntry
+from bot.services.audit_access import AuditAccess, LogEntry, escape_like, log_rows
 from storage.db import Database
-from storage.models import Chat, Delivery, Message, Operation, TranslationRow, Unit
+from storage.models import Delivery, Message, TranslationRow, Unit
 from storage.status_repo import Flash, FlashAck
 
 PAGE_SIZE = 50
@@ -109,36 +109,23 @@ class ConsoleQueries:
     ) -> LogPage:
         """A page of messages matching the filters, newest first (keyset on the id)."""
         async with self.db.transaction() as s:
-            stmt = (
-                select(Message, Chat, Operation, Unit)
-                .join(Chat, Message.chat_id == Chat.id)
-                .join(Operation, Message.operation_id == Operation.id)
-                .outerjoin(Unit, Chat.unit_id == Unit.id)
-                .order_by(Message.id.desc())
-                .limit(limit + 1)
-            )
+            stmt = log_rows().order_by(Message.id.desc()).limit(limit + 1)
             stmt = _where(stmt, operation_id, filt)
             rows = (await s.execute(stmt)).all()
             more = len(rows) > limit
             rows = rows[:limit]
-            entries = await self._entries(s, rows)
+            entries = await self.access.entries(s, rows)
             units = await _unit_codes(s, operation_id)
         return LogPage(entries, entries[-1].message_id if more and entries else None, units)
 
     async def message(self, operation_id: int | None, message_id: int) -> LogEntry | None:
         """One message with every copy, or None if it is not the viewer's operation's."""
         async with self.db.transaction() as s:
-            stmt = (
-                select(Message, Chat, Operation, Unit)
-                .join(Chat, Message.chat_id == Chat.id)
-                .join(Operation, Message.operation_id == Operation.id)
-                .outerjoin(Unit, Chat.unit_id == Unit.id)
-                .where(Message.id == message_id)
-            )
+            stmt = log_rows().where(Message.id == message_id)
             if operation_id is not None:
                 stmt = stmt.where(Message.operation_id == operation_id)
             rows = (await s.execute(stmt)).all()
-            entries = await self._entries(s, rows)
+            entries = await self.access.entries(s, rows)
         return entries[0] if entries else None
 
     async def flash_of(self, operation_id: int | None, message_id: int) -> FlashTimeline | None:
@@ -157,29 +144,6 @@ class ConsoleQueries:
             if operation_id is not None:
                 stmt = stmt.where(Flash.operation_id == operation_id)
             return [await _timeline(s, f) for f in (await s.execute(stmt)).scalars()]
-
-    async def _entries(self, s: AsyncSession, rows: Any) -> tuple[LogEntry, ...]:
-        ids = [r.Message.id for r in rows]
-        translations = await self.access.translations(s, ids)
-        return tuple(
-            LogEntry(
-                message_id=m.id,
-                at=m.created_at,
-                edited_at=m.edited_at,
-                revision=m.revision,
-                operation=op.name,
-                unit=unit.code if unit else None,
-                chat_title=chat.title,
-                telegram_chat_id=chat.telegram_chat_id,
-                author_name=m.author_name,
-                author_user_id=m.author_user_id,
-                language=m.source_language,
-                priority=m.priority,
-                original=m.text,
-                translations=translations.get((m.id, m.revision), ()),
-            )
-            for m, chat, op, unit in rows
-        )
 
 
 def _where(stmt: Any, operation_id: int | None, f: LogFilter) -> Any:
@@ -216,7 +180,7 @@ def _where(stmt: Any, operation_id: int | None, f: LogFilter) -> Any:
             )
         )
     if f.text:
-        pattern = "%" + _escape_like(f.text.lower()) + "%"
+        pattern = "%" + escape_like(f.text.lower()) + "%"
         in_translation = exists().where(
             TranslationRow.message_id == Message.id,
             func.lower(TranslationRow.text).like(pattern, escape="\\"),
@@ -267,7 +231,3 @@ async def _timeline(s: AsyncSession, flash: Flash) -> FlashTimeline:
         sent_at=flash.created_at,
         steps=tuple(steps),
     )
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -391,14 +391,7 @@ class AuditAccess:
         limit: int,
     ) -> LogPage:
         limit = max(1, min(limit, MAX_PAGE))
-        stmt = (
-            select(Message, Chat, Operation, Unit)
-            .join(Chat, Message.chat_id == Chat.id)
-            .join(Operation, Message.operation_id == Operation.id)
-            .outerjoin(Unit, Chat.unit_id == Unit.id)
-            .order_by(Message.id)
-            .limit(limit + 1)
-        )
+        stmt = log_rows().order_by(Message.id).limit(limit + 1)
         if cursor is not None:
             stmt = stmt.where(Message.id > cursor)
         if person.operation_id is not None:
@@ -412,7 +405,7 @@ class AuditAccess:
         if query.until is not None:
             stmt = stmt.where(Message.created_at < query.until)
         if needle is not None:
-            pattern = "%" + _escape_like(needle.lower()) + "%"
+            pattern = "%" + escape_like(needle.lower()) + "%"
             in_translation = select(TranslationRow.message_id).where(
                 func.lower(TranslationRow.text).like(pattern, escape="\\")
             )
@@ -425,9 +418,16 @@ class AuditAccess:
         rows = (await session.execute(stmt)).all()
         more = len(rows) > limit
         rows = rows[:limit]
+        entries = await self.entries(session, rows)
+        more_from = entries[-1].message_id if more and entries else None
+        return LogPage(query=query, entries=entries, next_cursor=more_from)
+
+    async def entries(self, session: AsyncSession, rows: Any) -> tuple[LogEntry, ...]:
+        """The log entries of rows selected by `log_rows()`, each with its translations
+        and their deliveries (the web console builds its entries through it too)."""
         ids = [r.Message.id for r in rows]
         translations = await self._translations(session, ids)
-        entries = tuple(
+        return tuple(
             LogEntry(
                 message_id=m.id,
                 at=m.created_at,
@@ -448,7 +448,6 @@ class AuditAccess:
             )
             for m, chat, op, unit in rows
         )
-        return LogPage(query=query, entries=entries, next_cursor=ids[-1] if more else None)
 
     async def translations(
         self, session: AsyncSession, message_ids: list[int]
@@ -515,5 +514,16 @@ def _speech(message: Message) -> dict[str, Any] | None:
     return info if isinstance(info, dict) else None
 
 
-def _escape_like(text: str) -> str:
+def log_rows() -> Any:
+    """A select of (Message, Chat, Operation, Unit) rows, the shape `entries()` reads."""
+    return (
+        select(Message, Chat, Operation, Unit)
+        .join(Chat, Message.chat_id == Chat.id)
+        .join(Operation, Message.operation_id == Operation.id)
+        .outerjoin(Unit, Chat.unit_id == Unit.id)
+    )
+
+
+def escape_like(text: str) -> str:
+    """Escape LIKE's wildcards (and its escape character) so `text` matches literally."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
