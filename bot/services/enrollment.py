@@ -109,6 +109,27 @@ class Caller:
         return self.actor or f"tg:{self.user_id}"
 
 
+async def append_enrollment_event(
+    audit: AuditChain,
+    s: AsyncSession,
+    caller: Caller,
+    event_type: str,
+    *,
+    operation_id: int | None,
+    payload: dict[str, object],
+) -> None:
+    """Append one `enrollment` audit event on the caller's behalf, in the caller's
+    transaction (enrolment and revocation both record through it)."""
+    await audit.append(
+        s,
+        component="enrollment",
+        event_type=event_type,
+        actor=caller.audit_actor,
+        operation_id=operation_id,
+        payload=payload,
+    )
+
+
 @dataclass(frozen=True)
 class IssuedCode:
     """A freshly issued code; the plaintext exists only here, never in the database."""
@@ -719,13 +740,8 @@ class EnrollmentService:
         operation_id: int | None,
         payload: dict[str, object],
     ) -> None:
-        await self.audit.append(
-            s,
-            component="enrollment",
-            event_type=event_type,
-            actor=caller.audit_actor,
-            operation_id=operation_id,
-            payload=payload,
+        await append_enrollment_event(
+            self.audit, s, caller, event_type, operation_id=operation_id, payload=payload
         )
 
     def _identity(self, person: Person, op: Operation | None, unit: Unit | None) -> Identity:

@@ -23,11 +23,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Role
 from bot.errors import AccessDenied, NotFound, UserInputError
-from bot.services.enrollment import CODE_RE, Caller, hash_code, normalise_code
+from bot.services.enrollment import (
+    CODE_RE,
+    Caller,
+    append_enrollment_event,
+    hash_code,
+    normalise_code,
+)
 from storage.attempts import RefusalRepo
 from storage.audit import AuditChain
 from storage.db import Database
-from storage.models import Chat, Delivery, EnrollmentCode, Message, Operation, Person, utcnow
+from storage.models import (
+    Chat,
+    Delivery,
+    EnrollmentCode,
+    Message,
+    Operation,
+    Person,
+    Unit,
+    utcnow,
+)
 from storage.repositories import OperationRepo, PersonRepo
 
 _PEOPLE = Person.__table__.c
@@ -162,7 +177,7 @@ class RevocationService:
             person = await self._person(s, user_id)
             if person.revoked_at is None:
                 person.revoked_at = self.clock()
-                person.revoked_by = _actor(caller)
+                person.revoked_by = caller.audit_actor
                 # Copies of what they wrote that have not gone out yet stay unsent.
                 held = await _hold_pending(
                     s,
@@ -244,7 +259,7 @@ class RevocationService:
                 )
             if state != "revoked":
                 code.revoked_at = now
-                code.revoked_by = _actor(caller)
+                code.revoked_by = caller.audit_actor
                 await self._audit(
                     s,
                     caller,
@@ -337,12 +352,12 @@ class RevocationService:
                 .all()
             )
             for code in codes:
-                code.revoked_at, code.revoked_by = now, _actor(caller)
+                code.revoked_at, code.revoked_by = now, caller.audit_actor
             people = (
                 (await s.execute(select(Person).where(Person.unit_id == row.id))).scalars().all()
             )
             if row.retired_at is None:
-                row.retired_at, row.retired_by = now, _actor(caller)
+                row.retired_at, row.retired_by = now, caller.audit_actor
                 await self._audit(
                     s,
                     caller,
@@ -374,7 +389,7 @@ class RevocationService:
                     s,
                     component="access",
                     event_type="access.refused",
-                    actor=_actor(caller),
+                    actor=caller.audit_actor,
                     outcome="refused",
                     payload={"reason": "admins_only", "chat_id": None, "command": command},
                 )
@@ -387,7 +402,7 @@ class RevocationService:
         await RefusalRepo(s).forget(chat.telegram_chat_id)
         chat.active = False
         chat.revoked_at = self.clock()
-        chat.revoked_by = _actor(caller)
+        chat.revoked_by = caller.audit_actor
 
     async def _person(self, s: AsyncSession, user_id: int) -> Person:
         if user_id in self.admin_ids:
@@ -425,9 +440,7 @@ class RevocationService:
         return row
 
     async def _person_state(self, s: AsyncSession, p: Person) -> PersonState:
-        ops = OperationRepo(s)
-        op = await ops.by_id(p.operation_id) if p.operation_id else None
-        unit = await ops.unit_by_id(p.unit_id) if p.unit_id else None
+        op, unit = await _op_unit(s, p.operation_id, p.unit_id)
         return PersonState(
             user_id=p.telegram_user_id,
             name=p.display_name,
@@ -441,9 +454,7 @@ class RevocationService:
         )
 
     async def _code_state(self, s: AsyncSession, c: EnrollmentCode, now: datetime) -> CodeState:
-        ops = OperationRepo(s)
-        op = await ops.by_id(c.operation_id)
-        unit = await ops.unit_by_id(c.unit_id) if c.unit_id else None
+        op, unit = await _op_unit(s, c.operation_id, c.unit_id)
         return CodeState(
             id=c.id,
             kind=c.kind,
@@ -459,9 +470,7 @@ class RevocationService:
         )
 
     async def _chat_state(self, s: AsyncSession, c: Chat) -> ChatState:
-        ops = OperationRepo(s)
-        op = await ops.by_id(c.operation_id)
-        unit = await ops.unit_by_id(c.unit_id) if c.unit_id else None
+        op, unit = await _op_unit(s, c.operation_id, c.unit_id)
         return ChatState(
             chat_id=c.telegram_chat_id,
             title=c.title,
@@ -482,13 +491,8 @@ class RevocationService:
         operation_id: int | None,
         payload: dict[str, Any],
     ) -> None:
-        await self.audit.append(
-            s,
-            component="enrollment",
-            event_type=event_type,
-            actor=_actor(caller),
-            operation_id=operation_id,
-            payload=payload,
+        await append_enrollment_event(
+            self.audit, s, caller, event_type, operation_id=operation_id, payload=payload
         )
 
 
@@ -504,8 +508,14 @@ async def _hold_pending(s: AsyncSession, where: ColumnElement[bool]) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _actor(caller: Caller) -> str:
-    return caller.actor or f"tg:{caller.user_id}"
+async def _op_unit(
+    s: AsyncSession, operation_id: int | None, unit_id: int | None
+) -> tuple[Operation | None, Unit | None]:
+    """The operation and unit a row names (None where it names none)."""
+    ops = OperationRepo(s)
+    op = await ops.by_id(operation_id) if operation_id else None
+    unit = await ops.unit_by_id(unit_id) if unit_id else None
+    return op, unit
 
 
 def _person_role(role: str) -> Role:
