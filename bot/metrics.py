@@ -313,6 +313,32 @@ def _age(now: datetime, then: datetime | None) -> float:
     return max(0.0, (now - then).total_seconds())
 
 
+def bound_port(runner: web.AppRunner | None, port: int) -> int:
+    """The port a runner actually listens on (differs from `port` when it was 0)."""
+    if runner is None or not runner.addresses:
+        return port
+    return int(runner.addresses[0][1])
+
+
+async def listen(app: web.Application, host: str, port: int, *, setting: str) -> web.AppRunner:
+    """Serve `app` on host:port (the metrics endpoint and the web console both do); a port
+    in use is a configuration error naming `setting`."""
+    from aiohttp import web
+
+    from bot.errors import ConfigError
+
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(
+            f"{setting}: cannot listen on {host}:{port} ({exc.strerror}); choose another port"
+        ) from None
+    return runner
+
+
 class MetricsServer:
     """Serves `/metrics` (Prometheus text) and `/healthz` (JSON), and samples the queues."""
 
@@ -345,30 +371,16 @@ class MetricsServer:
     @property
     def bound_port(self) -> int:
         """The port actually listened on (differs from `port` when it was 0)."""
-        if self._runner is None or not self._runner.addresses:
-            return self.port
-        return int(self._runner.addresses[0][1])
+        return bound_port(self._runner, self.port)
 
     async def start(self) -> None:
         """Bind, serve, and start sampling the database."""
         from aiohttp import web
 
-        from bot.errors import ConfigError
-
         app = web.Application()
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        try:
-            await web.TCPSite(self._runner, self.host, self.port).start()
-        except OSError as exc:
-            await self._runner.cleanup()
-            self._runner = None
-            raise ConfigError(
-                f"DARAJA_METRICS_PORT: cannot listen on {self.host}:{self.port} "
-                f"({exc.strerror}); choose another port"
-            ) from None
+        self._runner = await listen(app, self.host, self.port, setting="DARAJA_METRICS_PORT")
         if self.db is not None:
             await self.sample()
             self._sampler = asyncio.create_task(self._sample_loop(), name="metrics-sampler")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot.console.sessions import ConsoleAuth
+from bot.metrics import bound_port, listen
 
 if TYPE_CHECKING:
     from bot.console.web import ConsoleDeps
@@ -82,26 +83,15 @@ class ConsoleServer:
     @property
     def bound_port(self) -> int:
         """The port actually listened on (differs from `port` when it was 0)."""
-        if self._runner is None or not self._runner.addresses:
-            return self.port
-        return int(self._runner.addresses[0][1])
+        return bound_port(self._runner, self.port)
 
     async def start(self) -> None:
         """Bind and serve; a port in use is a configuration error naming the setting."""
         from bot.console.web import build_app
-        from bot.errors import ConfigError
 
-        self._runner = web.AppRunner(build_app(self.deps), access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        try:
-            await web.TCPSite(self._runner, self.host, self.port).start()
-        except OSError as exc:
-            await self._runner.cleanup()
-            self._runner = None
-            raise ConfigError(
-                f"DARAJA_CONSOLE_PORT: cannot listen on {self.host}:{self.port} "
-                f"({exc.strerror}); choose another port"
-            ) from None
+        self._runner = await listen(
+            build_app(self.deps), self.host, self.port, setting="DARAJA_CONSOLE_PORT"
+        )
         log.info("web console on http://%s:%d/console", self.host, self.bound_port)
 
     async def stop(self) -> None:
