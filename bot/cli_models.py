@@ -183,13 +183,7 @@ def _list(args: argparse.Namespace) -> int:
         row = _as_dict(pkg)
         row["calibrated_pairs"] = sorted(calibrated.get(pkg.package_id, []))
         if args.verify:
-            try:
-                store.verify(pkg)
-                row["verified"] = True
-            except ModelIntegrityError as exc:
-                row["verified"] = False
-                row["problem"] = str(exc)
-                failed += 1
+            failed += _verify_row(row, functools.partial(store.verify, pkg), ModelIntegrityError)
         rows.append(row)
     voice, voice_failed = _voice_rows(verify=args.verify)
     failed += voice_failed
@@ -292,6 +286,18 @@ def _install_voice(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify_row(row: dict[str, Any], verify: Callable[[], object], error: type[Exception]) -> int:
+    """Run a model's checksum check and note the outcome on its row; 1 if it failed."""
+    try:
+        verify()
+    except error as exc:
+        row["verified"] = False
+        row["problem"] = str(exc)
+        return 1
+    row["verified"] = True
+    return 0
+
+
 def _voice_rows(*, verify: bool) -> tuple[list[dict[str, Any]], int]:
     """Installed Whisper models as rows (checksums checked with `verify`)."""
     from translation.voice_store import VoiceModelError
@@ -307,13 +313,7 @@ def _voice_rows(*, verify: bool) -> tuple[list[dict[str, Any]], int]:
             "size_bytes": model.size,
         }
         if verify:
-            try:
-                store.verify(model)
-                row["verified"] = True
-            except VoiceModelError as exc:
-                row["verified"] = False
-                row["problem"] = str(exc)
-                failed += 1
+            failed += _verify_row(row, functools.partial(store.verify, model), VoiceModelError)
         rows.append(row)
     return rows, failed
 
