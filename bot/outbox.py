@@ -386,14 +386,7 @@ class OutboxWorker:
                         rate_limit_args=NO_RETRY,
                     )
                 else:
-                    await self.bot.edit_message_text(
-                        text,
-                        chat,
-                        telegram_id,
-                        parse_mode=ParseMode.HTML,
-                        link_preview_options=NO_PREVIEW,
-                        rate_limit_args=NO_RETRY,
-                    )
+                    await self._edit_text(chat, telegram_id, text)
             except BadRequest as exc:
                 reason = exc.message.lower()
                 if "not found" in reason and (copy.kind != "media" or number > 0):
@@ -440,14 +433,7 @@ class OutboxWorker:
         if not deleted:
             how = "marked"
             try:
-                await self.bot.edit_message_text(
-                    copy.replaced_text,
-                    chat,
-                    telegram_id,
-                    parse_mode=ParseMode.HTML,
-                    link_preview_options=NO_PREVIEW,
-                    rate_limit_args=NO_RETRY,
-                )
+                await self._edit_text(chat, telegram_id, copy.replaced_text)
             except BadRequest as exc:
                 reason = exc.message.lower()
                 if "not found" in reason:
@@ -490,6 +476,18 @@ class OutboxWorker:
             },
         )
         self.audit.append_many_sync(s, [event])
+
+    async def _edit_text(self, chat: int, telegram_id: int, text: str) -> None:
+        """editMessageText on a posted part (HTML, no link preview, no retry of our own):
+        both an edit's new text and a retired part's note go out through it."""
+        await self.bot.edit_message_text(
+            text,
+            chat,
+            telegram_id,
+            parse_mode=ParseMode.HTML,
+            link_preview_options=NO_PREVIEW,
+            rate_limit_args=NO_RETRY,
+        )
 
     async def _send_text(
         self,
