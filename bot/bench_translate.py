@@ -81,6 +81,11 @@ def _translate(args: argparse.Namespace) -> int:
         f"engine/raw {result['engine_vs_raw']:.2f} (target >= 0.9), "
         f"engine/one-at-a-time {result['engine_vs_sequential']:.2f} (target >= 4)"
     )
+    by_batch = result["engine_vs_raw_by_batch"]
+    print(
+        "engine/raw at each batch size (target >= 0.9): "
+        + ", ".join(f"{bs}: {ratio:.2f}" for bs, ratio in by_batch.items())
+    )
     print(
         f"import translation {result['import_translation_ms']:.0f} ms, "
         f"RSS {result['rss_mb']:.0f} MB (peak {result['max_rss_mb']:.0f} MB)"

@@ -11,7 +11,9 @@ measures:
   (c) the same N messages one at a time on the raw translator (a per-message translator),
 and the engine one message at a time for reference; and
   (d) the engine with quality estimation (the same model, loaded a second time, serves the
-      reverse direction for the round trip), against (b): the cost of QE.
+      reverse direction for the round trip), against (b): the cost of QE; and
+  (e) at every batch size (1 and the sizes of (a)), the raw translator on batches of that size
+      against the engine given the same messages that many at a time.
 """
 
 from __future__ import annotations
@@ -401,6 +403,8 @@ def run(
             await asyncio.gather(*(eng.translate(t, "fr", source="en") for t in texts))
             return len(texts) / (time.perf_counter() - t0)
 
+        by_batch: dict[int, tuple[float, float]] = {}
+
         async def measure() -> tuple[float, float, float, float, int, float]:
             # (a), (b) and (d) alternate so a busy machine slows all alike; the best run counts.
             try:
@@ -431,6 +435,31 @@ def run(
                 engine_seq = len(one) / (time.perf_counter() - t0)
                 say(f"    engine one at a time ({len(one)} messages): {engine_seq:.1f} msg/s")
                 calls = engine.stats().model_calls
+                # (e) at every batch size: the raw translator on batches of `bs` against the
+                # engine given the same messages `bs` at a time (one wave of `bs` concurrent
+                # messages after another), so each compares like with like.
+                for bs in sorted({1, *rates}):
+                    # Several waves where the set allows (one short wave is mostly noise).
+                    texts = sets[repeats + 2][: min(messages, max(4 * bs, 16))]
+                    raw_bs_rate = engine_bs_rate = 0.0
+                    for _ in range(repeats):  # alternating, the best of each counts
+                        raw_bs_rate = max(raw_bs_rate, raw_pass(list(texts), bs))
+                        t0 = time.perf_counter()
+                        for i in range(0, len(texts), bs):
+                            await asyncio.gather(
+                                *(
+                                    engine.translate(t, "fr", source="en")
+                                    for t in texts[i : i + bs]
+                                )
+                            )
+                        engine_bs_rate = max(
+                            engine_bs_rate, len(texts) / (time.perf_counter() - t0)
+                        )
+                    by_batch[bs] = (raw_bs_rate, engine_bs_rate)
+                    say(
+                        f"(e) batch {bs}: raw {raw_bs_rate:.1f} msg/s, engine "
+                        f"{engine_bs_rate:.1f} msg/s ({engine_bs_rate / raw_bs_rate:.2f})"
+                    )
                 return raw_best, engine_best, seq, engine_seq, calls, qe_best
             finally:
                 await engine.close()
@@ -447,6 +476,10 @@ def run(
         "engine_vs_raw": round(engine_best / raw_best, 3) if raw_best else None,
         "engine_vs_sequential": round(engine_best / seq_best, 3) if seq_best else None,
         "engine_model_calls": calls,
+        "engine_vs_raw_by_batch": {
+            str(bs): round(engine_rate / raw_rate, 3) if raw_rate else None
+            for bs, (raw_rate, engine_rate) in sorted(by_batch.items())
+        },
         "engine_qe_msgs_per_s": round(qe_best, 2),
         "qe_vs_no_qe": round(qe_best / engine_best, 3) if engine_best else None,
         "messages": messages,

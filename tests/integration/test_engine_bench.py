@@ -38,6 +38,10 @@ def test_bench_translate_quick_prints_json(capsys: pytest.CaptureFixture[str]) -
     ):
         assert result[key] > 0, key
     assert result["messages"] == 16
+    # Every batch size the raw translator was timed at is compared, and batch 1 too.
+    by_batch = result["engine_vs_raw_by_batch"]
+    assert "1" in by_batch
+    assert all(ratio > 0 for ratio in by_batch.values())
     assert "(b) engine" in out.err  # progress goes to stderr
 
 
