@@ -30,14 +30,16 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from bot.settings import Settings
+
+T = TypeVar("T")
 
 # All checks together (settings excluded): leaves the HEALTHCHECK's 10 s room for Python's start.
 BUDGET_S = 6.0
@@ -202,7 +204,7 @@ def check_database(settings: Settings) -> Check:
     where = _shown(url)
     try:
         if url.startswith("sqlite"):
-            path = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
+            path = _sqlite_file(url)
             if path in ("", ":memory:"):
                 return Check("database", False, "an in-memory database has nothing to check")
             if not os.path.exists(path):
@@ -231,41 +233,62 @@ def check_database(settings: Settings) -> Check:
     return Check("database", True, f"reachable, at head revision {head}")
 
 
-def _sqlite_revision(path: str) -> str | None:
+def _sqlite_file(url: str) -> str:
+    """The file of a sqlite URL ("" when it names none)."""
+    return url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
+
+
+def _sqlite_rows(path: str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of one query on the database file opened read-only (never created)."""
     import sqlite3
     from urllib.parse import quote
 
     con = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=DB_TIMEOUT_S)
     try:
-        row = con.execute("SELECT version_num FROM alembic_version").fetchone()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return None
-        raise
+        return [tuple(row) for row in con.execute(sql).fetchall()]
     finally:
         con.close()
-    return str(row[0]) if row else None
 
 
-def _postgres_revision(url: str) -> str | None:
+def _on_postgres(url: str, read: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `read(connection)` on one plain asyncpg connection, within DB_TIMEOUT_S."""
     import asyncio
 
     import asyncpg
 
     dsn = re.sub(r"^postgresql\+\w+://", "postgresql://", url)
 
-    async def read() -> str | None:
+    async def run() -> T:
         con = await asyncpg.connect(dsn, timeout=DB_TIMEOUT_S)
         try:
-            exists = await con.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL")
-            if not exists:
-                return None
-            value = await con.fetchval("SELECT version_num FROM alembic_version")
-            return None if value is None else str(value)
+            return await read(con)
         finally:
             await con.close()
 
-    return asyncio.run(asyncio.wait_for(read(), DB_TIMEOUT_S))
+    return asyncio.run(asyncio.wait_for(run(), DB_TIMEOUT_S))
+
+
+def _sqlite_revision(path: str) -> str | None:
+    import sqlite3
+
+    try:
+        rows = _sqlite_rows(path, "SELECT version_num FROM alembic_version")
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None
+        raise
+    return str(rows[0][0]) if rows else None
+
+
+def _postgres_revision(url: str) -> str | None:
+    async def read(con: Any) -> str | None:
+        exists = await con.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL")
+        if not exists:
+            return None
+        value = await con.fetchval("SELECT version_num FROM alembic_version")
+        return None if value is None else str(value)
+
+    return _on_postgres(url, read)
 
 
 _INBOX_COUNTS = (
@@ -278,30 +301,14 @@ def check_inbox(settings: Settings) -> Check:
     """Stored updates that failed (by stage) and updates still waiting (plain drivers)."""
     url = settings.database_url
     if url.startswith("sqlite"):
-        import sqlite3
-        from urllib.parse import quote
-
-        path = url.split(":///", 1)[1].split("?", 1)[0]
-        con = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=DB_TIMEOUT_S)
-        try:
-            rows = [(str(a), b, int(c)) for a, b, c in con.execute(_INBOX_COUNTS).fetchall()]
-        finally:
-            con.close()
+        found = _sqlite_rows(_sqlite_file(url), _INBOX_COUNTS)
     else:
-        import asyncio
 
-        import asyncpg
+        async def read(con: Any) -> list[tuple[Any, ...]]:
+            return [tuple(row) for row in await con.fetch(_INBOX_COUNTS)]
 
-        dsn = re.sub(r"^postgresql\+\w+://", "postgresql://", url)
-
-        async def read() -> list[tuple[str, str | None, int]]:
-            con = await asyncpg.connect(dsn, timeout=DB_TIMEOUT_S)
-            try:
-                return [(str(a), b, int(c)) for a, b, c in await con.fetch(_INBOX_COUNTS)]
-            finally:
-                await con.close()
-
-        rows = asyncio.run(asyncio.wait_for(read(), DB_TIMEOUT_S))
+        found = _on_postgres(url, read)
+    rows = [(str(state), error, int(n)) for state, error, n in found]
     waiting = sum(n for state, _, n in rows if state == "new")
     stages: dict[str, int] = {}
     for state, error, n in rows:
