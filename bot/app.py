@@ -27,10 +27,10 @@ from telegram.ext import (
 )
 
 from bot.context import DarajaContext, Services
-from bot.http import AiohttpRequest, UpdatesRequest
-from bot.ratelimit import TelegramRateLimiter
+from bot.delivery.http import AiohttpRequest, UpdatesRequest
+from bot.delivery.ratelimit import TelegramRateLimiter
+from bot.observability.telemetry import Telemetry
 from bot.settings import Settings
-from bot.telemetry import Telemetry
 
 if TYPE_CHECKING:
     from bot.services.voice import VoiceService
@@ -177,7 +177,7 @@ def register_handlers(app: AnyApp) -> None:
 
 def build_limiter(settings: Settings) -> Any:
     """Telegram's sending limits from settings (one limiter for every request the bot makes)."""
-    from bot.ratelimit import RateLimiter
+    from bot.delivery.ratelimit import RateLimiter
 
     return RateLimiter(
         global_per_s=settings.rate_global_per_s,
@@ -209,7 +209,7 @@ def build_application(settings: Settings, services: Services, limiter: Any) -> A
             UpdatesRequest(connection_pool_size=1, read_timeout=40, connect_timeout=10)
         )
         .rate_limiter(TelegramRateLimiter(limiter))
-        .updater(None)  # updates come through the durable inbox (bot/inbox.py)
+        .updater(None)  # updates come through the durable inbox (bot/delivery/inbox.py)
         .concurrent_updates(True)
         .build()
     )
@@ -220,7 +220,7 @@ def build_application(settings: Settings, services: Services, limiter: Any) -> A
 
 def build_translator(settings: Settings) -> Any:
     """The offline engine over the installed models, or None when there are none."""
-    from bot.translation_setup import build_translator as build
+    from bot.engines.translator import build_translator as build
 
     return build(settings)
 
@@ -233,9 +233,9 @@ async def serve(
     ready: asyncio.Event | None = None,
 ) -> None:
     """Run the bot until `stop` is set (or SIGINT/SIGTERM); `ready` is set once it polls."""
-    from bot.inbox import InboxProcessor, Poller
-    from bot.notices import NoticeWorker
-    from bot.outbox import OutboxWorker
+    from bot.delivery.inbox import InboxProcessor, Poller
+    from bot.delivery.notices import NoticeWorker
+    from bot.delivery.outbox import OutboxWorker
     from bot.services.copies import CopyBuilder
 
     stop = stop or asyncio.Event()
@@ -253,7 +253,7 @@ async def serve(
     # link that is down at boot shows as "not connected yet" instead of as no process at all.
     metrics = None
     if settings.metrics_port is not None:
-        from bot.metrics import MetricsServer, PrometheusTelemetry, Tee
+        from bot.observability.metrics import MetricsServer, PrometheusTelemetry, Tee
 
         prometheus = PrometheusTelemetry(mode=settings.mode)
         metrics = MetricsServer(
@@ -284,7 +284,7 @@ async def serve(
         with contextlib.suppress(Exception):
             await app.bot.delete_webhook(drop_pending_updates=False)
     # The command menu, per scope (private, groups, group admins, Daraja admins) and language.
-    from bot.command_menu import set_menus
+    from bot.delivery.command_menu import set_menus
 
     await set_menus(
         app.bot,
@@ -293,11 +293,11 @@ async def serve(
         admin_ids=settings.admin_ids,
     )
     await app.start()
-    from bot.translation_setup import start_self_test
+    from bot.engines.translator import start_self_test
 
     self_test = start_self_test(translator)
     # Models installed or removed while the bot runs are picked up (periodically, on SIGHUP).
-    from bot.model_watch import ModelWatcher
+    from bot.engines.watch import ModelWatcher
 
     watcher = ModelWatcher(services, interval=settings.models_check_seconds)
     watcher.install_signal()
@@ -338,7 +338,7 @@ async def serve(
     # Issue 10: updates arrive by long polling or by webhook; both commit to the inbox first.
     receive: Any
     if settings.mode == "webhook":
-        from bot.webhook import WebhookReceiver
+        from bot.delivery.webhook import WebhookReceiver
 
         receiver = WebhookReceiver.from_settings(settings, inbox, telemetry)
         await receiver.start()  # listening before Telegram is told where to post
@@ -395,8 +395,8 @@ async def serve(
         ),
     ]
     if settings.mode != "worker":
-        # Content past its retention period is purged now and hourly (bot/retention.py).
-        from bot.retention import policy_from, retention_loop
+        # Content past its retention period is purged now and hourly (bot/services/retention.py).
+        from bot.services.retention import policy_from, retention_loop
 
         retention = retention_loop(services.db, services.audit, policy_from(settings))
         tasks.append(asyncio.create_task(retention, name="retention"))
@@ -466,8 +466,8 @@ async def _start_console(settings: Settings, services: Services) -> Any:
 async def build_voice(settings: Settings, services: Services, bot: Any) -> VoiceService:
     """The voice-note queue: its transcriber loads off the event loop; the audio comes from
     the Bot API's getFile."""
+    from bot.engines.voice import build_transcriber
     from bot.services.voice import VoiceService
-    from bot.voice_setup import build_transcriber
 
     transcriber = await asyncio.to_thread(build_transcriber, settings)
 
@@ -491,8 +491,8 @@ async def connect(app: AnyApp, settings: Settings, stop: asyncio.Event) -> bool:
 
     from telegram.error import NetworkError, RetryAfter
 
-    from bot.ratelimit import retry_seconds
-    from bot.reconnect import Backoff
+    from bot.delivery.ratelimit import retry_seconds
+    from bot.delivery.reconnect import Backoff
 
     backoff = Backoff(settings.telegram_retry_max_seconds)
     host = urlsplit(settings.telegram_api_url).netloc or settings.telegram_api_url

@@ -9,7 +9,7 @@ from telegram.constants import ParseMode
 
 from bot.context import DarajaContext
 from bot.errors import DarajaError
-from bot.rendering import escape, pack, split_text
+from bot.rendering.copies import escape, pack, split_text
 from bot.services.audit_access import LogPage
 from handlers.common import answer, caller_of, reply_language, text
 

@@ -10,7 +10,7 @@ from telegram.constants import ParseMode
 
 from bot.context import DarajaContext
 from bot.errors import DarajaError
-from bot.formatting import format_time
+from bot.rendering.formatting import format_time
 from bot.services.flash import parse_ack_data
 from handlers.common import answer, caller_of, reply_language, service_call, text
 

@@ -13,7 +13,7 @@ PostgreSQL: `pg_dump --format=custom` (one snapshot transaction) and `pg_restore
 friends), never on a command line another user could read in `ps`.
 
 Every file written here is created mode 0600: a backup holds every message of an operation.
-This module knows nothing of settings or the CLI; `bot/cli_backup.py` drives it.
+This module knows nothing of settings or the CLI; `bot/cli/backup.py` drives it.
 """
 
 from __future__ import annotations

@@ -115,7 +115,7 @@ async def stylesheet(request: web.Request) -> web.StreamResponse:
 
 def _filters(request: web.Request) -> tuple[LogFilter, list[str]]:
     """The log's filters from the query string; unknown choices are dropped with a note."""
-    from bot.audit_dates import parse_range
+    from bot.domain.audit_dates import parse_range
 
     q = request.query
     errors: list[str] = []
@@ -202,7 +202,7 @@ async def message_page(request: web.Request) -> web.StreamResponse:
 
 async def export(request: web.Request) -> web.StreamResponse:
     """The audit log as CSV or JSONL, streamed: the same export as `daraja audit export`."""
-    from bot.audit_export_run import plan_export, run_export
+    from bot.services.audit_export import plan_export, run_export
 
     deps = request.app[DEPS]
     viewer = request[VIEWER]
@@ -296,7 +296,7 @@ async def verify(request: web.Request) -> web.StreamResponse:
 async def board_page(request: web.Request) -> web.StreamResponse:
     """The status board (stale units marked) and the map of last known positions."""
     from bot.console.map import build_map
-    from bot.formatting import format_age
+    from bot.rendering.formatting import format_age
     from bot.services.board import URGENT
     from bot.services.status import PLACES
 

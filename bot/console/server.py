@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot.console.sessions import ConsoleAuth
-from bot.metrics import bound_port, listen
+from bot.observability.metrics import bound_port, listen
 
 if TYPE_CHECKING:
     from bot.console.web import ConsoleDeps

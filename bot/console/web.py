@@ -21,8 +21,8 @@ from aiohttp import web
 
 from bot.console.sessions import ConsoleAuth, Viewer, csrf_for, csrf_matches
 from bot.domain import Role
-from bot.formatting import format_datetime
 from bot.i18n import I18n
+from bot.rendering.formatting import format_datetime
 
 if TYPE_CHECKING:
     from bot.console.queries import ConsoleQueries

@@ -21,8 +21,8 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.audit_dates import TimeRange, looks_like_time, parse_range
 from bot.domain import Role
+from bot.domain.audit_dates import TimeRange, looks_like_time, parse_range
 from bot.errors import AccessDenied, DarajaError, NotFound, UserInputError
 from bot.services.enrollment import Caller
 from storage.audit import READ_EVENT, AuditChain, AuditRecord

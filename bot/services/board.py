@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.formatting import format_age, format_datetime, format_time
 from bot.i18n import I18n
-from bot.rendering import TEXT_LIMIT, pack, pack_headed, visible_len
+from bot.rendering.copies import TEXT_LIMIT, pack, pack_headed, visible_len
+from bot.rendering.formatting import format_age, format_datetime, format_time
 
 # Units per board page: 15 two-line entries read comfortably on a phone; pages are further
 # split if long needs would pass Telegram's limit.

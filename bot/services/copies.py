@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import N_, VOICE_STATUSES, I18n
-from bot.rendering import (
+from bot.rendering.copies import (
     Block,
     CopyContent,
     Mark,

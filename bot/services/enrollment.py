@@ -78,7 +78,7 @@ def new_code() -> str:
 def check_timezone(name: str) -> str:
     """An IANA time zone name the zone database knows, else UserInputError naming examples."""
     from bot.errors import ConfigError
-    from bot.formatting import zone
+    from bot.rendering.formatting import zone
 
     try:
         zone(name)

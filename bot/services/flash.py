@@ -27,8 +27,8 @@ from functools import partial
 from typing import Any
 
 from bot.errors import DarajaError, NotFound, StorageError, UserInputError
-from bot.formatting import format_time
 from bot.i18n import I18n
+from bot.rendering.formatting import format_time
 from bot.services.board import esc
 from bot.services.recording import record_copies
 from bot.services.status import Notice, queue_notices

@@ -19,9 +19,9 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
+from bot.observability.telemetry import Telemetry
 from bot.services.recording import Target, record_copies_sync
 from bot.services.translator import Translator, untranslated
-from bot.telemetry import Telemetry
 from storage.audit import AuditChain, PendingEvent
 from storage.db import Database
 from storage.errors import DELIVERY, MESSAGE_SOURCE, TRANSLATION, Duplicate

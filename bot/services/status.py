@@ -26,8 +26,8 @@ from typing import Any
 
 from bot.domain import LANGUAGES, Role
 from bot.errors import AccessDenied, DarajaError, NotFound, StorageError, UserInputError
-from bot.formatting import format_age
 from bot.i18n import SITREP_STATUSES, I18n
+from bot.rendering.formatting import format_age
 from bot.services.board import (
     Board,
     BoardRow,

@@ -71,7 +71,7 @@ class EngineTranslator:
 
         key = json.dumps(operation_terms or {}, sort_keys=True)
         if key not in self._glossaries:
-            from bot.terminology import glossary_mapping
+            from bot.i18n.terminology import glossary_mapping
             from translation.glossary import default_glossary, merged
 
             base = merged(default_glossary(), glossary_mapping())

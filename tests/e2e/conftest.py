@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.scenario import People
+from bot.devtools.scenario import People
 from tests.support.e2e import ADMIN_ID, AUDIT_KEY, TOKEN, Said, leaks, read_sandbox, watch
 from tests.support.processes import BotProcess, SandboxProcess
 
@@ -79,7 +79,7 @@ def bot(
 
 @pytest.fixture
 async def people(sandbox: SandboxProcess, bot: BotProcess) -> AsyncIterator[People]:
-    from bot.sandbox.client import SandboxClient
+    from bot.devtools.sandbox.client import SandboxClient
 
     client = SandboxClient.connect(sandbox.url)
     try:

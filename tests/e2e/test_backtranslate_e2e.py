@@ -3,7 +3,7 @@ comes back to the group as partners read it, translated back into Kreyòl by the
 
 from __future__ import annotations
 
-from bot.scenario import People
+from bot.devtools.scenario import People
 
 
 async def test_a_group_with_back_translation_sees_what_partners_read(

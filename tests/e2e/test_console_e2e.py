@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from bot.devtools.scenario import WAIT, People
 from bot.i18n import load_i18n
-from bot.scenario import WAIT, People
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 LINK_RE = re.compile(r"http://127\.0\.0\.1:\d+/console/login\?t=[A-Za-z0-9_-]+")

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from bot.sandbox.client import SandboxClient
-from bot.scenario import People
+from bot.devtools.sandbox.client import SandboxClient
+from bot.devtools.scenario import People
 from tests.support.e2e import ADMIN_ID, TOKEN
 from tests.support.processes import BotProcess, SandboxProcess
 

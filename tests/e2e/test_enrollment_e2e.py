@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 
-from bot.scenario import BotProcess, People
+from bot.devtools.scenario import BotProcess, People
 
 
 async def test_unenrolled_group_gets_one_refusal_and_nothing_else(people: People) -> None:

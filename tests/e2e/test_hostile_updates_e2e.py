@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from bot.sandbox.client import SandboxClient
-from bot.scenario import BotProcess, People, SandboxProcess
+from bot.devtools.sandbox.client import SandboxClient
+from bot.devtools.scenario import BotProcess, People, SandboxProcess
 from tests.support.e2e import ADMIN_ID, TOKEN
 from tests.support.fuzz import POLLING_KINDS, corpus
 

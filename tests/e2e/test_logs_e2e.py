@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.scenario import People
+from bot.devtools.scenario import People
 from tests.support.e2e import ADMIN_ID, TOKEN
 from tests.support.processes import BotProcess, SandboxProcess
 

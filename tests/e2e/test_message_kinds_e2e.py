@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.scenario import People
+from bot.devtools.scenario import People
 
 
 async def _two_groups(people: People, op_name: str, *, mixed: str | None = None) -> Any:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.sandbox.client import SandboxClient
-from bot.scenario import People
+from bot.devtools.sandbox.client import SandboxClient
+from bot.devtools.scenario import People
 from tests.support.e2e import ADMIN_ID, TOKEN
 from tests.support.processes import BotProcess, SandboxProcess
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.devtools.scenario import People
 from bot.i18n import load_i18n
-from bot.scenario import People
 
 I18N = load_i18n()
 

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
+from bot.devtools.scenario import People
 from bot.i18n import load_i18n
-from bot.scenario import People
 
 I18N = load_i18n()
 

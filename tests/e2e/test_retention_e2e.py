@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.scenario import ROOT, BotProcess, People
+from bot.devtools.scenario import ROOT, BotProcess, People
 
 
 def _age_messages(db_path: Path, marker: str, days: int) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.scenario import BotProcess, People
+from bot.devtools.scenario import BotProcess, People
 
 
 async def test_revoked_person_is_refused_in_their_group_and_never_relayed(

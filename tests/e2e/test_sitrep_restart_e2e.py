@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from bot.devtools.sandbox.client import SandboxClient
+from bot.devtools.scenario import WAIT, BotProcess, People, SandboxProcess
 from bot.i18n import I18n, load_i18n
-from bot.sandbox.client import SandboxClient
-from bot.scenario import WAIT, BotProcess, People, SandboxProcess
 from tests.support.e2e import ADMIN_ID, TOKEN
 
 

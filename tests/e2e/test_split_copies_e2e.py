@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.scenario import People
+from bot.devtools.scenario import People
 
 UNITS = [
     ("PNH-A", "PNH", "ht", "Jean"),

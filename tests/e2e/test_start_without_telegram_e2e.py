@@ -18,8 +18,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bot.sandbox.client import SandboxClient
-from bot.scenario import BotProcess, SandboxProcess
+from bot.devtools.sandbox.client import SandboxClient
+from bot.devtools.scenario import BotProcess, SandboxProcess
 from storage.audit import AuditChain
 from storage.db import Database
 from storage.models import InboxUpdate

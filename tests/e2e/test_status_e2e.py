@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from bot.devtools.scenario import WAIT, People
 from bot.i18n import I18n, load_i18n
-from bot.scenario import WAIT, People
 
 
 @pytest.fixture(scope="module")

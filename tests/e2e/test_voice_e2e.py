@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.scenario import BotProcess, People, SandboxProcess
+from bot.devtools.scenario import BotProcess, People, SandboxProcess
 from tests.support.e2e import ADMIN_ID, TOKEN
 from tests.support.voice import espeak, install_tiny_en, voice_note
 
@@ -65,7 +65,7 @@ def voice_bot(voice_sandbox: SandboxProcess, voice_dir: Path) -> Iterator[BotPro
 async def voice_people(
     voice_sandbox: SandboxProcess, voice_bot: BotProcess
 ) -> AsyncIterator[People]:
-    from bot.sandbox.client import SandboxClient
+    from bot.devtools.sandbox.client import SandboxClient
 
     client = SandboxClient.connect(voice_sandbox.url)
     try:

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from bot.cli import main
-from bot.cli_doors import explain
+from bot.cli.doors import explain
 from storage.db import Database, head_revision
 
 TOKEN = "123456789:" + "A" * 35

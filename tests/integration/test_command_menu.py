@@ -15,9 +15,9 @@ from telegram import (
     BotCommandScopeChat,
 )
 
-from bot.command_menu import set_menus
+from bot.delivery.command_menu import set_menus
+from bot.devtools.sandbox import FloodLimits, Sandbox
 from bot.i18n import load_i18n
-from bot.sandbox import FloodLimits, Sandbox
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter
 
-from bot.http import AiohttpRequest
-from bot.ratelimit import retry_seconds
+from bot.delivery.http import AiohttpRequest
+from bot.delivery.ratelimit import retry_seconds
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from telegram import Update
 from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-from bot.http import UpdatesRequest
-from bot.inbox import InboxProcessor, Poller
+from bot.delivery.http import UpdatesRequest
+from bot.delivery.inbox import InboxProcessor, Poller
 from storage.db import Database
 from storage.models import InboxUpdate
 from tests.support.fuzz import ALL_KINDS, corpus
@@ -159,7 +159,7 @@ async def test_stored_updates_that_cannot_be_routed_do_not_stop_a_start(db: Data
 async def test_an_update_whose_handler_raises_is_marked_failed_with_the_error_kind(
     db: Database,
 ) -> None:
-    from bot.sandbox import DEFAULT_TOKEN, Sandbox
+    from bot.devtools.sandbox import DEFAULT_TOKEN, Sandbox
 
     async def broken(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         raise LookupError("no such unit")
@@ -191,7 +191,7 @@ async def test_an_update_whose_handler_raises_is_marked_failed_with_the_error_ki
 
 
 async def test_an_update_the_database_refuses_spoils_nothing_else(db: Database) -> None:
-    from bot.raw_updates import RawUpdate, triage
+    from bot.delivery.raw_updates import RawUpdate, triage
 
     good, later = triage(_good(31)), triage(_good(33))
     assert isinstance(good, RawUpdate)

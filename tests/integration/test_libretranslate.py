@@ -281,7 +281,7 @@ async def test_refused_request_is_not_sent_to_other_servers(
 
 
 def test_settings_put_the_servers_in_front_of_the_installed_models(tmp_path: Path) -> None:
-    from bot.engine_factory import build_engine
+    from bot.engines.factory import build_engine
     from bot.settings import load_settings
 
     plain = build_engine(load_settings(models_dir=tmp_path))

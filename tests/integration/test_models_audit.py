@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.bundled_models import BUNDLED_DIR
 from bot.cli import main
+from bot.engines.bundled import BUNDLED_DIR
 
 
 def test_install_and_remove_are_recorded_in_the_audit_log(

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot.app import build_services
-from bot.bundled_models import BUNDLED_DIR
 from bot.cli import main
-from bot.model_watch import ModelWatcher
+from bot.engines.bundled import BUNDLED_DIR
+from bot.engines.watch import ModelWatcher
 from bot.settings import load_settings
 from translation.store import ModelStore
 from translation.types import Flag

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
-from bot.notices import NoticeWorker
-from bot.ratelimit import RateLimiter
+from bot.delivery.notices import NoticeWorker
+from bot.delivery.ratelimit import RateLimiter
 from storage.audit import AuditChain
 from storage.db import Database
 from storage.models import AuditEvent, QueuedNotice

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import select
 from telegram.error import BadRequest, RetryAfter
 
+from bot.delivery.outbox import OutboxWorker
+from bot.delivery.ratelimit import RateLimiter
 from bot.i18n import load_i18n
-from bot.outbox import OutboxWorker
-from bot.ratelimit import RateLimiter
 from bot.services.copies import CopyBuilder
 from storage.audit import AuditChain
 from storage.db import Database

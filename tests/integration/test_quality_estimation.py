@@ -157,7 +157,7 @@ def test_calibration_is_stored_beside_the_models_and_listed(tmp_path: Path) -> N
 
 
 def test_install_refuses_a_model_below_the_bar(tmp_path: Path) -> None:
-    from bot.bundled_models import BUNDLED_DIR
+    from bot.engines.bundled import BUNDLED_DIR
 
     env = {
         "DARAJA_MODELS_DIR": str(tmp_path / "models"),

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.sandbox import FloodLimits, Sandbox, SandboxChat, SandboxClient, SandboxUser
+from bot.devtools.sandbox import FloodLimits, Sandbox, SandboxChat, SandboxClient, SandboxUser
 
 Call = Callable[..., Awaitable[tuple[int, dict[str, Any]]]]
 

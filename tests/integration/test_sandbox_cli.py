@@ -11,7 +11,7 @@ import sys
 import httpx
 import pytest
 
-from bot.sandbox import SandboxClient, SandboxError
+from bot.devtools.sandbox import SandboxClient, SandboxError
 
 
 async def test_daraja_sandbox_serves_until_sigterm() -> None:
@@ -59,7 +59,7 @@ async def test_daraja_sandbox_serves_until_sigterm() -> None:
 
 
 async def test_a_busy_port_is_reported_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    from bot.cli_sandbox import _run
+    from bot.cli.sandbox import _run
 
     server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]

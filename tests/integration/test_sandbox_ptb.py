@@ -19,7 +19,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.sandbox import FloodLimits, Sandbox, SandboxClient, SandboxUser
+from bot.devtools.sandbox import FloodLimits, Sandbox, SandboxClient, SandboxUser
 
 Context = ContextTypes.DEFAULT_TYPE
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.inbox import InboxProcessor
-from bot.webhook import SECRET_HEADER, WebhookReceiver
+from bot.delivery.inbox import InboxProcessor
+from bot.delivery.webhook import SECRET_HEADER, WebhookReceiver
 from storage.db import Database
 from storage.models import InboxUpdate
 
@@ -122,7 +122,7 @@ async def test_wrong_or_missing_secret_is_refused_and_not_stored(
     secret: str | None,
 ) -> None:
     _receiver, app, http = hook
-    with caplog.at_level(logging.WARNING, logger="bot.webhook"):
+    with caplog.at_level(logging.WARNING, logger="bot.delivery.webhook"):
         response = await _post(http, _update(801), secret=secret)
     assert response.status_code == 403
     assert await _stored(db) == []
@@ -215,7 +215,7 @@ async def test_refusals_are_logged_once_per_interval(
     hook: tuple[WebhookReceiver, FakeApp, httpx.AsyncClient], caplog: pytest.LogCaptureFixture
 ) -> None:
     _receiver, _app, http = hook
-    with caplog.at_level(logging.WARNING, logger="bot.webhook"):
+    with caplog.at_level(logging.WARNING, logger="bot.delivery.webhook"):
         results = await asyncio.gather(
             *(_post(http, _update(i), secret="x" * 20) for i in range(30))
         )

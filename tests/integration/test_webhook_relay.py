@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from bot.cli import main
-from bot.scenario import People
+from bot.devtools.scenario import People
 from tests.support.processes import BotProcess, SandboxProcess
 
 pytestmark = pytest.mark.e2e
@@ -89,7 +89,7 @@ def bot(sandbox: SandboxProcess, workdir: Path, ports: dict[str, int]) -> Iterat
 
 @pytest.fixture
 async def people(sandbox: SandboxProcess, bot: BotProcess) -> AsyncIterator[People]:
-    from bot.sandbox.client import SandboxClient
+    from bot.devtools.sandbox.client import SandboxClient
 
     client = SandboxClient.connect(sandbox.url)
     try:

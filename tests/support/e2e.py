@@ -1,5 +1,5 @@
 """End-to-end constants; the sandbox and bot processes and the scripted people live in
-`bot.scenario` (the demo and `daraja bench relay` use them too).
+`bot.devtools.scenario` (the demo and `daraja bench relay` use them too).
 
 Also the log check every e2e test gets (tests/e2e/conftest.py): each bot process a test
 starts (and the session's bot) has its log searched, after the test, for the secrets it was
@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.scenario import BotProcess
+from bot.devtools.scenario import BotProcess
 
 ADMIN_ID = 900001
 TOKEN = "7000000001:sandbox-e2e-token-0123456789abcdefghij"

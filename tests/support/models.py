@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.bundled_models import install_bundled_models
+from bot.engines.bundled import install_bundled_models
 
 
 def install_fixture_models(target: Path) -> Path:

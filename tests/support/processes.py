@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot import scenario
+from bot.devtools import scenario
 
 GRACE_S = 5.0
 

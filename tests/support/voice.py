@@ -92,7 +92,7 @@ def espeak() -> str:
 def speak(text: str) -> object:
     """espeak-ng speech for `text` as 16-bit mono 48 kHz samples (skips without espeak-ng)."""
     espeak()
-    from bot.bench_voice import speak_pcm
+    from bot.devtools.bench.voice import speak_pcm
 
     return speak_pcm(text)
 
@@ -102,7 +102,7 @@ def voice_note(text: str, *, seconds: float | None = None) -> bytes:
     `seconds`, the speech is repeated (with pauses) to that length."""
     import numpy as np
 
-    from bot.bench_voice import RATE, encode_opus
+    from bot.devtools.bench.voice import RATE, encode_opus
 
     pcm = np.asarray(speak(text), dtype=np.int16)
     if seconds is not None:
@@ -116,7 +116,7 @@ def silence_note(seconds: float) -> bytes:
     """A voice note with nothing said."""
     import numpy as np
 
-    from bot.bench_voice import RATE, encode_opus
+    from bot.devtools.bench.voice import RATE, encode_opus
 
     return encode_opus(np.zeros(int(RATE * seconds), dtype=np.int16))
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.i18n import I18n, load_i18n
-from bot.rendering import TEXT_LIMIT, visible_len
+from bot.rendering.copies import TEXT_LIMIT, visible_len
 from bot.services.board import (
     Board,
     BoardRow,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.catalogs import (
+from bot.i18n import FALLBACK, KEY_FAMILIES, LOCALES_DIR, SUPPORTED, family_keys
+from bot.i18n.catalogs import (
     PLURAL_FORMS,
     ParsedCatalog,
     catalog_path,
@@ -18,8 +19,7 @@ from bot.catalogs import (
     placeholders,
     read_catalog,
 )
-from bot.i18n import FALLBACK, KEY_FAMILIES, LOCALES_DIR, SUPPORTED, family_keys
-from bot.i18n_tools import Extraction, extract_keys
+from bot.i18n.tools import Extraction, extract_keys
 
 LANGS = list(SUPPORTED)
 
@@ -61,7 +61,7 @@ def test_help_and_bot_menu_commands_are_in_the_help_family() -> None:
     from handlers.enrollment import HELP_ORDER
 
     assert set(HELP_ORDER) <= set(KEY_FAMILIES["help.{}"])
-    from bot.command_menu import ADMINS, GROUP_ADMINS, GROUPS, PRIVATE
+    from bot.delivery.command_menu import ADMINS, GROUP_ADMINS, GROUPS, PRIVATE
 
     assert {*PRIVATE, *GROUPS, *GROUP_ADMINS, *ADMINS} <= set(KEY_FAMILIES["help.{}"])
 
@@ -242,7 +242,7 @@ LITERAL_ARGUMENTS = {"error.bad_role"}
 def test_catalogs_use_the_terminology(
     lang: str, english: ParsedCatalog, catalogs: dict[str, ParsedCatalog]
 ) -> None:
-    from bot.terminology import load_terminology
+    from bot.i18n.terminology import load_terminology
 
     table = {row["id"]: row for row in load_terminology()}
     for term, by_lang in VOCABULARY.items():

@@ -47,7 +47,7 @@ def test_a_person_code_without_a_role_lists_the_roles(
 def test_convert_refuses_an_unknown_language(
     code: str, deployment: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.bundled_models import BUNDLED_DIR
+    from bot.engines.bundled import BUNDLED_DIR
 
     archive = BUNDLED_DIR / "opus-mt-fixture-ht-en.zip"
     args = ["models", "convert-opus-mt", str(archive), "--from", code, "--to", "en"]
@@ -90,8 +90,8 @@ def test_sandbox_help_lists_the_control_operations(capsys: pytest.CaptureFixture
 
 
 async def test_an_unknown_control_operation_lists_the_known_ones() -> None:
-    from bot.sandbox import Sandbox, SandboxClient
-    from bot.sandbox.client import SandboxError
+    from bot.devtools.sandbox import Sandbox, SandboxClient
+    from bot.devtools.sandbox.client import SandboxError
 
     async with Sandbox() as sb:
         client = SandboxClient.connect(sb.url)

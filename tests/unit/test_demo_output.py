@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from bot.demo import Transcript, print_transcript
+from bot.devtools.demo import Transcript, print_transcript
 
 
 def _transcript(missing: list[str]) -> Transcript:

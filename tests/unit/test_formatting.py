@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from bot.errors import ConfigError
-from bot.formatting import (
+from bot.i18n import I18n, load_i18n
+from bot.rendering.formatting import (
     format_age,
     format_date,
     format_datetime,
     format_number,
     format_time,
 )
-from bot.i18n import I18n, load_i18n
 
 # 14:05 UTC on Thursday 26 November 2026 is 09:05 in Port-au-Prince (UTC-5, no DST then).
 MOMENT = datetime(2026, 11, 26, 14, 5, tzinfo=UTC)

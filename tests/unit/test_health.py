@@ -228,7 +228,7 @@ def test_a_bot_that_answers_503_still_gets_the_database_checked(
 def test_a_check_that_hangs_gives_a_verdict_instead_of_a_hang() -> None:
     import time
 
-    from bot.cli_health import Check, bounded
+    from bot.cli.health import Check, bounded
 
     release = threading.Event()
 
@@ -247,7 +247,7 @@ def test_a_check_that_hangs_gives_a_verdict_instead_of_a_hang() -> None:
 def test_a_check_that_raises_gives_a_verdict_not_a_traceback() -> None:
     import time
 
-    from bot.cli_health import Check, bounded
+    from bot.cli.health import Check, bounded
 
     def broken() -> Check:
         raise RuntimeError("Event loop is closed")
@@ -273,7 +273,7 @@ def test_database_from_a_newer_daraja_says_so(
 
 
 def test_the_head_revision_read_from_the_files_is_alembics() -> None:
-    from bot.cli_health import head_revision
+    from bot.cli.health import head_revision
     from storage.db import head_revision as alembic_head
 
     assert head_revision() == alembic_head()

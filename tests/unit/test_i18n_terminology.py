@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ConfigError
-from bot.terminology import TERMINOLOGY_FILE, glossary_mapping, load_terminology
+from bot.i18n.terminology import TERMINOLOGY_FILE, glossary_mapping, load_terminology
 
 
 @pytest.fixture(scope="module")

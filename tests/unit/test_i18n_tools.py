@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.catalogs import catalog_path, read_catalog
 from bot.cli import main
 from bot.i18n import LOCALES_DIR, load_i18n
-from bot.i18n_tools import compile_catalogs, extract_keys, status, update_catalogs
+from bot.i18n.catalogs import catalog_path, read_catalog
+from bot.i18n.tools import compile_catalogs, extract_keys, status, update_catalogs
 
 SOURCE = """
 from bot.errors import UserInputError

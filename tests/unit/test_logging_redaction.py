@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.logging_setup import setup_logging
+from bot.observability.logging_setup import setup_logging
 
 TOKEN = "7000000001:sandbox-e2e-token-0123456789abcdefghij"
 TOKEN_SHAPE = re.compile(r"\d{5,20}:[A-Za-z0-9_-]{30,}")
@@ -60,10 +60,10 @@ def _import_everything() -> None:
     import telegram.ext  # noqa: F401
 
     import bot.app
-    import bot.inbox
-    import bot.metrics
-    import bot.outbox
-    import bot.webhook  # noqa: F401
+    import bot.delivery.inbox
+    import bot.delivery.outbox
+    import bot.delivery.webhook
+    import bot.observability.metrics  # noqa: F401
     import storage.db  # noqa: F401
 
 
@@ -82,7 +82,9 @@ def test_token_through_every_logger_is_masked(
     _import_everything()
     setup_logging(level="DEBUG", json_lines=json_lines)
     names = _every_logger()
-    assert {"httpx", "httpcore", "telegram.ext", "bot.webhook", "sqlalchemy"} <= set(names)
+    assert {"httpx", "httpcore", "telegram.ext", "bot.delivery.webhook", "sqlalchemy"} <= set(
+        names
+    )
     for name in names:
         logger = logging.getLogger(name)
         logger.setLevel(logging.DEBUG)  # even the ones held at WARNING (httpx, httpcore)
@@ -119,7 +121,7 @@ async def test_httpx_request_urls_at_debug_are_masked(capsys: pytest.CaptureFixt
     operator turns them on, the token in a Bot API URL is masked."""
     import httpx
 
-    from bot.sandbox import Sandbox
+    from bot.devtools.sandbox import Sandbox
 
     setup_logging(level="DEBUG")
     for name in ("httpx", "httpcore"):
@@ -138,7 +140,7 @@ async def test_python_telegram_bot_at_debug_is_masked(capsys: pytest.CaptureFixt
     from telegram import Bot
     from telegram.error import InvalidToken
 
-    from bot.sandbox import Sandbox
+    from bot.devtools.sandbox import Sandbox
 
     setup_logging(level="DEBUG")
     for name in ("httpx", "httpcore"):
@@ -248,7 +250,7 @@ def test_cli_errors_mask_the_configured_secrets(
             "postgresql+asyncpg://daraja:pg-pass-Zz9@db.internal refused key audit-hmac-key-7q"
         )
 
-    monkeypatch.setattr("bot.cli_health._run", fail)
+    monkeypatch.setattr("bot.cli.health._run", fail)
     assert cli.main(["health"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("daraja: ")

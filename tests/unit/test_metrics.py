@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.metrics import MetricsServer, PrometheusTelemetry, Tee
-from bot.telemetry import Telemetry
+from bot.observability.metrics import MetricsServer, PrometheusTelemetry, Tee
+from bot.observability.telemetry import Telemetry
 from storage.db import Database
 from storage.models import Delivery, InboxUpdate, utcnow
 from tests.support.db_seed import seed_operation

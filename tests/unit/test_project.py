@@ -14,25 +14,47 @@ from tests.support import processes
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Which top-level packages each layer may import (STYLE.md: dependencies point one way).
+# The entry points and developer tools sit on top: nothing the bot runs imports them.
+_TOP = {"handlers", "bot.app", "bot.cli", "bot.devtools"}
+
+# Which packages each layer may not import (STYLE.md: dependencies point one way). A name is a
+# top-level package ("telegram") or, inside bot, a sub-package ("bot.delivery").
 FORBIDDEN = {
     "translation": {"telegram", "bot", "handlers", "storage", "sqlalchemy"},
     "storage": {"telegram", "bot", "handlers", "translation"},
-    "bot/services": {"telegram", "handlers"},
+    "bot/domain": {"telegram", "storage", "translation", "sqlalchemy", "aiohttp", "babel"}
+    | {"bot.services", "bot.delivery", "bot.rendering", "bot.i18n", "bot.engines", "bot.console"}
+    | _TOP,
+    "bot/rendering": {"telegram", "storage", "sqlalchemy", "bot.services", "bot.delivery"} | _TOP,
+    "bot/i18n": {"telegram", "storage", "sqlalchemy", "bot.services", "bot.delivery"} | _TOP,
+    "bot/observability": {"telegram", "bot.services", "bot.delivery", "bot.console"} | _TOP,
+    "bot/engines": {"telegram", "bot.delivery", "bot.console"} | _TOP,
+    "bot/services": {"telegram", "bot.delivery", "bot.console", "bot.engines"} | _TOP,
     # Rules that work through a unit of work (storage/uow.py) see no SQL.
-    "bot/services/flash.py": {"telegram", "handlers", "sqlalchemy"},
-    "bot/services/status.py": {"telegram", "handlers", "sqlalchemy"},
+    "bot/services/flash.py": {"telegram", "sqlalchemy"} | _TOP,
+    "bot/services/status.py": {"telegram", "sqlalchemy"} | _TOP,
+    "bot/delivery": {"bot.console"} | _TOP,
+    "bot/console": _TOP - {"bot.app"},
 }
 
 
 def _imports(path: Path) -> set[str]:
+    """Top-level packages a module imports, and for `bot` also the sub-package (`bot.delivery`)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    names: set[str] = set()
+    modules: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            modules.extend(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            modules.append(node.module)
+            if node.module == "bot":
+                modules.extend(f"bot.{alias.name}" for alias in node.names)
+    names: set[str] = set()
+    for module in modules:
+        parts = module.split(".")
+        names.add(parts[0])
+        if parts[0] == "bot" and len(parts) > 1:
+            names.add(f"bot.{parts[1]}")
     return names
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.rendering import (
+from bot.rendering.copies import (
     Block,
     CopyContent,
     marks_from_html,

@@ -5,7 +5,14 @@ from __future__ import annotations
 import html
 import re
 
-from bot.rendering import TEXT_LIMIT, Block, CopyContent, header_line, render_parts, visible_len
+from bot.rendering.copies import (
+    TEXT_LIMIT,
+    Block,
+    CopyContent,
+    header_line,
+    render_parts,
+    visible_len,
+)
 
 HEADER = header_line(author="Otieno", unit="KE-3", side="MSS")
 

@@ -6,8 +6,8 @@ import json
 import os
 from pathlib import Path
 
+from bot.engines.voice import build_transcriber, translation_threads
 from bot.settings import load_settings
-from bot.voice_setup import build_transcriber, translation_threads
 from translation.speech import verdict
 from translation.voice_store import MANIFEST, VoiceStore
 

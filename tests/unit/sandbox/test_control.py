@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.sandbox import Sandbox, SandboxClient, SandboxError, SandboxTimeout
+from bot.devtools.sandbox import Sandbox, SandboxClient, SandboxError, SandboxTimeout
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.sandbox.client import max_in_window
-from bot.sandbox.flood import FaultInjector, FloodControl, FloodLimits, RequestLog
+from bot.devtools.sandbox.client import max_in_window
+from bot.devtools.sandbox.flood import FaultInjector, FloodControl, FloodLimits, RequestLog
 
 
 class Clock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.sandbox.html import HtmlError, normalize, parse_html, render_html, utf16_len
+from bot.devtools.sandbox.html import HtmlError, normalize, parse_html, render_html, utf16_len
 
 
 def parse(source: str) -> tuple[str, list[dict[str, object]]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.engine_factory import engine_config
+from bot.engines.factory import engine_config
 from bot.settings import load_settings
 from translation.ct2 import split_tokens
 

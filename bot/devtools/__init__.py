@@ -1,0 +1,1 @@
+"""Developer tools that are not part of a deployment: the Bot API sandbox, benchmarks, the demo."""

@@ -1,0 +1,393 @@
+"""`daraja bench relay`: a burst through the real bot and the sandbox, measured in one run.
+
+The sandbox runs as its own process (flood limits off), the bot in this process so its
+telemetry can be read. Ten enrolled groups in four languages; a burst of messages spread over
+them; every copy must arrive once, in order per chat. Relay overhead per message = time from the
+update being fetched to its last copy being sent, minus translation time (rate limits are off,
+so there are no rate-limit waits to subtract) is printed as `latency_*`; under a burst it is
+dominated by queueing. `overhead_*` is the bot's own work on the message's critical path with
+queueing excluded: handling the update minus translation, plus its slowest copy from being
+claimed to being sent (Telegram accepted it); `handling_*` and `copy_*` are those two parts, and
+`overhead_recorded_*` runs each copy on to its outcome being durably recorded (bookkeeping the
+chat's next copy waits for, not the reader of this one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bot.observability.telemetry import Telemetry
+
+LANGS = ("ht", "fr", "en", "sw")
+SENTENCES = {
+    "ht": "Nou bezwen ranfò.",
+    "fr": "Nous avons besoin de renforts.",
+    "en": "We need reinforcements.",
+    "sw": "Tunahitaji msaada.",
+}
+ADMIN_ID = 555000
+
+
+class RelayClock(Telemetry):
+    """Records the timings the benchmark needs."""
+
+    def __init__(self) -> None:
+        self.fetched: dict[int, float] = {}
+        self.translation: dict[int, float] = {}
+        self.message_of: dict[int, int] = {}
+        self.copies_expected: dict[int, int] = {}
+        self.processing: dict[int, float] = {}
+        self.claimed: dict[int, float] = {}
+        # message id -> longest claim-to-posted (Telegram accepted it) of its copies
+        self.active: dict[int, float] = {}
+        # message id -> longest claim-to-recorded (the outcome durable) of its copies
+        self.recorded: dict[int, float] = {}
+        self.last_posted: dict[int, float] = {}
+        self.sent = 0
+        self.event = asyncio.Event()
+
+    def updates_fetched(self, update_ids: Sequence[int], at: float) -> None:
+        for update_id in update_ids:
+            self.fetched.setdefault(update_id, at)
+
+    def message_translated(
+        self, update_id: int | None, seconds: float, translations: Mapping[str, Any]
+    ) -> None:
+        if update_id is not None:
+            self.translation[update_id] = seconds
+
+    def message_queued(self, update_id: int | None, message_id: int, copies: int) -> None:
+        if update_id is not None:
+            self.message_of[message_id] = update_id
+            self.copies_expected[message_id] = copies
+
+    def update_processed(self, update_id: int, seconds: float, ok: bool) -> None:
+        self.processing[update_id] = seconds
+
+    def copy_claimed(self, delivery_id: int, message_id: int, at: float) -> None:
+        self.claimed[delivery_id] = at
+
+    def copy_posted(self, delivery_id: int, message_id: int, at: float) -> None:
+        if delivery_id in self.claimed:
+            span = at - self.claimed[delivery_id]
+            self.active[message_id] = max(self.active.get(message_id, 0.0), span)
+        self.last_posted[message_id] = max(self.last_posted.get(message_id, 0.0), at)
+
+    def copy_sent(self, delivery_id: int, message_id: int, at: float) -> None:
+        self.sent += 1
+        if delivery_id in self.claimed:
+            span = at - self.claimed[delivery_id]
+            self.recorded[message_id] = max(self.recorded.get(message_id, 0.0), span)
+        self.event.set()
+
+
+def register_relay(sub: Any) -> None:
+    """Add `daraja bench relay`."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "relay", help="burst through the real bot and the sandbox; overhead p50/p95"
+    )
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--groups", type=int, default=10)
+    parser.add_argument("--timeout", type=float, default=900.0, help="give up after (s)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="messages per second (0: all at once, a burst); a steady rate below capacity "
+        "shows the overhead without queueing",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="an empty database to use (default: a temporary SQLite file); PostgreSQL "
+        "URLs (postgresql+asyncpg://…) allow --worker",
+    )
+    parser.add_argument(
+        "--worker",
+        action="store_true",
+        help="also run a delivery-only `daraja run` process sharing the outbox (PostgreSQL)",
+    )
+    parser.add_argument("--json", action="store_true", help="JSON object on the last line")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.messages < 1 or not 2 <= args.groups <= 50:
+        print("daraja bench relay: --messages ≥ 1 and --groups 2..50", file=sys.stderr)
+        return 2
+    if args.worker and not (args.database_url or "").startswith("postgresql"):
+        print(
+            "daraja bench relay: --worker needs --database-url postgresql+asyncpg://…",
+            file=sys.stderr,
+        )
+        return 2
+    result = asyncio.run(
+        bench_relay(
+            args.messages,
+            args.groups,
+            limit_s=args.timeout,
+            database_url=args.database_url,
+            worker=args.worker,
+            rate=args.rate,
+        )
+    )
+    if not args.json:
+        for key, value in result.items():
+            print(f"{key:>26}: {value}")
+    print(json.dumps(result))
+    return 0 if result["lost"] == 0 and result["duplicated"] == 0 else 1
+
+
+def _progress(text: str) -> None:
+    print(f"bench relay: {text}", file=sys.stderr, flush=True)
+
+
+async def bench_relay(
+    messages: int,
+    groups: int,
+    *,
+    limit_s: float,
+    database_url: str | None = None,
+    worker: bool = False,
+    rate: float = 0.0,
+    voice_models_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Run the burst; return the figures (with `voice_models_dir`, translation keeps to the
+    cores transcription leaves it, as in a deployment with a voice model)."""
+    from pydantic import SecretStr
+
+    from bot.app import serve
+    from bot.devtools.sandbox import random_token
+    from bot.devtools.sandbox.client import SandboxClient
+    from bot.devtools.scenario import People, SandboxProcess
+    from bot.engines.bundled import install_bundled_models
+    from bot.settings import Settings
+
+    workdir = Path(tempfile.mkdtemp(prefix="daraja-bench-relay-"))
+    token = random_token()
+    _progress("starting the sandbox (flood limits off) and the bot")
+    sandbox = SandboxProcess(workdir, token, no_flood=True).start()
+    clock = RelayClock()
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    settings = Settings(
+        telegram_token=SecretStr(token),
+        telegram_api_url=sandbox.url,
+        database_url=database_url or f"sqlite+aiosqlite:///{workdir}/daraja.db",
+        models_dir=install_bundled_models(workdir / "models"),
+        admin_ids=[ADMIN_ID],
+        rate_global_per_s=0,
+        rate_chat_per_s=0,
+        rate_group_per_min=0,
+        poll_timeout=5,
+        log_level="WARNING",
+    )
+    if voice_models_dir is not None:
+        settings.voice_models_dir = voice_models_dir
+    bot = asyncio.create_task(serve(settings, stop, telemetry=clock, ready=ready))
+    helper = None
+    if worker:
+        from bot.devtools.scenario import BotProcess
+
+        (workdir / "worker").mkdir()
+        helper = BotProcess(
+            workdir / "worker",
+            sandbox.url,
+            settings.models_dir,
+            settings.database_url,
+            token=token,
+            admin_ids=str(ADMIN_ID),
+            extra_env={
+                "DARAJA_MODE": "worker",
+                "DARAJA_RATE_CHAT_PER_S": "0",
+                "DARAJA_RATE_GROUP_PER_MIN": "0",
+                "DARAJA_RATE_GLOBAL_PER_S": "0",
+            },
+        )
+    client = SandboxClient.connect(sandbox.url)
+    try:
+        await asyncio.wait_for(ready.wait(), 120)
+        if helper is not None:
+            await asyncio.to_thread(helper.start)
+        people = People(client, ADMIN_ID)
+        chats = await _enroll(people, groups)
+        expected = messages * (groups - 1)
+        _progress(f"burst of {messages} messages into {groups} groups ({expected} copies)")
+        started = time.monotonic()
+        await _burst(client, chats, messages, rate=rate)
+        deadline = started + limit_s
+        while time.monotonic() < deadline:
+            if clock.sent >= expected or (
+                helper is not None
+                and (await _count(settings.database_url))["delivered"] >= expected
+            ):
+                break
+            clock.event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(clock.event.wait(), 5)
+            _progress(f"{clock.sent}/{expected} copies sent")
+        elapsed = time.monotonic() - started
+        stop.set()
+        await asyncio.wait_for(bot, 60)
+        counts = await _count(settings.database_url)
+    finally:
+        stop.set()
+        if not bot.done():
+            bot.cancel()
+        if helper is not None:
+            helper.stop()
+        await client.close()
+        sandbox.stop()
+    # End to end under the burst: fetched -> last copy sent, minus translation (no rate-limit
+    # waits: the limits are off). Under a burst this is mostly time spent queued behind other
+    # messages for the same chats (per-chat order allows one copy in flight per chat).
+    latencies = [
+        (clock.last_posted[m] - clock.fetched[u] - clock.translation.get(u, 0.0)) * 1000
+        for m, u in clock.message_of.items()
+        if m in clock.last_posted and u in clock.fetched
+    ]
+    # The bot's own work on a message's critical path, queueing excluded: handling the update
+    # (recording, auditing, queueing copies) minus translation (seconds, per message id), plus
+    # the slowest of its copies from claim to sent, i.e. accepted by Telegram (rendering, the
+    # Bot API call).
+    handled = {
+        m: clock.processing[u] - clock.translation.get(u, 0.0)
+        for m, u in clock.message_of.items()
+        if u in clock.processing
+    }
+    handling = [h * 1000 for h in handled.values()]
+    overheads = [(h + clock.active[m]) * 1000 for m, h in handled.items() if m in clock.active]
+    # The same up to the copy's outcome being durably recorded (the chat's next copy waits for
+    # that; the reader of this copy does not).
+    overheads_recorded = [
+        (h + clock.recorded[m]) * 1000 for m, h in handled.items() if m in clock.recorded
+    ]
+    slowest_copy = [v * 1000 for v in clock.active.values()]
+    translation = [v * 1000 for v in clock.translation.values()]
+    return {
+        "messages": messages,
+        "groups": groups,
+        "rate_msgs_per_s": rate or "burst",
+        "database": settings.database_url.split("+", 1)[0],
+        "processes": 2 if worker else 1,
+        "copies_expected": expected,
+        "copies_delivered": counts["delivered"],
+        "lost": expected - counts["delivered"],
+        "duplicated": counts["duplicated"],
+        "order_violations": counts["order_violations"],
+        "seconds": round(elapsed, 2),
+        "copies_per_s": round(counts["delivered"] / elapsed, 1) if elapsed else 0.0,
+        "overhead_p50_ms": round(_percentile(overheads, 0.50), 1),
+        "overhead_p95_ms": round(_percentile(overheads, 0.95), 1),
+        "translation_p50_ms": round(_percentile(translation, 0.50), 1),
+        "translation_p95_ms": round(_percentile(translation, 0.95), 1),
+        "mean_overhead_ms": round(statistics.fmean(overheads), 1) if overheads else 0.0,
+        "overhead_recorded_p50_ms": round(_percentile(overheads_recorded, 0.50), 1),
+        "overhead_recorded_p95_ms": round(_percentile(overheads_recorded, 0.95), 1),
+        # The two parts of the overhead: handling the update (minus translation), and the
+        # slowest copy from claim to sent.
+        "handling_p50_ms": round(_percentile(handling, 0.50), 1),
+        "handling_p95_ms": round(_percentile(handling, 0.95), 1),
+        "copy_p50_ms": round(_percentile(slowest_copy, 0.50), 1),
+        "copy_p95_ms": round(_percentile(slowest_copy, 0.95), 1),
+        "latency_p50_ms": round(_percentile(latencies, 0.50), 1),
+        "latency_p95_ms": round(_percentile(latencies, 0.95), 1),
+    }
+
+
+async def _enroll(people: Any, groups: int) -> list[tuple[int, int, str]]:
+    """`groups` enrolled groups; returns (chat id, officer id, language) for each."""
+    name = "Bench"
+    units = [
+        (f"U{i:02d}", "PNH" if i % 2 else "MSS", LANGS[i % len(LANGS)]) for i in range(groups)
+    ]
+    await people.new_operation(name, units)
+    chats = []
+    for code, _side, lang in units:
+        officer = await people.client.create_user(f"Officer {code}", language_code=lang)
+        group = await people.group(f"{name} {code}", officer, [])
+        await people.enroll(group, officer, await people.issue_code(f"chat {name} {code}"))
+        chats.append((group.id, officer.id, lang))
+    return chats
+
+
+async def _burst(
+    client: Any, chats: list[tuple[int, int, str]], messages: int, *, rate: float = 0.0
+) -> None:
+    """Post the messages round-robin, a few requests at a time (or one every 1/rate s)."""
+    if rate > 0:
+        for i in range(messages):
+            chat, officer, lang = chats[i % len(chats)]
+            await client.say(chat, officer, f"{SENTENCES[lang]} #{i}")
+            await asyncio.sleep(1.0 / rate)
+        return
+    # The burst is posted by the sandbox itself in batches: the load generator must not share
+    # the bot's process (and its interpreter lock) with the bot it measures.
+    lines = []
+    for i in range(messages):
+        chat, officer, lang = chats[i % len(chats)]
+        lines.append((chat, officer, f"{SENTENCES[lang]} #{i}"))
+    for start in range(0, len(lines), 100):
+        await client.say_many(lines[start : start + 100])
+
+
+async def _count(database_url: str) -> dict[str, int]:
+    """Delivered, duplicated and out-of-order copies, from the message map."""
+    from sqlalchemy import select
+
+    from storage.db import Database
+    from storage.models import Copy, Message
+
+    db = Database(database_url)
+    try:
+        async with db.transaction() as s:
+            rows = (
+                await s.execute(
+                    select(
+                        Copy.message_id,
+                        Copy.target_chat_id,
+                        Copy.telegram_message_id,
+                        Message.chat_id,
+                        Message.telegram_message_id,
+                    )
+                    .join(Message, Message.id == Copy.message_id)
+                    .where(Copy.part == 0)
+                )
+            ).all()
+    finally:
+        await db.dispose()
+    per_pair: dict[tuple[int, int], int] = defaultdict(int)
+    streams: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+    for message_id, target, copy_tg, source, source_tg in rows:
+        per_pair[(message_id, target)] += 1
+        streams[(source, target)].append((copy_tg, source_tg))
+    violations = 0
+    for stream in streams.values():
+        stream.sort()
+        originals = [source_tg for _copy, source_tg in stream]
+        violations += sum(1 for a, b in itertools.pairwise(originals) if b < a)
+    return {
+        "delivered": len(per_pair),
+        "duplicated": sum(n - 1 for n in per_pair.values()),
+        "order_violations": violations,
+    }
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]

@@ -1,0 +1,1 @@
+"""Logs, Prometheus metrics, the telemetry interface components report to, startup warnings."""
