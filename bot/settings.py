@@ -13,9 +13,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.domain import LanguageCode
 from bot.errors import ConfigError
 
-LANGUAGES: tuple[str, ...] = ("ht", "fr", "en", "sw")
 TELEGRAM_API_URL = "https://api.telegram.org"
 _TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,100}$")
 # Issue 10: Telegram's secret_token alphabet, at least 16 characters.
@@ -128,7 +128,7 @@ class Settings(BaseSettings):
         description="Refused attempts of one person in one chat after the first are audited as "
         "one event (with their count) per this many minutes.",
     )
-    default_language: Literal["ht", "fr", "en", "sw"] = Field(
+    default_language: LanguageCode = Field(
         default="en", description="Language used when neither person nor operation has one."
     )
     timezone: str = Field(

@@ -8,8 +8,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 
 from bot.context import DarajaContext
+from bot.domain import escape_html
 from bot.errors import DarajaError
-from bot.rendering.copies import escape, pack, split_text
+from bot.rendering.copies import pack, split_text
 from bot.services.audit_access import LogPage
 from handlers.common import answer, caller_of, reply_language, text
 
@@ -119,7 +120,7 @@ async def _send_page(
             pieces.append(_purged(ctx, lang, entry.purged_at))
         else:
             for chunk in split_text(entry.original, ORIGINAL_LIMIT)[:1]:
-                pieces.append(f"<blockquote>{escape(chunk)}</blockquote>")
+                pieces.append(f"<blockquote>{escape_html(chunk)}</blockquote>")
         for tr in entry.translations:
             delivered = sum(1 for d in tr.deliveries if d.state == "sent")
             pieces.append(
@@ -143,7 +144,7 @@ async def _send_page(
                     pieces.append(_purged(ctx, lang, tr.purged_at))
                 continue
             for chunk in split_text(tr.text, ORIGINAL_LIMIT)[:1]:
-                pieces.append(f"<blockquote>{escape(chunk)}</blockquote>")
+                pieces.append(f"<blockquote>{escape_html(chunk)}</blockquote>")
         pieces.append("")
     messages = pack(pieces)
     for index, body in enumerate(messages):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import html
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from telegram import Chat, Message, Update
 from telegram.constants import ParseMode
 
 from bot.context import DarajaContext
+from bot.domain import escape_html
 from bot.i18n import choose_language
 from bot.services.enrollment import Caller, Identity
 
@@ -82,7 +82,7 @@ async def reply_language(
 
 def text(ctx: DarajaContext, key: str, lang: str, /, **params: Any) -> str:
     """Catalog text with every parameter HTML-escaped (catalog text itself is trusted)."""
-    safe = {k: html.escape(str(v), quote=False) for k, v in params.items()}
+    safe = {k: escape_html(v) for k, v in params.items()}
     return ctx.services.i18n.t(key, lang, **safe)
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import html
-
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 
 from bot.context import DarajaContext
+from bot.domain import escape_html
 from bot.errors import AccessDenied
 from handlers.common import answer, caller_of, reply_language
 
@@ -30,9 +29,7 @@ async def console_command(update: Update, ctx: DarajaContext) -> None:
         await answer(update, ctx, "console.not_allowed", lang)
         return
     url = f"{base.rstrip('/')}/console/login?t={link.token}"
-    text = ctx.services.i18n.t(
-        "console.link", lang, minutes=link.minutes, url=html.escape(url, quote=False)
-    )
+    text = ctx.services.i18n.t("console.link", lang, minutes=link.minutes, url=escape_html(url))
     # No link preview: a preview fetch must not be the first to see the link.
     await message.reply_text(
         text, parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)

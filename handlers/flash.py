@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import html
 import logging
 
 from telegram import Update
 from telegram.constants import ParseMode
 
 from bot.context import DarajaContext
+from bot.domain import escape_html
 from bot.errors import DarajaError
 from bot.rendering.formatting import format_time
 from bot.services.flash import parse_ack_data
@@ -88,7 +88,7 @@ async def ack_pressed(update: Update, ctx: DarajaContext) -> None:
     if flash_id is None or message is None:
         await query.answer(text(ctx, "flash.ack_not_a_copy", lang), show_alert=True)
         return
-    original = getattr(message, "text_html", None) or html.escape(
+    original = getattr(message, "text_html", None) or escape_html(
         getattr(message, "text", "") or ""
     )
     # The copy's edit ("acknowledged by …", button gone) goes through the notice outbox.

@@ -17,17 +17,11 @@ from telegram.error import BadRequest
 from telegram.ext import filters
 
 from bot.context import DarajaContext
-from bot.domain import Role
+from bot.domain import Role, escape_html
 from bot.errors import DarajaError
 from bot.services.board import Location, sitrep_lines
-from bot.services.status import (
-    STATUSES,
-    Draft,
-    FiledReport,
-    ReportDrafts,
-    check_coordinate,
-    parse_strength,
-)
+from bot.services.sitrep import STATUSES, Draft, ReportDrafts, check_coordinate, parse_strength
+from bot.services.status import FiledReport
 from handlers.common import answer, caller_of, reply_language, service_call, text
 
 log = logging.getLogger(__name__)
@@ -411,19 +405,14 @@ async def who(update: Update, ctx: DarajaContext) -> None:
     for unit in units:
         langs = ", ".join(i18n.t(f"lang.name.{x}", lang) for x in unit.languages)
         mark = "" if unit.has_chat else " · " + text(ctx, "who.no_group", lang)
-        lines.append(f"<b>{_esc(unit.code)}</b> · {_esc(unit.side)} · {_esc(langs)}{mark}")
+        code, side = escape_html(unit.code), escape_html(unit.side)
+        lines.append(f"<b>{code}</b> · {side} · {escape_html(langs)}{mark}")
     body = "\n".join(lines)
     for start in range(0, len(lines), 60):
         chunk = "\n".join(lines[start : start + 60]) if len(body) > 3800 else body
         await message.reply_text(chunk, parse_mode=ParseMode.HTML)
         if len(body) <= 3800:
             break
-
-
-def _esc(value: str) -> str:
-    import html
-
-    return html.escape(value, quote=False)
 
 
 async def _private_or_command(update: Update, ctx: DarajaContext) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.console.queries import LANGUAGES, SIDES, STATES, VERDICTS, LogFilter
+from bot.console.queries import STATES, VERDICTS, LogFilter
 from bot.console.sessions import digest
 from bot.console.web import (
     ADMIN,
@@ -28,6 +28,7 @@ from bot.console.web import (
     refuse,
     render,
 )
+from bot.domain import LANGUAGES, SIDES
 from bot.errors import AccessDenied, DarajaError
 from bot.services.enrollment import Caller
 from storage.models import utcnow
@@ -296,9 +297,9 @@ async def verify(request: web.Request) -> web.StreamResponse:
 async def board_page(request: web.Request) -> web.StreamResponse:
     """The status board (stale units marked) and the map of last known positions."""
     from bot.console.map import build_map
+    from bot.domain.gazetteer import PLACES
     from bot.rendering.formatting import format_age
     from bot.services.board import URGENT
-    from bot.services.status import PLACES
 
     deps = request.app[DEPS]
     viewer = request[VIEWER]

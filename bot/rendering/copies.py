@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from html.parser import HTMLParser
 
+from bot.domain import escape_html
+
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 # Margin for what Telegram counts differently from us (entities at split points, newlines).
@@ -129,15 +131,15 @@ def render_marked(text: str, marks: Sequence[Mark], used: set[int] | None = None
         spans.append((start, start + len(mark.text), mark))
         used.add(index)
     if not spans:
-        return escape(text)
+        return escape_html(text)
     spans.sort(key=lambda span: span[0])
     out: list[str] = []
     last = 0
     for start, end, mark in spans:
-        out.append(escape(text[last:start]))
-        out.append(f"{mark.opening}{escape(text[start:end])}{mark.closing}")
+        out.append(escape_html(text[last:start]))
+        out.append(f"{mark.opening}{escape_html(text[start:end])}{mark.closing}")
         last = end
-    out.append(escape(text[last:]))
+    out.append(escape_html(text[last:]))
     return "".join(out)
 
 
@@ -163,11 +165,6 @@ def utf16_len(text: str) -> int:
 def visible_len(fragment: str) -> int:
     """UTF-16 length of an HTML fragment once tags are stripped and entities decoded."""
     return utf16_len(html.unescape(re.sub(r"<[^>]+>", "", fragment)))
-
-
-def escape(text: str) -> str:
-    """Escape user text for Telegram HTML (`<`, `>`, `&`)."""
-    return html.escape(text, quote=False)
 
 
 def split_text(text: str, limit: int) -> list[str]:
@@ -214,21 +211,21 @@ def render_parts(content: CopyContent, *, limit: int = TEXT_LIMIT) -> list[str]:
 
 def _body_pieces(content: CopyContent, budget: int) -> list[str]:
     """Everything under the header, as pieces of at most `budget` visible characters."""
-    pieces: list[str] = [escape(note) for note in content.notes]
+    pieces: list[str] = [escape_html(note) for note in content.notes]
     for block in content.blocks:
-        prefix = f"<i>{escape(block.language)}:</i> " if content.show_language_tags else ""
+        prefix = f"<i>{escape_html(block.language)}:</i> " if content.show_language_tags else ""
         chunks = split_text(block.text, budget - visible_len(prefix) - 1)
         used: set[int] = set()
         pieces.append(prefix + render_marked(chunks[0], block.marks, used))
         pieces.extend(render_marked(chunk, block.marks, used) for chunk in chunks[1:])
     if content.warning:
-        pieces.append(f"⚠️ <i>{escape(content.warning)}</i>")
+        pieces.append(f"⚠️ <i>{escape_html(content.warning)}</i>")
     if content.original:
-        label = escape(content.original_label)
+        label = escape_html(content.original_label)
         inner = (
             content.original_html
             if content.original_html is not None
-            else escape(content.original)
+            else escape_html(content.original)
         )
         quoted = f"<blockquote expandable><b>{label}</b>\n{inner}</blockquote>"
         if visible_len(quoted) <= budget:
@@ -238,7 +235,7 @@ def _body_pieces(content: CopyContent, budget: int) -> list[str]:
                 split_text(content.original, budget - visible_len(label) - 2)
             ):
                 head = f"<b>{label}</b>\n" if i == 0 else ""
-                pieces.append(f"<blockquote expandable>{head}{escape(chunk)}</blockquote>")
+                pieces.append(f"<blockquote expandable>{head}{escape_html(chunk)}</blockquote>")
     return pieces
 
 
@@ -300,13 +297,13 @@ def header_line(
 ) -> str:
     """`<b>Author</b> · KE-3 · MSS` with every part escaped."""
     name = f"{rank} {author}".strip() if rank else author
-    bits = [f"<b>{escape(name or '?')}</b>"]
+    bits = [f"<b>{escape_html(name or '?')}</b>"]
     if unit:
-        bits.append(escape(unit))
+        bits.append(escape_html(unit))
     if side:
-        bits.append(escape(side))
+        bits.append(escape_html(side))
     if edited_label:
-        bits.append(f"<i>{escape(edited_label)}</i>")
+        bits.append(f"<i>{escape_html(edited_label)}</i>")
     return " · ".join(bits)
 
 

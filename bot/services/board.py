@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.domain import escape_html
 from bot.i18n import I18n
 from bot.rendering.copies import TEXT_LIMIT, pack, pack_headed, visible_len
 from bot.rendering.formatting import format_age, format_datetime, format_time
@@ -26,11 +27,6 @@ PAGE_BUDGET = TEXT_LIMIT - 200  # room for the title, the page line and Telegram
 NEEDS_PREVIEW = 80  # characters of needs shown on the board (the full text: /status UNIT)
 # Statuses a commander must see first: they get a red mark on the board.
 URGENT = frozenset({"in_contact", "need_support", "casualties"})
-
-
-def esc(value: object) -> str:
-    """HTML-escape anything for Telegram."""
-    return html.escape(str(value), quote=False)
 
 
 @dataclass(frozen=True)
@@ -132,17 +128,17 @@ def render_board(board: Board, lang: str, i18n: I18n) -> list[str]:
     stale = sum(1 for row in board.rows if row.stale)
     urgent = sum(1 for row in board.rows if row.report and row.report.status in URGENT)
     head = [
-        f"<b>{esc(i18n.t('board.title', lang))}</b> · {esc(board.operation)}",
-        esc(i18n.tn("board.units_count", lang, len(board.rows)))
+        f"<b>{escape_html(i18n.t('board.title', lang))}</b> · {escape_html(board.operation)}",
+        escape_html(i18n.tn("board.units_count", lang, len(board.rows)))
         + (f" · ⚠ {stale}" if stale else "")
         + (f" · 🔴 {urgent}" if urgent else "")
-        + f" · {esc(format_time(board.now, lang, board.timezone))}",
+        + f" · {escape_html(format_time(board.now, lang, board.timezone))}",
     ]
     out: list[str] = []
     for number, page in enumerate(pages, start=1):
         lines = list(head)
         if total > 1:
-            lines[1] += " · " + esc(i18n.t("board.page", lang, page=number, pages=total))
+            lines[1] += " · " + escape_html(i18n.t("board.page", lang, page=number, pages=total))
         lines.append("")
         lines.extend(page)
         out.append("\n".join(lines))
@@ -151,26 +147,26 @@ def render_board(board: Board, lang: str, i18n: I18n) -> list[str]:
 
 def _entry(row: BoardRow, board: Board, lang: str, i18n: I18n) -> str:
     report = row.report
-    first = f"<b>{esc(row.code)}</b> · {esc(row.side)}"
+    first = f"<b>{escape_html(row.code)}</b> · {escape_html(row.side)}"
     if report is None:
-        first += f" · <i>{esc(i18n.t('board.no_report', lang))}</i>"
+        first += f" · <i>{escape_html(i18n.t('board.no_report', lang))}</i>"
     else:
         mark = "🔴 " if report.status in URGENT else ""
-        first += f" · {mark}<b>{esc(i18n.t(f'status.{report.status}', lang))}</b>"
+        first += f" · {mark}<b>{escape_html(i18n.t(f'status.{report.status}', lang))}</b>"
     if row.stale:
-        first += f" · {esc(i18n.t('board.stale', lang))}"
+        first += f" · {escape_html(i18n.t('board.stale', lang))}"
     if report is None:
         return first
     bits = [
-        "📍 " + esc(report.location.render(lang, board.renderings)),
+        "📍 " + escape_html(report.location.render(lang, board.renderings)),
         "👥 " + ("-" if report.strength is None else str(report.strength)),
-        "🕒 " + esc(format_age(board.now - report.created_at, lang, i18n)),
+        "🕒 " + escape_html(format_age(board.now - report.created_at, lang, i18n)),
     ]
     lines = [first, "    " + " · ".join(bits)]
     needs, _ = report.needs.in_language(lang)
     if needs:
         short = needs if len(needs) <= NEEDS_PREVIEW else needs[: NEEDS_PREVIEW - 1] + "…"
-        lines.append(f"    {esc(i18n.t('board.needs', lang))}: {esc(short)}")
+        lines.append(f"    {escape_html(i18n.t('board.needs', lang))}: {escape_html(short)}")
     return "\n".join(lines)
 
 
@@ -185,18 +181,18 @@ def render_unit_reports(
     renderings: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[str]:
     """`/status UNIT`: the unit's recent reports, translated, each with its original."""
-    head = f"<b>{esc(row.code)}</b> · {esc(row.name)} · {esc(row.side)}"
+    head = f"<b>{escape_html(row.code)}</b> · {escape_html(row.name)} · {escape_html(row.side)}"
     if row.stale:
-        head += f" · {esc(i18n.t('board.stale', lang))}"
+        head += f" · {escape_html(i18n.t('board.stale', lang))}"
     pieces = [head]
     if not reports:
-        pieces.append(f"<i>{esc(i18n.t('board.no_report', lang))}</i>")
+        pieces.append(f"<i>{escape_html(i18n.t('board.no_report', lang))}</i>")
     for report in reports:
         when = format_datetime(report.created_at, lang, timezone)
         age = format_age(now - report.created_at, lang, i18n)
         block = [
             "",
-            f"🕒 {esc(when)} ({esc(age)}) · {esc(report.author)}",
+            f"🕒 {escape_html(when)} ({escape_html(age)}) · {escape_html(report.author)}",
             *sitrep_lines(report, lang, i18n, renderings=renderings, with_original=True),
         ]
         pieces.append("\n".join(block))
@@ -216,10 +212,10 @@ def sitrep_lines(
     mark = "🔴 " if report.status in URGENT else ""
     lines = [
         # SITREP is a proword kept as is in every language (locales/terminology.tsv).
-        f"📋 <b>SITREP</b> · {mark}<b>{esc(i18n.t(f'status.{report.status}', lang))}</b>",
-        f"📍 {esc(i18n.t('board.location', lang))}: "
-        + esc(report.location.render(lang, renderings)),
-        f"👥 {esc(i18n.t('board.strength', lang))}: "
+        f"📋 <b>SITREP</b> · {mark}<b>{escape_html(i18n.t(f'status.{report.status}', lang))}</b>",
+        f"📍 {escape_html(i18n.t('board.location', lang))}: "
+        + escape_html(report.location.render(lang, renderings)),
+        f"👥 {escape_html(i18n.t('board.strength', lang))}: "
         + ("-" if report.strength is None else str(report.strength)),
     ]
     originals: list[str] = []
@@ -227,14 +223,14 @@ def sitrep_lines(
         shown, is_original = text.in_language(lang)
         if not shown:
             continue
-        lines.append(f"{esc(i18n.t(key, lang))}: {esc(shown)}")
+        lines.append(f"{escape_html(i18n.t(key, lang))}: {escape_html(shown)}")
         if not is_original:
-            originals.append(f"{esc(i18n.t(key, lang))}: {esc(text.original)}")
+            originals.append(f"{escape_html(i18n.t(key, lang))}: {escape_html(text.original)}")
     if originals and with_original:
         source = report.needs.language or report.remarks.language or lang
         label = i18n.t("relay.original", lang, language=i18n.t(f"lang.name.{source}", lang))
         lines.append(
-            f"<blockquote expandable><b>{esc(label)}</b>\n"
+            f"<blockquote expandable><b>{escape_html(label)}</b>\n"
             + "\n".join(originals)
             + "</blockquote>"
         )
@@ -278,7 +274,7 @@ def render_sitrep_copy(
     pieces: list[str] = []
     for lang in languages:
         if len(languages) > 1:
-            pieces.append(f"<i>{esc(lang)}:</i>")
+            pieces.append(f"<i>{escape_html(lang)}:</i>")
         pieces.extend(sitrep_lines(view, lang, i18n, renderings=renderings))
     return pack_headed(header, lambda room: _fit(pieces, room), PAGE_BUDGET)
 
@@ -318,4 +314,4 @@ def _cut(piece: str, budget: int) -> str:
 
     plain = html.unescape(re.sub(r"<[^>]+>", "", piece))
     keep = max(1, math.floor(budget * 0.9))
-    return esc(plain[:keep]) + "…"
+    return escape_html(plain[:keep]) + "…"

@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain import escape_html as escape
 from bot.i18n import N_, VOICE_STATUSES, I18n
 from bot.rendering.copies import (
     Block,
     CopyContent,
     Mark,
-    escape,
     header_line,
     marks_from_html,
     render_caption,
@@ -249,8 +249,8 @@ class CopyBuilder:
         elif message.kind == "sitrep" and isinstance(media.get("sitrep"), dict):
             # Issue 7: a SITREP renders from its structured data; status words come from
             # the catalogs in each of the group's languages, free text from translations.
+            from bot.domain.gazetteer import glossary_renderings
             from bot.services.board import render_sitrep_copy
-            from bot.services.status import glossary_renderings
 
             ops_row = await ops.by_id(message.operation_id)
             parts = render_sitrep_copy(

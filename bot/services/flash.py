@@ -26,12 +26,12 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from bot.domain import escape_html
 from bot.errors import DarajaError, NotFound, StorageError, UserInputError
 from bot.i18n import I18n
 from bot.rendering.formatting import format_time
-from bot.services.board import esc
+from bot.services.notify import Notice, queue_notices
 from bot.services.recording import record_copies
-from bot.services.status import Notice, queue_notices
 from bot.services.translator import Translator
 from storage.audit import AuditChain
 from storage.db import Database
@@ -367,9 +367,9 @@ class FlashService:
                             acked = self.i18n.t(
                                 "flash.acked",
                                 lang,
-                                name=esc(user_name),
-                                unit=esc(unit.code),
-                                time=esc(format_time(now, lang, tz)),
+                                name=escape_html(user_name),
+                                unit=escape_html(unit.code),
+                                time=escape_html(format_time(now, lang, tz)),
                             )
                             await uow.notices.queue(
                                 telegram_chat_id=telegram_chat_id,
@@ -462,11 +462,11 @@ class FlashService:
             i18n.t(
                 "acks.title",
                 lang,
-                time=esc(format_time(report.sent_at, lang, report.timezone)),
+                time=escape_html(format_time(report.sent_at, lang, report.timezone)),
                 acked=report.acked,
                 total=len(report.rows),
             ),
-            f"<i>{esc(preview)}</i>",
+            f"<i>{escape_html(preview)}</i>",
             "",
         ]
         for row in report.rows:
@@ -476,13 +476,13 @@ class FlashService:
                     + i18n.t(
                         "acks.row_acked",
                         lang,
-                        unit=esc(row.unit),
-                        name=esc(row.acked_by or "?"),
-                        time=esc(format_time(row.acked_at, lang, report.timezone)),
+                        unit=escape_html(row.unit),
+                        name=escape_html(row.acked_by or "?"),
+                        time=escape_html(format_time(row.acked_at, lang, report.timezone)),
                     )
                 )
             else:
-                lines.append("⏳ " + i18n.t("acks.row_waiting", lang, unit=esc(row.unit)))
+                lines.append("⏳ " + i18n.t("acks.row_waiting", lang, unit=escape_html(row.unit)))
         return "\n".join(lines)[:4000]
 
     async def check_flash_reminders(self, now: datetime) -> list[Notice]:
@@ -585,8 +585,8 @@ class FlashService:
                 self.i18n.t(
                     "flash.escalation",
                     reader,
-                    time=esc(format_time(flash.created_at, reader, tz)),
-                    units=esc(", ".join(waiting)),
+                    time=escape_html(format_time(flash.created_at, reader, tz)),
+                    units=escape_html(", ".join(waiting)),
                 ),
                 kind="flash.escalation",
             )
@@ -687,7 +687,7 @@ async def flash_copy_extras(
 ) -> tuple[str, tuple[tuple[str, str], ...]]:
     """The FLASH label line for a copy, and the acknowledge button (label, callback data) when
     the target is a unit group expected to acknowledge."""
-    label = f"🔴 <b>{esc(i18n.t('flash.label', lang))}</b>"
+    label = f"🔴 <b>{escape_html(i18n.t('flash.label', lang))}</b>"
     flash = await flashes.by_message(message.id)
     if (
         flash is None

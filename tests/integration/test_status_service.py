@@ -13,7 +13,8 @@ from bot.errors import AccessDenied, DarajaError, NotFound, UserInputError
 from bot.i18n import I18n, load_i18n
 from bot.services.board import Location
 from bot.services.enrollment import Caller, EnrollmentService
-from bot.services.status import ReportDrafts, SitrepInput, StatusService
+from bot.services.sitrep import ReportDrafts, SitrepInput
+from bot.services.status import StatusService
 from storage.audit import AuditChain
 from storage.db import Database
 from storage.models import AuditEvent, Delivery, Message, TranslationRow, utcnow

@@ -19,7 +19,7 @@ from bot.services.board import (
     render_sitrep_copy,
     render_unit_reports,
 )
-from bot.services.status import STATUSES
+from bot.services.sitrep import STATUSES
 
 NOW = datetime(2026, 11, 26, 19, 0, tzinfo=UTC)
 

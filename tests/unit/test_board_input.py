@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from bot.domain.gazetteer import resolve_place
 from bot.errors import UserInputError
 from bot.i18n import load_i18n
-from bot.services.status import (
+from bot.services.sitrep import (
     parse_coordinate,
     parse_location,
     parse_one_line,
     parse_status,
     parse_strength,
-    resolve_place,
 )
 
 GLOSSARY = {"Route de Frères": {}, "PNH": {}}

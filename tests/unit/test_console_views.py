@@ -10,9 +10,9 @@ from pathlib import Path
 from bot.console.map import build_map
 from bot.console.queries import STATES, VERDICTS
 from bot.console.texts import TEMPLATE_KEYS
+from bot.domain.gazetteer import PLACES
 from bot.i18n import load_i18n
 from bot.services.board import BoardRow, FreeText, Location, ReportView
-from bot.services.status import PLACES
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "bot" / "console" / "templates"
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)

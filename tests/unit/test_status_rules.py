@@ -12,7 +12,8 @@ import pytest
 from bot.errors import StorageError
 from bot.i18n import I18n, load_i18n
 from bot.services.board import Location
-from bot.services.status import SitrepInput, StatusService
+from bot.services.sitrep import SitrepInput
+from bot.services.status import StatusService
 from storage.status_repo import Report
 from tests.support.fakes import Clock, FakeTranslator
 from tests.support.uow import FakeStore, other_integrity_error

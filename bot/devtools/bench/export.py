@@ -28,6 +28,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.domain import LANGUAGES
+
 BATCH = 10_000
 
 
@@ -90,7 +92,7 @@ def _generate(path: Path, n: int, key: bytes) -> str:
     prev = GENESIS
     start = datetime(2026, 1, 1, tzinfo=UTC)
     sql = "INSERT INTO audit_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    langs = ("ht", "fr", "en", "sw")
+    langs = LANGUAGES
     for first in range(1, n + 1, BATCH):
         rows = []
         for seq in range(first, min(first + BATCH, n + 1)):

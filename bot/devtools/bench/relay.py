@@ -28,9 +28,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bot.domain import LANGUAGES
 from bot.observability.telemetry import Telemetry
 
-LANGS = ("ht", "fr", "en", "sw")
+LANGS = LANGUAGES
 SENTENCES = {
     "ht": "Nou bezwen ranfò.",
     "fr": "Nous avons besoin de renforts.",

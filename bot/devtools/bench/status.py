@@ -20,6 +20,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.domain import LANGUAGES
+
 TARGET_MS = 50.0
 
 
@@ -136,7 +138,7 @@ async def _seed(db: Any, units: int, reports: int) -> int:
     from storage.status_repo import Report
 
     now = utcnow()
-    langs = ("ht", "fr", "en", "sw")
+    langs = LANGUAGES
     async with db.transaction() as s:
         op = Operation(name=f"Bench-{int(time.time())}", default_language="fr", glossary={})
         s.add(op)
