@@ -11,7 +11,7 @@ from bot.context import DarajaContext
 from bot.domain import escape_html
 from bot.errors import DarajaError
 from bot.rendering.formatting import format_time
-from bot.services.flash import parse_ack_data
+from bot.services.flash_acks import parse_ack_data
 from handlers.common import answer, caller_of, reply_language, service_call, text
 
 log = logging.getLogger(__name__)

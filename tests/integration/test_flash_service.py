@@ -15,7 +15,8 @@ from bot.errors import UserInputError
 from bot.i18n import I18n, load_i18n
 from bot.services.copies import CopyBuilder, PreparedCopy
 from bot.services.enrollment import Caller, EnrollmentService
-from bot.services.flash import FlashService, parse_ack_data
+from bot.services.flash import FlashService
+from bot.services.flash_acks import parse_ack_data
 from storage.audit import AuditChain
 from storage.db import Database
 from storage.messages import MessageRepo

@@ -31,8 +31,11 @@ FORBIDDEN = {
     "bot/engines": {"telegram", "bot.delivery", "bot.console"} | _TOP,
     "bot/services": {"telegram", "bot.delivery", "bot.console", "bot.engines"} | _TOP,
     # Rules that work through a unit of work (storage/uow.py) see no SQL.
-    "bot/services/flash.py": {"telegram", "sqlalchemy"} | _TOP,
-    "bot/services/status.py": {"telegram", "sqlalchemy"} | _TOP,
+    **{
+        f"bot/services/{name}.py": {"telegram", "sqlalchemy"} | _TOP
+        for name in ("flash", "flash_acks", "flash_reminders", "status", "sitrep", "notify")
+    },
+    "bot/domain/gazetteer.py": {"telegram", "bot", "storage", "translation", "sqlalchemy"},
     "bot/delivery": {"bot.console"} | _TOP,
     "bot/console": _TOP - {"bot.app"},
 }
