@@ -11,6 +11,7 @@ import contextlib
 import gc
 import logging
 import signal
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,9 @@ from bot.observability.telemetry import Telemetry
 from bot.settings import Settings
 
 if TYPE_CHECKING:
+    from bot.delivery.inbox import InboxProcessor
+    from bot.delivery.notices import NoticeWorker
+    from bot.delivery.outbox import OutboxWorker
     from bot.services.voice import VoiceService
 
 log = logging.getLogger("daraja")
@@ -57,7 +61,7 @@ def build_services(settings: Settings, translator: Any = None) -> Services:
     audit = AuditChain(key=key)
     translator = translator or NoModelsTranslator()
     i18n = load_i18n()
-    # Issue 7: SITREPs, the status board and FLASH messages.
+    # SITREPs, the status board and FLASH messages (their services are optional in Services).
     from datetime import timedelta
 
     from bot.services.flash import FlashService
@@ -125,7 +129,7 @@ def register_handlers(app: AnyApp) -> None:
         "log": audit.log_command,
         "search": audit.search_command,
         "console": console.console_command,
-        # Issue 7: SITREPs, the board, FLASH messages.
+        # SITREPs, the board, FLASH messages.
         "report": status_handlers.report,
         "sitrep": status_handlers.report,
         "status": status_handlers.status,
@@ -136,7 +140,7 @@ def register_handlers(app: AnyApp) -> None:
     }
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback))
-    # Issue 7: inline buttons (SITREP steps, board pages, FLASH acknowledgements).
+    # Inline buttons (SITREP steps, board pages, FLASH acknowledgements).
     app.add_handler(CallbackQueryHandler(status_handlers.report_button, pattern=r"^rep:"))
     app.add_handler(CallbackQueryHandler(status_handlers.board_button, pattern=r"^board:"))
     app.add_handler(CallbackQueryHandler(flash_handlers.ack_pressed, pattern=r"^ack:"))
@@ -145,7 +149,7 @@ def register_handlers(app: AnyApp) -> None:
     # Group 0, after commands: officers' messages in enrolled groups (commands never relay;
     # service messages are not matched). Edits re-translate and edit every copy.
     groups = filters.ChatType.GROUPS & ~filters.COMMAND & ~filters.StatusUpdate.ALL
-    # Issue 7: an answer to its author's open SITREP question is taken by the wizard, before
+    # An answer to its author's open SITREP question is taken by the wizard, before
     # the relay (it is not a message for the partner groups).
     services = app.bot_data.get("services")
     if services is not None and services.status is not None:
@@ -225,6 +229,16 @@ def build_translator(settings: Settings) -> Any:
     return build(settings)
 
 
+@dataclass
+class _Workers:
+    """The long-running parts `serve` starts after the Bot API answers."""
+
+    outbox: OutboxWorker
+    notices: NoticeWorker
+    voice: VoiceService
+    inbox: InboxProcessor
+
+
 async def serve(
     settings: Settings,
     stop: asyncio.Event | None = None,
@@ -232,17 +246,17 @@ async def serve(
     telemetry: Telemetry | None = None,
     ready: asyncio.Event | None = None,
 ) -> None:
-    """Run the bot until `stop` is set (or SIGINT/SIGTERM); `ready` is set once it polls."""
-    from bot.delivery.inbox import InboxProcessor, Poller
-    from bot.delivery.notices import NoticeWorker
-    from bot.delivery.outbox import OutboxWorker
-    from bot.services.copies import CopyBuilder
+    """Run the bot until `stop` is set (or SIGINT/SIGTERM); `ready` is set once it polls.
+
+    In order: the engine and services, the database migrated and locked against a restore,
+    the metrics and console servers (up before Telegram is reached), the Bot API connection
+    and command menus, the workers (outbox, notices, voice, inbox), the receiver, then the
+    background tasks; on the way out they stop in the reverse order."""
+    from bot.engines.translator import start_self_test
+    from bot.engines.watch import ModelWatcher
 
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    _stop_on_signals(stop)
     translator = await build_translator_async(settings)
     services = build_services(settings, translator)
     await services.db.upgrade()
@@ -251,17 +265,7 @@ async def serve(
     app = build_application(settings, services, limiter)
     # The metrics server (and its /healthz) runs before the Bot API is reached, so a field
     # link that is down at boot shows as "not connected yet" instead of as no process at all.
-    metrics = None
-    if settings.metrics_port is not None:
-        from bot.observability.metrics import MetricsServer, PrometheusTelemetry, Tee
-
-        prometheus = PrometheusTelemetry(mode=settings.mode)
-        metrics = MetricsServer(
-            prometheus, services.db, host=settings.metrics_listen, port=settings.metrics_port
-        )
-        await metrics.start()
-        telemetry = Tee(prometheus, telemetry) if telemetry is not None else prometheus
-        metrics.connecting = True
+    metrics, telemetry = await _start_metrics(settings, services, telemetry)
     # The web console: links from /console whenever it has an address; served here when a
     # port is set (else by `daraja console` elsewhere).
     console = await _start_console(settings, services)
@@ -276,33 +280,108 @@ async def serve(
         return
     if metrics is not None:
         metrics.connecting = False
-    me = app.bot
-    log.info("bot @%s connected", me.username)
+    log.info("bot @%s connected", app.bot.username)
+    await _announce(app, settings, services)
+    await app.start()
+    self_test = start_self_test(translator)
+    # Models installed or removed while the bot runs are picked up (periodically, on SIGHUP).
+    watcher = ModelWatcher(services, interval=settings.models_check_seconds)
+    watcher.install_signal()
+    watch = asyncio.create_task(watcher.run(), name="models-watch")
+    telemetry = telemetry or Telemetry()
+    workers = await _start_workers(settings, services, app, limiter, telemetry)
+    receive = await _receiver(settings, app, workers.inbox, telemetry, stop, metrics)
+    # Everything loaded so far (models' vocabularies, catalogs, SQLAlchemy's mappers) lives as
+    # long as the process: keep it out of the collector's full passes, which otherwise stopped
+    # the event loop for ~100 ms each under a burst.
+    gc.collect()
+    gc.freeze()
+    tasks = _start_tasks(settings, services, app, workers, receive)
+    for s_attr in (services.status, services.flash):
+        if s_attr is not None:
+            s_attr.on_queued = workers.outbox.wake
+            s_attr.on_notice = workers.notices.wake
+    log.info("Daraja is running (%s mode)", settings.mode)
+    if metrics is not None:
+        metrics.ready = True  # /healthz answers 200 from now on
+    if ready is not None:
+        ready.set()
+    try:
+        waiter = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not waiter and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        log.info("stopping")
+        await _stop_tasks(tasks, workers)
+        if self_test is not None:
+            self_test.cancel()
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await watch
+        await app.stop()
+        await app.shutdown()
+        if metrics is not None:
+            await metrics.stop()
+        if console is not None:
+            await console.stop()
+        await services.db.dispose()
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGINT and SIGTERM set `stop` (where the loop supports signal handlers)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+async def _start_metrics(
+    settings: Settings, services: Services, telemetry: Telemetry | None
+) -> tuple[Any, Telemetry | None]:
+    """Serve /metrics and /healthz when a port is set; the telemetry then also feeds them."""
+    if settings.metrics_port is None:
+        return None, telemetry
+    from bot.observability.metrics import MetricsServer, PrometheusTelemetry, Tee
+
+    prometheus = PrometheusTelemetry(mode=settings.mode)
+    metrics = MetricsServer(
+        prometheus, services.db, host=settings.metrics_listen, port=settings.metrics_port
+    )
+    await metrics.start()
+    metrics.connecting = True
+    return metrics, Tee(prometheus, telemetry) if telemetry is not None else prometheus
+
+
+async def _announce(app: AnyApp, settings: Settings, services: Services) -> None:
+    """Tell Telegram how this process receives updates, and set the command menus."""
+    from bot.delivery.command_menu import set_menus
+
     if settings.mode == "polling":
-        # Issue 10: only polling needs the webhook gone (Telegram refuses getUpdates while one
-        # is set); webhook mode sets its own below, once its endpoint listens.
+        # Only polling needs the webhook gone (Telegram refuses getUpdates while one is set);
+        # webhook mode sets its own once its endpoint listens.
         with contextlib.suppress(Exception):
             await app.bot.delete_webhook(drop_pending_updates=False)
     # The command menu, per scope (private, groups, group admins, Daraja admins) and language.
-    from bot.delivery.command_menu import set_menus
-
     await set_menus(
         app.bot,
         services.i18n,
         default_language=settings.default_language,
         admin_ids=settings.admin_ids,
     )
-    await app.start()
-    from bot.engines.translator import start_self_test
 
-    self_test = start_self_test(translator)
-    # Models installed or removed while the bot runs are picked up (periodically, on SIGHUP).
-    from bot.engines.watch import ModelWatcher
 
-    watcher = ModelWatcher(services, interval=settings.models_check_seconds)
-    watcher.install_signal()
-    watch = asyncio.create_task(watcher.run(), name="models-watch")
-    telemetry = telemetry or Telemetry()
+async def _start_workers(
+    settings: Settings, services: Services, app: AnyApp, limiter: Any, telemetry: Telemetry
+) -> _Workers:
+    """The outbox and notice workers, the voice queue and the inbox, with what a stop left
+    half-done (SITREP wizards, voice notes, stored updates) picked up again."""
+    from bot.delivery.inbox import InboxProcessor
+    from bot.delivery.notices import NoticeWorker
+    from bot.delivery.outbox import OutboxWorker
+    from bot.services.copies import CopyBuilder
+
     outbox = OutboxWorker(
         services.db,
         services.audit,
@@ -335,8 +414,21 @@ async def serve(
     )
     if settings.mode != "worker":
         await inbox.resume()
-    # Issue 10: updates arrive by long polling or by webhook; both commit to the inbox first.
-    receive: Any
+    return _Workers(outbox, notices, voice, inbox)
+
+
+async def _receiver(
+    settings: Settings,
+    app: AnyApp,
+    inbox: InboxProcessor,
+    telemetry: Telemetry,
+    stop: asyncio.Event,
+    metrics: Any,
+) -> Any:
+    """The coroutine that receives updates: long polling or a webhook, both committing to the
+    inbox first; a worker process receives nothing (it only delivers)."""
+    from bot.delivery.inbox import Poller
+
     if settings.mode == "webhook":
         from bot.delivery.webhook import WebhookReceiver
 
@@ -356,92 +448,67 @@ async def serve(
             if metrics is not None:
                 await metrics.stop()
             raise
-        receive = receiver.serve_forever()
-    elif settings.mode == "worker":
-        # Issue 10: a delivery-only process shares the outbox with the process that receives
-        # updates (claims use SKIP LOCKED on PostgreSQL); it receives nothing itself.
-        receive = asyncio.Event().wait()
-    else:
-        poller = Poller(
-            app.bot,
-            inbox,
-            timeout=settings.poll_timeout,
-            allowed_updates=Update.ALL_TYPES,
-            telemetry=telemetry,
-            retry_max=settings.telegram_retry_max_seconds,
-        )
-        receive = poller.run()
-    # Everything loaded so far (models' vocabularies, catalogs, SQLAlchemy's mappers) lives as
-    # long as the process: keep it out of the collector's full passes, which otherwise stopped
-    # the event loop for ~100 ms each under a burst.
-    gc.collect()
-    gc.freeze()
+        return receiver.serve_forever()
+    if settings.mode == "worker":
+        # A delivery-only process shares the outbox with the process that receives updates
+        # (claims use SKIP LOCKED on PostgreSQL).
+        return asyncio.Event().wait()
+    poller = Poller(
+        app.bot,
+        inbox,
+        timeout=settings.poll_timeout,
+        allowed_updates=Update.ALL_TYPES,
+        telemetry=telemetry,
+        retry_max=settings.telegram_retry_max_seconds,
+    )
+    return poller.run()
+
+
+def _start_tasks(
+    settings: Settings, services: Services, app: AnyApp, workers: _Workers, receive: Any
+) -> list[asyncio.Task[Any]]:
+    """The running tasks: receiver first and outbox second (`_stop_tasks` relies on it)."""
+    sender = settings.mode != "worker"  # only the receiving process queues notices and checks
     tasks = [
         asyncio.create_task(receive, name="receiver"),
-        asyncio.create_task(outbox.run(), name="outbox"),
+        asyncio.create_task(workers.outbox.run(), name="outbox"),
         # What the bot writes on its own (reminders, alerts, the "acknowledged" edit).
         # Only in the process that receives updates: it alone queues them.
         asyncio.create_task(
-            notices.run() if settings.mode != "worker" else asyncio.Event().wait(),
-            name="notices",
+            workers.notices.run() if sender else asyncio.Event().wait(), name="notices"
         ),
-        asyncio.create_task(voice.run(), name="voice"),
-        # Issue 7: staleness alerts and FLASH reminders (kept last: cancelled with the rest).
+        asyncio.create_task(workers.voice.run(), name="voice"),
+        # Staleness alerts and FLASH reminders (kept last: cancelled with the rest).
         asyncio.create_task(
-            _status_checks(services, app.bot)
-            if settings.mode != "worker"
-            else asyncio.Event().wait(),
+            _status_checks(services, app.bot) if sender else asyncio.Event().wait(),
             name="status-checks",
         ),
     ]
-    if settings.mode != "worker":
+    if sender:
         # Content past its retention period is purged now and hourly (bot/services/retention.py).
         from bot.services.retention import policy_from, retention_loop
 
         retention = retention_loop(services.db, services.audit, policy_from(settings))
         tasks.append(asyncio.create_task(retention, name="retention"))
-    for s_attr in (services.status, services.flash):
-        if s_attr is not None:
-            s_attr.on_queued = outbox.wake
-            s_attr.on_notice = notices.wake
-    log.info("Daraja is running (%s mode)", settings.mode)
-    if metrics is not None:
-        metrics.ready = True  # Issue 10: /healthz answers 200 from now on
-    if ready is not None:
-        ready.set()
-    try:
-        waiter = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task is not waiter and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
-    finally:
-        log.info("stopping")
-        tasks[0].cancel()
+    return tasks
+
+
+async def _stop_tasks(tasks: list[asyncio.Task[Any]], workers: _Workers) -> None:
+    """Stop receiving first, let the inbox finish what it holds (10 s at most), then stop the
+    outbox and the rest."""
+    tasks[0].cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await tasks[0]
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(workers.inbox.drain(), timeout=10)
+    tasks[1].cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await tasks[1]
+    for task in tasks[2:]:
+        task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            await tasks[0]
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(inbox.drain(), timeout=10)
-        tasks[1].cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await tasks[1]
-        for task in tasks[2:]:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        voice.close()
-        if self_test is not None:
-            self_test.cancel()
-        watch.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await watch
-        await app.stop()
-        await app.shutdown()
-        if metrics is not None:
-            await metrics.stop()  # Issue 10
-        if console is not None:
-            await console.stop()
-        await services.db.dispose()
+            await task
+    workers.voice.close()
 
 
 async def _start_console(settings: Settings, services: Services) -> Any:
@@ -529,7 +596,7 @@ async def _unless_stopped(work: Any, stop: asyncio.Event) -> None:
 
 
 async def _status_checks(services: Services, bot: Any) -> None:
-    """Issue 7: every `status_check_seconds`, alert commanders of reporting lapses and remind
+    """Every `status_check_seconds`, alert commanders of reporting lapses and remind
     or escalate unacknowledged FLASHes (the rules live in the services, driven by the time)."""
     from storage.models import utcnow
 

@@ -35,7 +35,7 @@ class Services:
     relay: RelayService
     audit_access: AuditAccess
     extra: dict[str, Any]
-    # Issue 7: SITREPs, the board and FLASH messages (None where a caller builds no status).
+    # SITREPs, the board and FLASH messages (None where a caller builds no status).
     status: StatusService | None = None
     flash: FlashService | None = None
     # Revoked people, chats, codes and retired units (None where a caller builds none).
