@@ -18,7 +18,7 @@ from bot.errors import ConfigError
 
 TELEGRAM_API_URL = "https://api.telegram.org"
 _TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,100}$")
-# Issue 10: Telegram's secret_token alphabet, at least 16 characters.
+# Telegram's secret_token alphabet, at least 16 characters (fewer is guessable).
 _WEBHOOK_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{16,256}")
 # Placeholder values that must never reach production (cf. mautrix `forbidden_defaults`).
 _FORBIDDEN_TOKENS = {"changeme", "your-token-here", "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11"}
@@ -256,7 +256,7 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="Serve Prometheus metrics on this port."
     )
-    # Issue 10: where /metrics and /healthz listen (0.0.0.0 in a container scraped from outside).
+    # Where /metrics and /healthz listen (0.0.0.0 in a container scraped from outside).
     metrics_listen: str = Field(
         default="127.0.0.1", description="Address the metrics and /healthz server listens on."
     )
@@ -280,7 +280,7 @@ class Settings(BaseSettings):
     console_session_minutes: int = Field(
         default=60, ge=5, le=1440, description="Minutes a console session lasts."
     )
-    # Issue 10: how long one LibreTranslate request may take before the next server is tried.
+    # How long one LibreTranslate request may take before the next server is tried.
     libretranslate_timeout: float = Field(
         default=10.0,
         gt=0,
@@ -414,7 +414,7 @@ class Settings(BaseSettings):
     @field_validator("webhook_secret")
     @classmethod
     def _check_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        # Issue 10: Telegram accepts 1-256 characters A-Z a-z 0-9 _ -; fewer than 16 is
+        # Telegram accepts 1-256 characters A-Z a-z 0-9 _ -; fewer than 16 is
         # guessable, so it is refused here rather than at setWebhook time.
         if value is None or value.get_secret_value() == "":
             return None
@@ -429,13 +429,13 @@ class Settings(BaseSettings):
     def _check_webhook(self) -> Settings:
         if self.mode == "webhook" and not self.webhook_url:
             raise ValueError("DARAJA_MODE=webhook needs DARAJA_WEBHOOK_URL")
-        # Issue 10: without the secret anyone who finds the URL could inject updates.
+        # Without the secret anyone who finds the URL could inject updates.
         if self.mode == "webhook" and self.webhook_secret is None:
             raise ValueError("DARAJA_MODE=webhook needs DARAJA_WEBHOOK_SECRET")
         return self
 
     def secret_values(self) -> list[str]:
-        """Issue 10: every configured secret, for the log redactor (never log these)."""
+        """Every configured secret, for the log redactor (never log these)."""
         from sqlalchemy.engine import make_url
 
         values = [

@@ -129,7 +129,7 @@ async def _send_page(
                     "audit.received",
                     lang,
                     language=" → ".join(
-                        # A sender's back-translation check is keyed `en>ht` (issue 6 item 8).
+                        # A sender's back-translation check is keyed `en>ht` (source>target).
                         i18n.t(f"lang.name.{code}", lang)
                         for code in tr.language.split(">")
                     ),

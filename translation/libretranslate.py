@@ -1,5 +1,5 @@
 """LibreTranslate backend: send a pair's translations to LibreTranslate servers, fail over to
-the local models (issue 10).
+the local models when none answers.
 
     client = LibreTranslateClient(["http://lt1:5000", "http://lt2:5000"], api_key=None)
     engine = RemoteFirstEngine.from_models_dir(models_dir, config, client=client)

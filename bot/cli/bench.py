@@ -12,7 +12,7 @@ _BENCHES = (
     ("bot.devtools.bench.export", "register_export"),
     ("bot.devtools.bench.export", "register_tamper"),
     ("bot.devtools.bench.status", "register_status"),
-    ("bot.devtools.bench.webhook", "register_webhook"),  # issue 10
+    ("bot.devtools.bench.webhook", "register_webhook"),
     ("bot.devtools.bench.console", "register_console"),
     ("bot.devtools.bench.voice", "register_voice"),
 )

@@ -31,7 +31,7 @@ def build_engine(settings: Settings) -> Engine:
     """An engine over the models in DARAJA_MODELS_DIR (nothing is loaded until first use)."""
     from translation.engine import Engine
 
-    # Issue 10: with DARAJA_LIBRETRANSLATE_URLS the segment calls go to those servers first;
+    # With DARAJA_LIBRETRANSLATE_URLS the segment calls go to those servers first;
     # the installed models answer when none can (spans and flags stay Daraja's either way).
     if settings.libretranslate_urls:
         from translation.libretranslate import (

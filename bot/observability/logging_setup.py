@@ -3,7 +3,7 @@
 httpx logs every request URL at INFO, and Bot API URLs carry the token, so httpx and httpcore
 are held at WARNING, and a filter masks anything token-shaped that still gets through.
 
-Issue 10: masking also happens on the *formatted* line (exception texts and stack traces carry
+Masking also happens on the *formatted* line (exception texts and stack traces carry
 URLs too), the configured secrets (token, webhook secret, LibreTranslate key, database
 password) are masked literally whatever their shape, and in JSON mode every line written is one
 JSON object: Python warnings and uncaught exceptions are routed through logging as well.

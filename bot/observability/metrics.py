@@ -1,4 +1,4 @@
-"""Prometheus metrics and the `/healthz` endpoint (issue 10), on DARAJA_METRICS_PORT.
+"""Prometheus metrics and the `/healthz` endpoint for container checks, on DARAJA_METRICS_PORT.
 
     telemetry = PrometheusTelemetry(mode="polling")     # a `Telemetry`: pass it to the parts
     server = MetricsServer(telemetry, db, host="127.0.0.1", port=9464)

@@ -1,4 +1,4 @@
-"""The sender's back-translation check (issue 6 item 8) on a real database, with the relay
+"""The sender's back-translation check on a real database, with the relay
 tests' recording fake translator: the group setting, what is stored and audited, and the reply
 the source group receives."""
 

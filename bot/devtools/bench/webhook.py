@@ -1,4 +1,4 @@
-"""`daraja bench webhook`: webhook request latency to 200 and a metrics scrape (issue 10).
+"""`daraja bench webhook`: webhook request latency to 200 and a metrics scrape.
 
 In one process on loopback: a temporary migrated SQLite database, the real durable inbox and
 `WebhookReceiver` (handlers replaced by a no-op, so the figure is receive → commit → 200), and

@@ -646,12 +646,12 @@ class SandboxClient:
         await self._call("clear_faults")
 
     async def webhook_deliveries(self, update_id: int | None = None) -> list[dict[str, Any]]:
-        """Issue 10: updates the sandbox posted to the bot's webhook (with status, attempt)."""
+        """Updates the sandbox posted to the bot's webhook (with status, attempt)."""
         result: list[dict[str, Any]] = await self._call("webhook_deliveries", update_id=update_id)
         return result
 
     async def redeliver(self, update_id: int) -> int:
-        """Issue 10: post an update to the webhook again (a Telegram retry); the HTTP status."""
+        """Post an update to the webhook again (a Telegram retry); the HTTP status."""
         status: int = await self._call("redeliver", update_id=update_id)
         return status
 

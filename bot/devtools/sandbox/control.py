@@ -62,7 +62,7 @@ class Controller:
         self.faults = faults
         self.log = log
         self._initial_limits = flood.limits
-        self.webhook: Any = None  # issue 10: the server's WebhookSender, when there is one
+        self.webhook: Any = None  # the server's WebhookSender, when there is one
         self._ops: dict[str, Op] = {
             name.removeprefix("op_"): getattr(self, name)
             for name in dir(self)
@@ -587,7 +587,7 @@ class Controller:
         self.flood.configure(**self._initial_limits.to_json())
 
     def op_webhook_deliveries(self, update_id: int | None = None) -> list[JSON]:
-        """Issue 10: updates posted to the webhook (update, HTTP status, attempt), oldest first."""
+        """Updates posted to the webhook (update, HTTP status, attempt), oldest first."""
         if self.webhook is None:
             return []
         return [
@@ -595,7 +595,7 @@ class Controller:
         ]
 
     async def op_redeliver(self, update_id: int) -> int:
-        """Issue 10: post an already delivered update again, as Telegram does when it did not
+        """Post an already delivered update again, as Telegram does when it did not
         see the answer; returns the webhook's HTTP status (0: no answer)."""
         if self.webhook is None or not self.state.webhook.get("url"):
             raise ControlError("no webhook is set")

@@ -388,7 +388,7 @@ async def get_updates(state: State, params: Params) -> Any:
 
 @method
 async def set_webhook(state: State, params: Params) -> Any:
-    """setWebhook: stored, and (issue 10) the sandbox's webhook sender posts updates to it.
+    """setWebhook: stored, and the sandbox's webhook sender posts updates to it.
 
     Like Telegram, the URL must be HTTPS, except plain http on loopback (the bot under test
     has no certificate); `secret_token` is checked like Telegram (1-256 of A-Z a-z 0-9 _ -)."""
@@ -408,7 +408,8 @@ async def set_webhook(state: State, params: Params) -> Any:
     return True
 
 
-# Issue 10: plain-http webhooks are accepted on loopback only.
+# Plain-http webhooks are accepted on loopback only (Telegram wants https; a local test
+# bot listens on 127.0.0.1).
 _LOOPBACK_HTTP = re.compile(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/|$)")
 
 
@@ -424,7 +425,7 @@ async def delete_webhook(state: State, params: Params) -> Any:
 
 @method
 async def get_webhook_info(state: State, params: Params) -> Any:
-    """getWebhookInfo (with the sender's last error, issue 10)."""
+    """getWebhookInfo (with the sender's last error)."""
     info: JSON = {
         "url": state.webhook["url"],
         "has_custom_certificate": False,

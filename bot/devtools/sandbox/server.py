@@ -70,7 +70,7 @@ class Sandbox:
         self.faults = FaultInjector()
         self.log = RequestLog()
         self.controller = Controller(self.state, self.flood, self.faults, self.log)
-        # Issue 10: posts updates to the bot's webhook once setWebhook names one.
+        # Posts updates to the bot's webhook once setWebhook names one.
         self.webhook = WebhookSender(self.state)
         self.controller.webhook = self.webhook
         self._runner: web.AppRunner | None = None

@@ -1,4 +1,4 @@
-"""The sandbox's webhook sender (issue 10): while a webhook is set, updates are POSTed to it.
+"""The sandbox's webhook sender: while a webhook is set, updates are POSTed to it.
 
 Like Telegram: each update is sent as a JSON body with the `X-Telegram-Bot-Api-Secret-Token`
 header (when setWebhook gave a secret); a 2xx answer removes it from the queue; anything else
