@@ -17,18 +17,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 from bot.domain import MessageKind, escape_html
-from bot.errors import DarajaError, NotFound, StorageError, UserInputError
+from bot.errors import NotFound, StorageError, UserInputError
 from bot.i18n import I18n
 from bot.services.flash_acks import AckReport, AckResult, FlashAcks, ack_data
 from bot.services.flash_reminders import FlashReminders
 from bot.services.notify import Notice
 from bot.services.recording import record_copies
+from bot.services.refusals import audited_refusals
 from bot.services.translator import Translator
 from storage.audit import AuditChain
 from storage.db import Database
@@ -376,35 +378,19 @@ class FlashService:
             raise UserInputError("no unit group to send to", key="flash.no_units")
         return op, linked[0], True
 
-    async def _refusals_audit(
-        self, actor: int, chat_id: int | None, command: str, reason: str
-    ) -> None:
-        async with self.uow() as uow:
-            await uow.audit(
-                component="flash",
-                event_type=f"{command}.refused",
-                actor=f"tg:{actor}",
-                outcome="refused",
-                payload={"reason": reason, "chat_id": chat_id},
-            )
-
-    def _refusals(self, actor: int, chat_id: int | None, command: str) -> _Refusals:
-        return _Refusals(self, actor, chat_id, command)
-
-
-class _Refusals:
-    """Audit a refusal raised inside, after the rollback, then re-raise it."""
-
-    def __init__(self, service: FlashService, actor: int, chat_id: int | None, command: str):
-        self.service, self.actor, self.chat_id, self.command = service, actor, chat_id, command
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if isinstance(exc, DarajaError):
-            reason = str(exc.params.get("refused") or exc.key)
-            await self.service._refusals_audit(self.actor, self.chat_id, self.command, reason)
+    def _refusals(
+        self, actor: int, chat_id: int | None, command: str
+    ) -> AbstractAsyncContextManager[None]:
+        """Refusals raised inside are audited after the rollback (without an operation: a
+        FLASH may come from a private chat), then re-raised."""
+        return audited_refusals(
+            self.uow,
+            component="flash",
+            command=command,
+            actor=f"tg:{actor}",
+            chat_id=chat_id,
+            with_operation=False,
+        )
 
 
 _SEVERITY = (Verdict.OK, Verdict.DOUBTFUL, Verdict.UNUSABLE)

@@ -14,8 +14,8 @@ in `bot.app.serve` calls it, so tests drive it with a controllable clock.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -23,7 +23,7 @@ from typing import Any
 
 from bot.domain import LANGUAGES, MessageKind, Role, escape_html
 from bot.domain.gazetteer import PLACES, glossary_renderings, known_places
-from bot.errors import AccessDenied, DarajaError, NotFound, StorageError, UserInputError
+from bot.errors import AccessDenied, NotFound, StorageError, UserInputError
 from bot.i18n import I18n
 from bot.rendering.formatting import format_age
 from bot.services.board import (
@@ -38,6 +38,7 @@ from bot.services.board import (
 )
 from bot.services.notify import Notice, queue_notices
 from bot.services.recording import record_copies
+from bot.services.refusals import audit_refusal, audited_refusals, tg_actor
 from bot.services.sitrep import (
     ReportDrafts,
     SitrepInput,
@@ -225,16 +226,15 @@ class StatusService:
         detail: Mapping[str, Any] | None = None,
     ) -> None:
         """Audit a refused SITREP step (bad coordinate, negative strength, wrong chat...)."""
-        async with self.uow() as uow:
-            chat = await uow.chats.by_telegram_id(chat_id) if chat_id is not None else None
-            await uow.audit(
-                component="status",
-                event_type="sitrep.refused",
-                actor=f"tg:{actor}" if actor else "unknown",
-                outcome="refused",
-                operation_id=chat.operation_id if chat else None,
-                payload={"reason": reason, "chat_id": chat_id, **(detail or {})},
-            )
+        await audit_refusal(
+            self.uow,
+            component="status",
+            event_type="sitrep.refused",
+            actor=tg_actor(actor),
+            reason=reason,
+            chat_id=chat_id,
+            detail=detail,
+        )
 
     async def file_report(
         self,
@@ -712,26 +712,13 @@ class StatusService:
             )
         return unit
 
-    @asynccontextmanager
-    async def _refusals(
+    def _refusals(
         self, actor: int | None, chat_id: int | None, command: str
-    ) -> AsyncIterator[None]:
+    ) -> AbstractAsyncContextManager[None]:
         """Refusals raised inside are audited after the rollback, then re-raised."""
-        try:
-            yield
-        except DarajaError as exc:
-            reason = exc.params.get("refused") or exc.key
-            async with self.uow() as uow:
-                chat = await uow.chats.by_telegram_id(chat_id) if chat_id is not None else None
-                await uow.audit(
-                    component="status",
-                    event_type=f"{command}.refused",
-                    actor=f"tg:{actor}" if actor else "unknown",
-                    outcome="refused",
-                    operation_id=chat.operation_id if chat else None,
-                    payload={"reason": str(reason), "chat_id": chat_id},
-                )
-            raise
+        return audited_refusals(
+            self.uow, component="status", command=command, actor=tg_actor(actor), chat_id=chat_id
+        )
 
 
 def _view(report: Report) -> ReportView:

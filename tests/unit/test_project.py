@@ -33,7 +33,15 @@ FORBIDDEN = {
     # Rules that work through a unit of work (storage/uow.py) see no SQL.
     **{
         f"bot/services/{name}.py": {"telegram", "sqlalchemy"} | _TOP
-        for name in ("flash", "flash_acks", "flash_reminders", "status", "sitrep", "notify")
+        for name in (
+            "flash",
+            "flash_acks",
+            "flash_reminders",
+            "status",
+            "sitrep",
+            "notify",
+            "refusals",
+        )
     },
     "bot/domain/gazetteer.py": {"telegram", "bot", "storage", "translation", "sqlalchemy"},
     "bot/delivery": {"bot.console"} | _TOP,
