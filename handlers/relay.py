@@ -8,24 +8,33 @@ from typing import Any
 from telegram import Message, Update
 
 from bot.context import DarajaContext
+from bot.domain import MessageKind
 from bot.services.relay import Inbound
 from bot.services.voice import VoiceJob, job_languages
 from handlers.common import answer, reply_language
 
 log = logging.getLogger(__name__)
 
-MEDIA_ATTRS = ("photo", "video", "document", "voice", "audio", "animation")
+# The Telegram message attributes that carry relayed media, each stored as its own kind.
+MEDIA_KINDS = (
+    MessageKind.PHOTO,
+    MessageKind.VIDEO,
+    MessageKind.DOCUMENT,
+    MessageKind.VOICE,
+    MessageKind.AUDIO,
+    MessageKind.ANIMATION,
+)
 
 
 def inbound_of(message: Message, *, update_id: int | None, edited: bool) -> Inbound | None:
     """Translate a Telegram message into the relay's input; None for what is never relayed."""
     if message.from_user is None or message.from_user.is_bot:
         return None  # bots (this one included), channels and anonymous senders: no loops
-    kind = "text"
+    kind = MessageKind.TEXT
     text = message.text or message.caption or ""
     text_html = _html(message)
     media: dict[str, Any] | None = None
-    for attr in MEDIA_ATTRS:
+    for attr in MEDIA_KINDS:
         value = getattr(message, attr)
         if value:
             item = value[-1] if isinstance(value, tuple) else value
@@ -35,7 +44,7 @@ def inbound_of(message: Message, *, update_id: int | None, edited: bool) -> Inbo
                 media["duration"] = _seconds(getattr(item, "duration", None))
             break
     if message.venue is not None:
-        kind = "venue"
+        kind = MessageKind.VENUE
         venue = message.venue
         media = {
             "latitude": venue.location.latitude,
@@ -46,16 +55,16 @@ def inbound_of(message: Message, *, update_id: int | None, edited: bool) -> Inbo
         text = venue.title
         text_html = None
     elif message.location is not None:
-        kind = "location"
+        kind = MessageKind.LOCATION
         media = {"latitude": message.location.latitude, "longitude": message.location.longitude}
     elif message.poll is not None:
-        kind = "poll"
+        kind = MessageKind.POLL
         poll = message.poll
         text = "\n".join([poll.question, *(f"• {o.text}" for o in poll.options)])
         text_html = None
     elif message.sticker is not None or message.dice is not None or message.contact is not None:
         return None  # documented: stickers, dice and contacts are not relayed
-    if kind == "text" and not text.strip():
+    if kind == MessageKind.TEXT and not text.strip():
         return None
     forward_from = None
     origin = message.forward_origin

@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+from bot.domain import CodeKind
+
 CLI_ADMIN_ID = 0
 
 
@@ -48,7 +50,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=lambda a: _run(a, _units))
 
     p = asub.add_parser("code", help="issue a one-time enrollment code")
-    p.add_argument("kind", choices=["chat", "person"])
+    p.add_argument("kind", choices=[kind.value for kind in CodeKind])
     p.add_argument("operation")
     p.add_argument("--unit", default=None)
     p.add_argument("--role", default=None, help="officer, commander or auditor (person codes)")
@@ -218,7 +220,7 @@ async def _code(services: Any, args: argparse.Namespace) -> dict[str, Any]:
         ttl=timedelta(hours=args.hours),
         is_command=args.command_chat,
     )
-    use = "/enroll" if issued.kind == "chat" else "/join"
+    use = "/enroll" if issued.kind == CodeKind.CHAT else "/join"
     return {
         "code": issued.code,
         "kind": issued.kind,

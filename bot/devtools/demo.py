@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.domain import Role
+
 ADMIN_ID = 4242
 OPERATION = "Kenscoff"
 
@@ -130,7 +132,7 @@ async def _enroll(people: Any) -> dict[str, dict[str, Any]]:
         group = await people.group(title, person, [])
         chat_code = await people.issue_code(f"chat {OPERATION} {code}")
         await people.enroll(group, person, chat_code)
-        role = "commander" if code in ("PNH-CMD", "KE-3") else "officer"
+        role = Role.COMMANDER if code in ("PNH-CMD", "KE-3") else Role.OFFICER
         person_code = await people.issue_code(f"person {OPERATION} {code} {role} {lang}")
         await people.open_private(person)
         await people.ask(person, person, "join", person_code)
