@@ -167,14 +167,10 @@ async def bench_relay(
 ) -> dict[str, Any]:
     """Run the burst; return the figures (with `voice_models_dir`, translation keeps to the
     cores transcription leaves it, as in a deployment with a voice model)."""
-    from pydantic import SecretStr
-
     from bot.app import serve
     from bot.devtools.sandbox import random_token
     from bot.devtools.sandbox.client import SandboxClient
     from bot.devtools.scenario import People, SandboxProcess
-    from bot.engines.bundled import install_bundled_models
-    from bot.settings import Settings
 
     workdir = Path(tempfile.mkdtemp(prefix="daraja-bench-relay-"))
     token = random_token()
@@ -183,40 +179,9 @@ async def bench_relay(
     clock = RelayClock()
     stop = asyncio.Event()
     ready = asyncio.Event()
-    settings = Settings(
-        telegram_token=SecretStr(token),
-        telegram_api_url=sandbox.url,
-        database_url=database_url or f"sqlite+aiosqlite:///{workdir}/daraja.db",
-        models_dir=install_bundled_models(workdir / "models"),
-        admin_ids=[ADMIN_ID],
-        rate_global_per_s=0,
-        rate_chat_per_s=0,
-        rate_group_per_min=0,
-        poll_timeout=5,
-        log_level="WARNING",
-    )
-    if voice_models_dir is not None:
-        settings.voice_models_dir = voice_models_dir
+    settings = _bench_settings(workdir, token, sandbox.url, database_url, voice_models_dir)
     bot = asyncio.create_task(serve(settings, stop, telemetry=clock, ready=ready))
-    helper = None
-    if worker:
-        from bot.devtools.scenario import BotProcess
-
-        (workdir / "worker").mkdir()
-        helper = BotProcess(
-            workdir / "worker",
-            sandbox.url,
-            settings.models_dir,
-            settings.database_url,
-            token=token,
-            admin_ids=str(ADMIN_ID),
-            extra_env={
-                "DARAJA_MODE": "worker",
-                "DARAJA_RATE_CHAT_PER_S": "0",
-                "DARAJA_RATE_GROUP_PER_MIN": "0",
-                "DARAJA_RATE_GLOBAL_PER_S": "0",
-            },
-        )
+    helper = _worker_process(workdir, token, sandbox.url, settings) if worker else None
     client = SandboxClient.connect(sandbox.url)
     try:
         await asyncio.wait_for(ready.wait(), 120)
@@ -228,17 +193,9 @@ async def bench_relay(
         _progress(f"burst of {messages} messages into {groups} groups ({expected} copies)")
         started = time.monotonic()
         await _burst(client, chats, messages, rate=rate)
-        deadline = started + limit_s
-        while time.monotonic() < deadline:
-            if clock.sent >= expected or (
-                helper is not None
-                and (await _count(settings.database_url))["delivered"] >= expected
-            ):
-                break
-            clock.event.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(clock.event.wait(), 5)
-            _progress(f"{clock.sent}/{expected} copies sent")
+        await _wait_for_copies(
+            clock, expected, started + limit_s, settings.database_url if helper else None
+        )
         elapsed = time.monotonic() - started
         stop.set()
         await asyncio.wait_for(bot, 60)
@@ -251,6 +208,93 @@ async def bench_relay(
             helper.stop()
         await client.close()
         sandbox.stop()
+    return {
+        "messages": messages,
+        "groups": groups,
+        "rate_msgs_per_s": rate or "burst",
+        "database": settings.database_url.split("+", 1)[0],
+        "processes": 2 if worker else 1,
+        "copies_expected": expected,
+        "copies_delivered": counts["delivered"],
+        "lost": expected - counts["delivered"],
+        "duplicated": counts["duplicated"],
+        "order_violations": counts["order_violations"],
+        "seconds": round(elapsed, 2),
+        "copies_per_s": round(counts["delivered"] / elapsed, 1) if elapsed else 0.0,
+        **_timings(clock),
+    }
+
+
+def _bench_settings(
+    workdir: Path,
+    token: str,
+    api_url: str,
+    database_url: str | None,
+    voice_models_dir: Path | None,
+) -> Any:
+    """The bot's settings for the run: the sandbox, the bundled models, every rate limit off."""
+    from pydantic import SecretStr
+
+    from bot.engines.bundled import install_bundled_models
+    from bot.settings import Settings
+
+    settings = Settings(
+        telegram_token=SecretStr(token),
+        telegram_api_url=api_url,
+        database_url=database_url or f"sqlite+aiosqlite:///{workdir}/daraja.db",
+        models_dir=install_bundled_models(workdir / "models"),
+        admin_ids=[ADMIN_ID],
+        rate_global_per_s=0,
+        rate_chat_per_s=0,
+        rate_group_per_min=0,
+        poll_timeout=5,
+        log_level="WARNING",
+    )
+    if voice_models_dir is not None:
+        settings.voice_models_dir = voice_models_dir
+    return settings
+
+
+def _worker_process(workdir: Path, token: str, api_url: str, settings: Any) -> Any:
+    """A delivery-only `daraja run` process sharing the outbox (not started yet)."""
+    from bot.devtools.scenario import BotProcess
+
+    (workdir / "worker").mkdir()
+    return BotProcess(
+        workdir / "worker",
+        api_url,
+        settings.models_dir,
+        settings.database_url,
+        token=token,
+        admin_ids=str(ADMIN_ID),
+        extra_env={
+            "DARAJA_MODE": "worker",
+            "DARAJA_RATE_CHAT_PER_S": "0",
+            "DARAJA_RATE_GROUP_PER_MIN": "0",
+            "DARAJA_RATE_GLOBAL_PER_S": "0",
+        },
+    )
+
+
+async def _wait_for_copies(
+    clock: RelayClock, expected: int, deadline: float, shared_database: str | None
+) -> None:
+    """Until every copy is sent (counted in the database too when a worker process shares the
+    outbox) or the deadline passes, reporting progress every few seconds."""
+    while time.monotonic() < deadline:
+        if clock.sent >= expected or (
+            shared_database is not None
+            and (await _count(shared_database))["delivered"] >= expected
+        ):
+            break
+        clock.event.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(clock.event.wait(), 5)
+        _progress(f"{clock.sent}/{expected} copies sent")
+
+
+def _timings(clock: RelayClock) -> dict[str, float]:
+    """The run's percentiles from what the bot reported to the clock, in milliseconds."""
     # End to end under the burst: fetched -> last copy sent, minus translation (no rate-limit
     # waits: the limits are off). Under a burst this is mostly time spent queued behind other
     # messages for the same chats (per-chat order allows one copy in flight per chat).
@@ -278,18 +322,6 @@ async def bench_relay(
     slowest_copy = [v * 1000 for v in clock.active.values()]
     translation = [v * 1000 for v in clock.translation.values()]
     return {
-        "messages": messages,
-        "groups": groups,
-        "rate_msgs_per_s": rate or "burst",
-        "database": settings.database_url.split("+", 1)[0],
-        "processes": 2 if worker else 1,
-        "copies_expected": expected,
-        "copies_delivered": counts["delivered"],
-        "lost": expected - counts["delivered"],
-        "duplicated": counts["duplicated"],
-        "order_violations": counts["order_violations"],
-        "seconds": round(elapsed, 2),
-        "copies_per_s": round(counts["delivered"] / elapsed, 1) if elapsed else 0.0,
         "overhead_p50_ms": round(_percentile(overheads, 0.50), 1),
         "overhead_p95_ms": round(_percentile(overheads, 0.95), 1),
         "translation_p50_ms": round(_percentile(translation, 0.50), 1),
