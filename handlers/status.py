@@ -21,7 +21,7 @@ from bot.domain import Role, escape_html
 from bot.errors import DarajaError
 from bot.services.board import Location, sitrep_lines
 from bot.services.sitrep import STATUSES, Draft, ReportDrafts, check_coordinate, parse_strength
-from bot.services.status import FiledReport
+from bot.services.sitrep_filing import FiledReport
 from handlers.common import answer, caller_of, reply_language, service_call, text
 
 log = logging.getLogger(__name__)

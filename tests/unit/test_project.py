@@ -41,6 +41,8 @@ FORBIDDEN = {
             "sitrep",
             "notify",
             "refusals",
+            "sitrep_filing",
+            "staleness",
         )
     },
     "bot/domain/gazetteer.py": {"telegram", "bot", "storage", "translation", "sqlalchemy"},
