@@ -13,7 +13,8 @@ and the engine one message at a time for reference; and
   (d) the engine with quality estimation (the same model, loaded a second time, serves the
       reverse direction for the round trip), against (b): the cost of QE; and
   (e) at every batch size (1 and the sizes of (a)), the raw translator on batches of that size
-      against the engine given the same messages that many at a time.
+      against the engine given the same messages that many at a time, wave by wave (each wave
+      on both sides back to back; each side's quickest run of each wave counts).
 """
 
 from __future__ import annotations
@@ -375,7 +376,9 @@ def run(
             threads=threads,
             inter_threads=1,
             compute_type=compute_type,
-            batch_size=max(raw_bs, 1),
+            # As large as the largest raw batch it is compared with in (e): a smaller limit
+            # would split those waves into several model calls the raw side does not make.
+            batch_size=max(rates, default=max(raw_bs, 1)),
             beam_size=beam_size,
             cache_size=0,
             min_decoding_length=decoding_length,
@@ -404,6 +407,30 @@ def run(
             return len(texts) / (time.perf_counter() - t0)
 
         by_batch: dict[int, tuple[float, float]] = {}
+
+        async def paired_waves(texts: Sequence[str], bs: int) -> tuple[float, float]:
+            """Raw and engine rates on the same waves of `bs` messages. Each wave runs on both
+            sides back to back, in alternating order, so the load other processes put on the
+            machine at that moment weighs on both alike; each side's quickest run of each wave
+            over the repeats counts (whole passes of several waves, compared best against
+            best, rarely catch both sides undisturbed on a shared machine)."""
+            waves = [list(texts[i : i + bs]) for i in range(0, len(texts), bs)]
+            tokens = [[sp.encode(t, out_type=str) for t in wave] for wave in waves]  # not timed
+            raw_s = [float("inf")] * len(waves)
+            engine_s = [float("inf")] * len(waves)
+            for r in range(repeats):
+                for i, wave in enumerate(waves):
+                    for raw_side in (True, False) if (r + i) % 2 == 0 else (False, True):
+                        t0 = time.perf_counter()
+                        if raw_side:
+                            translator.translate_batch(tokens[i], **common)
+                            raw_s[i] = min(raw_s[i], time.perf_counter() - t0)
+                        else:
+                            await asyncio.gather(
+                                *(engine.translate(t, "fr", source="en") for t in wave)
+                            )
+                            engine_s[i] = min(engine_s[i], time.perf_counter() - t0)
+            return len(texts) / sum(raw_s), len(texts) / sum(engine_s)
 
         async def measure() -> tuple[float, float, float, float, int, float]:
             # (a), (b) and (d) alternate so a busy machine slows all alike; the best run counts.
@@ -441,20 +468,7 @@ def run(
                 for bs in sorted({1, *rates}):
                     # Several waves where the set allows (one short wave is mostly noise).
                     texts = sets[repeats + 2][: min(messages, max(4 * bs, 16))]
-                    raw_bs_rate = engine_bs_rate = 0.0
-                    for _ in range(repeats):  # alternating, the best of each counts
-                        raw_bs_rate = max(raw_bs_rate, raw_pass(list(texts), bs))
-                        t0 = time.perf_counter()
-                        for i in range(0, len(texts), bs):
-                            await asyncio.gather(
-                                *(
-                                    engine.translate(t, "fr", source="en")
-                                    for t in texts[i : i + bs]
-                                )
-                            )
-                        engine_bs_rate = max(
-                            engine_bs_rate, len(texts) / (time.perf_counter() - t0)
-                        )
+                    raw_bs_rate, engine_bs_rate = await paired_waves(texts, bs)
                     by_batch[bs] = (raw_bs_rate, engine_bs_rate)
                     say(
                         f"(e) batch {bs}: raw {raw_bs_rate:.1f} msg/s, engine "

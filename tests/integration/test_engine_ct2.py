@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from translation.bench import QUICK, build_random_model
-from translation.ct2 import Ct2Runtime, DecodingOptions, RuntimeOptions, SegmentRequest
+from translation.ct2 import (
+    BOUND_EXTRA,
+    BOUND_RATIO,
+    Ct2Runtime,
+    DecodingOptions,
+    RuntimeOptions,
+    SegmentRequest,
+)
 from translation.errors import ModelError
 
 
@@ -53,10 +60,23 @@ def test_a_back_translation_stops_near_the_length_of_what_it_translates_back_to(
     (free,) = runtime.translate([SegmentRequest(text)])
     (bounded,) = runtime.translate([SegmentRequest(text, bound="unit arrived")])
     assert free.tokens == 60
-    assert bounded.tokens <= int(len(runtime.encode("unit arrived")) * 1.5) + 8
+    assert bounded.tokens <= int(len(runtime.encode("unit arrived")) * BOUND_RATIO) + BOUND_EXTRA
     # In a batch with ordinary requests nothing is cut short.
     mixed = runtime.translate([SegmentRequest(text, bound="unit arrived"), SegmentRequest(text)])
     assert [r.tokens for r in mixed] == [60, 60]
+
+
+def test_back_translations_batched_together_each_stop_at_their_own_bound(
+    random_model: tuple[Path, Path],
+) -> None:
+    # A short message's runaway back-translation does not decode as long as a long one's.
+    runtime = load(random_model, min_decoding_length=60, max_decoding_length=60)
+    text = "unit arrived at the bridge near the market"
+    short, long = "unit arrived", "unit arrived at the bridge near the market before the night"
+    results = runtime.translate([SegmentRequest(text, bound=b) for b in (short, long, short)])
+    caps = [int(len(runtime.encode(b)) * BOUND_RATIO) + BOUND_EXTRA for b in (short, long, short)]
+    assert caps[0] < caps[1]
+    assert [r.tokens for r in results] == caps
 
 
 def test_target_prefix_is_not_in_the_output(random_model: tuple[Path, Path]) -> None:
