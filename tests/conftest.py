@@ -26,6 +26,48 @@ __all__ = ["postgres_server"]
 os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 os.environ.setdefault("CT2_USE_MKL", "0")
 
+# Tests that share a process started once for a scope run on one pytest-xdist worker, so that
+# process starts once: the e2e session's bot (and sandbox), and modules that start their own
+# bot for all their tests (those name their group with a `pytestmark`).
+SESSION_BOT_GROUP = "e2e-session-bot"
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker more than there are cores (at least three). Much of a worker's
+    time goes to waiting on the processes its tests started, so cores + 1 keeps the cores
+    busy. PYTEST_XDIST_AUTO_NUM_WORKERS overrides it."""
+    return max(3, (os.cpu_count() or 1) + 1)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """A test on the e2e session's bot joins that bot's xdist group."""
+    e2e = Path(__file__).parent / "e2e"
+    grouped = item.get_closest_marker("xdist_group") is not None
+    on_session_bot = "bot" in getattr(item, "fixturenames", ())
+    if on_session_bot and item.path.is_relative_to(e2e) and not grouped:
+        item.add_marker(pytest.mark.xdist_group(SESSION_BOT_GROUP))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In an xdist worker with `--dist loadgroup`, name each grouped test `nodeid@group`, which
+    is how the controller learns the groups. xdist 3.8 sets the private `_nodeid`, which this
+    pytest no longer reads (its node ids are `_id`); without this, groups would be ignored."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        names = sorted(
+            {
+                str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                for m in item.iter_markers("xdist_group")
+            }
+        )
+        if names and "@" not in item.nodeid.rpartition("]")[2]:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")  # type: ignore[attr-defined]
+
+
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),

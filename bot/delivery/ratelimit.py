@@ -80,32 +80,53 @@ class RateLimiter:
         """Seconds until this chat may be sent to again because of a 429."""
         return max(0.0, self._held.get(chat_id, 0.0) - self.clock())
 
-    async def acquire(self, chat_id: int) -> float:
-        """Wait until one message may go to `chat_id`; returns the seconds waited."""
+    def _windows(self, chat_id: int) -> list[_Window]:
+        windows = [self._global]
+        if self.chat_per_s > 0:
+            windows.append(self._chats.setdefault(chat_id, self._chat_window()))
+        if chat_id < 0 and self.group_per_min > 0:
+            windows.append(
+                self._groups.setdefault(chat_id, _Window(int(self.group_per_min), 60.0 * MARGIN))
+            )
+        return windows
+
+    def sent(self, chat_id: int, stamp: float) -> None:
+        """The send counted at `stamp` (what acquire returned) has finished: count it in the
+        chat's windows from now. Telegram counts a message when it arrives, which can be any
+        time before the answer; counting from the answer keeps the next send a whole window
+        after it, however late the network or a busy process made this one."""
+        now = self.clock()
+        for window in self._windows(chat_id)[1:]:
+            if stamp in window.stamps and now > stamp:
+                window.stamps.remove(stamp)
+                at = len(window.stamps)
+                while at > 0 and window.stamps[at - 1] > now:
+                    at -= 1
+                window.stamps.insert(at, now)
+
+    async def acquire_stamp(self, chat_id: int) -> tuple[float, float]:
+        """Wait until one message may go to `chat_id`: (seconds waited, the send's stamp to
+        hand to `sent` once it finished)."""
         waited = 0.0
-        is_group = chat_id < 0
         while True:
             async with self._lock:
                 now = self.clock()
                 delay = self.held_for(chat_id)
-                windows = [self._global]
-                if self.chat_per_s > 0:
-                    windows.append(self._chats.setdefault(chat_id, self._chat_window()))
-                if is_group and self.group_per_min > 0:
-                    windows.append(
-                        self._groups.setdefault(
-                            chat_id, _Window(int(self.group_per_min), 60.0 * MARGIN)
-                        )
-                    )
+                windows = self._windows(chat_id)
                 for window in windows:
                     delay = max(delay, window.wait_time(now))
                 if delay <= 0:
                     for window in windows:
                         if window.limit > 0:
                             window.stamps.append(now)
-                    return waited
+                    return waited, now
             await asyncio.sleep(delay)
             waited += delay
+
+    async def acquire(self, chat_id: int) -> float:
+        """Wait until one message may go to `chat_id`; returns the seconds waited."""
+        waited, _ = await self.acquire_stamp(chat_id)
+        return waited
 
 
 # Methods that post or change a message in a chat count against Telegram's limits.
@@ -166,9 +187,10 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
         chat_id = _chat_key(chat)
         retries = self.retries if rate_limit_args is None else rate_limit_args.get("retries", 0)
         attempt = 0
+        stamp = 0.0
         while True:
             if limited:
-                waited = await self.limiter.acquire(chat_id)
+                waited, stamp = await self.limiter.acquire_stamp(chat_id)
                 self.waited += waited
                 log.debug("%s to %s after %.2fs", endpoint, chat_id, waited)
             try:
@@ -182,6 +204,9 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
                 attempt += 1
                 if not limited:
                     await asyncio.sleep(delay)
+            finally:
+                if limited:
+                    self.limiter.sent(chat_id, stamp)
 
 
 def _chat_key(chat: Any) -> int:

@@ -93,10 +93,28 @@ def _zone(name: str) -> tzinfo:
         ) from None
 
 
+@cache
+def _shown_zone(name: str) -> tzinfo:
+    """The zone a stored name is shown in: itself, or UTC (warned once per name) when the zone
+    database does not know it. Names are checked when they are set, but an older version
+    stored any text: the board, FLASH and the log must still render, labelled "UTC"."""
+    try:
+        return _zone(name)
+    except ConfigError:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "time zone %r is not known: times are shown in UTC (set a valid IANA name)",
+            name[:64],
+        )
+        return UTC
+
+
 def _local(dt: datetime, tz: str | tzinfo | None) -> datetime:
     # Naive datetimes are UTC: storage keeps UTC and SQLite drops the offset.
     aware = dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
-    return aware.astimezone(zone(tz))
+    shown = tz if isinstance(tz, tzinfo) else _shown_zone(tz or DEFAULT_TIMEZONE)
+    return aware.astimezone(shown)
 
 
 def format_datetime(

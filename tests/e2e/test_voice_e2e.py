@@ -17,7 +17,8 @@ from bot.devtools.scenario import BotProcess, People, SandboxProcess
 from tests.support.e2e import ADMIN_ID, TOKEN
 from tests.support.voice import espeak, install_tiny_en, voice_note
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# One bot for the module (voice_bot): its tests share a test worker.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("voice-e2e")]
 
 
 @pytest.fixture(scope="module")

@@ -337,3 +337,22 @@ async def test_a_sitrep_wizard_in_progress_survives_a_restart(db: Database) -> N
     assert resumed.location == Location(18.54, -72.34, "Kenscoff")
     clock.advance(hours=2)  # past the timeout: not resumed
     assert await ReportDrafts(partial(UnitOfWork, db, AuditChain()), clock=clock).load() == 0
+
+
+async def test_a_zone_stored_unknown_by_an_older_version_still_renders_the_board_in_utc(
+    world: dict[str, Any], db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sqlalchemy import update
+
+    from storage.models import Operation
+
+    async with db.transaction() as s:
+        await s.execute(update(Operation).values(timezone="Mars/Olympus"))
+    await _file(world, "KE-3", 52, status="in_contact")
+    service: StatusService = world["service"]
+    with caplog.at_level("WARNING", logger="bot.formatting"):
+        pages = await service.board_pages(COMMANDER.user_id, "en")
+        await service.board_pages(COMMANDER.user_id, "fr")
+    assert "UTC" in pages[0]
+    assert "UTC-5" not in pages[0]
+    assert sum("Mars/Olympus" in r.getMessage() for r in caplog.records) <= 1

@@ -24,7 +24,8 @@ from bot.cli import main
 from bot.devtools.scenario import People
 from tests.support.processes import BotProcess, SandboxProcess
 
-pytestmark = pytest.mark.e2e
+# One bot for the module: its tests share a test worker.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("webhook-relay")]
 
 TOKEN = "7000000002:webhook-e2e-token-0123456789abcdefghijk"
 SECRET = "hook-secret_0123456789abcdefghij"

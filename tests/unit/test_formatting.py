@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -14,6 +15,7 @@ from bot.rendering.formatting import (
     format_datetime,
     format_number,
     format_time,
+    zone,
 )
 
 # 14:05 UTC on Thursday 26 November 2026 is 09:05 in Port-au-Prince (UTC-5, no DST then).
@@ -78,7 +80,20 @@ def test_the_date_changes_with_the_zone() -> None:
 
 def test_unknown_time_zone_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="'Mars/Olympus' is not a known time zone"):
-        format_time(MOMENT, "en", "Mars/Olympus")
+        zone("Mars/Olympus")
+
+
+def test_a_zone_stored_unknown_shows_times_in_utc_labelled_and_warns_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # An older version stored any --timezone text: rendering must not break on it.
+    with caplog.at_level(logging.WARNING, logger="bot.formatting"):
+        assert format_time(MOMENT, "en", "Mars/Valles") == f"{MOMENT:%H:%M} UTC"
+        assert format_datetime(MOMENT, "fr", "Mars/Valles").endswith(f"{MOMENT:%H:%M} UTC")
+        assert format_date(MOMENT, "sw", "Mars/Valles", style="short") == f"{MOMENT:%d/%m/%Y}"
+    warned = [r for r in caplog.records if "Mars/Valles" in r.getMessage()]
+    assert len(warned) == 1
+    assert "UTC" in warned[0].getMessage()
 
 
 @pytest.mark.parametrize(
