@@ -6,16 +6,19 @@ error, and `committed` tells which happened. Tests hand services `tests.support.
 `FakeUnitOfWork` instead: the same attributes over in-memory repositories that record what
 happened, so service rules run in milliseconds without a database (cosmicpython's pattern).
 
-The relay's hot path does not go through here: it writes with `Database.write` (one
-synchronous transaction on the event loop's thread on SQLite, see storage/db.py).
+The hot paths (the relay, the inbox, the outbox) take a unit of work from `Storage.write` and
+`Storage.read` instead: the same repositories, run inline on `Database.write`'s short
+synchronous transaction (on SQLite on the event loop's own thread, with group commit; see
+storage/db.py and storage/inline.py). Code given to them awaits only the repositories.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,8 +26,13 @@ from storage.audit import AuditChain
 from storage.db import Database
 from storage.messages import MessageRepo
 from storage.notices import DraftRepo, NoticeRepo
+from storage.relay_rows import RelayRepo
 from storage.repositories import ChatRepo, OperationRepo, PersonRepo
 from storage.status_repo import FlashRepo, StatusRepo
+
+# The session type storage code takes (for the few callers that hand one on, e.g. recording a
+# FLASH's copies with `uow.session`), named here so they need not import SQLAlchemy.
+SessionLike = AsyncSession
 
 
 class UnitOfWork:
@@ -38,6 +46,7 @@ class UnitOfWork:
     flashes: FlashRepo
     notices: NoticeRepo
     drafts: DraftRepo
+    relay: RelayRepo
 
     def __init__(self, db: Database, chain: AuditChain, *, read_only: bool = False) -> None:
         self.db = db
@@ -49,7 +58,18 @@ class UnitOfWork:
 
     async def __aenter__(self) -> UnitOfWork:
         self._transaction = self.db.reader() if self.read_only else self.db.transaction()
-        session = self._session = await self._transaction.__aenter__()
+        self._bind(await self._transaction.__aenter__())
+        return self
+
+    @classmethod
+    def over(cls, db: Database, chain: AuditChain, session: AsyncSession) -> UnitOfWork:
+        """A unit of work on a transaction someone else opened and ends (`Storage.write`)."""
+        uow = cls(db, chain)
+        uow._bind(session)
+        return uow
+
+    def _bind(self, session: AsyncSession) -> None:
+        self._session = session
         self.operations = OperationRepo(session)
         self.chats = ChatRepo(session)
         self.people = PersonRepo(session)
@@ -58,7 +78,7 @@ class UnitOfWork:
         self.flashes = FlashRepo(session)
         self.notices = NoticeRepo(session)
         self.drafts = DraftRepo(session)
-        return self
+        self.relay = RelayRepo(session, self.chain)
 
     async def __aexit__(
         self,
@@ -100,3 +120,36 @@ class UnitOfWork:
             operation_id=operation_id,
             ts=ts,
         )
+
+
+T = TypeVar("T")
+
+
+class Storage:
+    """What services get from storage: units of work (`storage()`), and the hot paths'
+    short transactions (`write`, `read`) with the same repositories."""
+
+    def __init__(self, db: Database, chain: AuditChain) -> None:
+        self.db = db
+        self.chain = chain
+
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
+        """A unit of work (`async with`)."""
+        return UnitOfWork(self.db, self.chain, read_only=read_only)
+
+    async def write(self, fn: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        """`fn`'s work as one write transaction on the fast path (`Database.write`, group
+        commit): committed before this returns, rolled back alone if `fn` raises."""
+        return await self.db.write_inline(lambda s: _run(fn, self.over(s)))
+
+    async def read(self, fn: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        """`fn`'s reads on one read-only snapshot on the fast path (`Database.read`)."""
+        return await self.db.read_inline(lambda s: _run(fn, self.over(s)))
+
+    def over(self, session: AsyncSession) -> UnitOfWork:
+        """The unit of work on a session storage opened."""
+        return UnitOfWork.over(self.db, self.chain, session)
+
+
+async def _run(fn: Callable[[UnitOfWork], Awaitable[T]], uow: UnitOfWork) -> T:
+    return await fn(uow)
