@@ -22,10 +22,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.audit import AuditChain
+from storage.audit import AuditChain, PendingEvent
 from storage.db import Database
+from storage.inbox import InboxRepo
 from storage.messages import MessageRepo
 from storage.notices import DraftRepo, NoticeRepo
+from storage.outbox import OutboxRepo
 from storage.relay_rows import RelayRepo
 from storage.repositories import ChatRepo, OperationRepo, PersonRepo
 from storage.status_repo import FlashRepo, StatusRepo
@@ -47,6 +49,8 @@ class UnitOfWork:
     notices: NoticeRepo
     drafts: DraftRepo
     relay: RelayRepo
+    inbox: InboxRepo
+    outbox: OutboxRepo
 
     def __init__(self, db: Database, chain: AuditChain, *, read_only: bool = False) -> None:
         self.db = db
@@ -79,6 +83,8 @@ class UnitOfWork:
         self.notices = NoticeRepo(session)
         self.drafts = DraftRepo(session)
         self.relay = RelayRepo(session, self.chain)
+        self.inbox = InboxRepo(session)
+        self.outbox = OutboxRepo(session)
 
     async def __aexit__(
         self,
@@ -97,6 +103,10 @@ class UnitOfWork:
         """The transaction's session, for storage code that takes one (recording copies)."""
         assert self._session is not None, "use the unit of work inside `async with`"
         return self._session
+
+    async def audit_many(self, events: list[PendingEvent]) -> None:
+        """Append events in order in this transaction (one read and one write of the head)."""
+        await self.chain.append_many(self.session, events)
 
     async def audit(
         self,
@@ -129,9 +139,11 @@ class Storage:
     """What services get from storage: units of work (`storage()`), and the hot paths'
     short transactions (`write`, `read`) with the same repositories."""
 
-    def __init__(self, db: Database, chain: AuditChain) -> None:
+    def __init__(self, db: Database, chain: AuditChain | None = None) -> None:
         self.db = db
-        self.chain = chain
+        # Without a chain (the inbox, which audits nothing) an audit append fails loudly
+        # rather than extending the log with the wrong key.
+        self.chain = chain or _NoAudit()
 
     def __call__(self, *, read_only: bool = False) -> UnitOfWork:
         """A unit of work (`async with`)."""
@@ -153,3 +165,10 @@ class Storage:
 
 async def _run(fn: Callable[[UnitOfWork], Awaitable[T]], uow: UnitOfWork) -> T:
     return await fn(uow)
+
+
+class _NoAudit(AuditChain):
+    """The chain of a `Storage` opened without one: refuses to append."""
+
+    def append_many_sync(self, session: Any, events: Any) -> Any:
+        raise RuntimeError("this storage was opened without the audit chain")
