@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.access import AccessRepo
+from storage.attempts import AttemptRepo, RefusalRepo
 from storage.audit import AuditChain, PendingEvent
 from storage.db import Database
 from storage.inbox import InboxRepo
@@ -29,7 +31,7 @@ from storage.messages import MessageRepo
 from storage.notices import DraftRepo, NoticeRepo
 from storage.outbox import OutboxRepo
 from storage.relay_rows import RelayRepo
-from storage.repositories import ChatRepo, OperationRepo, PersonRepo
+from storage.repositories import ChatRepo, CodeRepo, OperationRepo, PersonRepo
 from storage.status_repo import FlashRepo, StatusRepo
 
 # The session type storage code takes (for the few callers that hand one on, e.g. recording a
@@ -43,6 +45,10 @@ class UnitOfWork:
     operations: OperationRepo
     chats: ChatRepo
     people: PersonRepo
+    codes: CodeRepo
+    attempts: AttemptRepo
+    refusals: RefusalRepo
+    access: AccessRepo
     messages: MessageRepo
     status: StatusRepo
     flashes: FlashRepo
@@ -77,6 +83,10 @@ class UnitOfWork:
         self.operations = OperationRepo(session)
         self.chats = ChatRepo(session)
         self.people = PersonRepo(session)
+        self.codes = CodeRepo(session)
+        self.attempts = AttemptRepo(session)
+        self.refusals = RefusalRepo(session)
+        self.access = AccessRepo(session)
         self.messages = MessageRepo(session)
         self.status = StatusRepo(session)
         self.flashes = FlashRepo(session)
