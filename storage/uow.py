@@ -25,8 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.access import AccessRepo
 from storage.attempts import AttemptRepo, RefusalRepo
 from storage.audit import AuditChain, PendingEvent
+from storage.console import ConsoleRepo
 from storage.db import Database
 from storage.inbox import InboxRepo
+from storage.message_log import MessageLogRepo
 from storage.messages import MessageRepo
 from storage.notices import DraftRepo, NoticeRepo
 from storage.outbox import OutboxRepo
@@ -49,6 +51,8 @@ class UnitOfWork:
     attempts: AttemptRepo
     refusals: RefusalRepo
     access: AccessRepo
+    log: MessageLogRepo
+    console: ConsoleRepo
     messages: MessageRepo
     status: StatusRepo
     flashes: FlashRepo
@@ -87,6 +91,8 @@ class UnitOfWork:
         self.attempts = AttemptRepo(session)
         self.refusals = RefusalRepo(session)
         self.access = AccessRepo(session)
+        self.log = MessageLogRepo(session)
+        self.console = ConsoleRepo(session)
         self.messages = MessageRepo(session)
         self.status = StatusRepo(session)
         self.flashes = FlashRepo(session)
