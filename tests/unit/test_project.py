@@ -35,6 +35,10 @@ FORBIDDEN = {
     "bot/services/status.py": {"telegram", "sqlalchemy"} | _TOP,
     "bot/delivery": {"bot.console"} | _TOP,
     "bot/console": _TOP - {"bot.app"},
+    # SQL lives in storage/ only: everything else reaches it through repositories and the unit
+    # of work (storage/uow.py), and catches storage's own error types (storage/errors.py).
+    "bot": {"sqlalchemy"},
+    "handlers": {"sqlalchemy"},
 }
 
 
