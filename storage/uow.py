@@ -14,7 +14,7 @@ storage/db.py and storage/inline.py). Code given to them awaits only the reposit
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from types import TracebackType
@@ -28,6 +28,7 @@ from storage.audit import AuditChain, PendingEvent
 from storage.console import ConsoleRepo
 from storage.db import Database
 from storage.inbox import InboxRepo
+from storage.inline import as_async, run_inline
 from storage.message_log import MessageLogRepo
 from storage.messages import MessageRepo
 from storage.notices import DraftRepo, NoticeRepo
@@ -165,22 +166,18 @@ class Storage:
         """A unit of work (`async with`)."""
         return UnitOfWork(self.db, self.chain, read_only=read_only)
 
-    async def write(self, fn: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    async def write(self, fn: Callable[[UnitOfWork], Coroutine[Any, Any, T]]) -> T:
         """`fn`'s work as one write transaction on the fast path (`Database.write`, group
         commit): committed before this returns, rolled back alone if `fn` raises."""
-        return await self.db.write_inline(lambda s: _run(fn, self.over(s)))
+        return await self.db.write(lambda s: run_inline(fn(self.over(as_async(s)))))
 
-    async def read(self, fn: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    async def read(self, fn: Callable[[UnitOfWork], Coroutine[Any, Any, T]]) -> T:
         """`fn`'s reads on one read-only snapshot on the fast path (`Database.read`)."""
-        return await self.db.read_inline(lambda s: _run(fn, self.over(s)))
+        return await self.db.read(lambda s: run_inline(fn(self.over(as_async(s)))))
 
     def over(self, session: AsyncSession) -> UnitOfWork:
         """The unit of work on a session storage opened."""
         return UnitOfWork.over(self.db, self.chain, session)
-
-
-async def _run(fn: Callable[[UnitOfWork], Awaitable[T]], uow: UnitOfWork) -> T:
-    return await fn(uow)
 
 
 class _NoAudit(AuditChain):
