@@ -84,18 +84,6 @@ class MessageRepo:
         assert lost is not None
         raise lost  # not a replay: the caller must not take it for one
 
-    async def add_translation(self, row: TranslationRow) -> TranslationRow:
-        """Record one translation."""
-        self.session.add(row)
-        await self.session.flush()
-        return row
-
-    async def add_delivery(self, row: Delivery) -> Delivery:
-        """Queue one copy for a target chat."""
-        self.session.add(row)
-        await self.session.flush()
-        return row
-
     async def translations(self, message_id: int, revision: int) -> Sequence[TranslationRow]:
         """Every translation of one revision of a message."""
         result = await self.session.execute(

@@ -237,17 +237,6 @@ class CodeRepo:
         code.used_by = by
         await self.session.flush()
 
-    async def active(self, operation_id: int, now: datetime) -> Sequence[EnrollmentCode]:
-        """Unused, unexpired codes of an operation."""
-        result = await self.session.execute(
-            select(EnrollmentCode).where(
-                EnrollmentCode.operation_id == operation_id,
-                EnrollmentCode.used_at.is_(None),
-                EnrollmentCode.expires_at > now,
-            )
-        )
-        return result.scalars().all()
-
 
 _CHAT_ACTIVE = select(Chat.__table__.c.active).where(
     Chat.__table__.c.telegram_chat_id == bindparam("tg")

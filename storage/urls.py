@@ -18,12 +18,5 @@ def public_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def backend_of(url: str) -> str:
-    """`sqlite` or `postgresql` (the URL's backend, whatever its driver)."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).get_backend_name()
-
-
 # The logger SQLAlchemy's echo writes statements to (filtered like the root's handlers).
 STATEMENT_LOGGER = "sqlalchemy.engine.Engine"
