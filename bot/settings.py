@@ -436,7 +436,7 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redactor (never log these)."""
-        from sqlalchemy.engine import make_url
+        from storage.urls import url_password
 
         values = [
             s.get_secret_value()
@@ -448,9 +448,9 @@ class Settings(BaseSettings):
             )
             if s is not None
         ]
-        password = make_url(self.database_url).password
+        password = url_password(self.database_url)
         if password:
-            values.append(str(password))
+            values.append(password)
         return values
 
     def require_token(self) -> str:

@@ -28,11 +28,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
 from storage.audit import GENESIS, AuditRecord, HeadState
 from storage.audit_read import ts_text
+
+if TYPE_CHECKING:
+    from storage.db import Database
 
 Progress = Callable[[str], None]
 
@@ -458,3 +462,18 @@ def _unescape(field: str) -> str | None:
     # pg_dump writes UTF-8 text as is and escapes only control characters, so an octal or hex
     # escape is one ASCII character.
     return "".join(out)
+
+
+async def pg_other_sessions(db: Database) -> int:
+    """Other connections of a Daraja process to this PostgreSQL database (a running bot or
+    worker), which a restore must not pull the data from under."""
+    from sqlalchemy import text
+
+    async with db.engine.connect() as conn:
+        count = await conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name = 'daraja' AND pid <> pg_backend_pid()"
+            )
+        )
+    return int(count or 0)

@@ -17,7 +17,7 @@ import logging
 import os
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -36,7 +36,6 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.errors import duplicate_of, raise_mapped
-from storage.inline import as_async, run_inline
 from storage.private_files import prepare_sqlite, private_dir
 
 log = logging.getLogger(__name__)
@@ -194,7 +193,12 @@ class _LoopState:
 
 
 class Database:
-    """The engine and session factory of one deployment."""
+    """The engine and transactions of one deployment.
+
+    Four ways in, each for one kind of caller: `transaction()` and `reader()` (async sessions,
+    what `storage.uow.UnitOfWork` opens), and `write(fn)` and `read(fn)` (one short
+    synchronous transaction on the fast path with group commit, what `storage.uow.Storage`
+    runs the hot paths' units of work on). Services use the unit of work, never these."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
@@ -383,15 +387,6 @@ class Database:
         except _Busy:  # rare for a WAL reader: read again in a thread that may wait
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._reader_pool(), self._read_sync, fn)
-
-    async def read_inline(self, fn: Callable[[AsyncSession], Coroutine[Any, Any, T]]) -> T:
-        """`read` for repository code written against `AsyncSession` (storage/inline.py): the
-        coroutine runs to its end on a synchronous session, without suspending."""
-        return await self.read(lambda s: run_inline(fn(as_async(s))))
-
-    async def write_inline(self, fn: Callable[[AsyncSession], Coroutine[Any, Any, T]]) -> T:
-        """`write` for repository code written against `AsyncSession` (storage/inline.py)."""
-        return await self.write(lambda s: run_inline(fn(as_async(s))))
 
     def _reader_pool(self) -> ThreadPoolExecutor:
         if self._readers is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 # A message of a chat, once (a replayed update).
 MESSAGE_SOURCE = "messages_chat_id_telegram_message_id_key"
@@ -54,6 +54,9 @@ _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)$")
 # Any other write the database refused (a foreign key, a NOT NULL, a constraint not named
 # here): services catch it by this name and need not import SQLAlchemy.
 RefusedWrite = IntegrityError
+# Any failure of the database layer (cannot connect, refused statement, bad URL): what the CLI
+# catches to turn into one line, without importing SQLAlchemy itself.
+DatabaseError = SQLAlchemyError
 
 
 class Duplicate(Exception):
@@ -85,3 +88,48 @@ def raise_mapped(exc: IntegrityError) -> None:
     if duplicate is not None:
         raise duplicate from exc
     raise exc
+
+
+# SQLite's own words -> what an operator should check.
+_SQLITE_REASONS = (
+    ("readonly database", "the database file is read-only: give the bot's user write access"),
+    ("unable to open database file", "cannot open the database file (check the path)"),
+    ("file is not a database", "the database file is not a SQLite database"),
+    ("disk i/o error", "the disk refused a write (disk full or failing?)"),
+    ("database or disk is full", "the disk is full"),
+    ("database is locked", "another process holds the database's lock; try again"),
+)
+
+
+def refusal_line(exc: BaseException) -> str | None:
+    """One line for an operator saying why the database layer refused (never the URL), or
+    None if `exc` is not such a refusal (`os_cause` gives an operating system error behind
+    one, for the caller to explain)."""
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
+    if isinstance(exc, ArgumentError | NoSuchModuleError):
+        return "DARAJA_DATABASE_URL: not a database URL Daraja can use"
+    if not isinstance(exc, DBAPIError):
+        return None
+    orig = exc.orig
+    text = first_line(orig) if orig is not None else ""
+    if type(orig).__module__.startswith("sqlite3") or "sqlite" in type(orig).__module__:
+        lowered = text.lower()
+        for words, line in _SQLITE_REASONS:
+            if words in lowered:
+                return line
+        return f"SQLite refused: {text}"
+    return f"the database refused: {text}"
+
+
+def os_cause(exc: BaseException) -> OSError | None:
+    """The operating system's error behind a database refusal (a server that is down)."""
+    orig = getattr(exc, "orig", None)
+    return orig if isinstance(exc, SQLAlchemyError) and isinstance(orig, OSError) else None
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's first line, without the asyncpg adapter's class prefix."""
+    # SQLAlchemy's asyncpg adapter prefixes "<class 'asyncpg.exceptions.X'>: ".
+    text = re.sub(r"^<class '[\w.]+'>:\s*", "", str(exc).strip())
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, bindparam, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient
+from sqlalchemy.orm import aliased, make_transient
 
 from storage.errors import MESSAGE_SOURCE, duplicate_of
-from storage.models import Chat, Copy, Delivery, Message, TranslationRow
+from storage.models import Chat, Copy, Delivery, Message, Person, TranslationRow
 
 # Synthetic ids a filed message tries before giving up (each loss means another writer won).
 SYNTHETIC_ID_TRIES = 8
@@ -82,18 +83,6 @@ class MessageRepo:
             return message
         assert lost is not None
         raise lost  # not a replay: the caller must not take it for one
-
-    async def add_translation(self, row: TranslationRow) -> TranslationRow:
-        """Record one translation."""
-        self.session.add(row)
-        await self.session.flush()
-        return row
-
-    async def add_delivery(self, row: Delivery) -> Delivery:
-        """Queue one copy for a target chat."""
-        self.session.add(row)
-        await self.session.flush()
-        return row
 
     async def translations(self, message_id: int, revision: int) -> Sequence[TranslationRow]:
         """Every translation of one revision of a message."""
@@ -206,3 +195,63 @@ class MessageRepo:
             row.claimed_at = None
         await self.session.flush()
         return len(rows)
+
+
+async def untranscribed_voice(
+    s: AsyncSession, since: datetime
+) -> Sequence[tuple[Message, int, str, str | None]]:
+    """Voice notes since `since` in active chats whose transcript was never recorded, with
+    their chat's Telegram id and languages and the author's language, oldest first."""
+    transcript = aliased(Message)
+    rows = (
+        await s.execute(
+            select(Message, Chat.telegram_chat_id, Chat.languages, Person.language)
+            .join(Chat, Chat.id == Message.chat_id)
+            .outerjoin(Person, Person.telegram_user_id == Message.author_user_id)
+            .where(
+                Message.kind == "voice",
+                Message.created_at >= since,
+                Chat.active.is_(True),
+                ~exists().where(
+                    and_(
+                        transcript.chat_id == Message.chat_id,
+                        # A transcript is recorded under the note's id, negated.
+                        transcript.telegram_message_id == -Message.telegram_message_id,
+                    )
+                ),
+            )
+            .order_by(Message.id)
+        )
+    ).all()
+    return [(m, chat_id, languages, lang) for m, chat_id, languages, lang in rows]
+
+
+async def first_copies(s: AsyncSession) -> Sequence[tuple[Any, ...]]:
+    """Every first part the bot posted, with its original's chat and Telegram id (message,
+    target chat, copy's Telegram id, source chat, source Telegram id): what a bench counts
+    delivered, duplicated and out-of-order copies from."""
+    rows = await s.execute(
+        select(
+            Copy.message_id,
+            Copy.target_chat_id,
+            Copy.telegram_message_id,
+            Message.chat_id,
+            Message.telegram_message_id,
+        )
+        .join(Message, Message.id == Copy.message_id)
+        .where(Copy.part == 0)
+    )
+    return [tuple(row) for row in rows.all()]
+
+
+async def load_history(
+    s: AsyncSession,
+    messages: Sequence[dict[str, Any]],
+    translations: Sequence[dict[str, Any]],
+    deliveries: Sequence[dict[str, Any]],
+) -> None:
+    """Insert ready-made message, translation and delivery rows as they are (no audit events):
+    how a bench seeds a week of history in seconds."""
+    await s.execute(insert(Message), list(messages))
+    await s.execute(insert(TranslationRow), list(translations))
+    await s.execute(insert(Delivery), list(deliveries))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Chat, EnrollmentCode, Operation, Person, Unit
@@ -105,6 +105,12 @@ class ChatRepo:
         )
         return result.scalar_one_or_none()
 
+    async def is_active(self, telegram_chat_id: int) -> bool:
+        """Whether a chat is actively enrolled: the gate asks for every group message, so it
+        is one prebuilt table query, no ORM rows."""
+        result = await self.session.execute(_CHAT_ACTIVE, {"tg": telegram_chat_id})
+        return bool(result.scalar_one_or_none())
+
     async def add(
         self,
         *,
@@ -169,6 +175,12 @@ class PersonRepo:
         )
         return result.scalar_one_or_none()
 
+    async def add(self, person: Person) -> Person:
+        """Record a new person (flushed: the id is set)."""
+        self.session.add(person)
+        await self.session.flush()
+        return person
+
     async def upsert(
         self,
         *,
@@ -225,13 +237,7 @@ class CodeRepo:
         code.used_by = by
         await self.session.flush()
 
-    async def active(self, operation_id: int, now: datetime) -> Sequence[EnrollmentCode]:
-        """Unused, unexpired codes of an operation."""
-        result = await self.session.execute(
-            select(EnrollmentCode).where(
-                EnrollmentCode.operation_id == operation_id,
-                EnrollmentCode.used_at.is_(None),
-                EnrollmentCode.expires_at > now,
-            )
-        )
-        return result.scalars().all()
+
+_CHAT_ACTIVE = select(Chat.__table__.c.active).where(
+    Chat.__table__.c.telegram_chat_id == bindparam("tg")
+)

@@ -6,25 +6,40 @@ error, and `committed` tells which happened. Tests hand services `tests.support.
 `FakeUnitOfWork` instead: the same attributes over in-memory repositories that record what
 happened, so service rules run in milliseconds without a database (cosmicpython's pattern).
 
-The relay's hot path does not go through here: it writes with `Database.write` (one
-synchronous transaction on the event loop's thread on SQLite, see storage/db.py).
+The hot paths (the relay, the inbox, the outbox) take a unit of work from `Storage.write` and
+`Storage.read` instead: the same repositories, run inline on `Database.write`'s short
+synchronous transaction (on SQLite on the event loop's own thread, with group commit; see
+storage/db.py and storage/inline.py). Code given to them awaits only the repositories.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.audit import AuditChain
+from storage.access import AccessRepo
+from storage.attempts import AttemptRepo, RefusalRepo
+from storage.audit import AuditChain, PendingEvent
+from storage.console import ConsoleRepo
 from storage.db import Database
+from storage.inbox import InboxRepo
+from storage.inline import as_async, run_inline
+from storage.message_log import MessageLogRepo
 from storage.messages import MessageRepo
 from storage.notices import DraftRepo, NoticeRepo
-from storage.repositories import ChatRepo, OperationRepo, PersonRepo
+from storage.outbox import OutboxRepo
+from storage.relay_rows import RelayRepo
+from storage.repositories import ChatRepo, CodeRepo, OperationRepo, PersonRepo
 from storage.status_repo import FlashRepo, StatusRepo
+
+# The session type storage code takes (for the few callers that hand one on, e.g. recording a
+# FLASH's copies with `uow.session`), named here so they need not import SQLAlchemy.
+SessionLike = AsyncSession
 
 
 class UnitOfWork:
@@ -33,11 +48,20 @@ class UnitOfWork:
     operations: OperationRepo
     chats: ChatRepo
     people: PersonRepo
+    codes: CodeRepo
+    attempts: AttemptRepo
+    refusals: RefusalRepo
+    access: AccessRepo
+    log: MessageLogRepo
+    console: ConsoleRepo
     messages: MessageRepo
     status: StatusRepo
     flashes: FlashRepo
     notices: NoticeRepo
     drafts: DraftRepo
+    relay: RelayRepo
+    inbox: InboxRepo
+    outbox: OutboxRepo
 
     def __init__(self, db: Database, chain: AuditChain, *, read_only: bool = False) -> None:
         self.db = db
@@ -49,16 +73,35 @@ class UnitOfWork:
 
     async def __aenter__(self) -> UnitOfWork:
         self._transaction = self.db.reader() if self.read_only else self.db.transaction()
-        session = self._session = await self._transaction.__aenter__()
+        self._bind(await self._transaction.__aenter__())
+        return self
+
+    @classmethod
+    def over(cls, db: Database, chain: AuditChain, session: AsyncSession) -> UnitOfWork:
+        """A unit of work on a transaction someone else opened and ends (`Storage.write`)."""
+        uow = cls(db, chain)
+        uow._bind(session)
+        return uow
+
+    def _bind(self, session: AsyncSession) -> None:
+        self._session = session
         self.operations = OperationRepo(session)
         self.chats = ChatRepo(session)
         self.people = PersonRepo(session)
+        self.codes = CodeRepo(session)
+        self.attempts = AttemptRepo(session)
+        self.refusals = RefusalRepo(session)
+        self.access = AccessRepo(session)
+        self.log = MessageLogRepo(session)
+        self.console = ConsoleRepo(session)
         self.messages = MessageRepo(session)
         self.status = StatusRepo(session)
         self.flashes = FlashRepo(session)
         self.notices = NoticeRepo(session)
         self.drafts = DraftRepo(session)
-        return self
+        self.relay = RelayRepo(session, self.chain)
+        self.inbox = InboxRepo(session)
+        self.outbox = OutboxRepo(session)
 
     async def __aexit__(
         self,
@@ -77,6 +120,10 @@ class UnitOfWork:
         """The transaction's session, for storage code that takes one (recording copies)."""
         assert self._session is not None, "use the unit of work inside `async with`"
         return self._session
+
+    async def audit_many(self, events: list[PendingEvent]) -> None:
+        """Append events in order in this transaction (one read and one write of the head)."""
+        await self.chain.append_many(self.session, events)
 
     async def audit(
         self,
@@ -100,3 +147,41 @@ class UnitOfWork:
             operation_id=operation_id,
             ts=ts,
         )
+
+
+T = TypeVar("T")
+
+
+class Storage:
+    """What services get from storage: units of work (`storage()`), and the hot paths'
+    short transactions (`write`, `read`) with the same repositories."""
+
+    def __init__(self, db: Database, chain: AuditChain | None = None) -> None:
+        self.db = db
+        # Without a chain (the inbox, which audits nothing) an audit append fails loudly
+        # rather than extending the log with the wrong key.
+        self.chain = chain or _NoAudit()
+
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
+        """A unit of work (`async with`)."""
+        return UnitOfWork(self.db, self.chain, read_only=read_only)
+
+    async def write(self, fn: Callable[[UnitOfWork], Coroutine[Any, Any, T]]) -> T:
+        """`fn`'s work as one write transaction on the fast path (`Database.write`, group
+        commit): committed before this returns, rolled back alone if `fn` raises."""
+        return await self.db.write(lambda s: run_inline(fn(self.over(as_async(s)))))
+
+    async def read(self, fn: Callable[[UnitOfWork], Coroutine[Any, Any, T]]) -> T:
+        """`fn`'s reads on one read-only snapshot on the fast path (`Database.read`)."""
+        return await self.db.read(lambda s: run_inline(fn(self.over(as_async(s)))))
+
+    def over(self, session: AsyncSession) -> UnitOfWork:
+        """The unit of work on a session storage opened."""
+        return UnitOfWork.over(self.db, self.chain, session)
+
+
+class _NoAudit(AuditChain):
+    """The chain of a `Storage` opened without one: refuses to append."""
+
+    def append_many_sync(self, session: Any, events: Any) -> Any:
+        raise RuntimeError("this storage was opened without the audit chain")

@@ -87,16 +87,15 @@ def _cli_actor() -> str:
 
 async def _open(settings: Settings) -> Database:
     """The deployment's database, refusing one that is unreachable or not migrated (exit 2)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from bot.cli.doors import explain
     from bot.errors import ConfigError
     from storage.db import Database, check_known, current_revision, head_revision
+    from storage.errors import DatabaseError
 
     db = Database(settings.database_url)
     try:
         rev = await current_revision(db.engine)
-    except (OSError, SQLAlchemyError) as exc:
+    except (OSError, DatabaseError) as exc:
         await db.dispose()
         # Never the exception's own text: it may carry the URL.
         raise ConfigError(

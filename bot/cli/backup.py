@@ -73,9 +73,9 @@ def _chain(settings: Settings) -> AuditChain:
 
 
 def _public_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
+    from storage.urls import public_url
 
-    return make_url(url).render_as_string(hide_password=True)
+    return public_url(url)
 
 
 async def _verify_url(url: str, chain: AuditChain) -> VerifyResult:
@@ -296,19 +296,11 @@ def _restore_postgres(args: argparse.Namespace, url: str, chain: AuditChain) -> 
 
 async def _pg_sessions(url: str) -> int:
     """Other connections of a Daraja process to this database (a running bot or worker)."""
-    from sqlalchemy import text
-
+    from storage.backup import pg_other_sessions
     from storage.db import Database
 
     db = Database(url)
     try:
-        async with db.engine.connect() as conn:
-            count = await conn.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND application_name = 'daraja' AND pid <> pg_backend_pid()"
-                )
-            )
-        return int(count or 0)
+        return await pg_other_sessions(db)
     finally:
         await db.dispose()

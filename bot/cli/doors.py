@@ -9,30 +9,20 @@ carries the database URL (it may hold a password) or the token.
 from __future__ import annotations
 
 import errno
-import re
-
-# SQLite's own words -> what an operator should check.
-_SQLITE_REASONS = (
-    ("readonly database", "the database file is read-only: give the bot's user write access"),
-    ("unable to open database file", "cannot open the database file (check the path)"),
-    ("file is not a database", "the database file is not a SQLite database"),
-    ("disk i/o error", "the disk refused a write (disk full or failing?)"),
-    ("database or disk is full", "the disk is full"),
-    ("database is locked", "another process holds the database's lock; try again"),
-)
 
 
 def explain(exc: BaseException) -> str | None:
     """The one line for a refusal from outside, or None for a bug (which keeps its traceback)."""
     from storage.db import DatabaseUnavailable, SchemaTooNew
+    from storage.errors import DatabaseError
 
     if isinstance(exc, SchemaTooNew | DatabaseUnavailable):
         return str(exc)
     module = type(exc).__module__
     if module.startswith("alembic") and "Can't locate revision" in str(exc):
         return "this database was written by a newer Daraja; upgrade the code or restore a backup"
-    if module.startswith("sqlalchemy"):
-        return _sqlalchemy(exc)
+    if isinstance(exc, DatabaseError):
+        return _database(exc)
     if module.startswith("telegram"):
         return _telegram(exc)
     if module.startswith("asyncpg"):
@@ -42,24 +32,13 @@ def explain(exc: BaseException) -> str | None:
     return None
 
 
-def _sqlalchemy(exc: BaseException) -> str | None:
-    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+def _database(exc: BaseException) -> str | None:
+    from storage.errors import os_cause, refusal_line
 
-    if isinstance(exc, ArgumentError | NoSuchModuleError):
-        return "DARAJA_DATABASE_URL: not a database URL Daraja can use"
-    if not isinstance(exc, DBAPIError):
-        return None
-    orig = exc.orig
-    text = _first_line(orig) if orig is not None else ""
-    if type(orig).__module__.startswith("sqlite3") or "sqlite" in type(orig).__module__:
-        lowered = text.lower()
-        for words, line in _SQLITE_REASONS:
-            if words in lowered:
-                return line
-        return f"SQLite refused: {text}"
-    if isinstance(orig, OSError):
-        return _os_error(orig)
-    return f"the database refused: {text}"
+    cause = os_cause(exc)
+    if cause is not None:
+        return _os_error(cause)
+    return refusal_line(exc)
 
 
 def _telegram(exc: BaseException) -> str | None:
@@ -90,6 +69,6 @@ def _os_error(exc: OSError) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    # SQLAlchemy's asyncpg adapter prefixes "<class 'asyncpg.exceptions.X'>: ".
-    text = re.sub(r"^<class '[\w.]+'>:\s*", "", str(exc).strip())
-    return text.splitlines()[0] if text else type(exc).__name__
+    from storage.errors import first_line
+
+    return first_line(exc)

@@ -42,18 +42,14 @@ EXPORT_FORMATS = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
 async def login_page(request: web.Request) -> web.StreamResponse:
     """The link's page: a button that spends the link (a GET never does, so a link preview
     or a prefetch cannot use it up)."""
-    from sqlalchemy import select
-
-    from storage.models import ConsoleLink
+    from storage.uow import Storage
 
     deps = request.app[DEPS]
     token = request.query.get("t", "")
     if not token or len(token) > 128:
         return refuse(request, 403, "console.link_unknown")
-    async with deps.db.transaction() as s:
-        link = (
-            await s.execute(select(ConsoleLink).where(ConsoleLink.token_hash == digest(token)))
-        ).scalar_one_or_none()
+    async with Storage(deps.db)() as uow:
+        link = await uow.console.link(digest(token))
     if link is None:
         return refuse(request, 403, "console.link_unknown")
     if link.used_at is not None:

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import String, and_, cast, exists, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from bot.services.audit_access import AuditAccess, LogEntry, escape_like, log_rows
+from bot.services.audit_access import AuditAccess, LogEntry
 from storage.db import Database
-from storage.models import Delivery, Message, TranslationRow, Unit
-from storage.status_repo import Flash, FlashAck
+from storage.message_log import LogRows
+from storage.status_repo import Flash
+from storage.uow import Storage, UnitOfWork
 
 PAGE_SIZE = 50
 SIDES = ("PNH", "MSS")
@@ -97,117 +94,64 @@ class ConsoleQueries:
 
     def __init__(self, db: Database, access: AuditAccess) -> None:
         self.db = db
+        self.storage = Storage(db)
         self.access = access
 
     async def units(self, operation_id: int | None) -> tuple[str, ...]:
         """Unit codes of the operation, for the filter's choices."""
-        async with self.db.transaction() as s:
-            return await _unit_codes(s, operation_id)
+        async with self.storage() as uow:
+            return await uow.log.unit_codes(operation_id)
 
     async def log(
         self, operation_id: int | None, filt: LogFilter, *, limit: int = PAGE_SIZE
     ) -> LogPage:
         """A page of messages matching the filters, newest first (keyset on the id)."""
-        async with self.db.transaction() as s:
-            stmt = log_rows().order_by(Message.id.desc()).limit(limit + 1)
-            stmt = _where(stmt, operation_id, filt)
-            rows = (await s.execute(stmt)).all()
+        async with self.storage() as uow:
+            rows = await uow.log.rows(
+                LogRows(
+                    operation_id=operation_id,
+                    before=filt.before,
+                    unit_code=filt.unit,
+                    side=filt.side,
+                    language=filt.language,
+                    since=filt.since,
+                    until=filt.until,
+                    verdict=filt.verdict,
+                    state=filt.state,
+                    text=filt.text,
+                    newest_first=True,
+                    limit=limit + 1,
+                )
+            )
             more = len(rows) > limit
             rows = rows[:limit]
-            entries = await self.access.entries(s, rows)
-            units = await _unit_codes(s, operation_id)
+            entries = await self.access.entries(uow, rows)
+            units = await uow.log.unit_codes(operation_id)
         return LogPage(entries, entries[-1].message_id if more and entries else None, units)
 
     async def message(self, operation_id: int | None, message_id: int) -> LogEntry | None:
         """One message with every copy, or None if it is not the viewer's operation's."""
-        async with self.db.transaction() as s:
-            stmt = log_rows().where(Message.id == message_id)
-            if operation_id is not None:
-                stmt = stmt.where(Message.operation_id == operation_id)
-            rows = (await s.execute(stmt)).all()
-            entries = await self.access.entries(s, rows)
+        async with self.storage() as uow:
+            rows = await uow.log.rows(LogRows(operation_id=operation_id, message_id=message_id))
+            entries = await self.access.entries(uow, rows)
         return entries[0] if entries else None
 
     async def flash_of(self, operation_id: int | None, message_id: int) -> FlashTimeline | None:
         """The acknowledgement timeline when a message is a FLASH order."""
-        async with self.db.transaction() as s:
-            stmt = select(Flash).where(Flash.message_id == message_id)
-            if operation_id is not None:
-                stmt = stmt.where(Flash.operation_id == operation_id)
-            flash = (await s.execute(stmt)).scalar_one_or_none()
-            return await _timeline(s, flash) if flash is not None else None
+        async with self.storage() as uow:
+            flash = await uow.log.flash_of(message_id, operation_id)
+            return await _timeline(uow, flash) if flash is not None else None
 
     async def flashes(self, operation_id: int | None, *, limit: int = 20) -> list[FlashTimeline]:
         """The operation's latest FLASH orders, newest first, each with its timeline."""
-        async with self.db.transaction() as s:
-            stmt = select(Flash).order_by(Flash.id.desc()).limit(limit)
-            if operation_id is not None:
-                stmt = stmt.where(Flash.operation_id == operation_id)
-            return [await _timeline(s, f) for f in (await s.execute(stmt)).scalars()]
+        async with self.storage() as uow:
+            return [
+                await _timeline(uow, f) for f in await uow.log.latest_flashes(operation_id, limit)
+            ]
 
 
-def _where(stmt: Any, operation_id: int | None, f: LogFilter) -> Any:
-    if operation_id is not None:
-        stmt = stmt.where(Message.operation_id == operation_id)
-    if f.before is not None:
-        stmt = stmt.where(Message.id < f.before)
-    if f.unit:
-        stmt = stmt.where(func.lower(Unit.code) == f.unit.lower())
-    if f.side:
-        stmt = stmt.where(Unit.side == f.side)
-    if f.language:
-        stmt = stmt.where(Message.source_language == f.language)
-    if f.since is not None:
-        stmt = stmt.where(Message.created_at >= f.since)
-    if f.until is not None:
-        stmt = stmt.where(Message.created_at < f.until)
-    if f.verdict:
-        # A translation's flags are a JSON list: "[]" when the output raised no doubt.
-        flagged = exists().where(
-            TranslationRow.message_id == Message.id,
-            TranslationRow.revision == Message.revision,
-            cast(TranslationRow.flags, String) != "[]",
-        )
-        stmt = stmt.where(flagged if f.verdict == "flagged" else ~flagged)
-    if f.state:
-        stmt = stmt.where(
-            exists().where(
-                and_(
-                    Delivery.message_id == Message.id,
-                    Delivery.revision == Message.revision,
-                    Delivery.state == f.state,
-                )
-            )
-        )
-    if f.text:
-        pattern = "%" + escape_like(f.text.lower()) + "%"
-        in_translation = exists().where(
-            TranslationRow.message_id == Message.id,
-            func.lower(TranslationRow.text).like(pattern, escape="\\"),
-        )
-        stmt = stmt.where(or_(func.lower(Message.text).like(pattern, escape="\\"), in_translation))
-    return stmt
-
-
-async def _unit_codes(s: AsyncSession, operation_id: int | None) -> tuple[str, ...]:
-    stmt = select(Unit.code).order_by(Unit.code)
-    if operation_id is not None:
-        stmt = stmt.where(Unit.operation_id == operation_id)
-    return tuple(dict.fromkeys((await s.execute(stmt)).scalars()))
-
-
-async def _timeline(s: AsyncSession, flash: Flash) -> FlashTimeline:
-    message = await s.get(Message, flash.message_id)
-    units = {
-        u.id: u
-        for u in (
-            await s.execute(select(Unit).where(Unit.operation_id == flash.operation_id))
-        ).scalars()
-    }
-    acks = {
-        a.unit_id: a
-        for a in (await s.execute(select(FlashAck).where(FlashAck.flash_id == flash.id))).scalars()
-    }
+async def _timeline(uow: UnitOfWork, flash: Flash) -> FlashTimeline:
+    message, units, acks = await uow.log.flash_parts(flash)
     steps = []
     for unit_id in flash.expected_units or []:
         unit = units.get(int(unit_id))

@@ -16,15 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.domain import Role
 from bot.errors import AccessDenied
 from bot.i18n import N_
 from storage.audit import AuditChain
 from storage.db import Database
 from storage.models import ConsoleLink, ConsoleSession, Person, utcnow
+from storage.uow import Storage, UnitOfWork
 
 CONSOLE_ROLES = frozenset({Role.AUDITOR, Role.COMMANDER, Role.ADMIN})
 LINK_EVENT = "console.link"
@@ -102,6 +100,7 @@ class ConsoleAuth:
     ) -> None:
         self.db = db
         self.audit = audit
+        self.storage = Storage(db, audit)
         self.admin_ids = frozenset(admin_ids)
         self.link_ttl = link_ttl
         self.session_ttl = session_ttl
@@ -111,15 +110,15 @@ class ConsoleAuth:
     async def issue_link(self, user_id: int, *, telegram_language: str | None) -> IssuedLink:
         """A one-time link for an auditor, commander or admin; AccessDenied for anyone else."""
         now = self.clock()
-        async with self.db.transaction() as s:
-            await _forget_old(s, now - KEEP_ENDED)
-            person = await _person(s, user_id)
+        async with self.storage() as uow:
+            await uow.console.forget_ended(now - KEEP_ENDED)
+            person = await uow.people.by_telegram_id(user_id)
             role, operation_id, language = self._grant(person, user_id, telegram_language)
             if role is None:
-                await self._append(s, LINK_EVENT, user_id, "refused", None, reason="role")
+                await self._append(uow, LINK_EVENT, user_id, "refused", None, reason="role")
             else:
                 token = secrets.token_urlsafe(32)
-                s.add(
+                await uow.console.add_link(
                     ConsoleLink(
                         token_hash=digest(token),
                         telegram_user_id=user_id,
@@ -130,7 +129,7 @@ class ConsoleAuth:
                         expires_at=now + self.link_ttl,
                     )
                 )
-                await self._append(s, LINK_EVENT, user_id, "ok", operation_id, role=role.value)
+                await self._append(uow, LINK_EVENT, user_id, "ok", operation_id, role=role.value)
         if role is None:
             raise AccessDenied("console: not for this role", key="console.not_allowed")
         minutes = int(self.link_ttl.total_seconds() // 60)
@@ -159,10 +158,8 @@ class ConsoleAuth:
         reason: str | None = None
         user_id = 0
         language: str | None = None
-        async with self.db.transaction() as s:
-            link = (
-                await s.execute(select(ConsoleLink).where(ConsoleLink.token_hash == digest(token)))
-            ).scalar_one_or_none()
+        async with self.storage() as uow:
+            link = await uow.console.link(digest(token))
             if link is None:
                 reason = "unknown"
             else:
@@ -172,20 +169,18 @@ class ConsoleAuth:
                     reason = "used"
                 elif link.expires_at <= now:
                     reason = "expired"
-                elif not await self._still_holds(s, link.telegram_user_id, link.role):
+                elif not await self._still_holds(uow, link.telegram_user_id, link.role):
                     reason = "role"
-            if reason is None and link is not None:
-                # Single use even under two simultaneous logins: only one UPDATE finds it unused.
-                spent = await s.execute(
-                    update(ConsoleLink)
-                    .where(ConsoleLink.id == link.id, ConsoleLink.used_at.is_(None))
-                    .values(used_at=now)
-                )
-                if getattr(spent, "rowcount", 0) != 1:
-                    reason = "used"
+            # Single use even under two simultaneous logins (see `ConsoleRepo.spend_link`).
+            if (
+                reason is None
+                and link is not None
+                and not await uow.console.spend_link(link.id, now)
+            ):
+                reason = "used"
             if reason is not None or link is None:
                 await self._append(
-                    s,
+                    uow,
                     LOGIN_EVENT,
                     user_id,
                     "refused",
@@ -204,10 +199,9 @@ class ConsoleAuth:
                     created_at=now,
                     expires_at=now + self.session_ttl,
                 )
-                s.add(row)
-                await s.flush()
+                await uow.console.add_session(row)
                 await self._append(
-                    s, LOGIN_EVENT, user_id, "ok", link.operation_id, role=link.role
+                    uow, LOGIN_EVENT, user_id, "ok", link.operation_id, role=link.role
                 )
                 viewer = _viewer(row)
         if reason is not None:
@@ -223,37 +217,27 @@ class ConsoleAuth:
         if not session_token or len(session_token) > 128:
             return None
         now = self.clock()
-        async with self.db.transaction() as s:
-            row = (
-                await s.execute(
-                    select(ConsoleSession).where(
-                        ConsoleSession.token_hash == digest(session_token)
-                    )
-                )
-            ).scalar_one_or_none()
+        async with self.storage() as uow:
+            row = await uow.console.session_of(digest(session_token))
             if row is None or row.ended_at is not None or row.expires_at <= now:
                 return None
-            if not await self._still_holds(s, row.telegram_user_id, row.role):
+            if not await self._still_holds(uow, row.telegram_user_id, row.role):
                 return None
             return _viewer(row)
 
     async def logout(self, session_token: str, viewer: Viewer) -> None:
         """End a session (audited)."""
-        async with self.db.transaction() as s:
-            await s.execute(
-                update(ConsoleSession)
-                .where(ConsoleSession.token_hash == digest(session_token))
-                .values(ended_at=self.clock())
-            )
-            await self._append(s, LOGOUT_EVENT, viewer.user_id, "ok", viewer.operation_id)
+        async with self.storage() as uow:
+            await uow.console.end_session(digest(session_token), self.clock())
+            await self._append(uow, LOGOUT_EVENT, viewer.user_id, "ok", viewer.operation_id)
 
     async def record_view(
         self, viewer: Viewer, page: str, params: dict[str, Any], *, outcome: str = "ok"
     ) -> None:
         """Every page a viewer opens is an audit event (what was asked, never what was read)."""
-        async with self.db.transaction() as s:
+        async with self.storage() as uow:
             await self._append(
-                s,
+                uow,
                 VIEW_EVENT,
                 viewer.user_id,
                 outcome,
@@ -263,8 +247,8 @@ class ConsoleAuth:
                 role=viewer.role.value,
             )
 
-    async def _still_holds(self, s: AsyncSession, user_id: int, role: str) -> bool:
-        person = await _person(s, user_id)
+    async def _still_holds(self, uow: UnitOfWork, user_id: int, role: str) -> bool:
+        person = await uow.people.by_telegram_id(user_id)
         if person is not None and person.revoked_at is not None:
             return False
         if role == Role.ADMIN.value and user_id in self.admin_ids:
@@ -273,15 +257,14 @@ class ConsoleAuth:
 
     async def _append(
         self,
-        s: AsyncSession,
+        uow: UnitOfWork,
         event_type: str,
         user_id: int,
         outcome: str,
         operation_id: int | None,
         **payload: Any,
     ) -> None:
-        await self.audit.append(
-            s,
+        await uow.audit(
             component="console",
             event_type=event_type,
             actor=f"tg:{user_id}",
@@ -289,20 +272,6 @@ class ConsoleAuth:
             operation_id=operation_id,
             payload={k: v for k, v in payload.items() if v is not None},
         )
-
-
-async def _forget_old(s: AsyncSession, cut: datetime) -> None:
-    await s.execute(delete(ConsoleSession).where(ConsoleSession.expires_at < cut))
-    live = select(ConsoleSession.link_id)
-    await s.execute(
-        delete(ConsoleLink).where(ConsoleLink.expires_at < cut, ConsoleLink.id.not_in(live))
-    )
-
-
-async def _person(s: AsyncSession, user_id: int) -> Person | None:
-    return (
-        await s.execute(select(Person).where(Person.telegram_user_id == user_id))
-    ).scalar_one_or_none()
 
 
 def _viewer(row: ConsoleSession) -> Viewer:

@@ -16,12 +16,8 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
 from telegram import Update
 from telegram.error import Conflict, RetryAfter
 
@@ -30,7 +26,8 @@ from bot.delivery.raw_updates import RawUpdate, Rejected, triage
 from bot.delivery.reconnect import Backoff
 from bot.observability.telemetry import Telemetry
 from storage.db import Database
-from storage.models import InboxUpdate, utcnow
+from storage.models import utcnow
+from storage.uow import Storage, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +47,7 @@ class InboxProcessor:
         telemetry: Telemetry | None = None,
     ) -> None:
         self.db = db
+        self.storage = Storage(db)
         self.app = app
         self.clock = clock
         self.telemetry = telemetry or Telemetry()
@@ -77,7 +75,6 @@ class InboxProcessor:
         raws = [u if isinstance(u, RawUpdate) else _as_raw(u) for u in updates]
         if not raws:
             return []
-        ids = [r.update_id for r in raws]
         now = self.clock()
         rows: list[dict[str, Any]] = [
             {
@@ -90,30 +87,8 @@ class InboxProcessor:
             }
             for r in raws
         ]
-        insert = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
-
-        def work(s: Session) -> list[dict[str, Any]]:
-            existing = set(
-                s.execute(
-                    select(InboxUpdate.update_id).where(InboxUpdate.update_id.in_(ids))
-                ).scalars()
-            )
-            fresh, seen = [], set(existing)
-            for r in rows:
-                if r["update_id"] not in seen:
-                    seen.add(r["update_id"])
-                    fresh.append(r)
-            if fresh:
-                stmt = (
-                    insert(InboxUpdate)
-                    .values(fresh)
-                    .on_conflict_do_nothing(index_elements=["update_id"])
-                )
-                s.execute(stmt)
-            return fresh
-
         try:
-            fresh = await self.db.write(work)
+            fresh = await self.storage.write(lambda uow: uow.inbox.add_new(rows))
         except Exception as exc:
             if len(raws) == 1 and raws[0].data is None:
                 raise  # already the bare id: the database itself is failing
@@ -136,13 +111,8 @@ class InboxProcessor:
 
     async def pending(self) -> list[tuple[int, str]]:
         """Rows not yet processed, oldest first (resumed after a restart)."""
-        async with self.db.transaction() as s:
-            result = await s.execute(
-                select(InboxUpdate.update_id, InboxUpdate.payload)
-                .where(InboxUpdate.state == "new")
-                .order_by(InboxUpdate.update_id)
-            )
-            return [(int(a), str(b)) for a, b in result.all()]
+        async with self.storage() as uow:
+            return await uow.inbox.pending()
 
     def dispatch(self, update_id: int, payload: dict[str, Any] | str) -> None:
         """Schedule one stored update for processing (keeps per-chat order); never raises:
@@ -227,30 +197,14 @@ class InboxProcessor:
             batch, self._marks = self._marks, []
             now = self.clock()
 
-            def work(
-                s: Session,
+            async def work(
+                uow: UnitOfWork,
                 batch: list[tuple[int, str, str | None]] = batch,
                 now: datetime = now,
             ) -> None:
-                for state in ("done", "failed"):
-                    ids = [u for u, st, _ in batch if st == state]
-                    if ids:
-                        s.execute(
-                            update(InboxUpdate)
-                            .where(InboxUpdate.update_id.in_(ids))
-                            .values(state=state, processed_at=now)
-                        )
-                errors = [{"uid": u, "error": e[:255]} for u, _, e in batch if e]
-                if errors:  # one executemany: a storm of bad updates is one statement
-                    table = cast(Table, InboxUpdate.__table__)
-                    s.execute(
-                        update(table)
-                        .where(table.c.update_id == bindparam("uid"))
-                        .values(error=bindparam("error")),
-                        errors,
-                    )
+                await uow.inbox.mark(batch, now)
 
-            await self.db.write(work)
+            await self.storage.write(work)
 
     async def _process(self, update_id: int, data: dict[str, Any], lock: asyncio.Lock) -> None:
         async with lock, self._sem:

@@ -27,7 +27,7 @@ from bot.delivery.ratelimit import RateLimiter, retry_seconds
 from storage.audit import AuditChain
 from storage.db import Database
 from storage.models import QueuedNotice, utcnow
-from storage.notices import NoticeRepo
+from storage.uow import Storage
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class NoticeWorker:
     ) -> None:
         self.db = db
         self.audit = audit
+        self.storage = Storage(db, audit)
         self.bot = bot
         self.limiter = limiter
         self.concurrency = concurrency
@@ -83,8 +84,8 @@ class NoticeWorker:
     async def deliver_due(self) -> int:
         """Post one due notice per chat (up to `concurrency`); returns how many were tried."""
         now = self.clock()
-        async with self.db.transaction() as s:
-            rows = await NoticeRepo(s).claim(
+        async with self.storage() as uow:
+            rows = await uow.notices.claim(
                 now=now, limit=self.concurrency, lease_before=now - self.lease
             )
         if rows:
@@ -147,8 +148,8 @@ class NoticeWorker:
         if counts and row.attempts >= MAX_ATTEMPTS:
             await self._finish(row, "failed", error=error)
             return
-        async with self.db.transaction() as s:
-            await NoticeRepo(s).retry(
+        async with self.storage() as uow:
+            await uow.notices.retry(
                 row.id,
                 not_before=self.clock() + timedelta(seconds=delay),
                 error=error,
@@ -168,12 +169,11 @@ class NoticeWorker:
         now = self.clock()
         if state == "failed":
             log.warning("notice %s to chat %s failed: %s", row.id, row.telegram_chat_id, error)
-        async with self.db.transaction() as s:
-            await NoticeRepo(s).finish(
+        async with self.storage() as uow:
+            await uow.notices.finish(
                 row.id, state, now=now, error=error, telegram_message_id=telegram_message_id
             )
-            await self.audit.append(
-                s,
+            await uow.audit(
                 component="notices",
                 event_type=f"notice.{state}",
                 actor="daraja",

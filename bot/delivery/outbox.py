@@ -21,14 +21,10 @@ import logging
 import time
 import uuid
 import warnings
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from functools import partial
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.orm import Session
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -45,10 +41,8 @@ from bot.observability.telemetry import Telemetry
 from bot.services.copies import CopyBuilder, PreparedCopy
 from storage.audit import AuditChain, PendingEvent
 from storage.db import Database
-from storage.messages import MessageRepo
-from storage.models import Chat, Copy, Delivery, utcnow
-from storage.outbox_claim import claim_deliveries_sync
-from storage.repositories import ChatRepo
+from storage.models import Copy, Delivery, utcnow
+from storage.uow import Storage, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -63,39 +57,6 @@ warnings.filterwarnings(
     "ignore", message=r"Please use 'Bot\.sendMessage'", category=PTBUserWarning
 )
 
-_COPIES = cast(Table, Copy.__table__)
-_DELIVERIES = cast(Table, Delivery.__table__)
-_FINISH_DELIVERY = (
-    update(_DELIVERIES)
-    .where(_DELIVERIES.c.id == bindparam("b_id"))
-    .values(
-        state=bindparam("state"),
-        last_error=bindparam("last_error"),
-        claimed_by=bindparam("claimed_by"),
-        claimed_at=bindparam("claimed_at"),
-        sent_at=bindparam("sent_at"),
-        telegram_message_ids=bindparam("telegram_message_ids"),
-    )
-)
-# Statements of the hot path, built once (building them cost more than running them).
-_FINISHING_ROWS = select(
-    _DELIVERIES.c.id,
-    _DELIVERIES.c.message_id,
-    _DELIVERIES.c.revision,
-    _DELIVERIES.c.action,
-    _DELIVERIES.c.target_chat_id,
-    _DELIVERIES.c.target_language,
-    _DELIVERIES.c.attempts,
-    _DELIVERIES.c.ambiguous,
-).where(_DELIVERIES.c.id.in_(bindparam("ids", expanding=True)))
-_POSTED_PARTS = select(_COPIES.c.delivery_id, _COPIES.c.part, _COPIES.c.telegram_message_id).where(
-    _COPIES.c.delivery_id.in_(bindparam("ids", expanding=True))
-)
-_CHATS = cast(Table, Chat.__table__)
-_TARGET_CHATS = select(_CHATS.c.id, _CHATS.c.operation_id, _CHATS.c.telegram_chat_id).where(
-    _CHATS.c.id.in_(bindparam("ids", expanding=True))
-)
-_INSERT_COPIES = insert(_COPIES)
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 # The outbox handles 429s itself (hold the chat, requeue the row): no retry inside the limiter.
 NO_RETRY = {"retries": 0}
@@ -125,6 +86,7 @@ class OutboxWorker:
     ) -> None:
         self.db = db
         self.audit = audit
+        self.storage = Storage(db, audit)
         self.bot = bot
         self.builder = builder
         # The only process that delivers from this database (SQLite: one bot per file, held by
@@ -207,7 +169,8 @@ class OutboxWorker:
             # Stopping: claimed but never started, so back to the queue as they were (not
             # ambiguous: nothing was sent).
             with contextlib.suppress(Exception):
-                await self.db.write(partial(_release, ids=[row.id for row in claimed]))
+                ids = [row.id for row in claimed]
+                await self.storage.write(lambda uow: uow.outbox.release(ids))
             raise
         except Exception as exc:  # noqa: BLE001 - each row retries on its own
             ready = {row.id: exc for row in claimed}
@@ -219,8 +182,8 @@ class OutboxWorker:
     async def _claim(self, limit: int) -> list[Delivery]:
         now = self.clock()
 
-        rows = await self.db.write(
-            partial(claim_deliveries_sync, worker_id=self.worker_id, limit=limit, now=now)
+        rows = await self.storage.write(
+            lambda uow: uow.outbox.claim(worker_id=self.worker_id, limit=limit, now=now)
         )
         at = time.monotonic()
         for row in rows:
@@ -229,8 +192,8 @@ class OutboxWorker:
 
     async def _recover(self, *, at_start: bool = False) -> None:
         before = self.clock() if at_start else self.clock() - self.lease
-        count = await self.db.write_inline(
-            lambda s: MessageRepo(s).recover_in_flight(claimed_before=before)
+        count = await self.storage.write(
+            lambda uow: uow.messages.recover_in_flight(claimed_before=before)
         )
         if count:
             log.warning("%d deliveries were in flight when a worker stopped: resending", count)
@@ -392,15 +355,7 @@ class OutboxWorker:
                 if "not found" in reason and (copy.kind != "media" or number > 0):
                     # Someone deleted this part from the chat: post its new text again so
                     # the copy is whole (it lands last; its n/m says where it belongs).
-                    await self.db.write(
-                        partial(
-                            self._record_retired,
-                            copy=copy,
-                            part=number,
-                            telegram_id=telegram_id,
-                            how="deleted",
-                        )
-                    )
+                    await self._record_retired(copy, number, telegram_id, "deleted")
                     await self._add_part(copy, number, text, anchor)
                 elif "not modified" not in reason:
                     raise
@@ -440,25 +395,24 @@ class OutboxWorker:
                     how = "deleted"  # removed by someone else meanwhile
                 elif "not modified" not in reason:
                     raise
-        await self.db.write(
-            partial(self._record_retired, copy=copy, part=part, telegram_id=telegram_id, how=how)
-        )
+        await self._record_retired(copy, part, telegram_id, how)
 
-    def _record_retired(
-        self, s: Session, *, copy: PreparedCopy, part: int, telegram_id: int, how: str
+    async def _record_retired(
+        self, copy: PreparedCopy, part: int, telegram_id: int, how: str
     ) -> None:
         """Mark a part retired in the message map and audit it, in one transaction."""
-        s.execute(
-            update(_COPIES)
-            .where(
-                _COPIES.c.telegram_chat_id == copy.telegram_chat_id,
-                _COPIES.c.telegram_message_id == telegram_id,
+        await self.storage.write(
+            lambda uow: self._retired_in(
+                uow, copy=copy, part=part, telegram_id=telegram_id, how=how
             )
-            .values(retired=how)
         )
-        operation_id = s.execute(
-            select(_CHATS.c.operation_id).where(_CHATS.c.id == copy.target_chat_row)
-        ).scalar_one_or_none()
+
+    async def _retired_in(
+        self, uow: UnitOfWork, copy: PreparedCopy, part: int, telegram_id: int, how: str
+    ) -> None:
+        operation_id = await uow.outbox.retire_part(
+            copy.telegram_chat_id, telegram_id, how, copy.target_chat_row
+        )
         event = PendingEvent(
             component="outbox",
             event_type=f"delivery.part_{how}",
@@ -475,7 +429,7 @@ class OutboxWorker:
                 "worker": self.worker_id,
             },
         )
-        self.audit.append_many_sync(s, [event])
+        await uow.audit_many([event])
 
     async def _edit_text(self, chat: int, telegram_id: int, text: str) -> None:
         """editMessageText on a posted part (HTML, no link preview, no retry of our own):
@@ -532,7 +486,7 @@ class OutboxWorker:
 
     async def _record_part(self, copy: PreparedCopy, part: int, telegram_message_id: int) -> None:
         row = self._copy_row(copy, part, telegram_message_id)
-        await self.db.write_inline(lambda s: MessageRepo(s).add_copy(row))
+        await self.storage.write(lambda uow: uow.messages.add_copy(row))
 
     async def _finish(
         self,
@@ -574,22 +528,22 @@ class OutboxWorker:
             limit = max(0, self.concurrency - len(self._tasks) + len(batch))
             now = self.clock()
 
-            def work(
-                s: Session,
+            async def work(
+                uow: UnitOfWork,
                 items: list[FinishItem] = items,
                 limit: int = limit,
                 now: datetime = now,
             ) -> list[Delivery]:
-                self._record_finishes(s, items)
-                return claim_deliveries_sync(s, worker_id=self.worker_id, limit=limit, now=now)
+                await self._record_finishes(uow, items)
+                return await uow.outbox.claim(worker_id=self.worker_id, limit=limit, now=now)
 
             try:
-                claimed = await self.db.write(work)
+                claimed = await self.storage.write(work)
             except Exception:  # noqa: BLE001 - isolate the bad row: record the rest one by one
                 for delivery_id, state, error, copy, last_part, done in batch:
                     one = [(delivery_id, state, error, copy, last_part)]
                     try:
-                        await self.db.write(partial(self._record_finishes, batch=one))
+                        await self._record_alone(one)
                     except Exception as exc:  # noqa: BLE001 - reported to its caller
                         if not done.done():
                             done.set_exception(exc)
@@ -609,21 +563,14 @@ class OutboxWorker:
                 # less between a chat's copies.
                 await self._start(claimed)
 
-    def _record_finishes(
-        self,
-        s: Session,
-        batch: Sequence[FinishItem],
-    ) -> None:
-        """Outcomes of several rows in one round of Core statements (no unit of work): rows,
-        their posted parts and their chats are read together, the new parts inserted, the rows
-        updated and the audit events appended together."""
-        ids = [item[0] for item in batch]
-        rows = {r.id: r for r in s.execute(_FINISHING_ROWS, {"ids": ids})}
-        parts: dict[int, dict[int, int]] = defaultdict(dict)
-        for delivery_id, part, telegram_id in s.execute(_POSTED_PARTS, {"ids": ids}):
-            parts[delivery_id][part] = telegram_id
-        chat_ids = list({r.target_chat_id for r in rows.values()})
-        chats = {c.id: c for c in s.execute(_TARGET_CHATS, {"ids": chat_ids})}
+    async def _record_alone(self, batch: list[FinishItem]) -> None:
+        await self.storage.write(lambda uow: self._record_finishes(uow, batch))
+
+    async def _record_finishes(self, uow: UnitOfWork, batch: Sequence[FinishItem]) -> None:
+        """Outcomes of several rows in one round of statements: rows, their posted parts and
+        their chats are read together, the new parts inserted, the rows updated and the audit
+        events appended together."""
+        rows, parts, chats = await uow.outbox.finishing([item[0] for item in batch])
         now = self.clock()
         posted: list[dict[str, Any]] = []
         changes: list[dict[str, Any]] = []
@@ -680,12 +627,8 @@ class OutboxWorker:
                     payload=payload,
                 )
             )
-        # Table statements (not ORM-enabled ones): no mapper work per row.
-        if posted:
-            s.execute(_INSERT_COPIES, posted)
-        if changes:
-            s.execute(_FINISH_DELIVERY, changes)  # executemany by primary key
-        self.audit.append_many_sync(s, events)
+        await uow.outbox.finish(posted, changes)
+        await uow.audit_many(events)
 
     async def _retry(
         self,
@@ -699,8 +642,8 @@ class OutboxWorker:
     ) -> None:
         """Put a row back in the queue after `delay`; give up after MAX_ATTEMPTS real failures
         (429s are Telegram pacing us, not failures, and never exhaust a row)."""
-        async with self.db.transaction() as s:
-            row = await s.get(Delivery, delivery_id)
+        async with self.storage() as uow:
+            row = await uow.messages.delivery(delivery_id)
             if row is None:
                 return
             row.ambiguous = row.ambiguous or ambiguous
@@ -720,21 +663,11 @@ class OutboxWorker:
         self.wake()
 
     async def _migrated(self, row: Delivery, new_chat_id: int) -> None:
-        async with self.db.transaction() as s:
-            chat = await MessageRepo(s).chat(row.target_chat_id)
+        async with self.storage() as uow:
+            chat = await uow.messages.chat(row.target_chat_id)
             if chat is not None:
-                await ChatRepo(s).migrate(chat.telegram_chat_id, new_chat_id)
+                await uow.chats.migrate(chat.telegram_chat_id, new_chat_id)
         await self._retry(row.id, 0.0, "chat migrated to a supergroup", ambiguous=False)
-
-
-def _release(s: Session, ids: list[int]) -> None:
-    s.execute(
-        update(_DELIVERIES)
-        .where(_DELIVERIES.c.id.in_(ids), _DELIVERIES.c.state == "sending")
-        .values(
-            state="pending", claimed_by=None, claimed_at=None, attempts=_DELIVERIES.c.attempts - 1
-        )
-    )
 
 
 def _wanted_parts(copy: PreparedCopy) -> dict[int, str | None]:

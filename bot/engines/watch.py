@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.context import Services
+from storage.uow import Storage
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +138,8 @@ class ModelWatcher:
 
     async def _audit(self, packages: list[str], added: list[str], removed: list[str]) -> None:
         services = self.services
-        async with services.db.transaction() as session:
-            await services.audit.append(
-                session,
+        async with Storage(services.db, services.audit)() as uow:
+            await uow.audit(
                 component="models",
                 event_type="models.reloaded",
                 actor="bot",

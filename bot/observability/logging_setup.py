@@ -241,7 +241,9 @@ def setup_logging(
     root.addHandler(handler)
     # SQLAlchemy's echo gives its engine logger a handler of its own (bypassing the root's
     # filters): filter on the logger itself, so those lines are reduced as well.
-    engine_logger = logging.getLogger("sqlalchemy.engine.Engine")
+    from storage.urls import STATEMENT_LOGGER
+
+    engine_logger = logging.getLogger(STATEMENT_LOGGER)
     for old in [f for f in engine_logger.filters if isinstance(f, ContentFilter | RedactTokens)]:
         engine_logger.removeFilter(old)
     if not log_content:

@@ -280,29 +280,13 @@ class QueueSample:
 
 async def sample_queues(db: Database, now: datetime | None = None) -> QueueSample:
     """Count waiting outbox and inbox rows and age their oldest (one read snapshot)."""
-    from sqlalchemy import func, select
-
-    from storage.models import Delivery, InboxUpdate, utcnow
+    from storage.models import utcnow
+    from storage.queues import queue_depths
 
     now = now or utcnow()
     async with db.reader() as s:
-        out_n, out_oldest = (
-            await s.execute(
-                select(func.count(), func.min(Delivery.created_at)).where(
-                    Delivery.state.in_(("pending", "sending"))
-                )
-            )
-        ).one()
-        in_n, in_oldest = (
-            await s.execute(
-                select(func.count(), func.min(InboxUpdate.received_at)).where(
-                    InboxUpdate.state == "new"
-                )
-            )
-        ).one()
-    return QueueSample(
-        int(out_n or 0), _age(now, out_oldest), int(in_n or 0), _age(now, in_oldest)
-    )
+        out_n, out_oldest, in_n, in_oldest = await queue_depths(s)
+    return QueueSample(out_n, _age(now, out_oldest), in_n, _age(now, in_oldest))
 
 
 def _age(now: datetime, then: datetime | None) -> float:

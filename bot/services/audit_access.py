@@ -18,26 +18,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.domain import Role
 from bot.domain.audit_dates import TimeRange, looks_like_time, parse_range
 from bot.errors import AccessDenied, DarajaError, NotFound, UserInputError
 from bot.services.enrollment import Caller
+from bot.services.refusals import audit_refusals
 from storage.audit import READ_EVENT, AuditChain, AuditRecord
 from storage.audit_export import unit_matcher
 from storage.db import Database
-from storage.models import (
-    Chat,
-    Delivery,
-    Message,
-    Operation,
-    Person,
-    TranslationRow,
-    Unit,
-    utcnow,
-)
+from storage.message_log import LogRow, LogRows
+from storage.models import Message, Person, utcnow
+from storage.uow import Storage, UnitOfWork
 
 DEFAULT_PAGE = 5
 MAX_PAGE = 20
@@ -137,17 +128,11 @@ class Scope:
         return unit_matcher(self.unit_codes, self.chat_ids)
 
 
-async def resolve_scope(
-    session: AsyncSession, *, operation: str | None, unit: str | None
-) -> Scope:
+async def resolve_scope(uow: UnitOfWork, *, operation: str | None, unit: str | None) -> Scope:
     """Resolve operation and unit names; NotFound/UserInputError say which one is wrong."""
     op_id: int | None = None
     if operation:
-        op = (
-            await session.execute(
-                select(Operation).where(func.lower(Operation.name) == operation.strip().lower())
-            )
-        ).scalar_one_or_none()
+        op = await uow.log.operation_named(operation)
         if op is None:
             raise NotFound(
                 f"no operation named {operation!r}",
@@ -157,7 +142,7 @@ async def resolve_scope(
         op_id = op.id
     if not unit:
         return Scope(operation_id=op_id)
-    found = await _units(session, unit, op_id)
+    found = await uow.log.units_coded(unit, op_id)
     if not found:
         where = f" in operation {operation!r}" if operation else ""
         raise NotFound(f"no unit {unit!r}{where}", key="error.unknown_unit", code=unit[:32])
@@ -168,22 +153,13 @@ async def resolve_scope(
             code=unit[:32],
         )
     row = found[0]
-    chats = (
-        await session.execute(select(Chat.telegram_chat_id).where(Chat.unit_id == row.id))
-    ).scalars()
+    chats = await uow.log.unit_chat_ids(row.id)
     return Scope(
         operation_id=row.operation_id,
         unit_id=row.id,
         unit_codes=(row.code,),
         chat_ids=tuple(chats),
     )
-
-
-async def _units(session: AsyncSession, code: str, operation_id: int | None) -> list[Unit]:
-    stmt = select(Unit).where(func.lower(Unit.code) == code.strip().lower())
-    if operation_id is not None:
-        stmt = stmt.where(Unit.operation_id == operation_id)
-    return list((await session.execute(stmt)).scalars())
 
 
 # --- the service ---
@@ -200,10 +176,16 @@ class AuditAccess:
     """Auditor queries over messages, translations and deliveries (every read audited)."""
 
     def __init__(
-        self, db: Database, audit: AuditChain, *, clock: Callable[[], datetime] = utcnow
+        self,
+        db: Database,
+        audit: AuditChain,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        storage: Storage | None = None,
     ) -> None:
         self.db = db
         self.audit = audit
+        self.storage = storage or Storage(db, audit)
         self.clock = clock
 
     async def log(
@@ -218,11 +200,11 @@ class AuditAccess:
         """`/log [unit|chat] [since] [until]`: messages with originals and translations."""
         request: dict[str, Any] = {"command": "log", "args": [a[:64] for a in args][:4]}
         request["cursor"] = cursor
-        async with self._read(caller, chat_type, request) as (session, person):
+        async with self._read(caller, chat_type, request) as (uow, person):
             target_text, span = self._parse_log_args(args)
-            target = await self._target(session, person, target_text)
+            target = await self._target(uow, person, target_text)
             query = LogQuery(target=target.label, since=span.since, until=span.until)
-            page = await self._page(session, person, query, target, None, cursor, limit)
+            page = await self._page(uow, person, query, target, None, cursor, limit)
             request["returned"] = len(page.entries)
             return page
 
@@ -240,7 +222,7 @@ class AuditAccess:
         # The search text is what the auditor typed, not message content: it may be audited.
         request: dict[str, Any] = {"command": "search", "text": needle[:MAX_SEARCH]}
         request["cursor"] = cursor
-        async with self._read(caller, chat_type, request) as (session, person):
+        async with self._read(caller, chat_type, request) as (uow, person):
             if not MIN_SEARCH <= len(needle) <= MAX_SEARCH:
                 raise UserInputError(
                     f"search text must be {MIN_SEARCH} to {MAX_SEARCH} characters",
@@ -249,7 +231,7 @@ class AuditAccess:
                     max=MAX_SEARCH,
                 )
             query = LogQuery(text=needle)
-            page = await self._page(session, person, query, _Target(), needle, cursor, limit)
+            page = await self._page(uow, person, query, _Target(), needle, cursor, limit)
             request["returned"] = len(page.entries)
             return page
 
@@ -258,27 +240,24 @@ class AuditAccess:
     @asynccontextmanager
     async def _read(
         self, caller: Caller, chat_type: str, request: dict[str, Any]
-    ) -> AsyncIterator[tuple[AsyncSession, Person]]:
+    ) -> AsyncIterator[tuple[UnitOfWork, Person]]:
         """One audited read: authorise, run, record; a refusal is recorded after the rollback."""
         operation_id: int | None = None
-        try:
-            async with self.db.transaction() as session:
-                person = await self._authorise(session, caller, chat_type)
-                operation_id = person.operation_id
-                yield session, person
-                await self._append(session, caller, request, "ok", operation_id)
-        except DarajaError as exc:
-            reason = str(exc.params.get("refused") or exc.key)
+
+        async def record(exc: DarajaError, reason: str) -> None:
             outcome = "refused" if isinstance(exc, AccessDenied) else "rejected"
             await self.record(
                 caller, request, outcome=outcome, reason=reason, operation_id=operation_id
             )
-            raise
 
-    async def _authorise(self, session: AsyncSession, caller: Caller, chat_type: str) -> Person:
-        person = (
-            await session.execute(select(Person).where(Person.telegram_user_id == caller.user_id))
-        ).scalar_one_or_none()
+        async with audit_refusals(record), self.storage() as uow:
+            person = await self._authorise(uow, caller, chat_type)
+            operation_id = person.operation_id
+            yield uow, person
+            await self._append(uow, caller, request, "ok", operation_id)
+
+    async def _authorise(self, uow: UnitOfWork, caller: Caller, chat_type: str) -> Person:
+        person = await uow.people.by_telegram_id(caller.user_id)
         if person is None or person.role != Role.AUDITOR.value:
             raise AccessDenied(
                 "auditors only", key="audit.auditors_only", refused="audit.not_auditor"
@@ -298,28 +277,23 @@ class AuditAccess:
         outcome: str,
         reason: str | None,
         operation_id: int | None = None,
-        session: AsyncSession | None = None,
     ) -> None:
-        """Append the `audit.read` event of one request (own transaction unless given one)."""
+        """Append the `audit.read` event of one request, in a transaction of its own."""
         payload = dict(request)
         if reason is not None:
             payload["reason"] = reason
-        if session is not None:
-            await self._append(session, caller, payload, outcome, operation_id)
-            return
-        async with self.db.transaction() as own:
-            await self._append(own, caller, payload, outcome, operation_id)
+        async with self.storage() as uow:
+            await self._append(uow, caller, payload, outcome, operation_id)
 
     async def _append(
         self,
-        session: AsyncSession,
+        uow: UnitOfWork,
         caller: Caller,
         payload: dict[str, Any],
         outcome: str,
         operation_id: int | None,
     ) -> None:
-        await self.audit.append(
-            session,
+        await uow.audit(
             component="audit",
             event_type=READ_EVENT,
             actor=f"tg:{caller.user_id}",
@@ -349,31 +323,22 @@ class AuditAccess:
         until = times[1] if len(times) > 1 else None
         return target, parse_range(since, until, now=self.clock())
 
-    async def _target(self, session: AsyncSession, person: Person, text: str | None) -> _Target:
+    async def _target(self, uow: UnitOfWork, person: Person, text: str | None) -> _Target:
         if text is None:
             return _Target()
         raw = text.strip()
-        chat_stmt = select(Chat)
-        if person.operation_id is not None:
-            chat_stmt = chat_stmt.where(Chat.operation_id == person.operation_id)
         if raw.lstrip("-").isdigit():
-            chat = (
-                await session.execute(chat_stmt.where(Chat.telegram_chat_id == int(raw)))
-            ).scalar_one_or_none()
+            chat = await uow.log.chat(int(raw), person.operation_id)
             if chat is not None:
                 return _Target(chat_id=chat.id, label=chat.title or str(chat.telegram_chat_id))
-        units = await _units(session, raw, person.operation_id)
+        units = await uow.log.units_coded(raw, person.operation_id)
         if len(units) == 1:
             return _Target(unit_id=units[0].id, label=units[0].code)
         if len(units) > 1:
             raise UserInputError(
                 f"unit {raw!r} exists in several operations", key="audit.ambiguous_unit"
             )
-        chats = list(
-            (
-                await session.execute(chat_stmt.where(func.lower(Chat.title) == raw.lower()))
-            ).scalars()
-        )
+        chats = await uow.log.chats_titled(raw, person.operation_id)
         if len(chats) == 1:
             return _Target(chat_id=chats[0].id, label=chats[0].title)
         raise NotFound(f"no unit or chat {raw[:40]!r}", key="audit.unknown_target", name=raw[:40])
@@ -382,7 +347,7 @@ class AuditAccess:
 
     async def _page(
         self,
-        session: AsyncSession,
+        uow: UnitOfWork,
         person: Person,
         query: LogQuery,
         target: _Target,
@@ -391,42 +356,29 @@ class AuditAccess:
         limit: int,
     ) -> LogPage:
         limit = max(1, min(limit, MAX_PAGE))
-        stmt = log_rows().order_by(Message.id).limit(limit + 1)
-        if cursor is not None:
-            stmt = stmt.where(Message.id > cursor)
-        if person.operation_id is not None:
-            stmt = stmt.where(Message.operation_id == person.operation_id)
-        if target.unit_id is not None:
-            stmt = stmt.where(Chat.unit_id == target.unit_id)
-        if target.chat_id is not None:
-            stmt = stmt.where(Message.chat_id == target.chat_id)
-        if query.since is not None:
-            stmt = stmt.where(Message.created_at >= query.since)
-        if query.until is not None:
-            stmt = stmt.where(Message.created_at < query.until)
-        if needle is not None:
-            pattern = "%" + escape_like(needle.lower()) + "%"
-            in_translation = select(TranslationRow.message_id).where(
-                func.lower(TranslationRow.text).like(pattern, escape="\\")
+        rows = await uow.log.rows(
+            LogRows(
+                operation_id=person.operation_id,
+                unit_id=target.unit_id,
+                chat_id=target.chat_id,
+                since=query.since,
+                until=query.until,
+                text=needle,
+                after=cursor,
+                limit=limit + 1,
             )
-            stmt = stmt.where(
-                or_(
-                    func.lower(Message.text).like(pattern, escape="\\"),
-                    Message.id.in_(in_translation),
-                )
-            )
-        rows = (await session.execute(stmt)).all()
+        )
         more = len(rows) > limit
         rows = rows[:limit]
-        entries = await self.entries(session, rows)
+        entries = await self.entries(uow, rows)
         more_from = entries[-1].message_id if more and entries else None
         return LogPage(query=query, entries=entries, next_cursor=more_from)
 
-    async def entries(self, session: AsyncSession, rows: Any) -> tuple[LogEntry, ...]:
-        """The log entries of rows selected by `log_rows()`, each with its translations
+    async def entries(self, uow: UnitOfWork, rows: Sequence[LogRow]) -> tuple[LogEntry, ...]:
+        """The log entries of rows read by `uow.log.rows()`, each with its translations
         and their deliveries (the web console builds its entries through it too)."""
-        ids = [r.Message.id for r in rows]
-        translations = await self._translations(session, ids)
+        ids = [r[0].id for r in rows]
+        translations = await self._translations(uow, ids)
         return tuple(
             LogEntry(
                 message_id=m.id,
@@ -449,34 +401,12 @@ class AuditAccess:
             for m, chat, op, unit in rows
         )
 
-    async def translations(
-        self, session: AsyncSession, message_ids: list[int]
-    ) -> dict[tuple[int, int], tuple[TranslationView, ...]]:
-        """Every translation of these messages with its deliveries, by (message, revision):
-        the same view `/log` shows (the web console reads through it too)."""
-        return await self._translations(session, message_ids)
-
     async def _translations(
-        self, session: AsyncSession, message_ids: list[int]
+        self, uow: UnitOfWork, message_ids: list[int]
     ) -> dict[tuple[int, int], tuple[TranslationView, ...]]:
         if not message_ids:
             return {}
-        trows = (
-            await session.execute(
-                select(TranslationRow)
-                .where(TranslationRow.message_id.in_(message_ids))
-                .order_by(TranslationRow.message_id, TranslationRow.target_language)
-            )
-        ).scalars()
-        drows = (
-            await session.execute(
-                select(Delivery, Chat, Unit)
-                .join(Chat, Delivery.target_chat_id == Chat.id)
-                .outerjoin(Unit, Chat.unit_id == Unit.id)
-                .where(Delivery.message_id.in_(message_ids))
-                .order_by(Delivery.id)
-            )
-        ).all()
+        trows, drows = await uow.log.translations(message_ids)
         sent: dict[tuple[int, int, str], list[DeliveryView]] = {}
         for d, chat, unit in drows:
             view = DeliveryView(
@@ -512,18 +442,3 @@ def _speech(message: Message) -> dict[str, Any] | None:
     """The transcript's scores, for a message that is a voice note's transcript."""
     info = (message.media or {}).get("transcript") if message.kind == "transcript" else None
     return info if isinstance(info, dict) else None
-
-
-def log_rows() -> Any:
-    """A select of (Message, Chat, Operation, Unit) rows, the shape `entries()` reads."""
-    return (
-        select(Message, Chat, Operation, Unit)
-        .join(Chat, Message.chat_id == Chat.id)
-        .join(Operation, Message.operation_id == Operation.id)
-        .outerjoin(Unit, Chat.unit_id == Unit.id)
-    )
-
-
-def escape_like(text: str) -> str:
-    """Escape LIKE's wildcards (and its escape character) so `text` matches literally."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

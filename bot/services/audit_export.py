@@ -15,6 +15,7 @@ from storage.audit import AuditRecord
 from storage.audit_export import Format, write_export
 from storage.audit_read import EventFilter, iter_records
 from storage.db import Database
+from storage.uow import Storage
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,8 @@ async def plan_export(
 ) -> ExportPlan:
     """Resolve names and times; UserInputError/NotFound say which one is wrong."""
     span = parse_range(since, until, now=now)
-    async with db.transaction() as session:
-        scope = await resolve_scope(session, operation=operation, unit=unit)
+    async with Storage(db)() as uow:
+        scope = await resolve_scope(uow, operation=operation, unit=unit)
     return ExportPlan(
         scope, EventFilter(operation_id=scope.operation_id, since=span.since, until=span.until)
     )

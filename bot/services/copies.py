@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.domain import escape_html as escape
 from bot.i18n import N_, VOICE_STATUSES, I18n
 from bot.rendering.copies import (
@@ -29,8 +27,8 @@ from bot.services.relay import BACK, TRANSCRIPT
 from storage.db import Database
 from storage.messages import MessageRepo
 from storage.models import Chat, Copy, Delivery, Message, Person, TranslationRow, Unit
-from storage.repositories import OperationRepo, PersonRepo
-from storage.status_repo import FlashRepo
+from storage.repositories import OperationRepo
+from storage.uow import Storage, UnitOfWork
 from translation.spans import find_spans
 from translation.types import Verdict, verdict_of
 
@@ -86,6 +84,7 @@ class CopyBuilder:
 
     def __init__(self, db: Database, i18n: I18n, *, cache_size: int = 256) -> None:
         self.db = db
+        self.storage = Storage(db)
         self.i18n = i18n
         # One message revision is rendered for every linked chat: what is the same for all its
         # copies is read once. A revision's original and translations never change (an edit is
@@ -94,28 +93,28 @@ class CopyBuilder:
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
 
-    async def _context(self, s: AsyncSession, message_id: int, revision: int) -> _Context | None:
+    async def _context(self, uow: UnitOfWork, message_id: int, revision: int) -> _Context | None:
         key = (message_id, revision)
         with self._cache_lock:  # reader threads (the fallback when SQLite is busy) share it
             found = self._contexts.get(key)
             if found is not None:
                 self._contexts.move_to_end(key)
                 return found
-        repo = MessageRepo(s)
+        repo = uow.messages
         message = await repo.message(message_id)
         if message is None:
             return None
         source = await repo.chat(message.chat_id)
         assert source is not None
         author = (
-            await PersonRepo(s).by_telegram_id(message.author_user_id)
+            await uow.people.by_telegram_id(message.author_user_id)
             if message.author_user_id
             else None
         )
         # The header names the author's own unit when known (a FLASH typed privately is
         # filed under another chat), else the unit of the chat it was written in.
         unit_id = (author.unit_id if author is not None else None) or source.unit_id
-        unit = await OperationRepo(s).unit_by_id(unit_id) if unit_id else None
+        unit = await uow.operations.unit_by_id(unit_id) if unit_id else None
         rows = {t.target_language: t for t in await repo.translations(message_id, revision)}
         html = (message.media or {}).get("html")
         marks = marks_from_html(html if isinstance(html, str) else None)
@@ -129,8 +128,8 @@ class CopyBuilder:
 
     async def prepare(self, delivery: Delivery) -> PreparedCopy | None:
         """Render one delivery; None when its chat or message no longer exists. The reads run
-        in one go (`Database.read_inline`)."""
-        return await self.db.read_inline(lambda s: self._prepare(s, delivery))
+        in one go (`Storage.read`, the fast path)."""
+        return await self.storage.read(lambda uow: self._prepare(uow, delivery))
 
     async def prepare_many(
         self, deliveries: Sequence[Delivery]
@@ -138,26 +137,26 @@ class CopyBuilder:
         """Render several deliveries in one read; each gets its copy, None (message or chat
         gone) or the exception its rendering raised."""
 
-        async def render(s: AsyncSession) -> dict[int, PreparedCopy | BaseException | None]:
+        async def render(uow: UnitOfWork) -> dict[int, PreparedCopy | BaseException | None]:
             out: dict[int, PreparedCopy | BaseException | None] = {}
             # Every target chat in one query: each copy's lookup of its chat then finds it in
             # the session instead of running a query of its own (held here: the session's
             # identity map only keeps rows someone references).
-            targets = await MessageRepo(s).chats({d.target_chat_id for d in deliveries})
+            targets = await uow.messages.chats({d.target_chat_id for d in deliveries})
             for delivery in deliveries:
                 try:
-                    out[delivery.id] = await self._prepare(s, delivery)
+                    out[delivery.id] = await self._prepare(uow, delivery)
                 except Exception as exc:  # noqa: BLE001 - handed to that delivery
                     out[delivery.id] = exc
             del targets
             return out
 
-        return await self.db.read_inline(render)
+        return await self.storage.read(render)
 
-    async def _prepare(self, s: AsyncSession, delivery: Delivery) -> PreparedCopy | None:
-        repo = MessageRepo(s)
+    async def _prepare(self, uow: UnitOfWork, delivery: Delivery) -> PreparedCopy | None:
+        repo = uow.messages
         target = await repo.chat(delivery.target_chat_id)
-        context = await self._context(s, delivery.message_id, delivery.revision)
+        context = await self._context(uow, delivery.message_id, delivery.revision)
         if context is None or target is None:
             return None
         message, source, author, unit, rows = (
@@ -167,7 +166,7 @@ class CopyBuilder:
             context.unit,
             context.rows,
         )
-        ops = OperationRepo(s)
+        ops = uow.operations
         langs = [x for x in delivery.target_language.split(",") if x]
         if delivery.action in BACKCHECK_ACTIONS:
             return await self._backcheck(repo, delivery, message, source, target, rows, langs)
@@ -223,7 +222,7 @@ class CopyBuilder:
         if message.priority == "flash" and not annotate:
             from bot.services.flash import flash_copy_extras
 
-            label, buttons = await flash_copy_extras(FlashRepo(s), self.i18n, message, target, ui)
+            label, buttons = await flash_copy_extras(uow.flashes, self.i18n, message, target, ui)
             header = f"{label}\n{header}"
         content = CopyContent(
             header="" if annotate else header,

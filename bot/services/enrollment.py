@@ -19,9 +19,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.domain import LANGUAGES, Role, Side, parse_languages
 from bot.errors import (
     AccessDenied,
@@ -32,15 +29,12 @@ from bot.errors import (
     UserInputError,
 )
 from bot.services.limits import AttemptLimiter, CodeLimits, RefusalAudit
-from storage.attempts import RefusalRepo
+from bot.services.refusals import audit_refusals
 from storage.audit import AuditChain
 from storage.db import Database
 from storage.models import Chat, EnrollmentCode, Operation, Person, Unit, utcnow
-from storage.repositories import ChatRepo, CodeRepo, OperationRepo, PersonRepo
-
-_CHAT_ACTIVE = select(Chat.__table__.c.active).where(
-    Chat.__table__.c.telegram_chat_id == bindparam("tg")
-)
+from storage.repositories import OperationRepo
+from storage.uow import Storage, UnitOfWork
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
 CODE_RE = re.compile(r"^[A-Z0-9-]{4,40}$")
@@ -110,8 +104,7 @@ class Caller:
 
 
 async def append_enrollment_event(
-    audit: AuditChain,
-    s: AsyncSession,
+    uow: UnitOfWork,
     caller: Caller,
     event_type: str,
     *,
@@ -120,8 +113,7 @@ async def append_enrollment_event(
 ) -> None:
     """Append one `enrollment` audit event on the caller's behalf, in the caller's
     transaction (enrolment and revocation both record through it)."""
-    await audit.append(
-        s,
+    await uow.audit(
         component="enrollment",
         event_type=event_type,
         actor=caller.audit_actor,
@@ -179,13 +171,16 @@ class EnrollmentService:
         clock: Callable[[], datetime] = utcnow,
         limits: CodeLimits | None = None,
         refusal_window: timedelta = timedelta(minutes=10),
+        storage: Storage | None = None,
     ) -> None:
         self.db = db
         self.audit = audit
+        # Tests hand a store without a database (tests/support/uow.py).
+        self.storage = storage or Storage(db, audit)
         self.admin_ids = frozenset(admin_ids)
         self.clock = clock
         self.limiter = AttemptLimiter(limits or CodeLimits(), clock=lambda: self.clock())
-        self.refusals = RefusalAudit(audit, window=refusal_window, clock=lambda: self.clock())
+        self.refusals = RefusalAudit(window=refusal_window, clock=lambda: self.clock())
 
     def is_admin(self, user_id: int) -> bool:
         """Whether settings name this user an admin."""
@@ -221,9 +216,9 @@ class EnrollmentService:
                 "report interval must be 5..1440 minutes", key="error.bad_interval"
             )
         check_timezone(timezone)
-        async with self._uow(caller, command="admin") as s:
+        async with self._uow(caller, command="admin") as uow:
             self._require_admin(caller)
-            ops = OperationRepo(s)
+            ops = uow.operations
             if await ops.by_name(name) is not None:
                 raise UserInputError(
                     f"operation {name!r} exists already", key="error.operation_exists", name=name
@@ -235,7 +230,7 @@ class EnrollmentService:
                 report_interval_min=report_interval_min,
             )
             await self._audit(
-                s,
+                uow,
                 caller,
                 "admin.operation_created",
                 operation_id=op.id,
@@ -263,9 +258,9 @@ class EnrollmentService:
             raise UserInputError(
                 f"unsupported language {language!r}", key="error.bad_language", lang=language[:8]
             )
-        async with self._uow(caller, command="admin") as s:
+        async with self._uow(caller, command="admin") as uow:
             self._require_admin(caller)
-            ops = OperationRepo(s)
+            ops = uow.operations
             op = await self._operation(ops, operation)
             if await ops.unit(op, code) is not None:
                 raise UserInputError(
@@ -279,7 +274,7 @@ class EnrollmentService:
                 language=language,
             )
             await self._audit(
-                s,
+                uow,
                 caller,
                 "admin.unit_added",
                 operation_id=op.id,
@@ -319,9 +314,9 @@ class EnrollmentService:
                     "admins are named in DARAJA_ADMIN_IDS, not enrolled by code",
                     key="error.admin_by_code",
                 )
-        async with self._uow(caller, command="admin") as s:
+        async with self._uow(caller, command="admin") as uow:
             self._require_admin(caller)
-            ops = OperationRepo(s)
+            ops = uow.operations
             op = await self._operation(ops, operation)
             unit_row: Unit | None = None
             if unit:
@@ -351,7 +346,7 @@ class EnrollmentService:
                 raise UserInputError("a person reads one language", key="error.one_language")
             code = new_code()
             expires = self.clock() + ttl
-            await CodeRepo(s).add(
+            await uow.codes.add(
                 EnrollmentCode(
                     code_hash=hash_code(code),
                     kind=kind,
@@ -365,7 +360,7 @@ class EnrollmentService:
                 )
             )
             await self._audit(
-                s,
+                uow,
                 caller,
                 "admin.code_issued",
                 operation_id=op.id,
@@ -404,8 +399,8 @@ class EnrollmentService:
         if chat_type not in ("group", "supergroup"):
             raise EnrollmentError("enroll in a group", key="enroll.only_groups")
         await self._refuse_if_locked(caller, chat_id=chat_id, command="enroll")
-        async with self._uow(caller, chat_id=chat_id, command="enroll") as s:
-            chats = ChatRepo(s)
+        async with self._uow(caller, chat_id=chat_id, command="enroll") as uow:
+            chats = uow.chats
             if not caller_is_chat_admin and not self.is_admin(caller.user_id):
                 raise AccessDenied(
                     "only a group admin may enroll",
@@ -417,12 +412,12 @@ class EnrollmentService:
                 raise EnrollmentError(
                     "chat already enrolled", key="enroll.already", refused="enroll.already"
                 )
-            row = await self._consume(s, caller, code, kind="chat", chat_id=chat_id)
-            await self.limiter.succeeded(s, caller.user_id, chat_id)
-            await RefusalRepo(s).forget(chat_id)
+            row = await self._consume(uow, caller, code, kind="chat", chat_id=chat_id)
+            await self.limiter.succeeded(uow, caller.user_id, chat_id)
+            await uow.refusals.forget(chat_id)
             langs = tuple(parse_languages(row.language))
-            op = await OperationRepo(s).by_id(row.operation_id)
-            unit = await OperationRepo(s).unit_by_id(row.unit_id) if row.unit_id else None
+            op = await uow.operations.by_id(row.operation_id)
+            unit = await uow.operations.unit_by_id(row.unit_id) if row.unit_id else None
             assert op is not None
             if existing is not None:  # re-enrolling a chat that was deactivated
                 existing.operation_id = op.id
@@ -444,7 +439,7 @@ class EnrollmentService:
                     enrolled_by=caller.user_id,
                 )
             await self._audit(
-                s,
+                uow,
                 caller,
                 "enroll.chat",
                 operation_id=op.id,
@@ -467,14 +462,14 @@ class EnrollmentService:
     ) -> bool:
         """Turn the sender's back-translation check on or off for an enrolled group
         (`/backtranslate on|off`, the group's Telegram admins or Daraja admins)."""
-        async with self._uow(caller, chat_id=chat_id, command="backtranslate") as s:
+        async with self._uow(caller, chat_id=chat_id, command="backtranslate") as uow:
             if not caller_is_chat_admin and not self.is_admin(caller.user_id):
                 raise AccessDenied(
                     "only a group admin may change back-translation",
                     key="backtranslate.not_group_admin",
                     refused="backtranslate.not_group_admin",
                 )
-            chat = await ChatRepo(s).by_telegram_id(chat_id)
+            chat = await uow.chats.by_telegram_id(chat_id)
             if chat is None or not chat.active:
                 raise EnrollmentError(
                     "chat not enrolled",
@@ -484,7 +479,7 @@ class EnrollmentService:
             was = bool(chat.back_translate)
             chat.back_translate = enabled
             await self._audit(
-                s,
+                uow,
                 caller,
                 "chat.back_translate",
                 operation_id=chat.operation_id,
@@ -497,15 +492,15 @@ class EnrollmentService:
         if chat_type != "private":
             raise EnrollmentError("join in a private chat", key="join.only_private")
         await self._refuse_if_locked(caller, chat_id=caller.user_id, command="join")
-        async with self._uow(caller, chat_id=caller.user_id, command="join") as s:
-            await _refuse_revoked(s, caller)
-            row = await self._consume(s, caller, code, kind="person", chat_id=caller.user_id)
-            await self.limiter.succeeded(s, caller.user_id, caller.user_id)
-            op = await OperationRepo(s).by_id(row.operation_id)
-            unit = await OperationRepo(s).unit_by_id(row.unit_id) if row.unit_id else None
+        async with self._uow(caller, chat_id=caller.user_id, command="join") as uow:
+            await _refuse_revoked(uow, caller)
+            row = await self._consume(uow, caller, code, kind="person", chat_id=caller.user_id)
+            await self.limiter.succeeded(uow, caller.user_id, caller.user_id)
+            op = await uow.operations.by_id(row.operation_id)
+            unit = await uow.operations.unit_by_id(row.unit_id) if row.unit_id else None
             assert op is not None
             assert row.role is not None
-            person = await PersonRepo(s).upsert(
+            person = await uow.people.upsert(
                 telegram_user_id=caller.user_id,
                 display_name=caller.display_name,
                 role=row.role,
@@ -514,7 +509,7 @@ class EnrollmentService:
                 unit_id=unit.id if unit else None,
             )
             await self._audit(
-                s,
+                uow,
                 caller,
                 "enroll.person",
                 operation_id=op.id,
@@ -533,24 +528,23 @@ class EnrollmentService:
             raise UserInputError(
                 f"unsupported language {language!r}", key="lang.unsupported", lang=language[:8]
             )
-        async with self.db.transaction() as s:
-            people = PersonRepo(s)
-            person = await people.by_telegram_id(caller.user_id)
+        async with self.storage() as uow:
+            person = await uow.people.by_telegram_id(caller.user_id)
             if person is None:
                 # Anyone may choose a language, enrolled or not; unknown people get no role.
-                person = Person(
-                    telegram_user_id=caller.user_id,
-                    display_name=caller.display_name[:255],
-                    rank="",
-                    role="",
-                    language=lang,
+                person = await uow.people.add(
+                    Person(
+                        telegram_user_id=caller.user_id,
+                        display_name=caller.display_name[:255],
+                        rank="",
+                        role="",
+                        language=lang,
+                    )
                 )
-                s.add(person)
-                await s.flush()
             old = person.language
             person.language = lang
             await self._audit(
-                s,
+                uow,
                 caller,
                 "person.language_set",
                 operation_id=person.operation_id,
@@ -560,10 +554,10 @@ class EnrollmentService:
 
     async def identity(self, caller: Caller) -> Identity:
         """Who the caller is to Daraja (role from settings for admins)."""
-        return await self.db.read_inline(lambda s: self._identity_in(s, caller))
+        return await self.storage.read(lambda uow: self._identity_in(uow, caller))
 
-    async def _identity_in(self, s: AsyncSession, caller: Caller) -> Identity:
-        person = await PersonRepo(s).by_telegram_id(caller.user_id)
+    async def _identity_in(self, uow: UnitOfWork, caller: Caller) -> Identity:
+        person = await uow.people.by_telegram_id(caller.user_id)
         if person is None:
             return Identity(
                 user_id=caller.user_id,
@@ -573,35 +567,30 @@ class EnrollmentService:
                 unit=None,
                 unit_side=None,
             )
-        op = await OperationRepo(s).by_id(person.operation_id) if person.operation_id else None
-        unit = await OperationRepo(s).unit_by_id(person.unit_id) if person.unit_id else None
+        op = await uow.operations.by_id(person.operation_id) if person.operation_id else None
+        unit = await uow.operations.unit_by_id(person.unit_id) if person.unit_id else None
         return self._identity(person, op, unit)
 
     async def chat(self, chat_id: int) -> Chat | None:
-        """The active enrollment of a chat, if any (one read, `Database.read_inline`)."""
+        """The active enrollment of a chat, if any (one read on the fast path)."""
 
-        async def find(s: AsyncSession) -> Chat | None:
-            chat = await ChatRepo(s).by_telegram_id(chat_id)
+        async def find(uow: UnitOfWork) -> Chat | None:
+            chat = await uow.chats.by_telegram_id(chat_id)
             return chat if chat is not None and chat.active else None
 
-        return await self.db.read_inline(find)
+        return await self.storage.read(find)
 
     async def enrolled(self, chat_id: int) -> bool:
-        """Whether a chat is actively enrolled: the gate asks for every group message, so it
-        is one prebuilt table query, no ORM rows."""
-        return bool(
-            await self.db.read(
-                lambda s: s.execute(_CHAT_ACTIVE, {"tg": chat_id}).scalar_one_or_none()
-            )
-        )
+        """Whether a chat is actively enrolled (the gate asks for every group message)."""
+        return await self.storage.read(lambda uow: uow.chats.is_active(chat_id))
 
     async def record_refusal(
         self, caller: Caller | None, reason: str, *, chat_id: int | None, command: str | None
     ) -> None:
         """Audit a refused attempt (an unenrolled chat, a wrong role), in aggregate."""
-        async with self.db.transaction() as s:
+        async with self.storage() as uow:
             await self.refusals.record(
-                s, actor=_actor(caller), reason=reason, chat_id=chat_id, command=command
+                uow, actor=_actor(caller), reason=reason, chat_id=chat_id, command=command
             )
 
     async def refuse_unenrolled(
@@ -609,35 +598,35 @@ class EnrollmentService:
     ) -> bool:
         """Audit (in aggregate) an attempt in a chat that is not enrolled; True if the chat
         was never told so before (the memory is in the database, so a restart keeps it)."""
-        async with self.db.transaction() as s:
+        async with self.storage() as uow:
             await self.refusals.record(
-                s,
+                uow,
                 actor=_actor(caller),
                 reason="chat.not_enrolled",
                 chat_id=chat_id,
                 command=command,
             )
-            return await RefusalRepo(s).tell(chat_id, self.clock())
+            return await uow.refusals.tell(chat_id, self.clock())
 
     async def tell_unenrolled(self, chat_id: int) -> bool:
         """Remember that a chat was told how to enroll (the bot was added); True if new."""
-        async with self.db.transaction() as s:
-            return await RefusalRepo(s).tell(chat_id, self.clock())
+        async with self.storage() as uow:
+            return await uow.refusals.tell(chat_id, self.clock())
 
     async def flush_refusals(self) -> int:
         """Write the refusals counted in windows that are over (returns how many attempts), and
         forget code-attempt counters that have been quiet long enough to mean nothing."""
-        async with self.db.transaction() as s:
-            await self.limiter.prune(s)
-            return await self.refusals.flush(s)
+        async with self.storage() as uow:
+            await self.limiter.prune(uow)
+            return await self.refusals.flush(uow)
 
     async def _refuse_if_locked(self, caller: Caller, *, chat_id: int, command: str) -> None:
         """Refuse a /join or /enroll unchecked while its person or chat is locked out."""
-        async with self.db.transaction() as s:
-            lockout = await self.limiter.locked(s, caller.user_id, chat_id)
+        async with self.storage() as uow:
+            lockout = await self.limiter.locked(uow, caller.user_id, chat_id)
             if lockout is not None:
                 await self.refusals.record(
-                    s,
+                    uow,
                     actor=_actor(caller),
                     reason="code.locked",
                     chat_id=chat_id,
@@ -653,37 +642,33 @@ class EnrollmentService:
     @asynccontextmanager
     async def _uow(
         self, caller: Caller, *, chat_id: int | None = None, command: str | None = None
-    ) -> AsyncIterator[AsyncSession]:
+    ) -> AsyncIterator[UnitOfWork]:
         """One transaction per command; a refusal is audited after the rollback, on its own
         (a wrong code is also counted towards a lockout, and the one too many says so)."""
-        try:
-            async with self.db.transaction() as s:
-                yield s
-        except DarajaError as exc:
-            reason = exc.params.get("refused")
-            if not reason:
-                raise
+
+        async def record(exc: DarajaError, reason: str) -> None:
             lockout = None
-            async with self.db.transaction() as s:
+            async with self.storage() as uow:
                 await self.refusals.record(
-                    s, actor=_actor(caller), reason=str(reason), chat_id=chat_id, command=command
+                    uow, actor=_actor(caller), reason=reason, chat_id=chat_id, command=command
                 )
-                if str(reason).startswith(_CODE_FAILURES):
-                    lockout = await self.limiter.failed(s, caller.user_id, chat_id)
+                if reason.startswith(_CODE_FAILURES):
+                    lockout = await self.limiter.failed(uow, caller.user_id, chat_id)
             if lockout is not None:
                 raise TooManyAttempts(
                     "too many wrong codes", minutes=lockout.minutes_left(self.clock())
                 ) from exc
-            raise
+
+        async with audit_refusals(record, marked_only=True), self.storage() as uow:
+            yield uow
 
     async def migrate_chat(self, old_id: int, new_id: int) -> bool:
         """Keep a group's enrollment when Telegram upgrades it to a supergroup."""
-        async with self.db.transaction() as s:
-            chat = await ChatRepo(s).migrate(old_id, new_id)
+        async with self.storage() as uow:
+            chat = await uow.chats.migrate(old_id, new_id)
             if chat is None:
                 return False
-            await self.audit.append(
-                s,
+            await uow.audit(
                 component="enrollment",
                 event_type="chat.migrated",
                 actor="telegram",
@@ -707,13 +692,13 @@ class EnrollmentService:
         return op
 
     async def _consume(
-        self, s: AsyncSession, caller: Caller, code: str, *, kind: str, chat_id: int
+        self, uow: UnitOfWork, caller: Caller, code: str, *, kind: str, chat_id: int
     ) -> EnrollmentCode:
         normal = normalise_code(code)
         if not CODE_RE.match(normal):
             raise EnrollmentError("malformed code", key="code.unknown", refused="code.malformed")
         digest = hash_code(normal)
-        row = await CodeRepo(s).by_hash(digest)
+        row = await uow.codes.by_hash(digest)
         if row is None or not hmac.compare_digest(row.code_hash, digest):
             raise EnrollmentError("unknown code", key="code.unknown", refused="code.unknown")
         if row.kind != kind:
@@ -728,12 +713,12 @@ class EnrollmentService:
             raise EnrollmentError("code already used", key="code.used", refused="code.used")
         if row.expires_at <= self.clock():
             raise EnrollmentError("code expired", key="code.expired", refused="code.expired")
-        await CodeRepo(s).mark_used(row, by=caller.user_id, at=self.clock())
+        await uow.codes.mark_used(row, by=caller.user_id, at=self.clock())
         return row
 
     async def _audit(
         self,
-        s: AsyncSession,
+        uow: UnitOfWork,
         caller: Caller,
         event_type: str,
         *,
@@ -741,7 +726,7 @@ class EnrollmentService:
         payload: dict[str, object],
     ) -> None:
         await append_enrollment_event(
-            self.audit, s, caller, event_type, operation_id=operation_id, payload=payload
+            uow, caller, event_type, operation_id=operation_id, payload=payload
         )
 
     def _identity(self, person: Person, op: Operation | None, unit: Unit | None) -> Identity:
@@ -775,8 +760,8 @@ def _refuse_retired(unit: Unit) -> None:
         )
 
 
-async def _refuse_revoked(s: AsyncSession, caller: Caller) -> None:
+async def _refuse_revoked(uow: UnitOfWork, caller: Caller) -> None:
     """A revoked person cannot take a new code: an admin reinstates them instead."""
-    person = await PersonRepo(s).by_telegram_id(caller.user_id)
+    person = await uow.people.by_telegram_id(caller.user_id)
     if person is not None and person.revoked_at is not None:
         raise AccessDenied("person revoked", key="access.revoked", refused="person.revoked")

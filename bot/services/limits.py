@@ -21,11 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from storage.attempts import AttemptRepo, RefusalRepo
-from storage.audit import AuditChain
 from storage.models import AttemptCounter, RefusalCount, utcnow
+from storage.uow import UnitOfWork
 
 USER = "user"
 CHAT = "chat"
@@ -102,7 +99,7 @@ class Lockout:
 
 
 class AttemptLimiter:
-    """Failed code attempts per person and per chat, and lockouts, in the caller's session."""
+    """Failed code attempts per person and per chat, and lockouts, in the caller's unit of work."""
 
     def __init__(self, limits: CodeLimits, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.limits = limits
@@ -115,10 +112,10 @@ class AttemptLimiter:
             subjects.append((CHAT, chat_id))
         return subjects
 
-    async def locked(self, s: AsyncSession, user_id: int, chat_id: int | None) -> Lockout | None:
+    async def locked(self, uow: UnitOfWork, user_id: int, chat_id: int | None) -> Lockout | None:
         """The lockout that refuses this attempt, if any (and note when it was answered)."""
         now = self.clock()
-        repo = AttemptRepo(s)
+        repo = uow.attempts
         found: Lockout | None = None
         for scope, subject in self._subjects(user_id, chat_id):
             row = await repo.get(scope, subject)
@@ -134,10 +131,10 @@ class AttemptLimiter:
             found = Lockout(until, notify)
         return found
 
-    async def failed(self, s: AsyncSession, user_id: int, chat_id: int | None) -> Lockout | None:
+    async def failed(self, uow: UnitOfWork, user_id: int, chat_id: int | None) -> Lockout | None:
         """Count one wrong code; the lockout it starts, if it is the one too many."""
         now = self.clock()
-        repo = AttemptRepo(s)
+        repo = uow.attempts
         started: Lockout | None = None
         for scope, subject in self._subjects(user_id, chat_id):
             row, _ = await repo.get_or_add(scope, subject, now)
@@ -155,14 +152,14 @@ class AttemptLimiter:
                 started = Lockout(until, True)
         return started
 
-    async def prune(self, s: AsyncSession) -> None:
+    async def prune(self, uow: UnitOfWork) -> None:
         """Drop counters with neither a failure nor a lockout for `max_lockout`: they would
         start afresh anyway (see `CodeLimits.after_failure`)."""
-        await AttemptRepo(s).drop_quiet(self.clock() - self.limits.max_lockout)
+        await uow.attempts.drop_quiet(self.clock() - self.limits.max_lockout)
 
-    async def succeeded(self, s: AsyncSession, user_id: int, chat_id: int | None) -> None:
+    async def succeeded(self, uow: UnitOfWork, user_id: int, chat_id: int | None) -> None:
         """A right code: the person's (and group's) count starts over."""
-        repo = AttemptRepo(s)
+        repo = uow.attempts
         for scope, subject in self._subjects(user_id, chat_id):
             await repo.delete(scope, subject)
 
@@ -182,18 +179,16 @@ class RefusalAudit:
 
     def __init__(
         self,
-        audit: AuditChain,
         *,
         window: timedelta = timedelta(minutes=10),
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.audit = audit
         self.window = window
         self.clock = clock
 
     async def record(
         self,
-        s: AsyncSession,
+        uow: UnitOfWork,
         *,
         actor: str,
         reason: str,
@@ -202,7 +197,7 @@ class RefusalAudit:
     ) -> None:
         """Count one refused attempt; audit it now if it opens a window."""
         now = self.clock()
-        repo = RefusalRepo(s)
+        repo = uow.refusals
         row, created = await repo.get_or_add(
             actor[:64], chat_id or 0, reason[:48], (command or "")[:32], now
         )
@@ -212,20 +207,20 @@ class RefusalAudit:
             row.last_at = now
             return
         if row.pending:  # the previous window's rest, before this attempt's own event
-            await self._event(s, row, row.pending, row.first_at or now, row.last_at or now)
+            await self._event(uow, row, row.pending, row.first_at or now, row.last_at or now)
         row.window_start = now
         row.pending = 0
         row.first_at = row.last_at = None
-        await self._event(s, row, 1, now, now)
+        await self._event(uow, row, 1, now, now)
 
-    async def flush(self, s: AsyncSession) -> int:
+    async def flush(self, uow: UnitOfWork) -> int:
         """Write the counts of windows that are over; drop idle rows. Returns attempts written."""
         now = self.clock()
-        repo = RefusalRepo(s)
+        repo = uow.refusals
         written = 0
         for row in await repo.ended(now - self.window):
             if row.pending:
-                await self._event(s, row, row.pending, row.first_at or now, row.last_at or now)
+                await self._event(uow, row, row.pending, row.first_at or now, row.last_at or now)
                 written += row.pending
                 row.pending = 0
                 row.first_at = row.last_at = None
@@ -233,10 +228,9 @@ class RefusalAudit:
         return written
 
     async def _event(
-        self, s: AsyncSession, row: RefusalCount, count: int, first: datetime, last: datetime
+        self, uow: UnitOfWork, row: RefusalCount, count: int, first: datetime, last: datetime
     ) -> None:
-        await self.audit.append(
-            s,
+        await uow.audit(
             component="access",
             event_type="access.refused",
             actor=row.actor,

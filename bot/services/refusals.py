@@ -1,14 +1,15 @@
-"""Auditing a refusal after the rollback: one helper for the rules that work through a unit of
-work.
+"""Auditing a refusal after the rollback: one place for every service.
 
-A refusal (a `DarajaError`: wrong chat, unknown unit, bad input) rolls back the transaction
-that found it, so nothing is stored half-way; its audit event is then written in a unit of work
-of its own, so everything attempted is still in the log.
+A command refused half-way (a wrong code, a wrong role, a bad argument) raises a `DarajaError`
+inside its unit of work, which rolls back everything the command did. The refusal itself must
+still be on the record, so it is audited afterwards, in a transaction of its own, and the error
+then goes on to the caller (who tells the person). `audited_refusals` writes the standard
+`<command>.refused` event; `audit_refusals` lets a service record it its own way.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -73,4 +74,31 @@ async def audited_refusals(
             chat_id=chat_id,
             with_operation=with_operation,
         )
+        raise
+
+
+# How a service records one refusal: the error and its reason (awaited after the rollback).
+# It may raise an error of its own instead (chained to the refusal), e.g. a lockout.
+RecordRefusal = Callable[[DarajaError, str], Awaitable[None]]
+
+
+def refusal_reason(exc: DarajaError) -> str | None:
+    """Why a command was refused, as audited: the error's `refused` reason, else its key."""
+    reason = exc.params.get("refused") or exc.key
+    return str(reason) if reason else None
+
+
+@asynccontextmanager
+async def audit_refusals(
+    record: RecordRefusal, *, marked_only: bool = False
+) -> AsyncIterator[None]:
+    """Wrap a unit of work: a `DarajaError` it raises (after its rollback) is recorded by
+    `record` in a fresh transaction, then re-raised. `marked_only`: only errors that name a
+    `refused` reason are refusals (the rest, e.g. a bad argument, pass through unrecorded)."""
+    try:
+        yield
+    except DarajaError as exc:
+        reason = exc.params.get("refused") if marked_only else refusal_reason(exc)
+        if reason:
+            await record(exc, str(reason))
         raise

@@ -14,20 +14,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, cast
-
-from sqlalchemy import Table, bindparam, insert, select
-from sqlalchemy.orm import Session
+from typing import Any
 
 from bot.observability.telemetry import Telemetry
-from bot.services.recording import Target, record_copies_sync
+from bot.services.recording import Target, records_of
 from bot.services.translator import Translator, untranslated
 from storage.audit import AuditChain, PendingEvent
 from storage.db import Database
 from storage.errors import DELIVERY, MESSAGE_SOURCE, TRANSLATION, Duplicate
-from storage.inline import as_async, run_inline
-from storage.messages import MessageRepo
-from storage.models import Chat, Delivery, Message, Operation, Person, Unit, utcnow
+from storage.models import Delivery, Message, utcnow
+from storage.uow import Storage, UnitOfWork
 from translation.types import Flag, Route, Translation, verdict_of
 
 log = logging.getLogger(__name__)
@@ -93,9 +89,12 @@ class RelayService:
         on_queued: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utcnow,
         telemetry: Telemetry | None = None,
+        storage: Storage | None = None,
     ) -> None:
         self.db = db
         self.audit = audit
+        # Tests hand a store without a database (tests/support/uow.py).
+        self.storage = storage or Storage(db, audit)
         self.translator = translator
         self.on_queued = on_queued
         self.clock = clock
@@ -154,8 +153,8 @@ class RelayService:
 
     async def explain(self, telegram_chat_id: int, telegram_message_id: int) -> CopyInfo | None:
         """The translation behind a copy the bot posted, or None if it is not a copy."""
-        async with self.db.reader() as s:
-            repo = MessageRepo(s)
+        async with self.storage(read_only=True) as uow:
+            repo = uow.messages
             copy = await repo.copy_at(telegram_chat_id, telegram_message_id)
             if copy is None:
                 return None
@@ -183,18 +182,15 @@ class RelayService:
     # --- steps -------------------------------------------------------------------------------
 
     async def _plan(self, inbound: Inbound) -> _Plan | RelayResult:
-        # One read (`Database.read`), language detection included.
-        return await self.db.read(lambda s: self._plan_in(s, inbound))
+        # One read on the fast path, language detection included.
+        return await self.storage.read(lambda uow: self._plan_in(uow, inbound))
 
-    def _plan_in(self, s: Session, inbound: Inbound) -> _Plan | RelayResult:
-        # Prebuilt table statements, not ORM queries: this read runs for every message, and
-        # building and loading ORM rows cost ten times the queries themselves.
-        chat = s.execute(_PLAN_CHAT, {"tg": inbound.chat_id}).one_or_none()
+    async def _plan_in(self, uow: UnitOfWork, inbound: Inbound) -> _Plan | RelayResult:
+        rows = uow.relay
+        chat = await rows.chat(inbound.chat_id)
         if chat is None or not chat.active:
             return RelayResult(status="not_enrolled")
-        existing = s.execute(
-            _PLAN_EXISTING, {"chat": chat.id, "message": inbound.message_id}
-        ).one_or_none()
+        existing = await rows.recorded(chat.id, inbound.message_id)
         if inbound.edited:
             if existing is None:
                 log.info("edit of a message never relayed (chat %s)", inbound.chat_id)
@@ -202,19 +198,15 @@ class RelayService:
         elif existing is not None:
             return RelayResult(status="duplicate", message_id=existing.id)
         author_lang = (
-            s.execute(_PLAN_AUTHOR, {"user": inbound.author_id}).scalar_one_or_none()
+            await rows.author_language(inbound.author_id)
             if inbound.author_id is not None
             else None
         )
-        linked = [
-            Target(row.id, row.languages)
-            for row in s.execute(_PLAN_LINKED, {"op": chat.operation_id})
-            if row.id != chat.id
-        ]
+        linked = [c for c in await rows.linked(chat.operation_id) if c.id != chat.id]
         if inbound.edited and existing is not None:
             # Edit every chat the original went to; the outbox keeps per-chat order, so the
             # copy is posted before its edit is applied.
-            sent_to = set(s.execute(_PLAN_SENT_TO, {"message": existing.id}).scalars())
+            sent_to = await rows.sent_to(existing.id)
             linked = [c for c in linked if c.id in sent_to]
         here = Target(chat.id, chat.languages)
         chat_langs = here.language_list
@@ -320,27 +312,24 @@ class RelayService:
     ) -> RelayResult:
         now = self.clock()
 
-        # One synchronous transaction (`Database.write`): on SQLite it runs on the event
-        # loop's thread and holds the write lock only for its own statements.
-        def work(s: Session) -> RelayResult:
+        # One short transaction on the fast path: on SQLite it runs on the event loop's
+        # thread and holds the write lock only for its own statements.
+        async def work(uow: UnitOfWork) -> RelayResult:
             if plan.existing_id is None:
                 reply_to = None
                 if inbound.reply_to_message_id is not None:
-                    repo = MessageRepo(as_async(s))
-                    parent = run_inline(
-                        repo.by_telegram(plan.chat.id, inbound.reply_to_message_id)
+                    parent = await uow.messages.by_telegram(
+                        plan.chat.id, inbound.reply_to_message_id
                     )
                     if parent is not None:
                         reply_to = parent.id
                     else:  # a reply to one of our copies answers its original
-                        copy = run_inline(
-                            repo.copy_at(inbound.chat_id, inbound.reply_to_message_id)
+                        copy = await uow.messages.copy_at(
+                            inbound.chat_id, inbound.reply_to_message_id
                         )
                         reply_to = copy.message_id if copy else None
-                # A table insert, not the unit of work (it runs for every message); a replayed
-                # message hits MESSAGE_SOURCE (`Duplicate`, raised by `Database.write`).
-                message_id = s.execute(
-                    _INSERT_MESSAGE,
+                # A replayed message hits MESSAGE_SOURCE (`Duplicate`, raised by the write).
+                message_id = await uow.relay.add_message(
                     {
                         "operation_id": plan.operation_id,
                         "chat_id": plan.chat.id,
@@ -359,7 +348,7 @@ class RelayService:
                         "revision": 0,
                         "created_at": now,
                     },
-                ).scalar_one()
+                )
                 # What recording the copies reads of it (never added to the session).
                 message = Message(
                     id=message_id,
@@ -369,17 +358,16 @@ class RelayService:
                 )
                 event = "message.received"
             else:
-                found = s.get(Message, plan.existing_id)
-                assert found is not None
-                message = found
-                message.revision = plan.existing_revision + 1
-                message.text = inbound.text
-                message.media = _media_record(inbound)
-                message.source_language = plan.source
-                message.language_decided_by = plan.decided_by
-                message.edited_at = now
-                message.purged_at = None  # an edit brings a body back (its own period starts)
-                s.flush()
+                message = await uow.relay.edit_message(
+                    plan.existing_id,
+                    revision=plan.existing_revision + 1,
+                    text=inbound.text,
+                    media=_media_record(inbound),
+                    source_language=plan.source,
+                    language_decided_by=plan.decided_by,
+                    edited_at=now,
+                    purged_at=None,  # an edit brings a body back (its own period starts)
+                )
                 event = "message.edited"
             lead = PendingEvent(
                 component="relay",
@@ -433,11 +421,9 @@ class RelayService:
                         created_at=now,
                     )
                 )
-            count = record_copies_sync(
-                s,
-                self.audit,
+            count = await uow.relay.record_copies(
                 message=message,
-                translations={**translations, **keys},
+                translations=records_of({**translations, **keys}),
                 targets=plan.targets,
                 now=now,
                 action=action,
@@ -456,7 +442,7 @@ class RelayService:
                 author_language=plan.author_language,
             )
 
-        return await self.db.write(work)
+        return await self.storage.write(work)
 
 
 @dataclass(frozen=True)
@@ -492,49 +478,6 @@ class _Plan:
     in_place: tuple[str, ...]
     back_translate: bool = False
     author_language: str | None = None
-
-
-_CHATS = cast(Table, Chat.__table__)
-_UNITS = cast(Table, Unit.__table__)
-_PLAN_CHAT = (
-    select(
-        _CHATS.c.id,
-        _CHATS.c.active,
-        _CHATS.c.operation_id,
-        _CHATS.c.languages,
-        _CHATS.c.back_translate,
-        Operation.__table__.c.glossary,
-        _UNITS.c.code.label("unit_code"),
-        _UNITS.c.side.label("unit_side"),
-    )
-    .select_from(
-        _CHATS.join(
-            Operation.__table__, Operation.__table__.c.id == _CHATS.c.operation_id
-        ).outerjoin(_UNITS, _UNITS.c.id == _CHATS.c.unit_id)
-    )
-    .where(_CHATS.c.telegram_chat_id == bindparam("tg"))
-)
-_INSERT_MESSAGE = insert(cast(Table, Message.__table__)).returning(Message.__table__.c.id)
-_PLAN_EXISTING = select(Message.__table__.c.id, Message.__table__.c.revision).where(
-    Message.__table__.c.chat_id == bindparam("chat"),
-    Message.__table__.c.telegram_message_id == bindparam("message"),
-)
-_PLAN_AUTHOR = select(Person.__table__.c.language).where(
-    Person.__table__.c.telegram_user_id == bindparam("user")
-)
-_PLAN_LINKED = (
-    select(_CHATS.c.id, _CHATS.c.languages)
-    .where(_CHATS.c.operation_id == bindparam("op"), _CHATS.c.active.is_(True))
-    .order_by(_CHATS.c.id)
-)
-_PLAN_SENT_TO = (
-    select(Delivery.__table__.c.target_chat_id)
-    .where(
-        Delivery.__table__.c.message_id == bindparam("message"),
-        Delivery.__table__.c.action == "send",
-    )
-    .distinct()
-)
 
 
 def _transcript_payload(inbound: Inbound) -> dict[str, Any]:

@@ -18,9 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.domain import Role
 from bot.errors import AccessDenied, NotFound, UserInputError
 from bot.services.enrollment import (
@@ -30,24 +27,12 @@ from bot.services.enrollment import (
     hash_code,
     normalise_code,
 )
-from storage.attempts import RefusalRepo
+from bot.services.refusals import audit_refusals
 from storage.audit import AuditChain
 from storage.db import Database
-from storage.models import (
-    Chat,
-    Delivery,
-    EnrollmentCode,
-    Message,
-    Operation,
-    Person,
-    Unit,
-    utcnow,
-)
-from storage.repositories import OperationRepo, PersonRepo
-
-_PEOPLE = Person.__table__.c
-# The gate asks this for every message of an enrolled group: one prebuilt indexed lookup.
-_PERSON_REVOKED = select(_PEOPLE.revoked_at).where(_PEOPLE.telegram_user_id == bindparam("tg"))
+from storage.models import Chat, EnrollmentCode, Operation, Person, Unit, utcnow
+from storage.repositories import OperationRepo
+from storage.uow import Storage, UnitOfWork
 
 # What `revoke` accepts, in the order of the CLI's help.
 TARGETS = ("person", "code", "chat", "unit")
@@ -152,9 +137,11 @@ class RevocationService:
         admin_ids: Sequence[int],
         *,
         clock: Callable[[], datetime] = utcnow,
+        storage: Storage | None = None,
     ) -> None:
         self.db = db
         self.audit = audit
+        self.storage = storage or Storage(db, audit)
         self.admin_ids = frozenset(admin_ids)
         self.clock = clock
         # Groups already told that a revoked person's messages are refused (see the gate).
@@ -164,57 +151,50 @@ class RevocationService:
         """Whether this Telegram user was revoked (admins from settings never are)."""
         if user_id in self.admin_ids:
             return False
-        revoked_at = await self.db.read(
-            lambda s: s.execute(_PERSON_REVOKED, {"tg": user_id}).scalar_one_or_none()
-        )
+        revoked_at = await self.storage.read(lambda uow: uow.access.revoked_at(user_id))
         return revoked_at is not None
 
     # --- people -----------------------------------------------------------------------------
 
     async def revoke_person(self, caller: Caller, user_id: int) -> PersonState:
         """Cut a person off now: role kept for the record, every later message refused."""
-        async with self._admin_uow(caller, "revoke") as s:
-            person = await self._person(s, user_id)
+        async with self._admin_uow(caller, "revoke") as uow:
+            person = await self._person(uow, user_id)
             if person.revoked_at is None:
                 person.revoked_at = self.clock()
                 person.revoked_by = caller.audit_actor
                 # Copies of what they wrote that have not gone out yet stay unsent.
-                held = await _hold_pending(
-                    s,
-                    Delivery.message_id.in_(
-                        select(Message.id).where(Message.author_user_id == user_id)
-                    ),
-                )
+                held = await uow.access.hold_copies_of_author(user_id)
                 await self._audit(
-                    s,
+                    uow,
                     caller,
                     "admin.person_revoked",
                     operation_id=person.operation_id,
                     payload={"user_id": user_id, "role": person.role, "copies_held": held},
                 )
-            return await self._person_state(s, person)
+            return await self._person_state(uow, person)
 
     async def reinstate_person(self, caller: Caller, user_id: int) -> PersonState:
         """Give a revoked person their access back (same role, unit and language)."""
-        async with self._admin_uow(caller, "reinstate") as s:
-            person = await self._person(s, user_id)
+        async with self._admin_uow(caller, "reinstate") as uow:
+            person = await self._person(uow, user_id)
             if person.revoked_at is not None:
                 person.revoked_at = None
                 person.revoked_by = None
                 await self._audit(
-                    s,
+                    uow,
                     caller,
                     "admin.person_reinstated",
                     operation_id=person.operation_id,
                     payload={"user_id": user_id, "role": person.role},
                 )
-            return await self._person_state(s, person)
+            return await self._person_state(uow, person)
 
     async def set_role(self, caller: Caller, user_id: int, role: str) -> PersonState:
         """Change an enrolled person's role (officer, commander or auditor)."""
         role_v = _person_role(role)
-        async with self._admin_uow(caller, "set_role") as s:
-            person = await self._person(s, user_id)
+        async with self._admin_uow(caller, "set_role") as uow:
+            person = await self._person(uow, user_id)
             if person.revoked_at is not None:
                 raise UserInputError(
                     f"person {user_id} is revoked: reinstate them first",
@@ -225,30 +205,27 @@ class RevocationService:
             if old != role_v.value:
                 person.role = role_v.value
                 await self._audit(
-                    s,
+                    uow,
                     caller,
                     "admin.role_changed",
                     operation_id=person.operation_id,
                     payload={"user_id": user_id, "from": old, "to": role_v.value},
                 )
-            return await self._person_state(s, person)
+            return await self._person_state(uow, person)
 
     async def people(self, caller: Caller, operation: str | None = None) -> list[PersonState]:
         """Everyone enrolled (in one operation, or all), with their state."""
-        async with self._admin_uow(caller, "people") as s:
-            stmt = select(Person).where(Person.operation_id.is_not(None)).order_by(Person.id)
-            if operation is not None:
-                op = await _operation(OperationRepo(s), operation)
-                stmt = stmt.where(Person.operation_id == op.id)
-            rows = (await s.execute(stmt)).scalars().all()
-            return [await self._person_state(s, p) for p in rows]
+        async with self._admin_uow(caller, "people") as uow:
+            op_id = (await _operation(uow.operations, operation)).id if operation else None
+            rows = await uow.access.enrolled_people(op_id)
+            return [await self._person_state(uow, p) for p in rows]
 
     # --- codes ------------------------------------------------------------------------------
 
     async def revoke_code(self, caller: Caller, ref: str) -> CodeState:
         """Make a code unusable: by its listed id, or by the code text itself."""
-        async with self._admin_uow(caller, "revoke") as s:
-            code = await self._code(s, ref)
+        async with self._admin_uow(caller, "revoke") as uow:
+            code = await self._code(uow, ref)
             now = self.clock()
             state = code_state(code, now)
             if state == "used":
@@ -261,63 +238,55 @@ class RevocationService:
                 code.revoked_at = now
                 code.revoked_by = caller.audit_actor
                 await self._audit(
-                    s,
+                    uow,
                     caller,
                     "admin.code_revoked",
                     operation_id=code.operation_id,
                     payload={"code_id": code.id, "kind": code.kind, "was": state},
                 )
-            return await self._code_state(s, code, now)
+            return await self._code_state(uow, code, now)
 
     async def codes(self, caller: Caller, operation: str | None = None) -> list[CodeState]:
         """Every enrollment code (of one operation, or all), newest first, with its state."""
-        async with self._admin_uow(caller, "codes") as s:
-            stmt = select(EnrollmentCode).order_by(EnrollmentCode.id.desc())
-            if operation is not None:
-                op = await _operation(OperationRepo(s), operation)
-                stmt = stmt.where(EnrollmentCode.operation_id == op.id)
+        async with self._admin_uow(caller, "codes") as uow:
+            op_id = (await _operation(uow.operations, operation)).id if operation else None
             now = self.clock()
-            rows = (await s.execute(stmt)).scalars().all()
-            return [await self._code_state(s, c, now) for c in rows]
+            rows = await uow.access.codes(op_id)
+            return [await self._code_state(uow, c, now) for c in rows]
 
     # --- chats and units --------------------------------------------------------------------
 
     async def revoke_chat(self, caller: Caller, chat_id: int) -> ChatState:
         """Unenroll a chat now: nothing more is relayed from or to it (a new code re-enrolls)."""
-        async with self._admin_uow(caller, "revoke") as s:
-            chat = (
-                await s.execute(select(Chat).where(Chat.telegram_chat_id == chat_id))
-            ).scalar_one_or_none()
+        async with self._admin_uow(caller, "revoke") as uow:
+            chat = await uow.chats.by_telegram_id(chat_id)
             if chat is None:
                 raise NotFound(
                     f"no enrolled chat {chat_id}", key="revoke.unknown_chat", chat=str(chat_id)
                 )
             if chat.active:
-                await self._cut_chat(s, chat, caller)
-                held = await _hold_pending(s, Delivery.target_chat_id == chat.id)
+                await self._cut_chat(uow, chat, caller)
+                held = await uow.access.hold_copies_to([chat.id])
                 await self._audit(
-                    s,
+                    uow,
                     caller,
                     "admin.chat_revoked",
                     operation_id=chat.operation_id,
                     payload={"chat_id": chat_id, "copies_held": held},
                 )
-            return await self._chat_state(s, chat)
+            return await self._chat_state(uow, chat)
 
     async def chats(self, caller: Caller, operation: str | None = None) -> list[ChatState]:
         """Every chat ever enrolled (in one operation, or all), with its state."""
-        async with self._admin_uow(caller, "chats") as s:
-            stmt = select(Chat).order_by(Chat.id)
-            if operation is not None:
-                op = await _operation(OperationRepo(s), operation)
-                stmt = stmt.where(Chat.operation_id == op.id)
-            rows = (await s.execute(stmt)).scalars().all()
-            return [await self._chat_state(s, c) for c in rows]
+        async with self._admin_uow(caller, "chats") as uow:
+            op_id = (await _operation(uow.operations, operation)).id if operation else None
+            rows = await uow.access.chats(op_id)
+            return [await self._chat_state(uow, c) for c in rows]
 
     async def retire_unit(self, caller: Caller, operation: str, unit: str) -> UnitRetired:
         """Retire a unit: no new codes, its chats and open codes cut off, the board drops it."""
-        async with self._admin_uow(caller, "revoke") as s:
-            ops = OperationRepo(s)
+        async with self._admin_uow(caller, "revoke") as uow:
+            ops = uow.operations
             op = await _operation(ops, operation)
             row = await ops.unit(op, unit.strip())
             if row is None:
@@ -325,41 +294,18 @@ class RevocationService:
                     f"no unit {unit!r} in {op.name}", key="error.unknown_unit", unit=unit[:32]
                 )
             now = self.clock()
-            chats = (
-                (await s.execute(select(Chat).where(Chat.unit_id == row.id, Chat.active)))
-                .scalars()
-                .all()
-            )
+            chats = await uow.access.unit_chats(row.id)
             for chat in chats:
-                await self._cut_chat(s, chat, caller)
-            held = (
-                await _hold_pending(s, Delivery.target_chat_id.in_([c.id for c in chats]))
-                if chats
-                else 0
-            )
-            codes = (
-                (
-                    await s.execute(
-                        select(EnrollmentCode).where(
-                            EnrollmentCode.unit_id == row.id,
-                            EnrollmentCode.used_at.is_(None),
-                            EnrollmentCode.revoked_at.is_(None),
-                            EnrollmentCode.expires_at > now,
-                        )
-                    )
-                )
-                .scalars()
-                .all()
-            )
+                await self._cut_chat(uow, chat, caller)
+            held = await uow.access.hold_copies_to([c.id for c in chats])
+            codes = await uow.access.unit_open_codes(row.id, now)
             for code in codes:
                 code.revoked_at, code.revoked_by = now, caller.audit_actor
-            people = (
-                (await s.execute(select(Person).where(Person.unit_id == row.id))).scalars().all()
-            )
+            people = await uow.access.unit_people(row.id)
             if row.retired_at is None:
                 row.retired_at, row.retired_by = now, caller.audit_actor
                 await self._audit(
-                    s,
+                    uow,
                     caller,
                     "admin.unit_retired",
                     operation_id=op.id,
@@ -381,37 +327,41 @@ class RevocationService:
     # --- helpers ----------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _admin_uow(self, caller: Caller, command: str) -> AsyncIterator[AsyncSession]:
+    async def _admin_uow(self, caller: Caller, command: str) -> AsyncIterator[UnitOfWork]:
         """One transaction for an admin; a non-admin's attempt is refused and audited."""
-        if not (caller.is_admin or caller.user_id in self.admin_ids):
-            async with self.db.transaction() as s:
-                await self.audit.append(
-                    s,
+
+        async def record(exc: object, reason: str) -> None:
+            async with self.storage() as uow:
+                await uow.audit(
                     component="access",
                     event_type="access.refused",
                     actor=caller.audit_actor,
                     outcome="refused",
-                    payload={"reason": "admins_only", "chat_id": None, "command": command},
+                    payload={"reason": reason, "chat_id": None, "command": command},
                 )
-            raise AccessDenied("admins only", key="error.admins_only")
-        async with self.db.transaction() as s:
-            yield s
 
-    async def _cut_chat(self, s: AsyncSession, chat: Chat, caller: Caller) -> None:
+        async with audit_refusals(record, marked_only=True):
+            if not (caller.is_admin or caller.user_id in self.admin_ids):
+                # Refused before any transaction opens: nothing to roll back.
+                raise AccessDenied("admins only", key="error.admins_only", refused="admins_only")
+        async with self.storage() as uow:
+            yield uow
+
+    async def _cut_chat(self, uow: UnitOfWork, chat: Chat, caller: Caller) -> None:
         # Forget that the chat was told it is not enrolled: its next message is told again.
-        await RefusalRepo(s).forget(chat.telegram_chat_id)
+        await uow.refusals.forget(chat.telegram_chat_id)
         chat.active = False
         chat.revoked_at = self.clock()
         chat.revoked_by = caller.audit_actor
 
-    async def _person(self, s: AsyncSession, user_id: int) -> Person:
+    async def _person(self, uow: UnitOfWork, user_id: int) -> Person:
         if user_id in self.admin_ids:
             raise UserInputError(
                 f"{user_id} is an admin named in DARAJA_ADMIN_IDS: remove them there",
                 key="revoke.settings_admin",
                 user=str(user_id),
             )
-        person = await PersonRepo(s).by_telegram_id(user_id)
+        person = await uow.people.by_telegram_id(user_id)
         if person is None or not person.role:
             raise NotFound(
                 f"no enrolled person with Telegram id {user_id} (see `daraja admin people`)",
@@ -420,17 +370,13 @@ class RevocationService:
             )
         return person
 
-    async def _code(self, s: AsyncSession, ref: str) -> EnrollmentCode:
+    async def _code(self, uow: UnitOfWork, ref: str) -> EnrollmentCode:
         ref = ref.strip()
         row: EnrollmentCode | None = None
         if ref.isdigit():
-            row = await s.get(EnrollmentCode, int(ref))
+            row = await uow.access.code(int(ref))
         elif CODE_RE.match(normalise_code(ref)):
-            row = (
-                await s.execute(
-                    select(EnrollmentCode).where(EnrollmentCode.code_hash == hash_code(ref))
-                )
-            ).scalar_one_or_none()
+            row = await uow.codes.by_hash(hash_code(ref))
         if row is None:
             raise NotFound(
                 f"no enrollment code {ref!r} (see `daraja admin codes`)",
@@ -439,8 +385,8 @@ class RevocationService:
             )
         return row
 
-    async def _person_state(self, s: AsyncSession, p: Person) -> PersonState:
-        op, unit = await _op_unit(s, p.operation_id, p.unit_id)
+    async def _person_state(self, uow: UnitOfWork, p: Person) -> PersonState:
+        op, unit = await _op_unit(uow, p.operation_id, p.unit_id)
         return PersonState(
             user_id=p.telegram_user_id,
             name=p.display_name,
@@ -453,8 +399,8 @@ class RevocationService:
             revoked_by=p.revoked_by,
         )
 
-    async def _code_state(self, s: AsyncSession, c: EnrollmentCode, now: datetime) -> CodeState:
-        op, unit = await _op_unit(s, c.operation_id, c.unit_id)
+    async def _code_state(self, uow: UnitOfWork, c: EnrollmentCode, now: datetime) -> CodeState:
+        op, unit = await _op_unit(uow, c.operation_id, c.unit_id)
         return CodeState(
             id=c.id,
             kind=c.kind,
@@ -469,8 +415,8 @@ class RevocationService:
             hash_prefix=c.code_hash[:12],
         )
 
-    async def _chat_state(self, s: AsyncSession, c: Chat) -> ChatState:
-        op, unit = await _op_unit(s, c.operation_id, c.unit_id)
+    async def _chat_state(self, uow: UnitOfWork, c: Chat) -> ChatState:
+        op, unit = await _op_unit(uow, c.operation_id, c.unit_id)
         return ChatState(
             chat_id=c.telegram_chat_id,
             title=c.title,
@@ -484,7 +430,7 @@ class RevocationService:
 
     async def _audit(
         self,
-        s: AsyncSession,
+        uow: UnitOfWork,
         caller: Caller,
         event_type: str,
         *,
@@ -492,27 +438,15 @@ class RevocationService:
         payload: dict[str, Any],
     ) -> None:
         await append_enrollment_event(
-            self.audit, s, caller, event_type, operation_id=operation_id, payload=payload
+            uow, caller, event_type, operation_id=operation_id, payload=payload
         )
 
 
-async def _hold_pending(s: AsyncSession, where: ColumnElement[bool]) -> int:
-    """Mark copies not yet sent as failed, so none goes out after the cut (a copy already in
-    flight may still arrive). Returns how many were held."""
-    result = await s.execute(
-        update(Delivery)
-        .where(where, Delivery.state == "pending")
-        .values(state="failed", last_error="revoked")
-        .execution_options(synchronize_session=False)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
 async def _op_unit(
-    s: AsyncSession, operation_id: int | None, unit_id: int | None
+    uow: UnitOfWork, operation_id: int | None, unit_id: int | None
 ) -> tuple[Operation | None, Unit | None]:
     """The operation and unit a row names (None where it names none)."""
-    ops = OperationRepo(s)
+    ops = uow.operations
     op = await ops.by_id(operation_id) if operation_id else None
     unit = await ops.unit_by_id(unit_id) if unit_id else None
     return op, unit

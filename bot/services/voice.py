@@ -91,33 +91,12 @@ class VoiceService:
     async def resume(self, *, within: timedelta = timedelta(days=1)) -> int:
         """Queue again the voice notes of the last day whose transcript (or reason for none)
         was never relayed: the process stopped in between. Returns how many."""
-        from sqlalchemy import and_, exists, select
-        from sqlalchemy.orm import aliased
+        from storage.messages import untranscribed_voice
+        from storage.models import utcnow
 
-        from storage.models import Chat, Message, Person, utcnow
-
-        transcript = aliased(Message)
         since = utcnow() - within
         async with self.relay.db.reader() as s:
-            rows = (
-                await s.execute(
-                    select(Message, Chat.telegram_chat_id, Chat.languages, Person.language)
-                    .join(Chat, Chat.id == Message.chat_id)
-                    .outerjoin(Person, Person.telegram_user_id == Message.author_user_id)
-                    .where(
-                        Message.kind == "voice",
-                        Message.created_at >= since,
-                        Chat.active.is_(True),
-                        ~exists().where(
-                            and_(
-                                transcript.chat_id == Message.chat_id,
-                                transcript.telegram_message_id == -Message.telegram_message_id,
-                            )
-                        ),
-                    )
-                    .order_by(Message.id)
-                )
-            ).all()
+            rows = await untranscribed_voice(s, since)
         count = 0
         for message, chat_id, languages, author_language in rows:
             media = message.media or {}

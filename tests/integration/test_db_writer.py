@@ -18,7 +18,7 @@ from storage.audit_verify import verify_database
 from storage.db import Database
 from storage.inline import InlineSuspended, run_inline
 from storage.models import AuditEvent, Operation
-from storage.repositories import OperationRepo
+from storage.uow import Storage
 
 
 def _add_operation(name: str) -> object:
@@ -168,9 +168,11 @@ async def test_audit_batches_from_concurrent_writes_keep_one_valid_chain(db: Dat
     assert result.count == 22
 
 
-async def test_read_inline_runs_repository_code_in_one_go(db: Database) -> None:
+async def test_a_unit_of_work_on_the_fast_path_runs_repository_code_in_one_go(
+    db: Database,
+) -> None:
     op_id = await db.write(_add_operation("Kenscoff"))  # type: ignore[arg-type]
-    found = await db.read_inline(lambda s: OperationRepo(s).by_id(int(op_id)))
+    found = await Storage(db).read(lambda uow: uow.operations.by_id(int(op_id)))
     assert found is not None
     assert found.name == "Kenscoff"
 

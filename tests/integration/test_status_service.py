@@ -350,7 +350,7 @@ async def test_a_zone_stored_unknown_by_an_older_version_still_renders_the_board
         await s.execute(update(Operation).values(timezone="Mars/Olympus"))
     await _file(world, "KE-3", 52, status="in_contact")
     service: StatusService = world["service"]
-    with caplog.at_level("WARNING", logger="bot.formatting"):
+    with caplog.at_level("WARNING", logger="bot.rendering.formatting"):
         pages = await service.board_pages(COMMANDER.user_id, "en")
         await service.board_pages(COMMANDER.user_id, "fr")
     assert "UTC" in pages[0]

@@ -12,26 +12,34 @@ services call; a rule needing more fails loudly (AttributeError), never silently
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
+from storage.audit import PendingEvent
 from storage.errors import raise_mapped
 from storage.models import (
+    AttemptCounter,
     Chat,
     Copy,
+    Delivery,
+    EnrollmentCode,
     Message,
     Operation,
     Person,
     QueuedNotice,
+    RefusalCount,
     Unit,
     utcnow,
 )
+from storage.relay_rows import PlanChat, Recorded, Target, TranslationRecord
 from storage.status_repo import Flash, FlashAck, Report, StaleAlert
+
+T = TypeVar("T")
 
 
 def unique_violation(table: str, *columns: str) -> IntegrityError:
@@ -72,6 +80,14 @@ class FakeStore:
     alerts: list[StaleAlert] = field(default_factory=list)
     notices: list[QueuedNotice] = field(default_factory=list)
     events: list[AuditRecord] = field(default_factory=list)
+    # The relay's rows: translations as stored (message, revision, language, record) and
+    # outbox rows, in the order they were queued.
+    translations: list[tuple[int, int, str, TranslationRecord]] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    codes: dict[int, EnrollmentCode] = field(default_factory=dict)
+    attempts: list[AttemptCounter] = field(default_factory=list)
+    refusal_counts: list[RefusalCount] = field(default_factory=list)
+    told_chats: set[int] = field(default_factory=set)
     commits: int = 0
     rollbacks: int = 0
     # Raised by the next write of that name (e.g. "flashes.add"), to play a refused write.
@@ -173,9 +189,34 @@ class FakeStore:
         self.copies.append(row)
         return row
 
+    def code(self, op: Operation, code_hash: str, kind: str, **kw: Any) -> EnrollmentCode:
+        """Add an enrollment code (stored by its hash, as the real table keeps it)."""
+        kw.setdefault("language", op.default_language)
+        kw.setdefault("is_command", False)
+        row = EnrollmentCode(
+            id=self.next_id(), code_hash=code_hash, kind=kind, operation_id=op.id, **kw
+        )
+        self.codes[row.id] = row
+        return row
+
     def uow(self, *, read_only: bool = False) -> FakeUnitOfWork:
         """A unit of work on this store (what services call `self.uow()`)."""
         return FakeUnitOfWork(self, read_only=read_only)
+
+    # `storage.uow.Storage`'s interface, so services that take one can take this store.
+    def __call__(self, *, read_only: bool = False) -> FakeUnitOfWork:
+        """A unit of work (`async with`)."""
+        return self.uow(read_only=read_only)
+
+    async def write(self, fn: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+        """The fast path's write: `fn` in one unit of work, committed or rolled back alone."""
+        async with self.uow() as uow:
+            return await fn(uow)
+
+    async def read(self, fn: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+        """The fast path's read."""
+        async with self.uow(read_only=True) as uow:
+            return await fn(uow)
 
     def factory(self) -> Callable[..., FakeUnitOfWork]:
         """The unit-of-work factory to hand a service."""
@@ -199,6 +240,12 @@ _COLLECTIONS = (
     "alerts",
     "notices",
     "events",
+    "translations",
+    "deliveries",
+    "codes",
+    "attempts",
+    "refusal_counts",
+    "told_chats",
 )
 
 
@@ -216,6 +263,11 @@ class FakeUnitOfWork:
         self.status = FakeStatusRepo(store)
         self.flashes = FakeFlashRepo(store)
         self.notices = FakeNoticeRepo(store)
+        self.relay = FakeRelayRepo(store)
+        self.codes = FakeCodeRepo(store)
+        self.attempts = FakeAttemptRepo(store)
+        self.refusals = FakeRefusalRepo(store)
+        self.access = FakeAccessRepo(store)
         self._saved: dict[str, Any] = {}
 
     async def __aenter__(self) -> FakeUnitOfWork:
@@ -243,6 +295,18 @@ class FakeUnitOfWork:
         """No session: a rule that records copies needs the real database."""
         raise AttributeError("FakeUnitOfWork has no session (recording copies needs SQL)")
 
+    async def audit_many(self, events: list[PendingEvent]) -> None:
+        """Record the events, in order."""
+        for e in events:
+            await self.audit(
+                component=e.component,
+                event_type=e.event_type,
+                actor=e.actor,
+                outcome=e.outcome,
+                payload=e.payload,
+                operation_id=e.operation_id,
+            )
+
     async def audit(
         self,
         *,
@@ -269,6 +333,19 @@ class FakeOperationRepo(_Repo):
     async def by_id(self, operation_id: int) -> Operation | None:
         return self.store.operations.get(operation_id)
 
+    async def by_name(self, name: str) -> Operation | None:
+        return next((o for o in self.store.operations.values() if o.name == name), None)
+
+    async def unit(self, operation: Operation, code: str) -> Unit | None:
+        return next(
+            (
+                u
+                for u in self.store.units.values()
+                if u.operation_id == operation.id and u.code == code
+            ),
+            None,
+        )
+
     async def all(self) -> Sequence[Operation]:
         return sorted(self.store.operations.values(), key=lambda o: o.id)
 
@@ -282,6 +359,10 @@ class FakeChatRepo(_Repo):
             (c for c in self.store.chats.values() if c.telegram_chat_id == telegram_chat_id),
             None,
         )
+
+    async def is_active(self, telegram_chat_id: int) -> bool:
+        chat = await self.by_telegram_id(telegram_chat_id)
+        return chat is not None and bool(chat.active)
 
     async def linked(self, operation_id: int) -> Sequence[Chat]:
         return [
@@ -297,6 +378,31 @@ class FakePersonRepo(_Repo):
             (p for p in self.store.people.values() if p.telegram_user_id == telegram_user_id),
             None,
         )
+
+    async def add(self, person: Person) -> Person:
+        person.id = self.store.next_id()
+        self.store.people[person.id] = person
+        return person
+
+    async def upsert(
+        self,
+        *,
+        telegram_user_id: int,
+        display_name: str,
+        role: str,
+        language: str | None,
+        operation_id: int | None,
+        unit_id: int | None,
+    ) -> Person:
+        person = await self.by_telegram_id(telegram_user_id)
+        if person is None:
+            person = await self.add(Person(telegram_user_id=telegram_user_id, rank=""))
+        person.display_name = display_name[:255]
+        person.role = role
+        person.language = language
+        person.operation_id = operation_id
+        person.unit_id = unit_id
+        return person
 
     async def in_operation(self, operation_id: int) -> Sequence[Person]:
         return [p for p in self.store.people.values() if p.operation_id == operation_id]
@@ -476,3 +582,221 @@ class FakeNoticeRepo(_Repo):
         )
         self.store.notices.append(row)
         return row
+
+
+class FakeRelayRepo(_Repo):
+    """The relay's rows over the store's chats, messages, translations and deliveries."""
+
+    async def chat(self, telegram_chat_id: int) -> PlanChat | None:
+        chat = await FakeChatRepo(self.store).by_telegram_id(telegram_chat_id)
+        if chat is None:
+            return None
+        op = self.store.operations[chat.operation_id]
+        unit = self.store.units.get(chat.unit_id) if chat.unit_id is not None else None
+        return PlanChat(
+            chat.id,
+            bool(chat.active),
+            chat.operation_id,
+            chat.languages,
+            chat.back_translate,
+            op.glossary,
+            unit.code if unit else None,
+            unit.side if unit else None,
+        )
+
+    async def recorded(self, chat_id: int, telegram_message_id: int) -> Recorded | None:
+        found = await FakeMessageRepo(self.store).by_telegram(chat_id, telegram_message_id)
+        return None if found is None else Recorded(found.id, found.revision or 0)
+
+    async def author_language(self, telegram_user_id: int) -> str | None:
+        person = await FakePersonRepo(self.store).by_telegram_id(telegram_user_id)
+        return person.language if person else None
+
+    async def linked(self, operation_id: int) -> list[Target]:
+        chats = await FakeChatRepo(self.store).linked(operation_id)
+        return [Target(c.id, c.languages) for c in chats]
+
+    async def sent_to(self, message_id: int) -> set[int]:
+        return {
+            d.target_chat_id
+            for d in self.store.deliveries
+            if d.message_id == message_id and d.action == "send"
+        }
+
+    async def add_message(self, values: Mapping[str, Any]) -> int:
+        message = Message(**values)
+        return (await FakeMessageRepo(self.store).add_message(message)).id
+
+    async def edit_message(self, message_id: int, **values: Any) -> Message:
+        message = self.store.messages[message_id]
+        for name, value in values.items():
+            setattr(message, name, value)
+        return message
+
+    async def record_copies(
+        self,
+        *,
+        message: Message,
+        translations: Mapping[str, TranslationRecord],
+        targets: Sequence[Chat | Target],
+        now: datetime,
+        action: str = "send",
+        extra: Sequence[Delivery] = (),
+        lead_events: Sequence[PendingEvent] = (),
+    ) -> int:
+        self.store.fail("relay.record_copies")
+        revision = message.revision or 0
+        for lang, tr in translations.items():
+            self.store.translations.append((message.id, revision, lang, tr))
+        rows = [
+            Delivery(
+                id=self.store.next_id(),
+                message_id=message.id,
+                revision=revision,
+                target_chat_id=target.id,
+                action=action,
+                target_language=target.languages,
+                state="pending",
+                attempts=0,
+                created_at=now,
+            )
+            for target in targets
+        ]
+        for row in extra:
+            row.id = self.store.next_id()
+            rows.append(row)
+        self.store.deliveries.extend(rows)
+        for e in lead_events:
+            self.store.events.append(
+                AuditRecord(
+                    e.event_type, e.actor, e.outcome, dict(e.payload or {}), e.operation_id
+                )
+            )
+        for lang in translations:
+            self.store.events.append(
+                AuditRecord(
+                    "translation.made",
+                    "daraja",
+                    "ok",
+                    {"message_id": message.id, "target": lang},
+                    message.operation_id,
+                )
+            )
+        return len(rows)
+
+
+class FakeCodeRepo(_Repo):
+    async def add(self, code: EnrollmentCode) -> EnrollmentCode:
+        code.id = self.store.next_id()
+        self.store.codes[code.id] = code
+        return code
+
+    async def by_hash(self, code_hash: str) -> EnrollmentCode | None:
+        return next((c for c in self.store.codes.values() if c.code_hash == code_hash), None)
+
+    async def mark_used(self, code: EnrollmentCode, *, by: int, at: datetime) -> None:
+        code.used_at = at
+        code.used_by = by
+
+
+class FakeAttemptRepo(_Repo):
+    async def get(self, scope: str, subject: int) -> AttemptCounter | None:
+        return next(
+            (a for a in self.store.attempts if (a.scope, a.subject) == (scope, subject)), None
+        )
+
+    async def get_or_add(
+        self, scope: str, subject: int, now: datetime
+    ) -> tuple[AttemptCounter, bool]:
+        row = await self.get(scope, subject)
+        if row is not None:
+            return row, False
+        row = AttemptCounter(
+            id=self.store.next_id(),
+            scope=scope,
+            subject=subject,
+            window_start=now,
+            failures=0,
+            lockouts=0,
+        )
+        self.store.attempts.append(row)
+        return row, True
+
+    async def drop_quiet(self, before: datetime) -> None:
+        self.store.attempts = [
+            a
+            for a in self.store.attempts
+            if not (
+                a.window_start < before and (a.locked_until is None or a.locked_until < before)
+            )
+        ]
+
+    async def delete(self, scope: str, subject: int) -> None:
+        self.store.attempts = [
+            a for a in self.store.attempts if (a.scope, a.subject) != (scope, subject)
+        ]
+
+
+class FakeRefusalRepo(_Repo):
+    async def get(
+        self, actor: str, chat_id: int, reason: str, command: str
+    ) -> RefusalCount | None:
+        key = (actor, chat_id, reason, command)
+        return next(
+            (
+                r
+                for r in self.store.refusal_counts
+                if (r.actor, r.chat_id, r.reason, r.command) == key
+            ),
+            None,
+        )
+
+    async def get_or_add(
+        self, actor: str, chat_id: int, reason: str, command: str, now: datetime
+    ) -> tuple[RefusalCount, bool]:
+        row = await self.get(actor, chat_id, reason, command)
+        if row is not None:
+            return row, False
+        row = RefusalCount(
+            id=self.store.next_id(),
+            actor=actor,
+            chat_id=chat_id,
+            reason=reason,
+            command=command,
+            window_start=now,
+            pending=0,
+        )
+        self.store.refusal_counts.append(row)
+        return row, True
+
+    async def ended(self, before: datetime) -> Sequence[RefusalCount]:
+        return [r for r in self.store.refusal_counts if r.window_start <= before and r.pending]
+
+    async def drop_idle(self, before: datetime) -> None:
+        self.store.refusal_counts = [
+            r
+            for r in self.store.refusal_counts
+            if not (r.window_start <= before and not r.pending)
+        ]
+
+    async def tell(self, telegram_chat_id: int, now: datetime) -> bool:
+        if telegram_chat_id in self.store.told_chats:
+            return False
+        self.store.told_chats.add(telegram_chat_id)
+        return True
+
+    async def forget(self, telegram_chat_id: int) -> None:
+        self.store.told_chats.discard(telegram_chat_id)
+
+
+class FakeAccessRepo(_Repo):
+    async def revoked_at(self, telegram_user_id: int) -> datetime | None:
+        person = await FakePersonRepo(self.store).by_telegram_id(telegram_user_id)
+        return person.revoked_at if person else None
+
+    async def hold_copies_of_author(self, telegram_user_id: int) -> int:
+        mine = {m.id for m in self.store.messages.values() if m.author_user_id == telegram_user_id}
+        held = [d for d in self.store.deliveries if d.message_id in mine and d.state == "pending"]
+        for d in held:
+            d.state, d.last_error = "failed", "revoked"
+        return len(held)

@@ -87,7 +87,7 @@ def test_a_zone_stored_unknown_shows_times_in_utc_labelled_and_warns_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # An older version stored any --timezone text: rendering must not break on it.
-    with caplog.at_level(logging.WARNING, logger="bot.formatting"):
+    with caplog.at_level(logging.WARNING, logger="bot.rendering.formatting"):
         assert format_time(MOMENT, "en", "Mars/Valles") == f"{MOMENT:%H:%M} UTC"
         assert format_datetime(MOMENT, "fr", "Mars/Valles").endswith(f"{MOMENT:%H:%M} UTC")
         assert format_date(MOMENT, "sw", "Mars/Valles", style="short") == f"{MOMENT:%d/%m/%Y}"

@@ -48,6 +48,10 @@ FORBIDDEN = {
     "bot/domain/gazetteer.py": {"telegram", "bot", "storage", "translation", "sqlalchemy"},
     "bot/delivery": {"bot.console"} | _TOP,
     "bot/console": _TOP - {"bot.app"},
+    # SQL lives in storage/ only: everything else reaches it through repositories and the unit
+    # of work (storage/uow.py), and catches storage's own error types (storage/errors.py).
+    "bot": {"sqlalchemy"},
+    "handlers": {"sqlalchemy"},
 }
 
 

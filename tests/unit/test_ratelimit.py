@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.ratelimit import MARGIN, RateLimiter, TelegramRateLimiter
+from bot.delivery.ratelimit import MARGIN, RateLimiter, TelegramRateLimiter
 
 
 class Clock:
@@ -31,7 +31,7 @@ async def test_the_next_send_waits_a_window_after_the_previous_send_finished(
         slept.append(delay)
         clock.now += delay
 
-    monkeypatch.setattr("bot.ratelimit.asyncio.sleep", sleep)
+    monkeypatch.setattr("bot.delivery.ratelimit.asyncio.sleep", sleep)
     rate = TelegramRateLimiter(limiter)
 
     async def slow_send(*_: Any, **__: Any) -> bool:
@@ -60,7 +60,7 @@ async def test_a_group_send_answered_with_an_error_counts_from_the_error(
         slept.append(delay)
         clock.now += delay
 
-    monkeypatch.setattr("bot.ratelimit.asyncio.sleep", sleep)
+    monkeypatch.setattr("bot.delivery.ratelimit.asyncio.sleep", sleep)
     rate = TelegramRateLimiter(RateLimiter(chat_per_s=1, group_per_min=20, clock=clock))
 
     async def refused(*_: Any, **__: Any) -> bool:

@@ -169,15 +169,11 @@ def _p95(values: list[float]) -> float:
 async def _seed(db: Any, messages: int) -> int:
     """One operation, four units with a group each, `messages` messages over the last week,
     each translated once and delivered once; returns the auditor's Telegram id."""
-    from sqlalchemy import insert
-
+    from storage.messages import load_history
     from storage.models import (
         Chat,
-        Delivery,
-        Message,
         Operation,
         Person,
-        TranslationRow,
         Unit,
         utcnow,
     )
@@ -256,7 +252,5 @@ async def _seed(db: Any, messages: int) -> int:
                 }
             )
         async with db.transaction() as s:
-            await s.execute(insert(Message), m_rows)
-            await s.execute(insert(TranslationRow), t_rows)
-            await s.execute(insert(Delivery), d_rows)
+            await load_history(s, m_rows, t_rows, d_rows)
     return auditor

@@ -378,27 +378,13 @@ async def _burst(
 
 async def _count(database_url: str) -> dict[str, int]:
     """Delivered, duplicated and out-of-order copies, from the message map."""
-    from sqlalchemy import select
-
     from storage.db import Database
-    from storage.models import Copy, Message
+    from storage.messages import first_copies
 
     db = Database(database_url)
     try:
         async with db.transaction() as s:
-            rows = (
-                await s.execute(
-                    select(
-                        Copy.message_id,
-                        Copy.target_chat_id,
-                        Copy.telegram_message_id,
-                        Message.chat_id,
-                        Message.telegram_message_id,
-                    )
-                    .join(Message, Message.id == Copy.message_id)
-                    .where(Copy.part == 0)
-                )
-            ).all()
+            rows = await first_copies(s)
     finally:
         await db.dispose()
     per_pair: dict[tuple[int, int], int] = defaultdict(int)

@@ -1,0 +1,154 @@
+"""The durable outbox's rows as the worker needs them: claims (storage/outbox_claim.py),
+releases, recorded outcomes and retired parts.
+
+Prebuilt table statements (not ORM queries or the unit of work's identity map): these run for
+every copy of a burst, and building them cost more than running them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple, cast
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Chat, Copy, Delivery
+from storage.outbox_claim import claim_deliveries_sync
+
+
+class FinishingRow(NamedTuple):
+    """What recording an outcome reads of a delivery row."""
+
+    id: int
+    message_id: int
+    revision: int
+    action: str
+    target_chat_id: int
+    target_language: str
+    attempts: int
+    ambiguous: bool
+
+
+class TargetChat(NamedTuple):
+    """A delivery's target chat as its outcome's audit event names it."""
+
+    id: int
+    operation_id: int
+    telegram_chat_id: int
+
+
+class OutboxRepo:
+    """Deliveries and the message map, in the caller's transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claim(self, *, worker_id: str, limit: int, now: datetime) -> list[Delivery]:
+        """Claim up to `limit` due rows, the oldest unfinished one of each chat (see
+        storage/outbox_claim.py)."""
+        return cast(
+            list[Delivery],
+            await self.session.run_sync(
+                lambda s: claim_deliveries_sync(s, worker_id=worker_id, limit=limit, now=now)
+            ),
+        )
+
+    async def release(self, ids: Sequence[int]) -> None:
+        """Put claimed rows that were never started back in the queue as they were (not
+        ambiguous: nothing was sent; the claim's attempt is not counted)."""
+        await self.session.execute(
+            update(_DELIVERIES)
+            .where(_DELIVERIES.c.id.in_(list(ids)), _DELIVERIES.c.state == "sending")
+            .values(
+                state="pending",
+                claimed_by=None,
+                claimed_at=None,
+                attempts=_DELIVERIES.c.attempts - 1,
+            )
+        )
+
+    async def finishing(
+        self, ids: Sequence[int]
+    ) -> tuple[dict[int, FinishingRow], dict[int, dict[int, int]], dict[int, TargetChat]]:
+        """Rows about to be finished, their parts already posted (delivery -> part -> Telegram
+        id) and their target chats, read together."""
+        rows = {
+            r.id: FinishingRow(*r)
+            for r in await self.session.execute(_FINISHING_ROWS, {"ids": list(ids)})
+        }
+        parts: dict[int, dict[int, int]] = {i: {} for i in ids}
+        for delivery_id, part, telegram_id in await self.session.execute(
+            _POSTED_PARTS, {"ids": list(ids)}
+        ):
+            parts[delivery_id][part] = telegram_id
+        chat_ids = list({r.target_chat_id for r in rows.values()})
+        chats = {
+            c.id: TargetChat(*c)
+            for c in await self.session.execute(_TARGET_CHATS, {"ids": chat_ids})
+        }
+        return rows, parts, chats
+
+    async def finish(
+        self, posted: Sequence[dict[str, Any]], changes: Sequence[dict[str, Any]]
+    ) -> None:
+        """Insert the posted parts into the message map and write the rows' outcomes (keys of
+        a change: b_id, state, last_error, claimed_by, claimed_at, sent_at,
+        telegram_message_ids), each one multi-row statement."""
+        if posted:
+            await self.session.execute(_INSERT_COPIES, list(posted))
+        if changes:
+            await self.session.execute(_FINISH_DELIVERY, list(changes))  # executemany by id
+
+    async def retire_part(
+        self, telegram_chat_id: int, telegram_message_id: int, how: str, chat_row: int
+    ) -> int | None:
+        """Mark a posted part retired (`deleted` or `marked`) in the message map; the target
+        chat's operation (for the audit event)."""
+        await self.session.execute(
+            update(_COPIES)
+            .where(
+                _COPIES.c.telegram_chat_id == telegram_chat_id,
+                _COPIES.c.telegram_message_id == telegram_message_id,
+            )
+            .values(retired=how)
+        )
+        result = await self.session.execute(
+            select(_CHATS.c.operation_id).where(_CHATS.c.id == chat_row)
+        )
+        return cast(int | None, result.scalar_one_or_none())
+
+
+_COPIES = cast(Table, Copy.__table__)
+_DELIVERIES = cast(Table, Delivery.__table__)
+_CHATS = cast(Table, Chat.__table__)
+_FINISH_DELIVERY = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == bindparam("b_id"))
+    .values(
+        state=bindparam("state"),
+        last_error=bindparam("last_error"),
+        claimed_by=bindparam("claimed_by"),
+        claimed_at=bindparam("claimed_at"),
+        sent_at=bindparam("sent_at"),
+        telegram_message_ids=bindparam("telegram_message_ids"),
+    )
+)
+_FINISHING_ROWS = select(
+    _DELIVERIES.c.id,
+    _DELIVERIES.c.message_id,
+    _DELIVERIES.c.revision,
+    _DELIVERIES.c.action,
+    _DELIVERIES.c.target_chat_id,
+    _DELIVERIES.c.target_language,
+    _DELIVERIES.c.attempts,
+    _DELIVERIES.c.ambiguous,
+).where(_DELIVERIES.c.id.in_(bindparam("ids", expanding=True)))
+_POSTED_PARTS = select(_COPIES.c.delivery_id, _COPIES.c.part, _COPIES.c.telegram_message_id).where(
+    _COPIES.c.delivery_id.in_(bindparam("ids", expanding=True))
+)
+_TARGET_CHATS = select(_CHATS.c.id, _CHATS.c.operation_id, _CHATS.c.telegram_chat_id).where(
+    _CHATS.c.id.in_(bindparam("ids", expanding=True))
+)
+_INSERT_COPIES = insert(_COPIES)

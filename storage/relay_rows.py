@@ -1,0 +1,284 @@
+"""The relay's rows: what a message's plan reads, and how a message, its translations and its
+outbox rows are recorded (one code path for officers' messages, SITREPs and FLASH orders).
+
+Prebuilt table statements and multi-row inserts, not ORM queries: these run for every message
+of a burst, and building and loading ORM rows cost ten times the queries themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple, cast
+
+from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from storage.audit import AuditChain, PendingEvent
+from storage.models import (
+    Chat,
+    Delivery,
+    Message,
+    Operation,
+    Person,
+    TranslationRow,
+    Unit,
+    split_languages,
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target chat as recording needs it: its row id and languages (first one primary)."""
+
+    id: int
+    languages: str
+
+    @property
+    def language_list(self) -> list[str]:
+        """The chat's languages, first one primary."""
+        return split_languages(self.languages)
+
+
+@dataclass(frozen=True)
+class TranslationRecord:
+    """One translation as it is stored (the engine's `Translation` reduced to its columns)."""
+
+    text: str
+    route: str
+    models: list[str]
+    score: float | None
+    flags: list[str]
+
+
+class PlanChat(NamedTuple):
+    """The source chat as the relay's plan needs it."""
+
+    id: int
+    active: bool
+    operation_id: int
+    languages: str
+    back_translate: bool | None
+    glossary: Any
+    unit_code: str | None
+    unit_side: str | None
+
+
+class Recorded(NamedTuple):
+    """A message already recorded: its row id and revision."""
+
+    id: int
+    revision: int
+
+
+class RelayRepo:
+    """The relay's reads and writes, in the caller's transaction."""
+
+    def __init__(self, session: AsyncSession, chain: AuditChain) -> None:
+        self.session = session
+        self.chain = chain
+
+    async def chat(self, telegram_chat_id: int) -> PlanChat | None:
+        """The enrolled chat (active or not) with its operation's glossary and its unit."""
+        row = (await self.session.execute(_PLAN_CHAT, {"tg": telegram_chat_id})).one_or_none()
+        return None if row is None else PlanChat(*row)
+
+    async def recorded(self, chat_id: int, telegram_message_id: int) -> Recorded | None:
+        """The message a chat's Telegram message was recorded as, if it was."""
+        row = (
+            await self.session.execute(
+                _PLAN_EXISTING, {"chat": chat_id, "message": telegram_message_id}
+            )
+        ).one_or_none()
+        return None if row is None else Recorded(*row)
+
+    async def author_language(self, telegram_user_id: int) -> str | None:
+        """An enrolled person's language (None if unknown or unset)."""
+        result = await self.session.execute(_PLAN_AUTHOR, {"user": telegram_user_id})
+        return cast(str | None, result.scalar_one_or_none())
+
+    async def linked(self, operation_id: int) -> list[Target]:
+        """The operation's active chats, in enrollment order."""
+        rows = await self.session.execute(_PLAN_LINKED, {"op": operation_id})
+        return [Target(row.id, row.languages) for row in rows]
+
+    async def sent_to(self, message_id: int) -> set[int]:
+        """The chats a message's copies went to (what an edit must reach)."""
+        return set((await self.session.execute(_PLAN_SENT_TO, {"message": message_id})).scalars())
+
+    async def add_message(self, values: Mapping[str, Any]) -> int:
+        """Insert a message row; its id. A replayed message hits MESSAGE_SOURCE."""
+        result = await self.session.execute(_INSERT_MESSAGE, dict(values))
+        return int(result.scalar_one())
+
+    async def edit_message(self, message_id: int, **values: Any) -> Message:
+        """Apply an edit's new columns to a recorded message (flushed)."""
+        message = await self.session.get(Message, message_id)
+        assert message is not None
+        for name, value in values.items():
+            setattr(message, name, value)
+        await self.session.flush()
+        return message
+
+    async def record_copies(
+        self,
+        *,
+        message: Message,
+        translations: Mapping[str, TranslationRecord],
+        targets: Sequence[Chat | Target],
+        now: datetime,
+        action: str = "send",
+        extra: Sequence[Delivery] = (),
+        lead_events: Sequence[PendingEvent] = (),
+    ) -> int:
+        """Record a message's translations (audited) and one outbox row per target chat (then
+        the `extra` rows, e.g. an in-place annotation); how many outbox rows."""
+        return cast(
+            int,
+            await self.session.run_sync(
+                lambda s: record_copies_sync(
+                    s,
+                    self.chain,
+                    message=message,
+                    translations=translations,
+                    targets=targets,
+                    now=now,
+                    action=action,
+                    extra=extra,
+                    lead_events=lead_events,
+                )
+            ),
+        )
+
+
+def record_copies_sync(
+    s: Session,
+    audit: AuditChain,
+    *,
+    message: Message,
+    translations: Mapping[str, TranslationRecord],
+    targets: Sequence[Chat | Target],
+    now: datetime,
+    action: str = "send",
+    extra: Sequence[Delivery] = (),
+    lead_events: Sequence[PendingEvent] = (),
+) -> int:
+    """`RelayRepo.record_copies` on a synchronous session. `lead_events` are audited before the
+    translations (the message's own event)."""
+    s.flush()  # the message row (and anything else pending) first
+    translation_rows: list[dict[str, Any]] = []
+    events = list(lead_events)
+    for lang, tr in translations.items():
+        translation_rows.append(
+            {
+                "message_id": message.id,
+                "revision": message.revision,
+                "target_language": lang,
+                "text": tr.text,
+                "route": tr.route,
+                "models": tr.models,
+                "score": tr.score,
+                "flags": tr.flags,
+                "created_at": now,
+            }
+        )
+        events.append(
+            PendingEvent(
+                component="translation",
+                event_type="translation.made",
+                actor="daraja",
+                operation_id=message.operation_id,
+                ts=now,
+                payload={
+                    "message_id": message.id,
+                    "revision": message.revision,
+                    "source": message.source_language,
+                    "target": lang,
+                    "text": tr.text,
+                    "route": tr.route,
+                    "models": tr.models,
+                    "score": tr.score,
+                    "flags": tr.flags,
+                },
+            )
+        )
+    # Outbox rows are inserted in order: their ids are the per-chat delivery order.
+    deliveries = [
+        {
+            "message_id": message.id,
+            "revision": message.revision,
+            "target_chat_id": target.id,
+            "action": action,
+            "target_language": target.languages,
+            "state": "pending",
+            "attempts": 0,
+            "created_at": now,
+        }
+        for target in targets
+    ]
+    deliveries.extend(
+        {
+            "message_id": row.message_id,
+            "revision": row.revision,
+            "target_chat_id": row.target_chat_id,
+            "action": row.action,
+            "target_language": row.target_language,
+            "state": row.state or "pending",
+            "attempts": row.attempts or 0,
+            "created_at": row.created_at or now,
+        }
+        for row in extra
+    )
+    if translation_rows:
+        s.execute(_INSERT_TRANSLATIONS, translation_rows)
+    if deliveries:
+        s.execute(_INSERT_DELIVERIES, deliveries)
+    audit.append_many_sync(s, events)
+    return len(targets) + len(extra)
+
+
+_CHATS = cast(Table, Chat.__table__)
+_UNITS = cast(Table, Unit.__table__)
+_INSERT_TRANSLATIONS = insert(cast(Table, TranslationRow.__table__))
+_INSERT_DELIVERIES = insert(cast(Table, Delivery.__table__))
+_PLAN_CHAT = (
+    select(
+        _CHATS.c.id,
+        _CHATS.c.active,
+        _CHATS.c.operation_id,
+        _CHATS.c.languages,
+        _CHATS.c.back_translate,
+        Operation.__table__.c.glossary,
+        _UNITS.c.code.label("unit_code"),
+        _UNITS.c.side.label("unit_side"),
+    )
+    .select_from(
+        _CHATS.join(
+            Operation.__table__, Operation.__table__.c.id == _CHATS.c.operation_id
+        ).outerjoin(_UNITS, _UNITS.c.id == _CHATS.c.unit_id)
+    )
+    .where(_CHATS.c.telegram_chat_id == bindparam("tg"))
+)
+_INSERT_MESSAGE = insert(cast(Table, Message.__table__)).returning(Message.__table__.c.id)
+_PLAN_EXISTING = select(Message.__table__.c.id, Message.__table__.c.revision).where(
+    Message.__table__.c.chat_id == bindparam("chat"),
+    Message.__table__.c.telegram_message_id == bindparam("message"),
+)
+_PLAN_AUTHOR = select(Person.__table__.c.language).where(
+    Person.__table__.c.telegram_user_id == bindparam("user")
+)
+_PLAN_LINKED = (
+    select(_CHATS.c.id, _CHATS.c.languages)
+    .where(_CHATS.c.operation_id == bindparam("op"), _CHATS.c.active.is_(True))
+    .order_by(_CHATS.c.id)
+)
+_PLAN_SENT_TO = (
+    select(Delivery.__table__.c.target_chat_id)
+    .where(
+        Delivery.__table__.c.message_id == bindparam("message"),
+        Delivery.__table__.c.action == "send",
+    )
+    .distinct()
+)
