@@ -61,6 +61,7 @@ async def bench_plain(
     progress: Progress,
     burst: Callable[[Any, list[tuple[int, int, str]], int], Any],
     langs: tuple[str, ...],
+    transport: str = "aiohttp",
 ) -> dict[str, Any]:
     """The burst through the plain PTB relay bot; its figures (copies counted by the bot from
     `send_message`'s answers and checked against the sandbox's chat histories)."""
@@ -91,7 +92,7 @@ async def bench_plain(
             {c: PlainGroup(c, f"U{i:02d}", lang) for i, (c, _o, lang) in enumerate(chats)},
             translator,
         )
-        app = build_plain_app(token, sandbox.url, relay)
+        app = build_plain_app(token, sandbox.url, relay, transport=transport)
         await start_plain(app, poll_timeout=5)
         expected = messages * (groups - 1)
         progress(f"plain PTB bot: burst of {messages} messages ({expected} copies)")
@@ -134,6 +135,7 @@ async def bench_plain(
         "failed_sends": counts["failed_sends"],
         "seconds": round(elapsed, 2),
         "copies_per_s": round(counts["delivered"] / elapsed, 1) if elapsed else 0.0,
+        "transport": transport,
     }
 
 

@@ -98,19 +98,28 @@ class PlainRelay:
         }
 
 
-def build_plain_app(token: str, api_url: str, relay: PlainRelay) -> Any:
-    """The Application as a plain bot builds it: PTB's defaults (its httpx transport, its
-    Updater), handlers run concurrently, one handler for group texts."""
+def build_plain_app(token: str, api_url: str, relay: PlainRelay, *, transport: str) -> Any:
+    """The Application as a plain bot builds it: PTB's Updater, handlers run concurrently, one
+    handler for group texts. `transport` "aiohttp" is the Bot API transport Daraja uses (the
+    same pool size), so the comparison measures what the bots do, not their HTTP clients;
+    "httpx" is PTB's stock transport (its connection pool's bookkeeping grows with the pool,
+    and with 256 concurrent updates it costs more than the relay itself)."""
     from telegram.ext import ApplicationBuilder, MessageHandler, filters
 
-    app = (
+    builder = (
         ApplicationBuilder()
         .token(token)
         .base_url(f"{api_url}/bot")
         .base_file_url(f"{api_url}/file/bot")
         .concurrent_updates(True)
-        .build()
     )
+    if transport == "aiohttp":
+        from bot.delivery.http import AiohttpRequest
+
+        builder = builder.request(AiohttpRequest(connection_pool_size=64)).get_updates_request(
+            AiohttpRequest(connection_pool_size=1, read_timeout=40)
+        )
+    app = builder.build()
     app.add_handler(MessageHandler(filters.TEXT & filters.ChatType.GROUPS, relay.on_message))
     return app
 

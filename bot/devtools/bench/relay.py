@@ -144,6 +144,13 @@ def register_relay(sub: Any) -> None:
         action="store_true",
         help="Daraja only: skip the plain python-telegram-bot bot and the raw HTTP client",
     )
+    parser.add_argument(
+        "--plain-transport",
+        choices=("aiohttp", "httpx"),
+        default="aiohttp",
+        help="the plain bot's Bot API transport: Daraja's own (default, so the ratio is about "
+        "what the bots do) or PTB's stock httpx one",
+    )
     parser.add_argument("--json", action="store_true", help="JSON object on the last line")
     parser.set_defaults(func=_run)
 
@@ -187,6 +194,7 @@ def _run(args: argparse.Namespace) -> int:
                 worker=args.worker,
                 rate=args.rate,
                 peers=not args.no_peers,
+                plain_transport=args.plain_transport,
             )
         )
     except ClusterUnavailable as exc:
@@ -207,7 +215,7 @@ SIDES = {
     "recorded; per-chat order kept (one copy in flight per target chat); doubtful "
     "translations back-translated and a check posted to the author's group (sent, not "
     "counted as copies); aiohttp transport",
-    "plain_ptb": "plain PTB bot: PTB's Updater and httpx transport, handler -> detect -> "
+    "plain_ptb": "plain PTB bot: PTB's Updater, {transport} transport, handler -> detect -> "
     "translate (same engine and models) -> send_message to each group in turn; no inbox, "
     "outbox, audit or message map (a crash or failed send loses copies); updates run "
     "concurrently, so order per chat is not kept (counted as order violations)",
@@ -231,6 +239,7 @@ async def bench_relay_compare(
     worker: bool = False,
     rate: float = 0.0,
     peers: bool = True,
+    plain_transport: str = "aiohttp",
 ) -> dict[str, Any]:
     """Daraja on each backend, then the plain PTB bot and the raw HTTP client, one after the
     other in this process, each on a fresh sandbox; the figures and the ratios between them."""
@@ -265,11 +274,12 @@ async def bench_relay_compare(
         plain = await bench_plain(
             messages, groups, limit_s=limit_s, progress=_progress, langs=LANGS,
             burst=lambda client, chats, n: _burst(client, chats, n, rate=rate),
+            transport=plain_transport,
         )  # fmt: skip
         raw = await bench_raw(messages * (groups - 1), groups, progress=_progress)
         result["plain_ptb"] = plain
         result["raw_http"] = raw
-        sides["plain_ptb"] = SIDES["plain_ptb"]
+        sides["plain_ptb"] = SIDES["plain_ptb"].format(transport=plain_transport)
         sides["raw_http"] = SIDES["raw_http"].format(in_flight=raw["in_flight"])
         complete = complete and plain["lost"] == 0 and raw["failed_sends"] == 0
         for backend, figures in daraja.items():
