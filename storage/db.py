@@ -87,8 +87,9 @@ def _sqlite_path(url: str) -> Path | None:
 def create_engine(url: str, *, echo: bool = False, read_only: bool = False) -> AsyncEngine:
     """Create an async engine with Daraja's connection settings for the URL's backend.
 
-    `read_only` (SQLite): transactions begin DEFERRED and the connection refuses writes, so
-    reads never queue behind the single writer (WAL readers see the last commit)."""
+    `read_only`: SQLite transactions begin DEFERRED and the connection refuses writes, so
+    reads never queue behind the single writer (WAL readers see the last commit); PostgreSQL
+    statements run read-only in autocommit (see below)."""
     path = _sqlite_path(url)
     if path is not None:
         _prepare_sqlite_path(path)
@@ -100,6 +101,13 @@ def create_engine(url: str, *, echo: bool = False, read_only: bool = False) -> A
         )
         _sqlite_settings(engine.sync_engine, read_only=read_only, busy_ms=BUSY_TIMEOUT_MS)
         return engine
+    server_settings = {"application_name": "daraja", "timezone": "UTC"}
+    if read_only:
+        # Reads run without BEGIN and COMMIT: under READ COMMITTED every statement takes its
+        # own snapshot anyway, so a read transaction is no more consistent than its statements
+        # on their own, and the two round trips were a third of a hot-path read's. Writing is
+        # still refused: each statement is a read-only transaction of its own.
+        server_settings["default_transaction_read_only"] = "on"
     return create_async_engine(
         url,
         echo=echo,
@@ -111,8 +119,8 @@ def create_engine(url: str, *, echo: bool = False, read_only: bool = False) -> A
         pool_recycle=1800,
         # Explicit, whatever the server's default_transaction_isolation says: the audit chain
         # and outbox claiming rely on READ COMMITTED's re-check of locked rows.
-        isolation_level="READ COMMITTED",
-        connect_args={"server_settings": {"application_name": "daraja", "timezone": "UTC"}},
+        isolation_level="AUTOCOMMIT" if read_only else "READ COMMITTED",
+        connect_args={"server_settings": server_settings},
     )
 
 
@@ -429,12 +437,9 @@ class Database:
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
-        """A read-only snapshot that never waits for SQLite's writer (same as a transaction on
-        PostgreSQL). Writing through it fails."""
-        if self.dialect != "sqlite":
-            async with self.transaction() as session:
-                yield session
-            return
+        """A read-only snapshot that never waits for SQLite's writer; on PostgreSQL a read-only
+        connection without a transaction (READ COMMITTED: each statement sees the last
+        commits). Writing through it fails."""
         if self._read_sessions is None:
             self._read_engine = create_engine(self.url, read_only=True)
             self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)

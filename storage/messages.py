@@ -226,10 +226,11 @@ async def untranscribed_voice(
     return [(m, chat_id, languages, lang) for m, chat_id, languages, lang in rows]
 
 
-async def first_copies(s: AsyncSession) -> Sequence[tuple[Any, ...]]:
-    """Every first part the bot posted, with its original's chat and Telegram id (message,
-    target chat, copy's Telegram id, source chat, source Telegram id): what a bench counts
-    delivered, duplicated and out-of-order copies from."""
+async def first_copies(s: AsyncSession, *, after: int = 0) -> Sequence[tuple[Any, ...]]:
+    """Every first part of a relay copy the bot posted for messages with ids above `after`,
+    with its original's chat and Telegram id (message, target chat, copy's Telegram id, source
+    chat, source Telegram id): what a bench counts delivered, duplicated and out-of-order
+    copies from. A back-check posted to the author's own group is not a relay copy."""
     rows = await s.execute(
         select(
             Copy.message_id,
@@ -239,9 +240,15 @@ async def first_copies(s: AsyncSession) -> Sequence[tuple[Any, ...]]:
             Message.telegram_message_id,
         )
         .join(Message, Message.id == Copy.message_id)
-        .where(Copy.part == 0)
+        .join(Delivery, Delivery.id == Copy.delivery_id)
+        .where(Copy.part == 0, Copy.message_id > after, Delivery.action == "send")
     )
     return [tuple(row) for row in rows.all()]
+
+
+async def last_message_id(s: AsyncSession) -> int:
+    """The highest message id recorded so far (0 if none)."""
+    return int((await s.execute(select(func.max(Message.id)))).scalar() or 0)
 
 
 async def load_history(

@@ -178,10 +178,13 @@ async def test_a_unit_of_work_on_the_fast_path_runs_repository_code_in_one_go(
 
 
 async def test_reads_through_the_reader_cannot_write(db: Database) -> None:
-    if db.dialect != "sqlite":
-        pytest.skip("read-only connections are a SQLite arrangement")
+    """Both backends refuse a write through a read (PostgreSQL's reads run without a
+    transaction, each statement read-only)."""
     with pytest.raises(Exception, match=r"readonly|read-only|attempt to write"):
         await db.read(lambda s: s.execute(text("DELETE FROM operations")))
+    async with db.reader() as s:
+        with pytest.raises(Exception, match=r"readonly|read-only|attempt to write"):
+            await s.execute(text("DELETE FROM operations"))
 
 
 def test_inline_code_that_really_suspends_is_refused() -> None:

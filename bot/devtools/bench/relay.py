@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
 import statistics
 import sys
 import tempfile
@@ -28,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bot.devtools.bench.pg_cluster import ClusterUnavailable, start_cluster
 from bot.domain import LANGUAGES
 from bot.observability.telemetry import Telemetry
 
@@ -57,7 +59,15 @@ class RelayClock(Telemetry):
         self.recorded: dict[int, float] = {}
         self.last_posted: dict[int, float] = {}
         self.sent = 0
+        # message id -> copies of it sent (relay copies and the author group's back-checks)
+        self.sent_of: dict[int, int] = defaultdict(int)
         self.event = asyncio.Event()
+
+    def all_sent(self, messages: int) -> bool:
+        """Whether `messages` messages were queued and every delivery queued for them sent."""
+        return len(self.copies_expected) >= messages and all(
+            self.sent_of[m] >= n for m, n in self.copies_expected.items()
+        )
 
     def updates_fetched(self, update_ids: Sequence[int], at: float) -> None:
         for update_id in update_ids:
@@ -88,6 +98,7 @@ class RelayClock(Telemetry):
 
     def copy_sent(self, delivery_id: int, message_id: int, at: float) -> None:
         self.sent += 1
+        self.sent_of[message_id] += 1
         if delivery_id in self.claimed:
             span = at - self.claimed[delivery_id]
             self.recorded[message_id] = max(self.recorded.get(message_id, 0.0), span)
@@ -97,7 +108,9 @@ class RelayClock(Telemetry):
 def register_relay(sub: Any) -> None:
     """Add `daraja bench relay`."""
     parser: argparse.ArgumentParser = sub.add_parser(
-        "relay", help="burst through the real bot and the sandbox; overhead p50/p95"
+        "relay",
+        help="burst through the real bot, a plain PTB relay bot and a bare HTTP client on the "
+        "sandbox; throughput ratios, overhead p50/p95",
     )
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--groups", type=int, default=10)
@@ -110,6 +123,13 @@ def register_relay(sub: Any) -> None:
         "shows the overhead without queueing",
     )
     parser.add_argument(
+        "--backends",
+        default=None,
+        help="comma-separated: sqlite, postgresql (default: the --database-url's, else sqlite); "
+        "PostgreSQL is a throwaway durable cluster unless --database-url names one; with both, "
+        "PostgreSQL ÷ SQLite is printed",
+    )
+    parser.add_argument(
         "--database-url",
         default=None,
         help="an empty database to use (default: a temporary SQLite file); PostgreSQL "
@@ -120,6 +140,18 @@ def register_relay(sub: Any) -> None:
         action="store_true",
         help="also run a delivery-only `daraja run` process sharing the outbox (PostgreSQL)",
     )
+    parser.add_argument(
+        "--no-peers",
+        action="store_true",
+        help="Daraja only: skip the plain python-telegram-bot bot and the raw HTTP client",
+    )
+    parser.add_argument(
+        "--plain-transport",
+        choices=("aiohttp", "httpx"),
+        default="aiohttp",
+        help="the plain bot's Bot API transport: Daraja's own (default, so the ratio is about "
+        "what the bots do) or PTB's stock httpx one",
+    )
     parser.add_argument("--json", action="store_true", help="JSON object on the last line")
     parser.set_defaults(func=_run)
 
@@ -128,31 +160,166 @@ def _run(args: argparse.Namespace) -> int:
     if args.messages < 1 or not 2 <= args.groups <= 50:
         print("daraja bench relay: --messages ≥ 1 and --groups 2..50", file=sys.stderr)
         return 2
-    if args.worker and not (args.database_url or "").startswith("postgresql"):
+    url = args.database_url or ""
+    backends = [b.strip() for b in (args.backends or "").split(",") if b.strip()]
+    if not backends:
+        backends = ["postgresql" if url.startswith("postgresql") else "sqlite"]
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown or len(set(backends)) != len(backends):
+        print("daraja bench relay: --backends takes sqlite and/or postgresql", file=sys.stderr)
+        return 2
+    if url and not url.startswith(("sqlite", "postgresql")):
+        print("daraja bench relay: --database-url is sqlite… or postgresql…", file=sys.stderr)
+        return 2
+    if url and ("postgresql" if url.startswith("postgresql") else "sqlite") not in backends:
+        print("daraja bench relay: --database-url names a backend not in --backends",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    if args.worker and backends != ["postgresql"]:
         print(
-            "daraja bench relay: --worker needs --database-url postgresql+asyncpg://…",
+            "daraja bench relay: --worker needs PostgreSQL only (--backends postgresql or "
+            "--database-url postgresql+asyncpg://…)",
             file=sys.stderr,
         )
         return 2
-    result = asyncio.run(
-        bench_relay(
-            args.messages,
-            args.groups,
-            limit_s=args.timeout,
-            database_url=args.database_url,
-            worker=args.worker,
-            rate=args.rate,
+    # The progress lines are what a person watches; the bots' INFO lines would drown them.
+    logging.getLogger().setLevel(logging.WARNING)
+    try:
+        result = asyncio.run(
+            bench_relay_compare(
+                args.messages,
+                args.groups,
+                limit_s=args.timeout,
+                backends=backends,
+                database_url=args.database_url,
+                worker=args.worker,
+                rate=args.rate,
+                peers=not args.no_peers,
+                plain_transport=args.plain_transport,
+            )
         )
-    )
+    except ClusterUnavailable as exc:
+        print(f"daraja bench relay: {exc}", file=sys.stderr)
+        return 2
     if not args.json:
-        for key, value in result.items():
-            print(f"{key:>26}: {value}")
+        _print_report(result)
     print(json.dumps(result))
-    return 0 if result["lost"] == 0 and result["duplicated"] == 0 else 1
+    return 0 if result["complete"] else 1
 
 
-def _progress(text: str) -> None:
-    print(f"bench relay: {text}", file=sys.stderr, flush=True)
+BACKENDS = ("sqlite", "postgresql")
+
+# What each side does and does not do, printed with the figures (and in --json).
+SIDES = {
+    "daraja": "Daraja: durable inbox (each update committed before it is confirmed), audit log "
+    "(hash chain) and outbox rows in one transaction, message map, every copy's outcome "
+    "recorded; per-chat order kept (one copy in flight per target chat); doubtful "
+    "translations back-translated and a check posted to the author's group (sent, not "
+    "counted as copies); aiohttp transport",
+    "plain_ptb": "plain PTB bot: PTB's Updater, {transport} transport, handler -> detect -> "
+    "translate (same engine and models) -> send_message to each group in turn; no inbox, "
+    "outbox, audit or message map (a crash or failed send loses copies); updates run "
+    "concurrently, so order per chat is not kept (counted as order violations)",
+    "raw_http": "raw HTTP: a bare aiohttp client posting sendMessage, {in_flight} at a "
+    "time, the same number of copies: no bot, no translation, no storage - the sandbox's "
+    "ceiling",
+}
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 3) if b else None
+
+
+async def bench_relay_compare(
+    messages: int,
+    groups: int,
+    *,
+    limit_s: float,
+    backends: Sequence[str] = ("sqlite",),
+    database_url: str | None = None,
+    worker: bool = False,
+    rate: float = 0.0,
+    peers: bool = True,
+    plain_transport: str = "aiohttp",
+) -> dict[str, Any]:
+    """Daraja on each backend, then the plain PTB bot and the raw HTTP client, one after the
+    other in this process, each on a fresh sandbox; the figures and the ratios between them."""
+    from bot.devtools.bench.peers import bench_plain, bench_raw
+
+    daraja: dict[str, dict[str, Any]] = {}
+    for backend in backends:
+        url = database_url if database_url and database_url.startswith(backend) else None
+        cluster = None
+        if backend == "postgresql" and url is None:
+            _progress("starting a throwaway PostgreSQL cluster (durable defaults)")
+            cluster = await asyncio.to_thread(start_cluster)
+            url = cluster.url
+        try:
+            daraja[backend] = await bench_relay(
+                messages, groups, limit_s=limit_s, database_url=url, worker=worker, rate=rate,
+                label=f"Daraja ({backend})",
+            )  # fmt: skip
+        finally:
+            if cluster is not None:
+                await asyncio.to_thread(cluster.stop)
+    result: dict[str, Any] = {
+        "messages": messages,
+        "groups": groups,
+        "rate_msgs_per_s": rate or "burst",
+        "daraja": daraja,
+    }
+    ratios: dict[str, float | None] = {}
+    complete = all(r["lost"] == 0 and r["duplicated"] == 0 for r in daraja.values())
+    sides = {"daraja": SIDES["daraja"]}
+    if peers:
+        plain = await bench_plain(
+            messages, groups, limit_s=limit_s, progress=_progress, langs=LANGS,
+            burst=lambda client, chats, n: _burst(client, chats, n, rate=rate),
+            transport=plain_transport,
+        )  # fmt: skip
+        raw = await bench_raw(messages * (groups - 1), groups, progress=_progress)
+        result["plain_ptb"] = plain
+        result["raw_http"] = raw
+        sides["plain_ptb"] = SIDES["plain_ptb"].format(transport=plain_transport)
+        sides["raw_http"] = SIDES["raw_http"].format(in_flight=raw["in_flight"])
+        complete = complete and plain["lost"] == 0 and raw["failed_sends"] == 0
+        for backend, figures in daraja.items():
+            ratios[f"daraja_{backend}_vs_plain_ptb"] = _ratio(
+                figures["copies_per_s"], plain["copies_per_s"]
+            )
+            ratios[f"daraja_{backend}_vs_raw_http"] = _ratio(
+                figures["copies_per_s"], raw["copies_per_s"]
+            )
+        ratios["plain_ptb_vs_raw_http"] = _ratio(plain["copies_per_s"], raw["copies_per_s"])
+    if "sqlite" in daraja and "postgresql" in daraja:
+        ratios["postgresql_vs_sqlite"] = _ratio(
+            daraja["postgresql"]["copies_per_s"], daraja["sqlite"]["copies_per_s"]
+        )
+    result["ratios"] = ratios  # throughput (copies per second) of the first ÷ the second
+    result["sides"] = sides
+    result["complete"] = complete
+    return result
+
+
+def _print_report(result: dict[str, Any]) -> None:
+    """The figures side by side, the ratios, and what each side does."""
+    columns = [(f"daraja {b}", r) for b, r in result["daraja"].items()]
+    for name in ("plain_ptb", "raw_http"):
+        if name in result:
+            columns.append((name.replace("_", " "), result[name]))
+    keys = list(dict.fromkeys(k for _name, figures in columns for k in figures))
+    print(f"{result['messages']} messages into {result['groups']} groups "
+          f"({result['rate_msgs_per_s']})")  # fmt: skip
+    print(f"{'':>26}  " + "  ".join(f"{name:>16}" for name, _ in columns))
+    for key in keys:
+        cells = [str(figures.get(key, "-")) for _name, figures in columns]
+        print(f"{key:>26}  " + "  ".join(f"{c:>16}" for c in cells))
+    if result["ratios"]:
+        print("throughput ratios (copies per second, first ÷ second):")
+        for key, value in result["ratios"].items():
+            print(f"{key:>40}: {value}")
+    for text in result["sides"].values():
+        print(f"- {text}")
 
 
 async def bench_relay(
@@ -164,6 +331,7 @@ async def bench_relay(
     worker: bool = False,
     rate: float = 0.0,
     voice_models_dir: Path | None = None,
+    label: str = "Daraja",
 ) -> dict[str, Any]:
     """Run the burst; return the figures (with `voice_models_dir`, translation keeps to the
     cores transcription leaves it, as in a deployment with a voice model)."""
@@ -174,7 +342,7 @@ async def bench_relay(
 
     workdir = Path(tempfile.mkdtemp(prefix="daraja-bench-relay-"))
     token = random_token()
-    _progress("starting the sandbox (flood limits off) and the bot")
+    _progress(f"{label}: starting the sandbox (flood limits off) and the bot")
     sandbox = SandboxProcess(workdir, token, no_flood=True).start()
     clock = RelayClock()
     stop = asyncio.Event()
@@ -190,16 +358,25 @@ async def bench_relay(
         people = People(client, ADMIN_ID)
         chats = await _enroll(people, groups)
         expected = messages * (groups - 1)
-        _progress(f"burst of {messages} messages into {groups} groups ({expected} copies)")
+        # Copies of messages posted before the burst (enrollment) are not the burst's.
+        before = await _last_message_id(settings.database_url)
+        _progress(f"{label}: burst of {messages} messages into {groups} groups "
+                  f"({expected} copies)")  # fmt: skip
         started = time.monotonic()
         await _burst(client, chats, messages, rate=rate)
         await _wait_for_copies(
-            clock, expected, started + limit_s, settings.database_url if helper else None
+            clock,
+            messages,
+            expected,
+            started + limit_s,
+            settings.database_url if helper else None,
+            label=label,
+            after=before,
         )
         elapsed = time.monotonic() - started
         stop.set()
         await asyncio.wait_for(bot, 60)
-        counts = await _count(settings.database_url)
+        counts = await _count(settings.database_url, after=before)
     finally:
         stop.set()
         if not bot.done():
@@ -277,20 +454,36 @@ def _worker_process(workdir: Path, token: str, api_url: str, settings: Any) -> A
 
 
 async def _wait_for_copies(
-    clock: RelayClock, expected: int, deadline: float, shared_database: str | None
+    clock: RelayClock,
+    messages: int,
+    expected: int,
+    deadline: float,
+    shared_database: str | None,
+    *,
+    label: str,
+    after: int,
 ) -> None:
-    """Until every copy is sent (counted in the database too when a worker process shares the
-    outbox) or the deadline passes, reporting progress every few seconds."""
+    """Until every delivery queued for the burst is sent (counted in the database too when a
+    worker process shares the outbox) or the deadline passes, reporting progress every few
+    seconds. The deliveries are the relay copies and the back-checks Daraja posts to the
+    author's group for doubtful translations; those are not counted as copies."""
+    started = shown = time.monotonic()
     while time.monotonic() < deadline:
-        if clock.sent >= expected or (
+        if clock.all_sent(messages) or (
             shared_database is not None
-            and (await _count(shared_database))["delivered"] >= expected
+            and (await _count(shared_database, after=after))["delivered"] >= expected
         ):
             break
         clock.event.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(clock.event.wait(), 5)
-        _progress(f"{clock.sent}/{expected} copies sent")
+        now = time.monotonic()
+        if now - shown >= 2:
+            shown = now
+            _progress(
+                f"{label}: {clock.sent} deliveries sent, {expected} copies expected "
+                f"({clock.sent / (now - started):.0f}/s)"
+            )
 
 
 def _timings(clock: RelayClock) -> dict[str, float]:
@@ -376,15 +569,29 @@ async def _burst(
         await client.say_many(lines[start : start + 100])
 
 
-async def _count(database_url: str) -> dict[str, int]:
-    """Delivered, duplicated and out-of-order copies, from the message map."""
+async def _last_message_id(database_url: str) -> int:
+    """The highest message id recorded so far (0 if none)."""
+    from storage.db import Database
+    from storage.messages import last_message_id
+
+    db = Database(database_url)
+    try:
+        async with db.transaction() as s:
+            return await last_message_id(s)
+    finally:
+        await db.dispose()
+
+
+async def _count(database_url: str, *, after: int = 0) -> dict[str, int]:
+    """Delivered, duplicated and out-of-order copies of messages with ids above `after`, from
+    the message map."""
     from storage.db import Database
     from storage.messages import first_copies
 
     db = Database(database_url)
     try:
         async with db.transaction() as s:
-            rows = await first_copies(s)
+            rows = await first_copies(s, after=after)
     finally:
         await db.dispose()
     per_pair: dict[tuple[int, int], int] = defaultdict(int)
@@ -402,6 +609,10 @@ async def _count(database_url: str) -> dict[str, int]:
         "duplicated": sum(n - 1 for n in per_pair.values()),
         "order_violations": violations,
     }
+
+
+def _progress(text: str) -> None:
+    print(f"bench relay: {text}", file=sys.stderr, flush=True)
 
 
 def _percentile(values: list[float], q: float) -> float:
