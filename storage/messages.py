@@ -196,34 +196,33 @@ class MessageRepo:
         await self.session.flush()
         return len(rows)
 
-
-async def untranscribed_voice(
-    s: AsyncSession, since: datetime
-) -> Sequence[tuple[Message, int, str, str | None]]:
-    """Voice notes since `since` in active chats whose transcript was never recorded, with
-    their chat's Telegram id and languages and the author's language, oldest first."""
-    transcript = aliased(Message)
-    rows = (
-        await s.execute(
-            select(Message, Chat.telegram_chat_id, Chat.languages, Person.language)
-            .join(Chat, Chat.id == Message.chat_id)
-            .outerjoin(Person, Person.telegram_user_id == Message.author_user_id)
-            .where(
-                Message.kind == "voice",
-                Message.created_at >= since,
-                Chat.active.is_(True),
-                ~exists().where(
-                    and_(
-                        transcript.chat_id == Message.chat_id,
-                        # A transcript is recorded under the note's id, negated.
-                        transcript.telegram_message_id == -Message.telegram_message_id,
-                    )
-                ),
+    async def untranscribed_voice(
+        self, since: datetime
+    ) -> Sequence[tuple[Message, int, str, str | None]]:
+        """Voice notes since `since` in active chats whose transcript was never recorded, with
+        their chat's Telegram id and languages and the author's language, oldest first."""
+        transcript = aliased(Message)
+        rows = (
+            await self.session.execute(
+                select(Message, Chat.telegram_chat_id, Chat.languages, Person.language)
+                .join(Chat, Chat.id == Message.chat_id)
+                .outerjoin(Person, Person.telegram_user_id == Message.author_user_id)
+                .where(
+                    Message.kind == "voice",
+                    Message.created_at >= since,
+                    Chat.active.is_(True),
+                    ~exists().where(
+                        and_(
+                            transcript.chat_id == Message.chat_id,
+                            # A transcript is recorded under the note's id, negated.
+                            transcript.telegram_message_id == -Message.telegram_message_id,
+                        )
+                    ),
+                )
+                .order_by(Message.id)
             )
-            .order_by(Message.id)
-        )
-    ).all()
-    return [(m, chat_id, languages, lang) for m, chat_id, languages, lang in rows]
+        ).all()
+        return [(m, chat_id, languages, lang) for m, chat_id, languages, lang in rows]
 
 
 async def first_copies(s: AsyncSession, *, after: int = 0) -> Sequence[tuple[Any, ...]]:

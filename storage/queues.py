@@ -10,22 +10,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import Delivery, InboxUpdate
 
 
-async def queue_depths(
-    s: AsyncSession,
-) -> tuple[int, datetime | None, int, datetime | None]:
-    """Waiting outbox rows and the oldest one's creation, then the same for the inbox."""
-    out_n, out_oldest = (
-        await s.execute(
-            select(func.count(), func.min(Delivery.created_at)).where(
-                Delivery.state.in_(("pending", "sending"))
+class QueueRepo:
+    """The queues' depths, read in the caller's transaction (the metrics sampler's)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def depths(self) -> tuple[int, datetime | None, int, datetime | None]:
+        """Waiting outbox rows and the oldest one's creation, then the same for the inbox."""
+        out_n, out_oldest = (
+            await self.session.execute(
+                select(func.count(), func.min(Delivery.created_at)).where(
+                    Delivery.state.in_(("pending", "sending"))
+                )
             )
-        )
-    ).one()
-    in_n, in_oldest = (
-        await s.execute(
-            select(func.count(), func.min(InboxUpdate.received_at)).where(
-                InboxUpdate.state == "new"
+        ).one()
+        in_n, in_oldest = (
+            await self.session.execute(
+                select(func.count(), func.min(InboxUpdate.received_at)).where(
+                    InboxUpdate.state == "new"
+                )
             )
-        )
-    ).one()
-    return int(out_n or 0), out_oldest, int(in_n or 0), in_oldest
+        ).one()
+        return int(out_n or 0), out_oldest, int(in_n or 0), in_oldest

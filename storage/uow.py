@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.access import AccessRepo
 from storage.attempts import AttemptRepo, RefusalRepo
-from storage.audit import AuditChain, PendingEvent
+from storage.audit import AuditChain, HeadState, PendingEvent, read_head
 from storage.console import ConsoleRepo
 from storage.db import Database
 from storage.inbox import InboxRepo
@@ -33,13 +33,10 @@ from storage.message_log import MessageLogRepo
 from storage.messages import MessageRepo
 from storage.notices import DraftRepo, NoticeRepo
 from storage.outbox import OutboxRepo
+from storage.queues import QueueRepo
 from storage.relay_rows import RelayRepo
 from storage.repositories import ChatRepo, CodeRepo, OperationRepo, PersonRepo
 from storage.status_repo import FlashRepo, StatusRepo
-
-# The session type storage code takes (for the few callers that hand one on, e.g. recording a
-# FLASH's copies with `uow.session`), named here so they need not import SQLAlchemy.
-SessionLike = AsyncSession
 
 
 class UnitOfWork:
@@ -62,6 +59,7 @@ class UnitOfWork:
     relay: RelayRepo
     inbox: InboxRepo
     outbox: OutboxRepo
+    queues: QueueRepo
 
     def __init__(self, db: Database, chain: AuditChain, *, read_only: bool = False) -> None:
         self.db = db
@@ -102,6 +100,7 @@ class UnitOfWork:
         self.relay = RelayRepo(session, self.chain)
         self.inbox = InboxRepo(session)
         self.outbox = OutboxRepo(session)
+        self.queues = QueueRepo(session)
 
     async def __aexit__(
         self,
@@ -117,9 +116,13 @@ class UnitOfWork:
 
     @property
     def session(self) -> AsyncSession:
-        """The transaction's session, for storage code that takes one (recording copies)."""
+        """The transaction's session (what the audit chain appends on)."""
         assert self._session is not None, "use the unit of work inside `async with`"
         return self._session
+
+    async def audit_head(self) -> HeadState:
+        """The audit chain's current head (no lock: for showing and anchoring)."""
+        return await read_head(self.session)
 
     async def audit_many(self, events: list[PendingEvent]) -> None:
         """Append events in order in this transaction (one read and one write of the head)."""

@@ -206,7 +206,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     fmt = request.query.get("format", "")
     if fmt not in EXPORT_FORMATS:
         return refuse(request, 400, "console.bad_filter", lang=viewer.language)
-    operation = await _operation_name(request, viewer.operation_id)
+    operation = await deps.queries.operation_name(viewer.operation_id)
     try:
         plan = await plan_export(
             deps.db,
@@ -241,28 +241,14 @@ async def export(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _operation_name(request: web.Request, operation_id: int | None) -> str | None:
-    from storage.models import Operation
-
-    if operation_id is None:
-        return None
-    async with request.app[DEPS].db.transaction() as s:
-        op = await s.get(Operation, operation_id)
-    return op.name if op else None
-
-
 async def verify_page(request: web.Request) -> web.StreamResponse:
     """The chain check's form (the walk itself is a POST: it reads the whole log)."""
-    from storage.audit import read_head
-
-    async with request.app[DEPS].db.transaction() as s:
-        head = await read_head(s)
+    head = await request.app[DEPS].queries.audit_head()
     return render(request, "verify.html", head=head, result=None, anchor="", anchor_error=False)
 
 
 async def verify(request: web.Request) -> web.StreamResponse:
     """Walk the hash chain (optionally against an anchored head) and show the head."""
-    from storage.audit import read_head
     from storage.audit_verify import Anchor, verify_database
 
     deps = request.app[DEPS]
@@ -275,8 +261,7 @@ async def verify(request: web.Request) -> web.StreamResponse:
         except ValueError:
             anchor_error = True
     result = None if anchor_error else await verify_database(deps.db, deps.chain, expect=expect)
-    async with deps.db.transaction() as s:
-        head = await read_head(s)
+    head = await deps.queries.audit_head()
     return render(
         request,
         "verify.html",
@@ -348,7 +333,7 @@ async def people_page(request: web.Request) -> web.StreamResponse:
     deps = request.app[DEPS]
     if deps.revocation is None:
         return refuse(request, 404, "console.not_found", lang=request[VIEWER].language)
-    operation = await _operation_name(request, request[VIEWER].operation_id)
+    operation = await deps.queries.operation_name(request[VIEWER].operation_id)
     people = await deps.revocation.people(_admin_caller(request), operation)
     return render(request, "people.html", people=people)
 
@@ -358,7 +343,7 @@ async def codes_page(request: web.Request) -> web.StreamResponse:
     deps = request.app[DEPS]
     if deps.revocation is None:
         return refuse(request, 404, "console.not_found", lang=request[VIEWER].language)
-    operation = await _operation_name(request, request[VIEWER].operation_id)
+    operation = await deps.queries.operation_name(request[VIEWER].operation_id)
     codes = await deps.revocation.codes(_admin_caller(request), operation)
     return render(request, "codes.html", codes=codes)
 

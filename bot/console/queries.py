@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.services.audit_access import AuditAccess, LogEntry
+from storage.audit import HeadState
 from storage.db import Database
 from storage.message_log import LogRows
 from storage.status_repo import Flash
@@ -96,6 +97,19 @@ class ConsoleQueries:
         self.db = db
         self.storage = Storage(db)
         self.access = access
+
+    async def operation_name(self, operation_id: int | None) -> str | None:
+        """The name of the viewer's operation (None: none, or an unenrolled admin)."""
+        if operation_id is None:
+            return None
+        async with self.storage() as uow:
+            op = await uow.operations.by_id(operation_id)
+        return op.name if op else None
+
+    async def audit_head(self) -> HeadState:
+        """The audit chain's current head, shown beside the chain check."""
+        async with self.storage() as uow:
+            return await uow.audit_head()
 
     async def units(self, operation_id: int | None) -> tuple[str, ...]:
         """Unit codes of the operation, for the filter's choices."""

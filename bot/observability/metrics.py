@@ -281,11 +281,11 @@ class QueueSample:
 async def sample_queues(db: Database, now: datetime | None = None) -> QueueSample:
     """Count waiting outbox and inbox rows and age their oldest (one read snapshot)."""
     from storage.models import utcnow
-    from storage.queues import queue_depths
+    from storage.uow import Storage
 
     now = now or utcnow()
-    async with db.reader() as s:
-        out_n, out_oldest, in_n, in_oldest = await queue_depths(s)
+    async with Storage(db)(read_only=True) as uow:
+        out_n, out_oldest, in_n, in_oldest = await uow.queues.depths()
     return QueueSample(out_n, _age(now, out_oldest), in_n, _age(now, in_oldest))
 
 

@@ -29,7 +29,7 @@ from bot.i18n import I18n
 from bot.services.flash_acks import AckReport, AckResult, FlashAcks, ack_data
 from bot.services.flash_reminders import FlashReminders
 from bot.services.notify import Notice
-from bot.services.recording import record_copies
+from bot.services.recording import records_of
 from bot.services.refusals import audited_refusals
 from bot.services.translator import Translator
 from storage.audit import AuditChain
@@ -297,11 +297,9 @@ class FlashService:
                     "escalate_after": flash.escalate_after.isoformat(),
                 },
             )
-            count = await record_copies(
-                uow.session,
-                self.audit,
+            count = await uow.relay.record_copies(
                 message=message,
-                translations=outgoing.translations,
+                translations=records_of(outgoing.translations),
                 targets=targets,
                 now=now,
             )

@@ -3,14 +3,15 @@
 A command refused half-way (a wrong code, a wrong role, a bad argument) raises a `DarajaError`
 inside its unit of work, which rolls back everything the command did. The refusal itself must
 still be on the record, so it is audited afterwards, in a transaction of its own, and the error
-then goes on to the caller (who tells the person). `audited_refusals` writes the standard
-`<command>.refused` event; `audit_refusals` lets a service record it its own way.
+then goes on to the caller (who tells the person). `audit_refusals` is that one code path,
+given how the service records the refusal; `audited_refusals` is its common case, the standard
+`<command>.refused` event (`audit_refusal`).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from bot.errors import DarajaError
@@ -50,33 +51,6 @@ async def audit_refusal(
         )
 
 
-@asynccontextmanager
-async def audited_refusals(
-    uow: Callable[..., UnitOfWork],
-    *,
-    component: str,
-    command: str,
-    actor: str,
-    chat_id: int | None,
-    with_operation: bool = True,
-) -> AsyncIterator[None]:
-    """A `DarajaError` raised inside is audited as `<command>.refused` (its `refused` parameter,
-    else its catalog key, as the reason) after the rollback, then re-raised."""
-    try:
-        yield
-    except DarajaError as exc:
-        await audit_refusal(
-            uow,
-            component=component,
-            event_type=f"{command}.refused",
-            actor=actor,
-            reason=str(exc.params.get("refused") or exc.key),
-            chat_id=chat_id,
-            with_operation=with_operation,
-        )
-        raise
-
-
 # How a service records one refusal: the error and its reason (awaited after the rollback).
 # It may raise an error of its own instead (chained to the refusal), e.g. a lockout.
 RecordRefusal = Callable[[DarajaError, str], Awaitable[None]]
@@ -102,3 +76,29 @@ async def audit_refusals(
         if reason:
             await record(exc, str(reason))
         raise
+
+
+def audited_refusals(
+    uow: Callable[..., UnitOfWork],
+    *,
+    component: str,
+    command: str,
+    actor: str,
+    chat_id: int | None,
+    with_operation: bool = True,
+) -> AbstractAsyncContextManager[None]:
+    """`audit_refusals` recording the standard event: a `DarajaError` raised inside is audited
+    as `<command>.refused` (its `refused` parameter, else its catalog key, as the reason)."""
+
+    async def record(exc: DarajaError, reason: str) -> None:
+        await audit_refusal(
+            uow,
+            component=component,
+            event_type=f"{command}.refused",
+            actor=actor,
+            reason=reason,
+            chat_id=chat_id,
+            with_operation=with_operation,
+        )
+
+    return audit_refusals(record)

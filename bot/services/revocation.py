@@ -27,7 +27,7 @@ from bot.services.enrollment import (
     hash_code,
     normalise_code,
 )
-from bot.services.refusals import audit_refusals
+from bot.services.refusals import audit_refusal, audit_refusals
 from storage.audit import AuditChain
 from storage.db import Database
 from storage.models import Chat, EnrollmentCode, Operation, Person, Unit, utcnow
@@ -331,14 +331,15 @@ class RevocationService:
         """One transaction for an admin; a non-admin's attempt is refused and audited."""
 
         async def record(exc: object, reason: str) -> None:
-            async with self.storage() as uow:
-                await uow.audit(
-                    component="access",
-                    event_type="access.refused",
-                    actor=caller.audit_actor,
-                    outcome="refused",
-                    payload={"reason": reason, "chat_id": None, "command": command},
-                )
+            await audit_refusal(
+                self.storage,
+                component="access",
+                event_type="access.refused",
+                actor=caller.audit_actor,
+                reason=reason,
+                chat_id=None,
+                detail={"command": command},
+            )
 
         async with audit_refusals(record, marked_only=True):
             if not (caller.is_admin or caller.user_id in self.admin_ids):

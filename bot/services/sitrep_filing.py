@@ -20,7 +20,7 @@ from bot.domain import LANGUAGES, MessageKind
 from bot.domain.gazetteer import PLACES
 from bot.errors import AccessDenied, StorageError
 from bot.services.board import FreeText, Location, ReportView
-from bot.services.recording import record_copies
+from bot.services.recording import records_of
 from bot.services.sitrep import SitrepInput, clip, combine_free_text, validate
 from bot.services.translator import untranslated
 from storage.errors import DELIVERY, MESSAGE_SOURCE, TRANSLATION, Duplicate, RefusedWrite
@@ -304,11 +304,9 @@ class SitrepFiling:
                     "language": filing.source,
                 },
             )
-            count = await record_copies(
-                uow.session,
-                self.service.audit,
+            count = await uow.relay.record_copies(
                 message=message,
-                translations=filing.combined,
+                translations=records_of(filing.combined),
                 targets=targets_chats,
                 now=now,
             )

@@ -91,12 +91,11 @@ class VoiceService:
     async def resume(self, *, within: timedelta = timedelta(days=1)) -> int:
         """Queue again the voice notes of the last day whose transcript (or reason for none)
         was never relayed: the process stopped in between. Returns how many."""
-        from storage.messages import untranscribed_voice
         from storage.models import utcnow
 
         since = utcnow() - within
-        async with self.relay.db.reader() as s:
-            rows = await untranscribed_voice(s, since)
+        async with self.relay.storage(read_only=True) as uow:
+            rows = await uow.messages.untranscribed_voice(since)
         count = 0
         for message, chat_id, languages, author_language in rows:
             media = message.media or {}

@@ -290,11 +290,6 @@ class FakeUnitOfWork:
         if isinstance(exc, IntegrityError):
             raise_mapped(exc)
 
-    @property
-    def session(self) -> Any:
-        """No session: a rule that records copies needs the real database."""
-        raise AttributeError("FakeUnitOfWork has no session (recording copies needs SQL)")
-
     async def audit_many(self, events: list[PendingEvent]) -> None:
         """Record the events, in order."""
         for e in events:
@@ -351,6 +346,12 @@ class FakeOperationRepo(_Repo):
 
     async def unit_by_id(self, unit_id: int) -> Unit | None:
         return self.store.units.get(unit_id)
+
+    async def of_person(self, telegram_user_id: int) -> Operation | None:
+        person = await FakePersonRepo(self.store).by_telegram_id(telegram_user_id)
+        if person is None or person.operation_id is None:
+            return None
+        return self.store.operations.get(person.operation_id)
 
 
 class FakeChatRepo(_Repo):
@@ -492,6 +493,15 @@ class FakeStatusRepo(_Repo):
             if report.operation_id == operation_id:
                 latest[report.unit_id] = report
         return latest
+
+    async def add_report(self, report: Report) -> Report:
+        report.id = self.store.next_id()
+        self.store.reports.append(report)
+        return report
+
+    async def unit_reports(self, unit_id: int, limit: int) -> Sequence[Report]:
+        mine = [r for r in self.store.reports if r.unit_id == unit_id]
+        return sorted(mine, key=lambda r: -r.id)[:limit]
 
     async def units_with_latest(self, operation_id: int) -> list[tuple[Unit, Report | None]]:
         latest = await self.latest_reports(operation_id)

@@ -257,3 +257,90 @@ async def test_a_replayed_update_racing_its_first_copy_is_a_silent_duplicate(
     sent = await _send(world["service"])
     assert sent.duplicate
     assert store.events_of("flash.sent") == []
+
+
+async def test_a_flash_is_queued_to_every_group_translated_and_awaits_every_unit(
+    world: dict[str, Any],
+) -> None:
+    store: FakeStore = world["store"]
+    sent = await _send(world["service"])
+    assert not sent.duplicate
+    # Typed privately: the three unit groups and the commanders' chat each get a copy.
+    groups = world["groups"]
+    command = next(c for c in store.chats.values() if c.is_command)
+    queued = [d for d in store.deliveries if d.message_id == sent.message_id]
+    assert sent.deliveries == len(queued) == 4
+    assert {d.target_chat_id for d in queued} == {c.id for c in groups.values()} | {command.id}
+    # Written in the commander's language (en): every group's language is translated.
+    assert {lang for m, _rev, lang, _tr in store.translations if m == sent.message_id} == {
+        "ht",
+        "fr",
+        "sw",
+    }
+    flash = store.flashes[sent.flash_id]
+    assert sorted(flash.expected_units) == sorted(u.id for u in world["units"].values())
+    assert sorted(sent.units) == ["KE-1", "PNH-1", "PNH-2"]
+    assert dict(sent.copy_verdicts) == {"KE-1": "ok", "PNH-1": "ok", "PNH-2": "ok"}
+    (event,) = store.events_of("flash.sent")
+    assert event.payload["flash_id"] == sent.flash_id
+
+
+async def test_a_flash_whose_copies_cannot_be_queued_is_not_sent_and_awaits_nobody(
+    world: dict[str, Any],
+) -> None:
+    """Recording the copies is part of sending: when it is refused the whole FLASH is rolled
+    back (no FLASH row waiting for acknowledgements that cannot come) and the sender is told."""
+    store: FakeStore = world["store"]
+    flashes, messages = dict(store.flashes), dict(store.messages)
+    store.failures["relay.record_copies"] = other_integrity_error()
+    with pytest.raises(StorageError) as refused:
+        await _send(world["service"])
+    assert refused.value.key == "flash.not_sent"
+    assert store.flashes == flashes
+    assert store.messages == messages
+    assert store.deliveries == []
+    assert store.events_of("flash.sent") == []
+    # Sent again once the database takes it, it goes out (the refusal was not a replay).
+    sent = await _send(world["service"])
+    assert not sent.duplicate
+    assert sent.deliveries == 4
+
+
+async def test_a_unit_whose_copy_never_arrived_is_not_acknowledged_but_reminded_and_named(
+    world: dict[str, Any], i18n: I18n
+) -> None:
+    """KE-1's copy failed (no copy in its group): nobody there can press its button, so it is
+    still waited for: reminded in its group (with no copy to answer) and named to the sender."""
+    store: FakeStore = world["store"]
+    service: FlashService = world["service"]
+    clock: Clock = world["clock"]
+    ke1 = world["groups"]["KE-1"]
+    store.copies = [c for c in store.copies if c.target_chat_id != ke1.id]
+    press = await service.acknowledge(
+        flash_id=world["flash"].id,
+        user_id=4003,
+        user_name="Koech",
+        telegram_chat_id=-103,
+        telegram_message_id=502,
+    )
+    assert press.status == "not_a_copy"
+    for code, chat_id, copy_id in (("PNH-1", -101, 500), ("PNH-2", -102, 501)):
+        acked = await service.acknowledge(
+            flash_id=world["flash"].id,
+            user_id=4000 + chat_id,
+            user_name=f"Chef {code}",
+            telegram_chat_id=chat_id,
+            telegram_message_id=copy_id,
+        )
+        assert (acked.status, acked.unit) == ("acked", code)
+    report = await service.acks(COMMANDER, world["flash"].id)
+    assert [r.unit for r in report.rows if r.acked_at is None] == ["KE-1"]
+    clock.advance(minutes=5)
+    (reminder,) = await service.check_flash_reminders(clock())
+    assert (reminder.chat_id, reminder.reply_to) == (-103, None)
+    assert i18n.t("flash.reminder", "sw") in reminder.text
+    clock.advance(minutes=10)
+    escalations = await service.check_flash_reminders(clock())
+    assert [n.chat_id for n in escalations] == [COMMANDER, COMMAND_CHAT]
+    assert "KE-1" in escalations[0].text
+    assert "PNH" not in escalations[0].text

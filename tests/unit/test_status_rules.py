@@ -1,7 +1,8 @@
-"""The staleness rule without a database: a unit that has not reported within the interval
+"""The status rules without a database: a unit that has not reported within the interval
 is alerted once per lapse, to the commanders' chats (else each commander privately), in
-their language, queued in the commit that records the lapse; off-duty units never are. Each
-test runs on a `FakeUnitOfWork` in milliseconds."""
+their language, queued in the commit that records the lapse; off-duty units never are. A
+SITREP is stored with its copies to the partner groups; a refused SITREP or /status is
+audited once and changes nothing. Each test runs on a `FakeUnitOfWork` in milliseconds."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.errors import StorageError
+from bot.errors import AccessDenied, NotFound, StorageError
 from bot.i18n import I18n, load_i18n
 from bot.services.board import Location
 from bot.services.sitrep import SitrepInput
@@ -133,3 +134,109 @@ async def test_a_sitrep_the_database_refuses_is_told_to_the_sender(world: dict[s
     assert refused.value.key == "sitrep.not_filed"
     assert store.reports == []
     assert store.events_of("sitrep.filed") == []
+
+
+def _unchanged(store: FakeStore) -> tuple[int, int, int, int, int]:
+    """What a refused command must leave as it was (the audit log aside)."""
+    sizes = (store.messages, store.reports, store.deliveries, store.notices, store.alerts)
+    return tuple(len(rows) for rows in sizes)  # type: ignore[return-value]
+
+
+async def test_a_sitrep_is_stored_and_queued_translated_to_the_partner_group(
+    world: dict[str, Any],
+) -> None:
+    store: FakeStore = world["store"]
+    woken: list[int] = []
+    world["service"].on_queued = lambda: woken.append(1)
+    store.person(world["op"], 4001, "officer", language="ht", unit=world["units"]["PNH-1"])
+    filed = await world["service"].file_report(
+        telegram_chat_id=-101,
+        telegram_message_id=40,
+        author_id=4001,
+        author_name="Jean",
+        sitrep=SitrepInput("in_contact", Location(18.45, -72.28), 12, needs="dlo"),
+    )
+    assert not filed.duplicate
+    assert filed.unit == "PNH-1"
+    (report,) = store.reports
+    assert (report.id, report.status, report.strength) == (filed.report_id, "in_contact", 12)
+    # One copy, to the partner group only (never back to the reporting group).
+    ke1 = next(c for c in store.chats.values() if c.telegram_chat_id == -102)
+    assert filed.deliveries == 1
+    assert [(d.message_id, d.target_chat_id) for d in store.deliveries] == [
+        (filed.message_id, ke1.id)
+    ]
+    # The free text is translated into every other language, ready for any group's copy.
+    assert {(m, lang, tr.text) for m, _rev, lang, tr in store.translations} == {
+        (filed.message_id, lang, f"[{lang}] dlo") for lang in ("fr", "en", "sw")
+    }
+    assert len(store.events_of("sitrep.filed")) == 1
+    assert woken == [1]  # the outbox worker is told at once
+
+
+async def test_a_sitrep_for_another_unit_is_refused_audited_once_and_stores_nothing(
+    world: dict[str, Any],
+) -> None:
+    store: FakeStore = world["store"]
+    store.person(world["op"], 4002, "officer", unit=world["units"]["KE-1"])
+    before = _unchanged(store)
+    with pytest.raises(AccessDenied) as refused:
+        await world["service"].file_report(
+            telegram_chat_id=-101,
+            telegram_message_id=41,
+            author_id=4002,
+            author_name="Otieno",
+            sitrep=SitrepInput("at_position", Location(18.45, -72.28), 8),
+        )
+    assert refused.value.key == "sitrep.other_unit"
+    assert _unchanged(store) == before
+    (event,) = store.events
+    assert (event.event_type, event.actor, event.outcome) == (
+        "sitrep.refused",
+        "tg:4002",
+        "refused",
+    )
+    assert event.payload == {"reason": "sitrep.other_unit", "chat_id": -101}
+    assert event.operation_id == world["op"].id
+
+
+async def test_status_for_a_person_of_no_operation_is_refused_audited_once_changing_nothing(
+    world: dict[str, Any],
+) -> None:
+    """With two operations, someone enrolled in neither cannot be shown either board."""
+    store: FakeStore = world["store"]
+    store.operation("Artibonite")
+    _report(world, "KE-1")
+    before = _unchanged(store)
+    with pytest.raises(NotFound) as refused:
+        await world["service"].board_pages(5005, "en", 5005)
+    assert refused.value.key == "status.no_operation"
+    assert _unchanged(store) == before
+    (event,) = store.events
+    assert (event.event_type, event.actor, event.outcome) == (
+        "status.refused",
+        "tg:5005",
+        "refused",
+    )
+    assert event.payload == {"reason": "status.no_operation", "chat_id": 5005}
+    assert event.operation_id is None
+    assert (store.rollbacks, store.commits) == (1, 1)  # the read rolled back, the audit kept
+
+
+async def test_status_of_an_unknown_unit_is_refused_and_filed_under_the_operation(
+    world: dict[str, Any],
+) -> None:
+    store: FakeStore = world["store"]
+    store.chat(world["op"], -199, "fr", is_command=True)
+    store.person(world["op"], 3001, "commander", language="fr")
+    with pytest.raises(NotFound) as refused:
+        await world["service"].unit_pages(3001, "KE-9", "fr", -199)
+    assert (refused.value.key, refused.value.params["unit"]) == ("error.unknown_unit", "KE-9")
+    (event,) = store.events
+    assert event.event_type == "status.refused"
+    assert event.payload == {"reason": "unknown_unit", "chat_id": -199}
+    assert event.operation_id == world["op"].id
+    # A unit that exists is shown, and nothing more is audited as refused.
+    (page,) = await world["service"].unit_pages(3001, "KE-1", "fr", -199)
+    assert "KE-1" in page
+    assert len(store.events) == 1
