@@ -13,6 +13,7 @@ import pytest
 from bot.errors import StorageError
 from bot.i18n import I18n, load_i18n
 from bot.services.flash import FlashService
+from bot.services.flash_acks import AckResult
 from storage.models import Message
 from storage.status_repo import Flash, FlashAck
 from tests.support.fakes import Clock, FakeTranslator
@@ -93,6 +94,18 @@ def _ack(world: dict[str, Any], code: str) -> None:
             person_name=f"Chef {code}",
             acked_at=world["clock"](),
         )
+    )
+
+
+async def _press(world: dict[str, Any], user_id: int, chat_id: int, copy_id: int) -> AckResult:
+    """Someone presses the acknowledge button of the world's FLASH under a copy in a chat."""
+    service: FlashService = world["service"]
+    return await service.acknowledge(
+        flash_id=world["flash"].id,
+        user_id=user_id,
+        user_name=f"user {user_id}",
+        telegram_chat_id=chat_id,
+        telegram_message_id=copy_id,
     )
 
 
@@ -190,28 +203,15 @@ async def test_presses_for_another_unit_or_on_another_message_are_refused(
     world: dict[str, Any],
 ) -> None:
     store: FakeStore = world["store"]
-    service: FlashService = world["service"]
     op = store.operations[world["flash"].operation_id]
     store.person(op, 4005, "officer", unit=world["units"]["PNH-1"])
-    other_unit = await service.acknowledge(
-        flash_id=world["flash"].id,
-        user_id=4005,
-        user_name="X",
-        telegram_chat_id=-103,
-        telegram_message_id=502,
-    )
+    other_unit = await _press(world, 4005, -103, 502)
     assert (other_unit.status, other_unit.unit) == ("other_unit", "PNH-1")
     # A copy of another message in the same group carries a forged button.
     other = Message(id=store.next_id(), operation_id=op.id, chat_id=1, text="other")
     store.messages[other.id] = other
     store.copy(other, world["groups"]["KE-1"], 777)
-    forged = await service.acknowledge(
-        flash_id=world["flash"].id,
-        user_id=4006,
-        user_name="Y",
-        telegram_chat_id=-103,
-        telegram_message_id=777,
-    )
+    forged = await _press(world, 4006, -103, 777)
     assert forged.status == "not_a_copy"
     assert store.acks == []
     assert store.notices == []
@@ -316,22 +316,9 @@ async def test_a_unit_whose_copy_never_arrived_is_not_acknowledged_but_reminded_
     clock: Clock = world["clock"]
     ke1 = world["groups"]["KE-1"]
     store.copies = [c for c in store.copies if c.target_chat_id != ke1.id]
-    press = await service.acknowledge(
-        flash_id=world["flash"].id,
-        user_id=4003,
-        user_name="Koech",
-        telegram_chat_id=-103,
-        telegram_message_id=502,
-    )
-    assert press.status == "not_a_copy"
+    assert (await _press(world, 4003, -103, 502)).status == "not_a_copy"
     for code, chat_id, copy_id in (("PNH-1", -101, 500), ("PNH-2", -102, 501)):
-        acked = await service.acknowledge(
-            flash_id=world["flash"].id,
-            user_id=4000 + chat_id,
-            user_name=f"Chef {code}",
-            telegram_chat_id=chat_id,
-            telegram_message_id=copy_id,
-        )
+        acked = await _press(world, 4000 + chat_id, chat_id, copy_id)
         assert (acked.status, acked.unit) == ("acked", code)
     report = await service.acks(COMMANDER, world["flash"].id)
     assert [r.unit for r in report.rows if r.acked_at is None] == ["KE-1"]

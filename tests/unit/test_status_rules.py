@@ -17,7 +17,7 @@ from bot.services.sitrep import SitrepInput
 from bot.services.status import StatusService
 from storage.status_repo import Report
 from tests.support.fakes import Clock, FakeTranslator
-from tests.support.uow import FakeStore, other_integrity_error
+from tests.support.uow import AuditRecord, FakeStore, other_integrity_error
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +142,14 @@ def _unchanged(store: FakeStore) -> tuple[int, int, int, int, int]:
     return tuple(len(rows) for rows in sizes)  # type: ignore[return-value]
 
 
+def _only_refusal(store: FakeStore, event_type: str, actor: str, **payload: Any) -> AuditRecord:
+    """The one audit event a refused command left: a refusal, with this payload."""
+    (event,) = store.events
+    assert (event.event_type, event.actor, event.outcome) == (event_type, actor, "refused")
+    assert event.payload == payload
+    return event
+
+
 async def test_a_sitrep_is_stored_and_queued_translated_to_the_partner_group(
     world: dict[str, Any],
 ) -> None:
@@ -190,13 +198,9 @@ async def test_a_sitrep_for_another_unit_is_refused_audited_once_and_stores_noth
         )
     assert refused.value.key == "sitrep.other_unit"
     assert _unchanged(store) == before
-    (event,) = store.events
-    assert (event.event_type, event.actor, event.outcome) == (
-        "sitrep.refused",
-        "tg:4002",
-        "refused",
+    event = _only_refusal(
+        store, "sitrep.refused", "tg:4002", reason="sitrep.other_unit", chat_id=-101
     )
-    assert event.payload == {"reason": "sitrep.other_unit", "chat_id": -101}
     assert event.operation_id == world["op"].id
 
 
@@ -212,13 +216,9 @@ async def test_status_for_a_person_of_no_operation_is_refused_audited_once_chang
         await world["service"].board_pages(5005, "en", 5005)
     assert refused.value.key == "status.no_operation"
     assert _unchanged(store) == before
-    (event,) = store.events
-    assert (event.event_type, event.actor, event.outcome) == (
-        "status.refused",
-        "tg:5005",
-        "refused",
+    event = _only_refusal(
+        store, "status.refused", "tg:5005", reason="status.no_operation", chat_id=5005
     )
-    assert event.payload == {"reason": "status.no_operation", "chat_id": 5005}
     assert event.operation_id is None
     assert (store.rollbacks, store.commits) == (1, 1)  # the read rolled back, the audit kept
 
@@ -232,9 +232,7 @@ async def test_status_of_an_unknown_unit_is_refused_and_filed_under_the_operatio
     with pytest.raises(NotFound) as refused:
         await world["service"].unit_pages(3001, "KE-9", "fr", -199)
     assert (refused.value.key, refused.value.params["unit"]) == ("error.unknown_unit", "KE-9")
-    (event,) = store.events
-    assert event.event_type == "status.refused"
-    assert event.payload == {"reason": "unknown_unit", "chat_id": -199}
+    event = _only_refusal(store, "status.refused", "tg:3001", reason="unknown_unit", chat_id=-199)
     assert event.operation_id == world["op"].id
     # A unit that exists is shown, and nothing more is audited as refused.
     (page,) = await world["service"].unit_pages(3001, "KE-1", "fr", -199)
