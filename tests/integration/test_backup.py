@@ -234,3 +234,159 @@ def test_backup_refuses_to_overwrite_and_names_a_missing_database(
     status, _, err = _cli(["backup", "--out", str(default)], live, monkeypatch, capsys)
     assert status == 2
     assert "exists already" in err
+
+
+def _operations(
+    url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> list[str]:
+    status, ops, err = _cli(["admin", "operations"], url, monkeypatch, capsys)
+    assert status == 0, err
+    return [o["operation"] for o in ops]  # type: ignore[attr-defined]
+
+
+def test_backup_and_restore_show_their_progress_and_ctrl_c_mid_restore_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import bot.cli.backup as cli_backup
+    from storage import backup
+
+    monkeypatch.setattr(backup, "STEP_PAGES", 8)  # a small database still takes many steps
+    live = f"sqlite+aiosqlite:///{tmp_path}/live.db"
+    _migrated(live)
+    assert _cli(["admin", "create-operation", "Kenscoff"], live, monkeypatch, capsys)[0] == 0
+    shelf = tmp_path / "shelf"
+    shelf.mkdir(mode=0o700)
+    status, taken, err = _cli(["backup", "--out", str(shelf)], live, monkeypatch, capsys)
+    assert status == 0, err
+    assert Path(str(taken["backup"])).parent == shelf  # a directory: the file goes in it
+    assert "copying: 50% (" in err
+    assert "warning" not in err
+    assert _cli(["admin", "create-operation", "Furcy"], live, monkeypatch, capsys)[0] == 0
+
+    def interrupted(line: str) -> None:
+        if line.startswith("writing: "):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_backup, "_progress", interrupted)
+    status, report, err = _cli(["restore", str(taken["backup"])], live, monkeypatch, capsys)
+
+    assert status == 130
+    assert report["ok"] is False
+    assert "interrupted: nothing was restored" in err
+    assert _operations(live, monkeypatch, capsys) == ["Kenscoff", "Furcy"]
+    assert not list(tmp_path.glob(".live.db.restore-*"))  # the working copy is gone
+
+
+def test_backup_warns_when_others_can_open_its_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    live = f"sqlite+aiosqlite:///{tmp_path}/db/live.db"
+    _migrated(live)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+
+    status, taken, err = _cli(["backup", "--out", str(shared / "b.db")], live, monkeypatch, capsys)
+
+    assert status == 0
+    assert "shared is open to other users (mode 755)" in err
+    assert f"chmod 700 {shared}" in err
+    assert stat.S_IMODE(Path(str(taken["backup"])).stat().st_mode) == 0o600
+
+
+def _foreign_sqlite(path: Path) -> None:
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE notes (body TEXT)")
+    con.commit()
+    con.close()
+
+
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("truncated", "damaged or incomplete"),
+        ("random", "is not a Daraja backup"),
+        ("foreign", "is a SQLite database but not a Daraja one"),
+        ("directory", "is a directory"),
+    ],
+)
+def test_restore_of_a_damaged_or_foreign_file_says_so_and_keeps_the_database(
+    kind: str,
+    said: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import os
+
+    live = f"sqlite+aiosqlite:///{tmp_path}/live.db"
+    _migrated(live)
+    assert _cli(["admin", "create-operation", "Kenscoff"], live, monkeypatch, capsys)[0] == 0
+    good = tmp_path / "good.db"
+    assert _cli(["backup", "--out", str(good)], live, monkeypatch, capsys)[0] == 0
+    bad = tmp_path / "bad.db"
+    if kind == "truncated":
+        bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    elif kind == "random":
+        bad.write_bytes(os.urandom(4096))
+    elif kind == "foreign":
+        _foreign_sqlite(bad)
+    else:
+        bad.mkdir()
+
+    status, report, err = _cli(["restore", str(bad)], live, monkeypatch, capsys)
+
+    assert status == 2
+    assert report["ok"] is False
+    assert said in str(report["error"])
+    assert "configuration error" not in err
+    assert _operations(live, monkeypatch, capsys) == ["Kenscoff"]
+    assert list(tmp_path.glob("live.before-restore-*")) == []
+
+
+@pytest.mark.postgres
+def test_restore_of_a_foreign_or_truncated_dump_is_refused_on_postgresql(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import subprocess
+
+    from storage.backup import pg_env, pg_tool
+    from tests.support.postgres import fresh_database_url
+
+    live = fresh_database_url(request, migrated=True)
+    assert _cli(["admin", "create-operation", "Kenscoff"], live, monkeypatch, capsys)[0] == 0
+    foreign_url = fresh_database_url(request)
+
+    async def foreign_table() -> None:
+        from sqlalchemy import text
+
+        db = Database(foreign_url)
+        try:
+            async with db.engine.begin() as conn:
+                await conn.execute(text("CREATE TABLE notes (body TEXT)"))
+        finally:
+            await db.dispose()
+
+    asyncio.run(foreign_table())
+    foreign = tmp_path / "foreign.dump"
+    subprocess.run(
+        [pg_tool("pg_dump"), "--format=custom", f"--file={foreign}"],
+        env=pg_env(foreign_url),
+        check=True,
+    )
+    good = tmp_path / "good.dump"
+    assert _cli(["backup", "--out", str(good)], live, monkeypatch, capsys)[0] == 0
+    truncated = tmp_path / "truncated.dump"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+
+    for bad, said in (
+        (foreign, "not of a Daraja database"),
+        (truncated, "damaged or incomplete"),
+    ):
+        status, report, err = _cli(["restore", str(bad)], live, monkeypatch, capsys)
+        assert status == 2, err
+        assert said in str(report["error"])
+    assert _operations(live, monkeypatch, capsys) == ["Kenscoff"]
