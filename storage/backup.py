@@ -140,6 +140,10 @@ def make_private_dir(directory: Path) -> None:
             path.mkdir(mode=0o700)
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise BackupError(
+                f"cannot create the directory {path}: {exc.strerror or exc}"
+            ) from None
         os.chmod(path, 0o700)
 
 

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -121,12 +122,27 @@ def _run(
     if args.json:
         print(json.dumps(result, ensure_ascii=False, default=str))
     elif isinstance(result, list):
+        if not result:
+            # stdout stays empty for scripts; the person at the shell learns what to do next.
+            print(_EMPTY.get(args.admin_command, "none"), file=sys.stderr)
         for row in result:
             print("  ".join(f"{k}={v}" for k, v in row.items()))
     else:
         for k, v in result.items():
             print(f"{k}: {v}")
     return 0
+
+
+# What an empty listing means, and the command that fills it.
+_EMPTY = {
+    "operations": "no operations yet: `daraja admin create-operation NAME`",
+    "units": "no units yet: `daraja admin add-unit OPERATION CODE --side PNH|MSS --language LANG`",
+    "people": "nobody has joined yet: `daraja admin code person OPERATION --unit UNIT --role ROLE`"
+    " issues a code for /join",
+    "codes": "no enrollment codes: `daraja admin code chat|person OPERATION --unit UNIT`",
+    "chats": "no group is enrolled yet: `daraja admin code chat OPERATION --unit UNIT`, then "
+    "/enroll CODE in the group",
+}
 
 
 def os_actor() -> str:

@@ -197,3 +197,35 @@ def test_health_names_a_newer_database_without_the_upgrade_advice(
     assert status == 1
     assert "FAIL database: this database was written by a newer Daraja" in out
     assert "db upgrade" not in out
+
+
+def test_empty_listings_say_what_fills_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DARAJA_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/daraja.db")
+    said: dict[str, str] = {}
+    for listing in ("operations", "people", "codes", "chats"):
+        capsys.readouterr()
+        assert main(["admin", listing]) == 0
+        captured = capsys.readouterr()
+        assert captured.out == ""  # a script reading stdout sees no rows
+        said[listing] = captured.err
+    assert "daraja admin create-operation NAME" in said["operations"]
+    assert "daraja admin code person" in said["people"]
+    assert "/enroll CODE" in said["chats"]
+    assert "no enrollment codes" in said["codes"]
+
+
+def test_an_open_database_directory_is_warned_about_once_per_command(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from storage.db import create_engine as create_async
+
+    home = tmp_path / "shared"
+    home.mkdir()
+    home.chmod(0o755)
+    engine = create_async(f"sqlite+aiosqlite:///{home}/daraja.db")
+    asyncio.run(engine.dispose())
+
+    warnings = [r for r in caplog.records if "open to other users" in r.getMessage()]
+    assert len(warnings) == 1
