@@ -258,9 +258,17 @@ def _restore(args: argparse.Namespace) -> int:
 
 def _check_before(result: VerifyResult, file: Path) -> dict[str, Any]:
     if not result.ok:
+        hint = ""
+        broken = result.broken
+        if broken is not None and broken.kind == "changed" and broken.index == 1:
+            # The very first event fails: far more often a different key than a forgery.
+            hint = (
+                "; if this machine's DARAJA_AUDIT_HMAC_KEY is not the one the backup was "
+                "written with, set that key and restore again"
+            )
         raise _Refused(
             f"the backup's audit chain does not verify ({result.describe()}): nothing was "
-            f"restored from {file}",
+            f"restored from {file}{hint}",
             before=result.as_dict(),
         )
     return result.as_dict()

@@ -390,3 +390,34 @@ def test_restore_of_a_foreign_or_truncated_dump_is_refused_on_postgresql(
         assert status == 2, err
         assert said in str(report["error"])
     assert _operations(live, monkeypatch, capsys) == ["Kenscoff"]
+
+
+def test_restoring_with_another_audit_key_names_the_key_and_restores_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DARAJA_AUDIT_HMAC_KEY", "the-key-of-the-field-hq-laptop-0001")
+    live = f"sqlite+aiosqlite:///{tmp_path}/live.db"
+    _migrated(live)
+    assert _cli(["admin", "create-operation", "Kenscoff"], live, monkeypatch, capsys)[0] == 0
+    out = tmp_path / "backup.db"
+    assert _cli(["backup", "--out", str(out)], live, monkeypatch, capsys)[0] == 0
+    spare = f"sqlite+aiosqlite:///{tmp_path}/spare/daraja.db"
+    monkeypatch.setenv("DARAJA_AUDIT_HMAC_KEY", "a-spare-laptop-with-another-key-0002")
+
+    status, report, err = _cli(["restore", str(out)], spare, monkeypatch, capsys)
+
+    assert status == 1
+    assert report["ok"] is False
+    assert "DARAJA_AUDIT_HMAC_KEY is not the one the backup was written with" in err
+    assert not (tmp_path / "spare" / "daraja.db").exists() or _revision_of(tmp_path) is None
+
+
+def _revision_of(tmp_path: Path) -> str | None:
+    con = sqlite3.connect(tmp_path / "spare" / "daraja.db")
+    try:
+        row = con.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.DatabaseError:
+        return None
+    finally:
+        con.close()
+    return str(row[0]) if row else None
