@@ -282,12 +282,24 @@ async def _revoke(services: Any, args: argparse.Namespace) -> dict[str, Any]:
         )
     if args.target in ("person", "chat") and not refs[0].lstrip("-").isdigit():
         raise UserInputError(f"{args.target} must be named by its Telegram id, not {refs[0]!r}")
-    if args.target == "person":
-        return {"revoked": "person", **_row(await service.revoke_person(_caller(), int(refs[0])))}
-    if args.target == "code":
-        return {"revoked": "code", **_row(await service.revoke_code(_caller(), refs[0]))}
-    if args.target == "chat":
-        return {"revoked": "chat", **_row(await service.revoke_chat(_caller(), int(refs[0])))}
+    if args.target in ("person", "code", "chat"):
+        already = await _already_revoked(service, args.target, refs[0])
+        if args.target == "person":
+            row = _row(await service.revoke_person(_caller(), int(refs[0])))
+        elif args.target == "code":
+            row = _row(await service.revoke_code(_caller(), refs[0]))
+        else:
+            row = _row(await service.revoke_chat(_caller(), int(refs[0])))
+        # A second revoke changes nothing and is not audited again; say so rather than
+        # print "revoked" as if it had just happened.
+        result = {"revoked": args.target, "already": already, **row}
+        if already and not args.json:
+            since = row.get("revoked_at")
+            when = f" at {since}" if since else ""
+            result["revoked"] = f"{args.target} (already revoked{when}; nothing changed)"
+        if not args.json:
+            del result["already"]
+        return result
     retired = await service.retire_unit(_caller(), refs[0], refs[1])
     result = {"retired": "unit", **_row(retired)}
     result["chats"] = ",".join(str(c) for c in retired.chats) if not args.json else retired.chats
@@ -297,6 +309,22 @@ async def _revoke(services: Any, args: argparse.Namespace) -> dict[str, Any]:
             "`daraja admin revoke person USER_ID` cuts each off"
         )
     return result
+
+
+async def _already_revoked(service: Any, target: str, ref: str) -> bool:
+    """Whether the person, code or chat named is revoked already (listings audit nothing)."""
+    caller = _caller()
+    if target == "person":
+        return any(
+            p.user_id == int(ref) and p.state == "revoked" for p in await service.people(caller)
+        )
+    if target == "chat":
+        return any(
+            c.chat_id == int(ref) and c.state == "revoked" for c in await service.chats(caller)
+        )
+    if not ref.isdigit():
+        return False  # named by its text: only its digest is stored
+    return any(c.id == int(ref) and c.state == "revoked" for c in await service.codes(caller))
 
 
 async def _reinstate(services: Any, args: argparse.Namespace) -> dict[str, Any]:

@@ -229,3 +229,33 @@ def test_an_open_database_directory_is_warned_about_once_per_command(
 
     warnings = [r for r in caplog.records if "open to other users" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_revoking_twice_says_nothing_changed_and_audits_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    monkeypatch.setenv("DARAJA_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/daraja.db")
+    assert main(["admin", "create-operation", "Kenscoff"]) == 0
+    assert (
+        main(["admin", "add-unit", "Kenscoff", "KE-3", "--side", "MSS", "--language", "en"]) == 0
+    )
+    assert main(["admin", "code", "chat", "Kenscoff", "--unit", "KE-3", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["admin", "codes", "--json"]) == 0
+    code_id = str(json.loads(capsys.readouterr().out)[0]["id"])
+
+    assert main(["admin", "revoke", "code", code_id]) == 0
+    first = capsys.readouterr().out
+    assert main(["admin", "revoke", "code", code_id]) == 0
+    second = capsys.readouterr().out
+    assert main(["admin", "revoke", "code", code_id, "--json"]) == 0
+    third = json.loads(capsys.readouterr().out)
+
+    assert first.startswith("revoked: code\n")
+    assert second.startswith("revoked: code (already revoked; nothing changed)")
+    assert (third["revoked"], third["already"], third["state"]) == ("code", True, "revoked")
+    assert main(["audit", "export", "--format", "jsonl"]) == 0
+    events = [json.loads(line)["event_type"] for line in capsys.readouterr().out.splitlines()]
+    assert events.count("admin.code_revoked") == 1
