@@ -307,8 +307,9 @@ def sqlite_restore(staged: Path, target: Path, progress: Progress) -> Path | Non
         _private_file(target)  # 0600 before SQLite writes a page into it
     src = sqlite3.connect(staged, isolation_level=None)
     try:
-        dst = sqlite3.connect(target, timeout=30)
+        dst = sqlite3.connect(target, timeout=0, isolation_level=None)
         try:
+            _wait_for_writer(dst, target, progress)
             pages = _read_snapshot(src)
             progress(f"writing {pages:,} pages into {target}")
             # Interrupted between steps, the target's write transaction rolls back.
@@ -319,6 +320,28 @@ def sqlite_restore(staged: Path, target: Path, progress: Progress) -> Path | Non
         src.close()
     os.chmod(target, 0o600)
     return saved
+
+
+LOCK_WAIT_S = 60
+
+
+def _wait_for_writer(con: sqlite3.Connection, target: Path, progress: Progress) -> None:
+    """Make sure no other process is writing to `target` (a CLI command beside a stopped bot):
+    say so and wait for it, or refuse after LOCK_WAIT_S; nothing is written before."""
+    try:
+        con.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError:
+        progress(f"another process is writing to {target}: waiting up to {LOCK_WAIT_S} s")
+        con.execute(f"PRAGMA busy_timeout = {LOCK_WAIT_S * 1000}")
+        try:
+            con.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            raise BackupError(
+                f"another process kept {target} locked for {LOCK_WAIT_S} s (a Daraja command or "
+                "a bot run by another user?): stop it and restore again; nothing was restored"
+            ) from None
+    con.execute("ROLLBACK")  # the backup API opens its own write transaction
+    con.execute(f"PRAGMA busy_timeout = {LOCK_WAIT_S * 1000}")
 
 
 def sqlite_records(path: Path) -> tuple[Iterator[AuditRecord], HeadState]:

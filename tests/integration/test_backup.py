@@ -421,3 +421,29 @@ def _revision_of(tmp_path: Path) -> str | None:
     finally:
         con.close()
     return str(row[0]) if row else None
+
+
+def test_restore_waits_for_another_writer_then_refuses_and_keeps_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from storage import backup
+
+    monkeypatch.setattr(backup, "LOCK_WAIT_S", 1)
+    live = f"sqlite+aiosqlite:///{tmp_path}/live.db"
+    _migrated(live)
+    assert _cli(["admin", "create-operation", "Kenscoff"], live, monkeypatch, capsys)[0] == 0
+    out = tmp_path / "backup.db"
+    assert _cli(["backup", "--out", str(out)], live, monkeypatch, capsys)[0] == 0
+    assert _cli(["admin", "create-operation", "Furcy"], live, monkeypatch, capsys)[0] == 0
+    writer = sqlite3.connect(tmp_path / "live.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a command beside the stopped bot, mid-write
+    try:
+        status, report, err = _cli(["restore", str(out)], live, monkeypatch, capsys)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+    assert status == 2
+    assert "another process is writing to" in err
+    assert "nothing was restored" in str(report["error"])
+    assert _operations(live, monkeypatch, capsys) == ["Kenscoff", "Furcy"]
