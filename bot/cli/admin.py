@@ -165,11 +165,19 @@ def _caller() -> Any:
 
 
 async def _create_operation(services: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from bot.errors import UserInputError
+
+    if args.timezone is not None and not args.timezone.strip():
+        # `--timezone "$TZ"` with TZ unset: refused, not silently the default zone.
+        raise UserInputError(
+            "--timezone is empty: give an IANA name such as America/Port-au-Prince or "
+            "Africa/Nairobi, or leave it out for DARAJA_TIMEZONE"
+        )
     op = await services.enrollment.create_operation(
         _caller(),
         args.name,
         default_language=args.language,
-        timezone=args.timezone or services.settings.timezone,
+        timezone=services.settings.timezone if args.timezone is None else args.timezone,
         report_interval_min=args.report_interval,
     )
     return {

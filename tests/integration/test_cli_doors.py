@@ -259,3 +259,14 @@ def test_revoking_twice_says_nothing_changed_and_audits_once(
     assert main(["audit", "export", "--format", "jsonl"]) == 0
     events = [json.loads(line)["event_type"] for line in capsys.readouterr().out.splitlines()]
     assert events.count("admin.code_revoked") == 1
+
+
+def test_an_empty_timezone_is_refused_not_replaced_by_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DARAJA_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/daraja.db")
+    capsys.readouterr()
+    assert main(["admin", "create-operation", "Kenscoff", "--timezone", ""]) == 1
+    assert "--timezone is empty" in capsys.readouterr().err
+    assert main(["admin", "operations"]) == 0
+    assert "Kenscoff" not in capsys.readouterr().out
