@@ -413,6 +413,20 @@ class RunLock:
             self.fd = -1
 
 
+def receiver_lock(database: Path) -> int | None:
+    """Take `<db>.receive-lock` for the one process that receives updates (polling or
+    webhook): its descriptor, held until the process ends, or None when another holds it."""
+    fd = os.open(
+        database.with_name(database.name + ".receive-lock"), os.O_CREAT | os.O_RDWR, 0o600
+    )
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
 def _run_lock_path(database: Path) -> Path:
     return database.with_name(database.name + ".run-lock")
 

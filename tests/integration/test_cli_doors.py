@@ -270,3 +270,22 @@ def test_an_empty_timezone_is_refused_not_replaced_by_the_default(
     assert "--timezone is empty" in capsys.readouterr().err
     assert main(["admin", "operations"]) == 0
     assert "Kenscoff" not in capsys.readouterr().out
+
+
+def test_a_second_bot_on_the_same_database_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    from storage.backup import receiver_lock
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/daraja.db"
+    first = receiver_lock(tmp_path / "daraja.db")  # the bot already running
+    assert first is not None
+    try:
+        status, err = _cli(["run"], url, monkeypatch, capsys)
+    finally:
+        os.close(first)
+
+    assert status == 2
+    assert f"another Daraja is already running on {tmp_path}/daraja.db" in err
