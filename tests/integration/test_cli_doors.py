@@ -289,3 +289,14 @@ def test_a_second_bot_on_the_same_database_is_refused_in_one_line(
 
     assert status == 2
     assert f"another Daraja is already running on {tmp_path}/daraja.db" in err
+
+
+def test_a_port_out_of_range_is_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, err = _cli(
+        ["console", "--port", "99999"], f"sqlite+aiosqlite:///{tmp_path}/d.db", monkeypatch, capsys
+    )
+    assert status == 2
+    assert "a port must be 0-65535" in err
+    assert explain(OverflowError("not a port at all")) is None  # other overflows are bugs
