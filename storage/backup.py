@@ -217,10 +217,31 @@ def sqlite_backup(source: Path, out: Path, progress: Progress) -> Snapshot:
             raise BackupError(f"the copy failed SQLite's check: {check}")
         _fsync(partial)
         os.replace(partial, out)
+    except sqlite3.Error as exc:
+        _remove_partial(partial)
+        raise BackupError(
+            f"the copy to {out} failed ({exc}{_disk_hint(exc, out)}); no backup was written"
+        ) from None
     except BaseException:
-        partial.unlink(missing_ok=True)
+        _remove_partial(partial)
         raise
     return Snapshot(out, out.stat().st_size, "sqlite")
+
+
+def _remove_partial(partial: Path) -> None:
+    """A copy that did not finish leaves nothing behind, its journal included."""
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        partial.with_name(partial.name + suffix).unlink(missing_ok=True)
+
+
+def _disk_hint(exc: BaseException, where: Path) -> str:
+    if "full" not in str(exc):
+        return ""
+    try:
+        free = shutil.disk_usage(where.parent).free
+    except OSError:
+        return ""
+    return f": {free / 1_048_576:,.1f} MiB free in {where.parent}"
 
 
 def _size(pages: int, con: sqlite3.Connection) -> str:
@@ -263,6 +284,13 @@ def sqlite_stage(backup: Path, beside: Path, progress: Progress) -> Path:
             finally:
                 src.close()
         except sqlite3.DatabaseError as exc:
+            if "full" in str(exc):
+                raise BackupError(
+                    f"no room beside {beside} for a working copy of the backup "
+                    f"({backup.stat().st_size / 1_048_576:,.1f} MiB){_disk_hint(exc, beside)}:"
+                    " a restore needs room for the backup, a copy of the current database "
+                    "and the restored one; nothing was restored"
+                ) from None
             raise BackupError(
                 f"{backup} cannot be read as a SQLite database ({exc}): it is damaged or "
                 "incomplete; nothing was restored"
@@ -278,7 +306,7 @@ def sqlite_stage(backup: Path, beside: Path, progress: Progress) -> Path:
                 " nothing was restored"
             )
     except BaseException:
-        staged.unlink(missing_ok=True)
+        _remove_partial(staged)
         raise
     return staged
 
@@ -302,7 +330,12 @@ def sqlite_restore(staged: Path, target: Path, progress: Progress) -> Path | Non
     if target.exists() and target.stat().st_size > 0:
         saved = target.with_name(f"{target.stem}.before-restore-{stamp()}{target.suffix or '.db'}")
         progress(f"saving the current database as {saved}")
-        sqlite_backup(target, saved, lambda line: progress(f"saving: {line}"))
+        try:
+            sqlite_backup(target, saved, lambda line: progress(f"saving: {line}"))
+        except BackupError as exc:
+            raise BackupError(
+                f"could not save the current database first ({exc}): nothing was restored"
+            ) from None
     if not target.exists():
         _private_file(target)  # 0600 before SQLite writes a page into it
     src = sqlite3.connect(staged, isolation_level=None)
@@ -313,7 +346,13 @@ def sqlite_restore(staged: Path, target: Path, progress: Progress) -> Path | Non
             pages = _read_snapshot(src)
             progress(f"writing {pages:,} pages into {target}")
             # Interrupted between steps, the target's write transaction rolls back.
-            _copy(src, dst, progress, "writing")
+            try:
+                _copy(src, dst, progress, "writing")
+            except sqlite3.Error as exc:
+                raise BackupError(
+                    f"writing into {target} failed ({exc}{_disk_hint(exc, target)}); its write "
+                    "was rolled back: the database is as it was"
+                ) from None
         finally:
             dst.close()
     finally:

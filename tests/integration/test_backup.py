@@ -447,3 +447,44 @@ def test_restore_waits_for_another_writer_then_refuses_and_keeps_the_database(
     assert "another process is writing to" in err
     assert "nothing was restored" in str(report["error"])
     assert _operations(live, monkeypatch, capsys) == ["Kenscoff", "Furcy"]
+
+
+@pytest.mark.parametrize("step", ["copying", "writing"])
+def test_a_full_disk_is_one_line_and_leaves_no_partial_file_nor_a_changed_database(
+    step: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from storage import backup
+
+    live = f"sqlite+aiosqlite:///{tmp_path}/live.db"
+    _migrated(live)
+    assert _cli(["admin", "create-operation", "Kenscoff"], live, monkeypatch, capsys)[0] == 0
+    good = tmp_path / "good.db"
+    assert _cli(["backup", "--out", str(good)], live, monkeypatch, capsys)[0] == 0
+    assert _cli(["admin", "create-operation", "Furcy"], live, monkeypatch, capsys)[0] == 0
+    real_copy = backup._copy
+
+    def full_disk(
+        src: sqlite3.Connection, dst: sqlite3.Connection, progress: object, what: str
+    ) -> None:
+        if what == step:
+            raise sqlite3.OperationalError("database or disk is full")
+        real_copy(src, dst, progress, what)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backup, "_copy", full_disk)
+    out = tmp_path / "shelf" / "new.db"
+    out.parent.mkdir(mode=0o700)
+    argv = ["backup", "--out", str(out)] if step == "copying" else ["restore", str(good)]
+
+    status, report, err = _cli(argv, live, monkeypatch, capsys)
+
+    assert status == 2
+    assert "database or disk is full" in str(report["error"])
+    if step == "copying":
+        assert "no backup was written" in err
+        assert list(out.parent.iterdir()) == []  # not even SQLite's journal of the copy
+    else:
+        assert "the database is as it was" in err
+    assert _operations(live, monkeypatch, capsys) == ["Kenscoff", "Furcy"]
