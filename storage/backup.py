@@ -647,6 +647,25 @@ def pg_dump_records(path: Path, url: str) -> tuple[list[AuditRecord], tuple[int,
     return records, head
 
 
+def pg_dump_revision(path: Path, url: str) -> str | None:
+    """The Alembic revision stamped in a dump (None: never migrated)."""
+    out = _run(
+        [
+            pg_tool("pg_restore"),
+            "--data-only",
+            "--table=alembic_version",
+            "--file=-",
+            str(path),
+        ],
+        url,
+        "pg_restore (reading the dump)",
+        _DAMAGED,
+    ).stdout.decode("utf-8")
+    for _columns, row in _copy_rows(out):
+        return row[0]
+    return None
+
+
 def pg_restore(path: Path, url: str, progress: Progress) -> None:
     """Replace the database's tables with the dump's, in one transaction."""
     progress(f"pg_restore into database {make_url(url).database} (one transaction)")

@@ -103,6 +103,15 @@ def _guarded(args: argparse.Namespace, work: Any, interrupted: str) -> int:
         return _refusal(args, str(exc), 130)
     except KeyboardInterrupt:
         return _refusal(args, interrupted, 130)
+    except ConfigError as exc:
+        return _refusal(args, f"configuration error: {exc}", 2)
+    except Exception as exc:
+        from bot.cli.doors import explain
+
+        line = explain(exc)  # a newer database, PostgreSQL down, a path it cannot use
+        if line is None:
+            raise  # a bug: keep its traceback
+        return _refusal(args, line, 2)
     return status
 
 
@@ -278,14 +287,13 @@ def _restore_sqlite(
     args: argparse.Namespace, url: str, target: Path, chain: AuditChain
 ) -> dict[str, Any]:
     from storage import backup
-    from storage.db import check_known
 
     _refuse_running_bot(target, args.force)  # before minutes of checking the backup
     _progress(f"checking {args.file}")
     staged = backup.sqlite_stage(args.file, target, _progress)
     try:
         # A newer Daraja's backup: upgrade the code first.
-        check_known(backup.sqlite_revision(staged))
+        _backup_known(backup.sqlite_revision(staged), args.file)
         _progress("verifying the backup's audit chain")
         result = _verify_file(staged, chain)
         before = _check_before(result, args.file)
@@ -310,6 +318,19 @@ def _restore_sqlite(
         "before_text": result.describe(),
         "after_text": after.describe(),
     }
+
+
+def _backup_known(revision: str | None, file: Path) -> None:
+    """Refuse a backup written by a newer Daraja, saying what to do about *it*."""
+    from storage.db import SchemaTooNew, check_known, head_revision
+
+    try:
+        check_known(revision)
+    except SchemaTooNew:
+        raise _Stopped(
+            f"{file} was written by a newer Daraja (revision {revision}; this code knows up to "
+            f"{head_revision()}): upgrade the code first, then restore it; nothing was restored"
+        ) from None
 
 
 def _running(database: str) -> str:
@@ -362,7 +383,8 @@ def _restore_postgres(args: argparse.Namespace, url: str, chain: AuditChain) -> 
     if not args.force and asyncio.run(_pg_sessions(url)):
         raise _Stopped(_running(where))  # before the dump is read
     _progress("verifying the backup's audit chain")
-    result = _verify_dump(args.file, url, chain)
+    result = _verify_dump(args.file, url, chain)  # also refuses a dump that is not Daraja's
+    _backup_known(backup.pg_dump_revision(args.file, url), args.file)
     before = _check_before(result, args.file)
     others = asyncio.run(_pg_sessions(url))
     if others and not args.force:

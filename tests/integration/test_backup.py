@@ -14,7 +14,7 @@ import pytest
 
 from bot.cli import main
 from storage.audit import AuditChain
-from storage.db import Database
+from storage.db import Database, head_revision
 
 
 class Burst:
@@ -382,9 +382,27 @@ def test_restore_of_a_foreign_or_truncated_dump_is_refused_on_postgresql(
     truncated = tmp_path / "truncated.dump"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
 
+    async def stamp(revision: str) -> None:
+        from sqlalchemy import text
+
+        db = Database(live)
+        try:
+            async with db.engine.begin() as conn:
+                await conn.execute(text(f"UPDATE alembic_version SET version_num = '{revision}'"))
+        finally:
+            await db.dispose()
+
+    asyncio.run(stamp("0999"))  # as a newer Daraja would leave it
+    newer = tmp_path / "newer.dump"
+    subprocess.run(
+        [pg_tool("pg_dump"), "--format=custom", f"--file={newer}"], env=pg_env(live), check=True
+    )
+    asyncio.run(stamp(head_revision()))
+
     for bad, said in (
         (foreign, "not of a Daraja database"),
         (truncated, "damaged or incomplete"),
+        (newer, "was written by a newer Daraja"),
     ):
         status, report, err = _cli(["restore", str(bad)], live, monkeypatch, capsys)
         assert status == 2, err
