@@ -12,8 +12,15 @@ PostgreSQL: `pg_dump --format=custom` (one snapshot transaction) and `pg_restore
 --single-transaction`. Credentials go to the tools through the environment (PGPASSWORD and
 friends), never on a command line another user could read in `ps`.
 
-Every file written here is created mode 0600: a backup holds every message of an operation.
-This module knows nothing of settings or the CLI; `bot/cli/backup.py` drives it.
+The SQLite copies go in steps of `STEP_PAGES` pages with a progress line every tenth of the
+way (a large database takes minutes). The source connection holds one read transaction across
+all the steps, so the copy is still one moment: SQLite restarts a stepped backup whenever the
+source changes between steps, which a held WAL snapshot does not. A restore interrupted between
+steps (Ctrl-C, a full disk) rolls the target's write transaction back: the database is as it was.
+
+Every file written here is created mode 0600 in a directory created 0700: a backup holds every
+message of an operation. This module knows nothing of settings or the CLI; `bot/cli/backup.py`
+drives it.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import glob
 import os
 import shutil
 import sqlite3
+import stat
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,6 +50,13 @@ Progress = Callable[[str], None]
 
 # Where Debian's PostgreSQL packages put the client tools when they are not on PATH.
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
+
+# Pages per backup step (4 MiB of 4 KiB pages): small enough for a progress line every few
+# seconds on a slow disk, large enough that the steps cost nothing.
+STEP_PAGES = 1024
+
+# The tables that make a SQLite file or a dump a Daraja database.
+DARAJA_TABLES = ("alembic_version", "audit_events", "audit_head")
 
 
 class BackupError(Exception):
@@ -84,6 +99,54 @@ def _file_kind(path: Path) -> str:
     return "not a Daraja backup"
 
 
+def _expect_kind(path: Path, backend: str) -> None:
+    """Refuse a file that is not a backup of this deployment's database kind."""
+    kind = _file_kind(path)
+    if kind == backend:
+        return
+    if kind in _KINDS:
+        raise BackupError(
+            f"{path} is {_KINDS[kind]}, but this deployment uses "
+            f"{'SQLite' if backend == 'sqlite' else 'PostgreSQL'} (DARAJA_DATABASE_URL): "
+            "nothing was restored"
+        )
+    raise BackupError(
+        f"{path} is not a Daraja backup (neither a SQLite database nor a PostgreSQL dump): "
+        "nothing was restored"
+    )
+
+
+def private_dir_warning(directory: Path) -> str | None:
+    """Why a directory is no place for a backup (others may list or read it), or None."""
+    try:
+        mode = stat.S_IMODE(directory.stat().st_mode)
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    advice = (
+        "a directory only this user can open"
+        if mode & stat.S_ISVTX  # /tmp and the like: shared by design, never chmod them
+        else f"a directory only this user can open (chmod 700 {directory})"
+    )
+    return f"{directory} is open to other users (mode {mode:o}): keep backups in {advice}"
+
+
+def make_private_dir(directory: Path) -> None:
+    """Create a directory and its missing parents 0700, whatever the umask."""
+    missing = [p for p in (directory, *directory.parents) if not p.exists()]
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise BackupError(
+                f"cannot create the directory {path}: {exc.strerror or exc}"
+            ) from None
+        os.chmod(path, 0o700)
+
+
 def _private_file(path: Path) -> None:
     """Create `path` empty with mode 0600 (whatever the umask), refusing to overwrite."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -102,6 +165,28 @@ def _fsync(path: Path) -> None:
 # --- SQLite -------------------------------------------------------------------------------
 
 
+def _copy(src: sqlite3.Connection, dst: sqlite3.Connection, progress: Progress, what: str) -> None:
+    """SQLite's backup API from `src` to `dst` in steps, a line every tenth of the way."""
+    shown = [0]
+
+    def step(_status: int, remaining: int, total: int) -> None:
+        if total <= 0:
+            return
+        tenth = (total - remaining) * 10 // total
+        if tenth > shown[0] and remaining > 0:
+            shown[0] = tenth
+            progress(f"{what}: {tenth * 10}% ({total - remaining:,} of {total:,} pages)")
+
+    src.backup(dst, pages=STEP_PAGES, progress=step)
+
+
+def _read_snapshot(con: sqlite3.Connection) -> int:
+    """Open one read transaction on `con` (held until it closes) and return its page count."""
+    con.execute("BEGIN")
+    pages: int = con.execute("PRAGMA page_count").fetchone()[0]
+    return pages
+
+
 def sqlite_backup(source: Path, out: Path, progress: Progress) -> Snapshot:
     """Copy a live SQLite database to `out` (0600) as one consistent snapshot."""
     if not source.is_file():
@@ -112,16 +197,17 @@ def sqlite_backup(source: Path, out: Path, progress: Progress) -> Snapshot:
     partial.unlink(missing_ok=True)
     _private_file(partial)
     try:
-        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30, isolation_level=None)
         try:
             dst = sqlite3.connect(partial)
             try:
-                # One step (pages=-1): one read transaction, so writes by the bot during the
-                # copy neither restart it nor show up in it.
-                pages = src.execute("PRAGMA page_count").fetchone()[0]
-                progress(f"copying {pages} pages from {source}")
-                src.backup(dst, pages=-1)
+                # One read transaction across every step: writes by the bot during the copy
+                # neither restart it nor show up in it.
+                pages = _read_snapshot(src)
+                progress(f"copying {pages:,} pages ({_size(pages, src)}) from {source}")
+                _copy(src, dst, progress, "copying")
                 dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+                progress("checking the copy (SQLite's quick_check)")
                 check = dst.execute("PRAGMA quick_check").fetchone()[0]
             finally:
                 dst.close()
@@ -131,42 +217,97 @@ def sqlite_backup(source: Path, out: Path, progress: Progress) -> Snapshot:
             raise BackupError(f"the copy failed SQLite's check: {check}")
         _fsync(partial)
         os.replace(partial, out)
+    except sqlite3.Error as exc:
+        _remove_partial(partial)
+        raise BackupError(
+            f"the copy to {out} failed ({exc}{_disk_hint(exc, out)}); no backup was written"
+        ) from None
     except BaseException:
-        partial.unlink(missing_ok=True)
+        _remove_partial(partial)
         raise
     return Snapshot(out, out.stat().st_size, "sqlite")
 
 
-def sqlite_stage(backup: Path, beside: Path) -> Path:
+def _remove_partial(partial: Path) -> None:
+    """A copy that did not finish leaves nothing behind, its journal included."""
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        partial.with_name(partial.name + suffix).unlink(missing_ok=True)
+
+
+def _disk_hint(exc: BaseException, where: Path) -> str:
+    if "full" not in str(exc):
+        return ""
+    try:
+        free = shutil.disk_usage(where.parent).free
+    except OSError:
+        return ""
+    return f": {free / 1_048_576:,.1f} MiB free in {where.parent}"
+
+
+def _size(pages: int, con: sqlite3.Connection) -> str:
+    page_size: int = con.execute("PRAGMA page_size").fetchone()[0]
+    return f"{pages * page_size / 1_048_576:,.1f} MiB"
+
+
+def sqlite_stage(backup: Path, beside: Path, progress: Progress) -> Path:
     """A private working copy of a backup file next to the target (the original is never
-    opened for writing: it may sit on read-only media)."""
+    opened for writing: it may sit on read-only media), checked to be a whole Daraja
+    database."""
+    if backup.is_dir():
+        raise BackupError(f"{backup} is a directory: name the backup file in it")
     if not backup.is_file():
         raise BackupError(f"{backup}: no such file")
-    kind = _file_kind(backup)
-    if kind != "sqlite":
-        raise BackupError(f"{backup} is {_KINDS.get(kind, kind)}: this deployment uses SQLite")
-    beside.parent.mkdir(parents=True, exist_ok=True)
+    _expect_kind(backup, "sqlite")
+    if not beside.parent.exists():
+        make_private_dir(beside.parent)
     staged = beside.with_name(f".{beside.name}.restore-{os.getpid()}")
     staged.unlink(missing_ok=True)
     _private_file(staged)
     try:
-        src = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
         try:
-            dst = sqlite3.connect(staged)
+            src = sqlite3.connect(f"file:{backup}?mode=ro", uri=True, isolation_level=None)
             try:
-                src.backup(dst, pages=-1)
-                dst.execute("PRAGMA journal_mode=DELETE")  # read below without a -shm file
-                check = dst.execute("PRAGMA quick_check").fetchone()[0]
+                dst = sqlite3.connect(staged)
+                try:
+                    pages = _read_snapshot(src)
+                    progress(f"reading {pages:,} pages ({_size(pages, src)}) of {backup}")
+                    _copy(src, dst, progress, "reading the backup")
+                    dst.execute("PRAGMA journal_mode=DELETE")  # read below without a -shm file
+                    progress("checking the backup (SQLite's quick_check)")
+                    check = dst.execute("PRAGMA quick_check").fetchone()[0]
+                    tables = {
+                        str(row[0])
+                        for row in dst.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                    }
+                finally:
+                    dst.close()
             finally:
-                dst.close()
-        finally:
-            src.close()
-    except sqlite3.DatabaseError as exc:
-        staged.unlink(missing_ok=True)
-        raise BackupError(f"{backup} cannot be read as a SQLite database: {exc}") from None
-    if check != "ok":
-        staged.unlink(missing_ok=True)
-        raise BackupError(f"{backup} failed SQLite's check: {check}")
+                src.close()
+        except sqlite3.DatabaseError as exc:
+            if "full" in str(exc):
+                raise BackupError(
+                    f"no room beside {beside} for a working copy of the backup "
+                    f"({backup.stat().st_size / 1_048_576:,.1f} MiB){_disk_hint(exc, beside)}:"
+                    " a restore needs room for the backup, a copy of the current database "
+                    "and the restored one; nothing was restored"
+                ) from None
+            raise BackupError(
+                f"{backup} cannot be read as a SQLite database ({exc}): it is damaged or "
+                "incomplete; nothing was restored"
+            ) from None
+        if check != "ok":
+            raise BackupError(
+                f"{backup} failed SQLite's check ({check}): it is damaged; nothing was restored"
+            )
+        missing = [t for t in DARAJA_TABLES if t not in tables]
+        if missing:
+            raise BackupError(
+                f"{backup} is a SQLite database but not a Daraja one (no {', '.join(missing)}):"
+                " nothing was restored"
+            )
+    except BaseException:
+        _remove_partial(staged)
+        raise
     return staged
 
 
@@ -189,19 +330,57 @@ def sqlite_restore(staged: Path, target: Path, progress: Progress) -> Path | Non
     if target.exists() and target.stat().st_size > 0:
         saved = target.with_name(f"{target.stem}.before-restore-{stamp()}{target.suffix or '.db'}")
         progress(f"saving the current database as {saved}")
-        sqlite_backup(target, saved, lambda _line: None)
-    src = sqlite3.connect(staged)
-    try:
-        dst = sqlite3.connect(target, timeout=30)
         try:
-            progress(f"writing the backup into {target}")
-            src.backup(dst, pages=-1)
+            sqlite_backup(target, saved, lambda line: progress(f"saving: {line}"))
+        except BackupError as exc:
+            raise BackupError(
+                f"could not save the current database first ({exc}): nothing was restored"
+            ) from None
+    if not target.exists():
+        _private_file(target)  # 0600 before SQLite writes a page into it
+    src = sqlite3.connect(staged, isolation_level=None)
+    try:
+        dst = sqlite3.connect(target, timeout=0, isolation_level=None)
+        try:
+            _wait_for_writer(dst, target, progress)
+            pages = _read_snapshot(src)
+            progress(f"writing {pages:,} pages into {target}")
+            # Interrupted between steps, the target's write transaction rolls back.
+            try:
+                _copy(src, dst, progress, "writing")
+            except sqlite3.Error as exc:
+                raise BackupError(
+                    f"writing into {target} failed ({exc}{_disk_hint(exc, target)}); its write "
+                    "was rolled back: the database is as it was"
+                ) from None
         finally:
             dst.close()
     finally:
         src.close()
     os.chmod(target, 0o600)
     return saved
+
+
+LOCK_WAIT_S = 60
+
+
+def _wait_for_writer(con: sqlite3.Connection, target: Path, progress: Progress) -> None:
+    """Make sure no other process is writing to `target` (a CLI command beside a stopped bot):
+    say so and wait for it, or refuse after LOCK_WAIT_S; nothing is written before."""
+    try:
+        con.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError:
+        progress(f"another process is writing to {target}: waiting up to {LOCK_WAIT_S} s")
+        con.execute(f"PRAGMA busy_timeout = {LOCK_WAIT_S * 1000}")
+        try:
+            con.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            raise BackupError(
+                f"another process kept {target} locked for {LOCK_WAIT_S} s (a Daraja command or "
+                "a bot run by another user?): stop it and restore again; nothing was restored"
+            ) from None
+    con.execute("ROLLBACK")  # the backup API opens its own write transaction
+    con.execute(f"PRAGMA busy_timeout = {LOCK_WAIT_S * 1000}")
 
 
 def sqlite_records(path: Path) -> tuple[Iterator[AuditRecord], HeadState]:
@@ -273,6 +452,20 @@ class RunLock:
             self.fd = -1
 
 
+def receiver_lock(database: Path) -> int | None:
+    """Take `<db>.receive-lock` for the one process that receives updates (polling or
+    webhook): its descriptor, held until the process ends, or None when another holds it."""
+    fd = os.open(
+        database.with_name(database.name + ".receive-lock"), os.O_CREAT | os.O_RDWR, 0o600
+    )
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
 def _run_lock_path(database: Path) -> Path:
     return database.with_name(database.name + ".run-lock")
 
@@ -314,15 +507,52 @@ def pg_env(url: str) -> dict[str, str]:
     return env
 
 
-def _run(argv: list[str], url: str, what: str) -> subprocess.CompletedProcess[bytes]:
+def _run(
+    argv: list[str], url: str, what: str, hint: str = ""
+) -> subprocess.CompletedProcess[bytes]:
     # A fixed argv naming PostgreSQL's own tools; no shell.
     result = subprocess.run(argv, env=pg_env(url), capture_output=True, check=False)  # noqa: S603
     if result.returncode != 0:
         lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
         raise BackupError(
-            f"{what} failed: {lines[-1] if lines else f'status {result.returncode}'}"
+            f"{what} failed: {lines[-1] if lines else f'status {result.returncode}'}{hint}"
         )
     return result
+
+
+# What pg_dump and pg_restore say, with --verbose, as they reach each table's rows.
+_TABLE_LINES = ("dumping contents of table ", "processing data for table ")
+
+
+def _run_verbose(argv: list[str], url: str, what: str, progress: Progress) -> None:
+    """Run a PostgreSQL tool with --verbose, its per-table lines passed on as progress."""
+    last = ""
+    # A fixed argv naming PostgreSQL's own tools; no shell.
+    with subprocess.Popen(  # noqa: S603
+        [*argv, "--verbose"],
+        env=pg_env(url),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stderr is not None
+        try:
+            for raw in proc.stderr:
+                line = raw.decode("utf-8", "replace").strip()
+                for marker in _TABLE_LINES:
+                    if marker in line:
+                        table = line.split(marker, 1)[1].strip().strip('"')
+                        progress(f"{what}: table {table}")
+                        break
+                else:
+                    if "error" in line.lower() or "fatal" in line.lower():
+                        last = line
+        except BaseException:
+            proc.kill()
+            raise
+        status = proc.wait()
+    if status != 0:
+        raise BackupError(f"{what} failed: {last or f'status {status}'}")
 
 
 def pg_backup(url: str, out: Path, progress: Progress) -> Snapshot:
@@ -334,10 +564,11 @@ def pg_backup(url: str, out: Path, progress: Progress) -> Snapshot:
     _private_file(partial)
     progress(f"pg_dump of database {make_url(url).database}")
     try:
-        _run(
+        _run_verbose(
             [pg_tool("pg_dump"), "--format=custom", "--no-owner", f"--file={partial}"],
             url,
             "pg_dump",
+            progress,
         )
         _fsync(partial)
         os.replace(partial, out)
@@ -351,21 +582,47 @@ def pg_check_dump(path: Path) -> None:
     """Refuse what is not a pg_dump custom-format archive."""
     if not path.is_file():
         raise BackupError(f"{path}: no such file")
-    kind = _file_kind(path)
-    if kind != "postgresql":
-        raise BackupError(f"{path} is {_KINDS.get(kind, kind)}: this deployment uses PostgreSQL")
+    _expect_kind(path, "postgresql")
+
+
+_DAMAGED = " (the dump is damaged or incomplete)"
+
+
+def pg_check_daraja(path: Path, url: str) -> None:
+    """Refuse a dump that is not of a Daraja database (its table of contents lacks the audit
+    log or the migration stamp)."""
+    listing = _run(
+        [pg_tool("pg_restore"), "--list", str(path)],
+        url,
+        "pg_restore (reading the dump)",
+        _DAMAGED,
+    ).stdout.decode("utf-8", "replace")
+    # `3616; 0 16392 TABLE DATA public audit_events owner`
+    tables = {
+        parts[parts.index("DATA") + 2]
+        for line in listing.splitlines()
+        if " TABLE DATA " in line and len(parts := line.split()) > parts.index("DATA") + 2
+    }
+    missing = [t for t in DARAJA_TABLES if t not in tables]
+    if missing:
+        raise BackupError(
+            f"{path} is a PostgreSQL dump but not of a Daraja database (no {', '.join(missing)}):"
+            " nothing was restored"
+        )
 
 
 def pg_dump_records(path: Path, url: str) -> tuple[list[AuditRecord], tuple[int, str] | None]:
     """The audit events and head stored in a dump, read without restoring it anywhere."""
     pg_check_dump(path)
+    pg_check_daraja(path, url)
     records: list[AuditRecord] = []
     head: tuple[int, str] | None = None
     for table in ("audit_events", "audit_head"):
         out = _run(
             [pg_tool("pg_restore"), "--data-only", f"--table={table}", "--file=-", str(path)],
             url,
-            "pg_restore (reading the backup)",
+            "pg_restore (reading the dump)",
+            _DAMAGED,
         ).stdout.decode("utf-8")
         for columns, row in _copy_rows(out):
             data = dict(zip(columns, row, strict=True))
@@ -390,10 +647,29 @@ def pg_dump_records(path: Path, url: str) -> tuple[list[AuditRecord], tuple[int,
     return records, head
 
 
+def pg_dump_revision(path: Path, url: str) -> str | None:
+    """The Alembic revision stamped in a dump (None: never migrated)."""
+    out = _run(
+        [
+            pg_tool("pg_restore"),
+            "--data-only",
+            "--table=alembic_version",
+            "--file=-",
+            str(path),
+        ],
+        url,
+        "pg_restore (reading the dump)",
+        _DAMAGED,
+    ).stdout.decode("utf-8")
+    for _columns, row in _copy_rows(out):
+        return row[0]
+    return None
+
+
 def pg_restore(path: Path, url: str, progress: Progress) -> None:
     """Replace the database's tables with the dump's, in one transaction."""
-    progress(f"pg_restore into database {make_url(url).database}")
-    _run(
+    progress(f"pg_restore into database {make_url(url).database} (one transaction)")
+    _run_verbose(
         [
             pg_tool("pg_restore"),
             "--clean",
@@ -406,6 +682,7 @@ def pg_restore(path: Path, url: str, progress: Progress) -> None:
         ],
         url,
         "pg_restore",
+        progress,
     )
 
 

@@ -51,8 +51,11 @@ def tighten(path: Path) -> None:
 
 
 def prepare_sqlite(path: Path) -> None:
-    """A private home for a SQLite database: directory 0700, database and side files 0600."""
-    private_dir(path.parent)
+    """A private home for a SQLite database: directory 0700, database and side files 0600.
+
+    An existing directory is left to the caller's `private_dir` (one warning, not two)."""
+    if not path.parent.exists():
+        private_dir(path.parent)
     for suffix in SQLITE_SUFFIXES:
         tighten(path.with_name(path.name + suffix))
     if not path.exists():

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -121,12 +122,27 @@ def _run(
     if args.json:
         print(json.dumps(result, ensure_ascii=False, default=str))
     elif isinstance(result, list):
+        if not result:
+            # stdout stays empty for scripts; the person at the shell learns what to do next.
+            print(_EMPTY.get(args.admin_command, "none"), file=sys.stderr)
         for row in result:
             print("  ".join(f"{k}={v}" for k, v in row.items()))
     else:
         for k, v in result.items():
             print(f"{k}: {v}")
     return 0
+
+
+# What an empty listing means, and the command that fills it.
+_EMPTY = {
+    "operations": "no operations yet: `daraja admin create-operation NAME`",
+    "units": "no units yet: `daraja admin add-unit OPERATION CODE --side PNH|MSS --language LANG`",
+    "people": "nobody has joined yet: `daraja admin code person OPERATION --unit UNIT --role ROLE`"
+    " issues a code for /join",
+    "codes": "no enrollment codes: `daraja admin code chat|person OPERATION --unit UNIT`",
+    "chats": "no group is enrolled yet: `daraja admin code chat OPERATION --unit UNIT`, then "
+    "/enroll CODE in the group",
+}
 
 
 def os_actor() -> str:
@@ -149,11 +165,19 @@ def _caller() -> Any:
 
 
 async def _create_operation(services: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from bot.errors import UserInputError
+
+    if args.timezone is not None and not args.timezone.strip():
+        # `--timezone "$TZ"` with TZ unset: refused, not silently the default zone.
+        raise UserInputError(
+            "--timezone is empty: give an IANA name such as America/Port-au-Prince or "
+            "Africa/Nairobi, or leave it out for DARAJA_TIMEZONE"
+        )
     op = await services.enrollment.create_operation(
         _caller(),
         args.name,
         default_language=args.language,
-        timezone=args.timezone or services.settings.timezone,
+        timezone=services.settings.timezone if args.timezone is None else args.timezone,
         report_interval_min=args.report_interval,
     )
     return {
@@ -266,12 +290,24 @@ async def _revoke(services: Any, args: argparse.Namespace) -> dict[str, Any]:
         )
     if args.target in ("person", "chat") and not refs[0].lstrip("-").isdigit():
         raise UserInputError(f"{args.target} must be named by its Telegram id, not {refs[0]!r}")
-    if args.target == "person":
-        return {"revoked": "person", **_row(await service.revoke_person(_caller(), int(refs[0])))}
-    if args.target == "code":
-        return {"revoked": "code", **_row(await service.revoke_code(_caller(), refs[0]))}
-    if args.target == "chat":
-        return {"revoked": "chat", **_row(await service.revoke_chat(_caller(), int(refs[0])))}
+    if args.target in ("person", "code", "chat"):
+        already = await _already_revoked(service, args.target, refs[0])
+        if args.target == "person":
+            row = _row(await service.revoke_person(_caller(), int(refs[0])))
+        elif args.target == "code":
+            row = _row(await service.revoke_code(_caller(), refs[0]))
+        else:
+            row = _row(await service.revoke_chat(_caller(), int(refs[0])))
+        # A second revoke changes nothing and is not audited again; say so rather than
+        # print "revoked" as if it had just happened.
+        result = {"revoked": args.target, "already": already, **row}
+        if already and not args.json:
+            since = row.get("revoked_at")
+            when = f" at {since}" if since else ""
+            result["revoked"] = f"{args.target} (already revoked{when}; nothing changed)"
+        if not args.json:
+            del result["already"]
+        return result
     retired = await service.retire_unit(_caller(), refs[0], refs[1])
     result = {"retired": "unit", **_row(retired)}
     result["chats"] = ",".join(str(c) for c in retired.chats) if not args.json else retired.chats
@@ -281,6 +317,22 @@ async def _revoke(services: Any, args: argparse.Namespace) -> dict[str, Any]:
             "`daraja admin revoke person USER_ID` cuts each off"
         )
     return result
+
+
+async def _already_revoked(service: Any, target: str, ref: str) -> bool:
+    """Whether the person, code or chat named is revoked already (listings audit nothing)."""
+    caller = _caller()
+    if target == "person":
+        return any(
+            p.user_id == int(ref) and p.state == "revoked" for p in await service.people(caller)
+        )
+    if target == "chat":
+        return any(
+            c.chat_id == int(ref) and c.state == "revoked" for c in await service.chats(caller)
+        )
+    if not ref.isdigit():
+        return False  # named by its text: only its digest is stored
+    return any(c.id == int(ref) and c.state == "revoked" for c in await service.codes(caller))
 
 
 async def _reinstate(services: Any, args: argparse.Namespace) -> dict[str, Any]:

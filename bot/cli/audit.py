@@ -126,9 +126,22 @@ def _verify(args: argparse.Namespace) -> int:
     chain = _chain(settings)
     result: VerifyResult
     if args.file is not None:
+        if args.file.is_dir():
+            return _fail(f"{args.file} is a directory: name the export file in it")
         if not args.file.is_file():
             return _fail(f"{args.file}: no such file")
-        result = verify_file(args.file, chain, expect=expect, partial=args.partial)
+        not_jsonl = _not_jsonl(args.file)
+        if not_jsonl is not None:
+            return _fail(
+                f"{args.file} {not_jsonl}: --file reads the JSONL files "
+                "`daraja audit export --format jsonl` writes"
+            )
+        try:
+            result = verify_file(args.file, chain, expect=expect, partial=args.partial)
+        except UnicodeDecodeError as exc:
+            # Text that stops being UTF-8 part-way: the file was changed after the export.
+            print(f"BROKEN: {args.file} is not UTF-8 text from byte {exc.start}")
+            return 1
     else:
         if args.partial:
             return _fail("--partial applies to --file only")
@@ -146,6 +159,24 @@ def _verify(args: argparse.Namespace) -> int:
     else:
         print(result.describe())
     return 0 if result.ok else 1
+
+
+def _not_jsonl(path: Path) -> str | None:
+    """Why a file is plainly no JSONL export (a CSV export, a database, binary), or None."""
+    with path.open("rb") as fh:
+        start = fh.read(4096)
+    if start.startswith(b"SQLite format 3\x00") or start.startswith(b"PGDMP"):
+        return "is a database backup, not an export (`daraja restore` verifies a backup's chain)"
+    try:
+        text = start.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(start) - 4:  # not a character cut at the 4 KiB edge
+            return "is not text"
+        text = start[: exc.start].decode("utf-8-sig", "replace")
+    first = text.lstrip().split("\n", 1)[0]
+    if first.startswith("seq,"):
+        return "is a CSV export"
+    return None
 
 
 def _head(args: argparse.Namespace) -> int:

@@ -2,8 +2,10 @@
 back only once its audit chain verifies.
 
 Exit status: 0 done, 1 a chain does not verify (nothing was overwritten when it is the
-backup's), 2 bad usage, settings, or a database a running bot uses (restore without --force).
-Progress goes to standard error; `--json` prints one JSON object on standard output.
+backup's), 2 bad usage, settings, a file that is not a whole Daraja backup, or a database a
+running bot uses (restore without --force), 130 interrupted (nothing half-written is kept).
+Progress goes to standard error; `--json` prints one JSON object on standard output, also
+when the command is refused (`{"ok": false, "error": ...}`).
 """
 
 from __future__ import annotations
@@ -34,10 +36,15 @@ def register_backup(sub: Any) -> None:
     p.add_argument(
         "--out",
         type=Path,
-        help="backup file (default: backups/daraja-<UTC time>.db or .dump beside the database)",
+        help="backup file, or a directory to put it in (default: backups/daraja-<UTC time>.db "
+        "or .dump beside the database)",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=_backup)
+    p.set_defaults(
+        func=lambda args: _guarded(
+            args, _backup, "interrupted: no backup was written (the database is untouched)"
+        )
+    )
 
 
 def register_restore(sub: Any) -> None:
@@ -54,11 +61,58 @@ def register_restore(sub: Any) -> None:
         "--force", action="store_true", help="restore even though a running bot uses the database"
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=_restore)
+    p.set_defaults(
+        func=lambda args: _guarded(
+            args, _restore, "interrupted: nothing was restored (the database is as it was)"
+        )
+    )
 
 
 class _Refused(DarajaError):
     """A chain did not verify: the restore stops (exit 1)."""
+
+
+class _LateInterrupt(Exception):
+    """Ctrl-C after the backup was written in: the restore is done but not yet checked."""
+
+
+class _Stopped(Exception):
+    """The command cannot go on (exit 2): a running bot, a file that is no backup, a tool
+    missing; the text says why and what to do."""
+
+
+def _refusal(args: argparse.Namespace, message: str, status: int, **extra: Any) -> int:
+    """Say why the command stopped: one line on stderr, and the JSON object scripts read."""
+    if args.json:
+        print(json.dumps({"ok": False, "error": message, **extra}))
+    print(f"daraja: {message}", file=sys.stderr)
+    return status
+
+
+def _guarded(args: argparse.Namespace, work: Any, interrupted: str) -> int:
+    """Run the command, turning its expected refusals and Ctrl-C into one line each."""
+    from storage import backup
+
+    try:
+        status: int = work(args)
+    except (backup.BackupError, _Stopped) as exc:
+        return _refusal(args, str(exc), 2)
+    except _Refused as exc:
+        return _refusal(args, str(exc), 1, **exc.params)
+    except _LateInterrupt as exc:
+        return _refusal(args, str(exc), 130)
+    except KeyboardInterrupt:
+        return _refusal(args, interrupted, 130)
+    except ConfigError as exc:
+        return _refusal(args, f"configuration error: {exc}", 2)
+    except Exception as exc:
+        from bot.cli.doors import explain
+
+        line = explain(exc)  # a newer database, PostgreSQL down, a path it cannot use
+        if line is None:
+            raise  # a bug: keep its traceback
+        return _refusal(args, line, 2)
+    return status
 
 
 def _progress(line: str) -> None:
@@ -104,11 +158,17 @@ def _backup(args: argparse.Namespace) -> int:
         raise ConfigError(f"no database at {source} (check DARAJA_DATABASE_URL)")
     suffix = ".dump" if source is None else ".db"
     base = source.parent if source is not None else Path("data")
-    out: Path = args.out or base / "backups" / f"daraja-{backup.stamp()}{suffix}"
+    name = f"daraja-{backup.stamp()}{suffix}"
+    out: Path = args.out or base / "backups" / name
+    if out.is_dir():
+        out = out / name
     if not out.parent.is_dir():
         if args.out is not None:
-            raise ConfigError(f"{out.parent}: no such directory")
-        out.parent.mkdir(parents=True, mode=0o700)
+            raise _Stopped(f"{out.parent}: no such directory (create it mode 700 first)")
+        backup.make_private_dir(out.parent)
+    loose = backup.private_dir_warning(out.parent)
+    if loose is not None:
+        _progress(f"warning: {loose}")
 
     async def revision() -> str | None:
         from storage.db import Database
@@ -123,20 +183,18 @@ def _backup(args: argparse.Namespace) -> int:
     rev = asyncio.run(revision())
     check_known(rev)
     if rev is None:
-        raise ConfigError("the database is empty (never migrated): nothing to back up")
+        raise _Stopped("the database is empty (never migrated): nothing to back up")
     chain = _chain(settings)
-    try:
-        if source is not None:
-            snap = backup.sqlite_backup(source, out, _progress)
-            _progress("verifying the copy's audit chain")
-            result = _verify_file(snap.path, chain)
-        else:
-            snap = backup.pg_backup(url, out, _progress)
-            _progress("verifying the dump's audit chain")
-            result = _verify_dump(snap.path, url, chain)
-    except backup.BackupError as exc:
-        raise ConfigError(str(exc)) from None
+    if source is not None:
+        snap = backup.sqlite_backup(source, out, _progress)
+        _progress("verifying the copy's audit chain")
+        result = _verify_file(snap.path, chain)
+    else:
+        snap = backup.pg_backup(url, out, _progress)
+        _progress("verifying the dump's audit chain")
+        result = _verify_dump(snap.path, url, chain)
     report = {
+        "ok": result.ok,
         "backup": str(snap.path),
         "backend": snap.backend,
         "bytes": snap.bytes,
@@ -146,9 +204,21 @@ def _backup(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
     else:
-        print(f"backup: {snap.path} ({snap.bytes} bytes, {snap.backend}, revision {rev})")
+        print(f"backup: {snap.path} ({_human(snap.bytes)}, {snap.backend}, revision {rev})")
         print(f"audit chain of the backup: {result.describe()}")
+    if not result.ok:
+        _progress(
+            "the backup was written but its audit chain does not verify: keep the file for "
+            "the auditors and run `daraja audit verify` on the database"
+        )
     return 0 if result.ok else 1
+
+
+def _human(size: int) -> str:
+    """A file size as people read it."""
+    if size < 1024 * 1024:
+        return f"{size / 1024:,.1f} KiB"
+    return f"{size / 1_048_576:,.1f} MiB"
 
 
 def _verify_file(path: Path, chain: AuditChain) -> VerifyResult:
@@ -180,18 +250,10 @@ def _restore(args: argparse.Namespace) -> int:
     url = settings.database_url
     chain = _chain(settings)
     target = backup.sqlite_path(url)
-    try:
-        if target is not None:
-            report = _restore_sqlite(args, url, target, chain)
-        else:
-            report = _restore_postgres(args, url, chain)
-    except backup.BackupError as exc:
-        raise ConfigError(str(exc)) from None
-    except _Refused as exc:
-        if args.json:
-            print(json.dumps({"ok": False, "error": str(exc), **exc.params}))
-        print(f"daraja: {exc}", file=sys.stderr)
-        return 1
+    if target is not None:
+        report = _restore_sqlite(args, url, target, chain)
+    else:
+        report = _restore_postgres(args, url, chain)
     if args.json:
         print(json.dumps(report))
     else:
@@ -205,9 +267,17 @@ def _restore(args: argparse.Namespace) -> int:
 
 def _check_before(result: VerifyResult, file: Path) -> dict[str, Any]:
     if not result.ok:
+        hint = ""
+        broken = result.broken
+        if broken is not None and broken.kind == "changed" and broken.index == 1:
+            # The very first event fails: far more often a different key than a forgery.
+            hint = (
+                "; if this machine's DARAJA_AUDIT_HMAC_KEY is not the one the backup was "
+                "written with, set that key and restore again"
+            )
         raise _Refused(
             f"the backup's audit chain does not verify ({result.describe()}): nothing was "
-            f"restored from {file}",
+            f"restored from {file}{hint}",
             before=result.as_dict(),
         )
     return result.as_dict()
@@ -217,21 +287,19 @@ def _restore_sqlite(
     args: argparse.Namespace, url: str, target: Path, chain: AuditChain
 ) -> dict[str, Any]:
     from storage import backup
-    from storage.db import check_known
 
+    _refuse_running_bot(target, args.force)  # before minutes of checking the backup
     _progress(f"checking {args.file}")
-    staged = backup.sqlite_stage(args.file, target)
+    staged = backup.sqlite_stage(args.file, target, _progress)
     try:
         # A newer Daraja's backup: upgrade the code first.
-        check_known(backup.sqlite_revision(staged))
+        _backup_known(backup.sqlite_revision(staged), args.file)
         _progress("verifying the backup's audit chain")
         result = _verify_file(staged, chain)
         before = _check_before(result, args.file)
         lock = backup.RunLock.exclusive(target) if target.exists() else None
         if target.exists() and lock is None and not args.force:
-            raise ConfigError(
-                f"a running Daraja uses {target}: stop it first (or --force to restore under it)"
-            )
+            raise _Stopped(_running(str(target)))
         try:
             saved = backup.sqlite_restore(staged, target, _progress)
         finally:
@@ -241,6 +309,7 @@ def _restore_sqlite(
         staged.unlink(missing_ok=True)
     after = _after(url, chain)
     return {
+        "ok": after.ok,
         "restored_from": str(args.file),
         "database": str(target),
         "saved": str(saved) if saved else None,
@@ -249,6 +318,38 @@ def _restore_sqlite(
         "before_text": result.describe(),
         "after_text": after.describe(),
     }
+
+
+def _backup_known(revision: str | None, file: Path) -> None:
+    """Refuse a backup written by a newer Daraja, saying what to do about *it*."""
+    from storage.db import SchemaTooNew, check_known, head_revision
+
+    try:
+        check_known(revision)
+    except SchemaTooNew:
+        raise _Stopped(
+            f"{file} was written by a newer Daraja (revision {revision}; this code knows up to "
+            f"{head_revision()}): upgrade the code first, then restore it; nothing was restored"
+        ) from None
+
+
+def _running(database: str) -> str:
+    return (
+        f"a running Daraja uses {database}: stop the bot (and any worker) first, then restore; "
+        "nothing was restored (--force restores under it)"
+    )
+
+
+def _refuse_running_bot(target: Path, force: bool) -> None:
+    """Refuse at once when a running bot holds the database's lock."""
+    from storage import backup
+
+    if force or not target.exists():
+        return
+    lock = backup.RunLock.exclusive(target)
+    if lock is None:
+        raise _Stopped(_running(str(target)))
+    lock.release()
 
 
 def _after(url: str, chain: AuditChain) -> VerifyResult:
@@ -261,10 +362,16 @@ def _after(url: str, chain: AuditChain) -> VerifyResult:
         finally:
             await db.dispose()
 
-    _progress("migrating the restored database to this code's revision")
-    asyncio.run(upgrade())
-    _progress("verifying the restored database's audit chain")
-    return asyncio.run(_verify_url(url, chain))
+    try:
+        _progress("migrating the restored database to this code's revision")
+        asyncio.run(upgrade())
+        _progress("verifying the restored database's audit chain")
+        return asyncio.run(_verify_url(url, chain))
+    except KeyboardInterrupt:
+        raise _LateInterrupt(
+            "interrupted after the backup was written in: run `daraja db upgrade` and "
+            "`daraja audit verify` before starting the bot"
+        ) from None
 
 
 def _restore_postgres(args: argparse.Namespace, url: str, chain: AuditChain) -> dict[str, Any]:
@@ -272,18 +379,20 @@ def _restore_postgres(args: argparse.Namespace, url: str, chain: AuditChain) -> 
 
     _progress(f"checking {args.file}")
     backup.pg_check_dump(args.file)
+    where = f"database {_public_url(url)}"
+    if not args.force and asyncio.run(_pg_sessions(url)):
+        raise _Stopped(_running(where))  # before the dump is read
     _progress("verifying the backup's audit chain")
-    result = _verify_dump(args.file, url, chain)
+    result = _verify_dump(args.file, url, chain)  # also refuses a dump that is not Daraja's
+    _backup_known(backup.pg_dump_revision(args.file, url), args.file)
     before = _check_before(result, args.file)
     others = asyncio.run(_pg_sessions(url))
     if others and not args.force:
-        raise ConfigError(
-            f"a running Daraja uses this database ({others} connection(s)): stop it first "
-            "(or --force to restore under it)"
-        )
+        raise _Stopped(_running(f"{where} ({others} connection(s))"))
     backup.pg_restore(args.file, url, _progress)
     after = _after(url, chain)
     return {
+        "ok": after.ok,
         "restored_from": str(args.file),
         "database": _public_url(url),
         "saved": None,

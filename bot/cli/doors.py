@@ -29,6 +29,9 @@ def explain(exc: BaseException) -> str | None:
         return f"PostgreSQL refused: {_first_line(exc)}"
     if isinstance(exc, OSError):
         return _os_error(exc)
+    if isinstance(exc, OverflowError) and "port must be 0-65535" in str(exc):
+        # A --port or DARAJA_*_PORT out of range, found by bind() itself.
+        return "a port must be 0-65535: choose another --port or DARAJA_*_PORT"
     return None
 
 

@@ -361,4 +361,12 @@ def check_bot(settings: Settings) -> Check:
         return Check("bot", False, f"/healthz answered {exc.code} {status}".rstrip())
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+            # Something listens but does not answer: a bot that is stuck, not one that is down.
+            return Check(
+                "bot",
+                False,
+                f"{url} did not answer within {HTTP_TIMEOUT_S:g} s: the bot is up but stuck "
+                "or overloaded; see its log, restart it if it stays so",
+            )
         return Check("bot", False, f"{url} unreachable ({reason}); is `daraja run` up?")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 
 def register(sub: Any) -> None:
@@ -36,6 +39,7 @@ def _run(args: argparse.Namespace) -> int:
     # Everything the bot writes (database, its -wal and -shm, temporary files) is police
     # traffic: readable by the bot's own user only.
     os.umask(0o077)
+    receiving = _one_receiver(settings)
     warn_at_start(settings)
     try:
         run(settings)
@@ -45,4 +49,28 @@ def _run(args: argparse.Namespace) -> int:
             "DARAJA_TELEGRAM_TOKEN: the Bot API rejected the token; "
             "copy it again from BotFather (/token)"
         ) from None
+    finally:
+        if receiving is not None:
+            os.close(receiving)  # the lock goes with it
     return 0
+
+
+def _one_receiver(settings: Settings) -> int | None:
+    """Refuse a second bot receiving updates for the same SQLite database (`daraja run`
+    started twice): the two would fight over getUpdates. The lock goes with the process."""
+    from bot.errors import ConfigError
+    from storage.backup import receiver_lock, sqlite_path
+
+    if settings.mode == "worker":
+        return None
+    database = sqlite_path(settings.database_url)
+    if database is None or not database.parent.is_dir():
+        return None  # PostgreSQL: Telegram's own conflict check; no directory: said later
+    fd = receiver_lock(database)
+    if fd is None:
+        raise ConfigError(
+            f"another Daraja is already running on {database} (it holds "
+            f"{database.name}.receive-lock): stop it first; only one process may receive "
+            "updates (extra delivery workers need PostgreSQL and DARAJA_MODE=worker)"
+        )
+    return fd

@@ -148,6 +148,33 @@ def test_jsonl_export_verifies_alone_and_a_forged_copy_does_not(
     assert [e.actor for e in reads] == [f"os:{pwd.getpwuid(os.getuid()).pw_name}"]
 
 
+def test_verify_file_names_what_it_was_given_instead_of_a_traceback(
+    url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    csv_export = tmp_path / "audit.csv"
+    assert _cli(capsys, "export", "--format", "csv", "--out", str(csv_export))[0] == 0
+    binary = tmp_path / "photo.jpg"
+    binary.write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(2048))
+    jsonl = tmp_path / "audit.jsonl"
+    assert _cli(capsys, "export", "--format", "jsonl", "--out", str(jsonl))[0] == 0
+    damaged = tmp_path / "damaged.jsonl"
+    damaged.write_bytes(jsonl.read_bytes() + b"\x91\x92 not text\n")
+
+    for path, said in (
+        (csv_export, "is a CSV export"),
+        (binary, "is not text"),
+        (tmp_path, "is a directory"),
+    ):
+        status, _, err = _cli(capsys, "verify", "--file", str(path))
+        assert status == 2, err
+        assert said in err
+        assert "--format jsonl" in err or "directory" in err
+    status, out, err = _cli(capsys, "verify", "--file", str(damaged))
+    assert status == 1  # changed after the export: broken, not a usage error
+    assert "BROKEN" in out
+    assert "Traceback" not in err
+
+
 def test_an_export_is_readable_by_its_writer_only(
     url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

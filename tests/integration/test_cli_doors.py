@@ -197,3 +197,106 @@ def test_health_names_a_newer_database_without_the_upgrade_advice(
     assert status == 1
     assert "FAIL database: this database was written by a newer Daraja" in out
     assert "db upgrade" not in out
+
+
+def test_empty_listings_say_what_fills_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DARAJA_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/daraja.db")
+    said: dict[str, str] = {}
+    for listing in ("operations", "people", "codes", "chats"):
+        capsys.readouterr()
+        assert main(["admin", listing]) == 0
+        captured = capsys.readouterr()
+        assert captured.out == ""  # a script reading stdout sees no rows
+        said[listing] = captured.err
+    assert "daraja admin create-operation NAME" in said["operations"]
+    assert "daraja admin code person" in said["people"]
+    assert "/enroll CODE" in said["chats"]
+    assert "no enrollment codes" in said["codes"]
+
+
+def test_an_open_database_directory_is_warned_about_once_per_command(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from storage.db import create_engine as create_async
+
+    home = tmp_path / "shared"
+    home.mkdir()
+    home.chmod(0o755)
+    engine = create_async(f"sqlite+aiosqlite:///{home}/daraja.db")
+    asyncio.run(engine.dispose())
+
+    warnings = [r for r in caplog.records if "open to other users" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_revoking_twice_says_nothing_changed_and_audits_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    monkeypatch.setenv("DARAJA_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/daraja.db")
+    assert main(["admin", "create-operation", "Kenscoff"]) == 0
+    assert (
+        main(["admin", "add-unit", "Kenscoff", "KE-3", "--side", "MSS", "--language", "en"]) == 0
+    )
+    assert main(["admin", "code", "chat", "Kenscoff", "--unit", "KE-3", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["admin", "codes", "--json"]) == 0
+    code_id = str(json.loads(capsys.readouterr().out)[0]["id"])
+
+    assert main(["admin", "revoke", "code", code_id]) == 0
+    first = capsys.readouterr().out
+    assert main(["admin", "revoke", "code", code_id]) == 0
+    second = capsys.readouterr().out
+    assert main(["admin", "revoke", "code", code_id, "--json"]) == 0
+    third = json.loads(capsys.readouterr().out)
+
+    assert first.startswith("revoked: code\n")
+    assert second.startswith("revoked: code (already revoked; nothing changed)")
+    assert (third["revoked"], third["already"], third["state"]) == ("code", True, "revoked")
+    assert main(["audit", "export", "--format", "jsonl"]) == 0
+    events = [json.loads(line)["event_type"] for line in capsys.readouterr().out.splitlines()]
+    assert events.count("admin.code_revoked") == 1
+
+
+def test_an_empty_timezone_is_refused_not_replaced_by_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DARAJA_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/daraja.db")
+    capsys.readouterr()
+    assert main(["admin", "create-operation", "Kenscoff", "--timezone", ""]) == 1
+    assert "--timezone is empty" in capsys.readouterr().err
+    assert main(["admin", "operations"]) == 0
+    assert "Kenscoff" not in capsys.readouterr().out
+
+
+def test_a_second_bot_on_the_same_database_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    from storage.backup import receiver_lock
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/daraja.db"
+    first = receiver_lock(tmp_path / "daraja.db")  # the bot already running
+    assert first is not None
+    try:
+        status, err = _cli(["run"], url, monkeypatch, capsys)
+    finally:
+        os.close(first)
+
+    assert status == 2
+    assert f"another Daraja is already running on {tmp_path}/daraja.db" in err
+
+
+def test_a_port_out_of_range_is_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, err = _cli(
+        ["console", "--port", "99999"], f"sqlite+aiosqlite:///{tmp_path}/d.db", monkeypatch, capsys
+    )
+    assert status == 2
+    assert "a port must be 0-65535" in err
+    assert explain(OverflowError("not a port at all")) is None  # other overflows are bugs

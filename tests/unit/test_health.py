@@ -155,6 +155,25 @@ def test_bot_not_running_is_unhealthy(
     assert "is `daraja run` up?" in by_name(result)["bot"]["detail"]
 
 
+def test_a_stuck_bot_is_told_apart_from_one_that_is_down(
+    deployment: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    import bot.cli.health as health_cli
+
+    monkeypatch.setattr(health_cli, "HTTP_TIMEOUT_S", 0.2)
+    with socket.socket() as s:  # listens (the kernel accepts) but never answers
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        monkeypatch.setenv("DARAJA_METRICS_PORT", str(s.getsockname()[1]))
+        status, result = health(capsys)
+    assert status == 1
+    detail = by_name(result)["bot"]["detail"]
+    assert "the bot is up but stuck or overloaded" in detail
+    assert "is `daraja run` up?" not in detail
+
+
 def test_failed_updates_are_counted_for_the_operator_without_failing_the_check(
     deployment: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
