@@ -534,8 +534,12 @@ class OutboxWorker:
                 limit: int = limit,
                 now: datetime = now,
             ) -> list[Delivery]:
-                await self._record_finishes(uow, items)
-                return await uow.outbox.claim(worker_id=self.worker_id, limit=limit, now=now)
+                events = await self._record_finishes(uow, items)
+                claimed = await uow.outbox.claim(worker_id=self.worker_id, limit=limit, now=now)
+                # The audit head last: its lock (which every audited write of every process
+                # waits for) is held from here to the commit, not across the claim too.
+                await uow.audit_many(events)
+                return claimed
 
             try:
                 claimed = await self.storage.write(work)
@@ -564,12 +568,17 @@ class OutboxWorker:
                 await self._start(claimed)
 
     async def _record_alone(self, batch: list[FinishItem]) -> None:
-        await self.storage.write(lambda uow: self._record_finishes(uow, batch))
+        async def work(uow: UnitOfWork) -> None:
+            await uow.audit_many(await self._record_finishes(uow, batch))
 
-    async def _record_finishes(self, uow: UnitOfWork, batch: Sequence[FinishItem]) -> None:
+        await self.storage.write(work)
+
+    async def _record_finishes(
+        self, uow: UnitOfWork, batch: Sequence[FinishItem]
+    ) -> list[PendingEvent]:
         """Outcomes of several rows in one round of statements: rows, their posted parts and
-        their chats are read together, the new parts inserted, the rows updated and the audit
-        events appended together."""
+        their chats are read together, the new parts inserted and the rows updated together;
+        the audit events to append (the caller appends them, in the same transaction)."""
         rows, parts, chats = await uow.outbox.finishing([item[0] for item in batch])
         now = self.clock()
         posted: list[dict[str, Any]] = []
@@ -628,7 +637,7 @@ class OutboxWorker:
                 )
             )
         await uow.outbox.finish(posted, changes)
-        await uow.audit_many(events)
+        return events
 
     async def _retry(
         self,
