@@ -288,14 +288,21 @@ class AuditChain:
         return await session.run_sync(self.append_many_sync, events)
 
     def append_many_sync(
-        self, session: Session, events: Sequence[PendingEvent]
+        self,
+        session: Session,
+        events: Sequence[PendingEvent],
+        *,
+        head: tuple[int, str] | None = None,
     ) -> list[AuditEvent]:
-        """`append_many` for synchronous transactions (`Database.write`)."""
+        """`append_many` for synchronous transactions (`Database.write`). `head`: the head's
+        (seq, hash) as the caller already read and locked it in this transaction, as the
+        last part of a statement of its own (`SELECT seq, hash FROM audit_head WHERE id = 1
+        FOR UPDATE`; PostgreSQL: one round trip less); None reads and locks it here."""
         if not events:
             return []
         # Core statements, not the unit of work: the head is read fresh (never from the
         # session's identity map) and the events go in as one multi-row insert.
-        seq, prev = session.execute(_READ_HEAD).one()
+        seq, prev = head if head is not None else session.execute(_READ_HEAD).one()
         rows: list[AuditEvent] = []
         for pending in events:
             # Hash the time exactly as it reads back from every backend: UTC, microseconds.

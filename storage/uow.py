@@ -183,5 +183,5 @@ class Storage:
 class _NoAudit(AuditChain):
     """The chain of a `Storage` opened without one: refuses to append."""
 
-    def append_many_sync(self, session: Any, events: Any) -> Any:
+    def append_many_sync(self, session: Any, events: Any, *, head: Any = None) -> Any:
         raise RuntimeError("this storage was opened without the audit chain")
