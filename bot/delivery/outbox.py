@@ -113,12 +113,20 @@ class OutboxWorker:
         ] = []
         self._commit_task: asyncio.Task[None] | None = None
         self._need_claim = True
+        # Each reason to claim (a wake, the poll, a full claim) is numbered; a claim that began
+        # after reason n and took fewer rows than it could covers every reason up to n.
+        self._needs = 1
+        self._covered = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
         """Something was queued or put back: look for work now."""
-        self._need_claim = True
+        self._want_claim()
         self._wake.set()
+
+    def _want_claim(self) -> None:
+        self._needs += 1
+        self._need_claim = True
 
     async def run(self) -> None:
         """Deliver until cancelled."""
@@ -130,11 +138,22 @@ class OutboxWorker:
                 # Copies freed by finished ones are claimed with their outcomes
                 # (`_commit_finishes`); this claims new work and work that became due.
                 if self._need_claim:
+                    commit = self._commit_task
+                    if commit is not None and not commit.done():
+                        # Outcomes being recorded claim in the same transaction: wait for
+                        # it, and claim here only if it did not cover this need. Under a
+                        # burst (a wake per queued message) a claim of its own per message
+                        # was a transaction that mostly found nothing.
+                        await asyncio.wait({commit})
                     self._need_claim = False
                     free = self.concurrency - len(self._tasks)
-                    if free > 0:
+                    if free > 0 and self._needs > self._covered:
+                        needs = self._needs
                         claimed = await self._claim(free)
-                        self._need_claim = len(claimed) == free  # there may be more due rows
+                        if len(claimed) == free:
+                            self._want_claim()  # there may be more due rows
+                        else:
+                            self._covered = max(self._covered, needs)
                         if claimed:
                             await self._start(claimed)
                 if self.clock() - last_recovery > self.lease / 3:
@@ -145,7 +164,7 @@ class OutboxWorker:
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
                 except TimeoutError:
-                    self._need_claim = True  # rows held back by not_before may be due now
+                    self._want_claim()  # rows held back by not_before may be due now
         finally:
             for task in list(self._tasks):
                 task.cancel()
@@ -541,6 +560,7 @@ class OutboxWorker:
                 await uow.audit_many(events)
                 return claimed
 
+            needs = self._needs
             try:
                 claimed = await self.storage.write(work)
             except Exception:  # noqa: BLE001 - isolate the bad row: record the rest one by one
@@ -556,6 +576,9 @@ class OutboxWorker:
                             done.set_result(None)
                 self.wake()  # nothing was claimed with these outcomes
                 continue
+            if len(claimed) < limit:
+                # It took every due row it could: the needs raised before it began are met.
+                self._covered = max(self._covered, needs)
             for *_, done in batch:
                 if not done.done():
                     done.set_result(None)
