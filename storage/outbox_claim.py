@@ -17,14 +17,16 @@ transaction. Two rules hold however many workers claim at once:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, exists, func, or_, select, update
+from sqlalchemy import Table, bindparam, exists, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
-from storage.models import Chat, Delivery
+from storage.audit import AuditChain, PendingEvent
+from storage.models import AuditHead, Chat, Delivery
 
 
 async def claim_deliveries(
@@ -73,6 +75,7 @@ _DUE = (
 # Table statements, not ORM-enabled ones (this runs for every batch of copies): the claimed
 # rows come back as plain rows and are handed on as detached `Delivery` objects.
 _TABLE = cast(Table, Delivery.__table__)
+_HEAD = cast(Table, AuditHead.__table__)
 _TAKE = (
     update(_TABLE)
     .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)))
@@ -137,3 +140,52 @@ def claim_deliveries_sync(
         return []
     session.execute(_TAKE, {"ids": ids, "worker": worker_id, "now": now})
     return [Delivery(**row._mapping) for row in session.execute(_CLAIMED, {"ids": ids})]
+
+
+# PostgreSQL: the claim and the audit head's lock in one statement, for a transaction that
+# appends audit events after claiming (recording copies' outcomes): the head row comes back
+# with every claimed row (or alone, with NULLs, when nothing was due). One round trip less
+# than the claim and a `SELECT ... FOR UPDATE` after it, and the lock is held no longer: from
+# this statement (the transaction's last but the append) to the commit.
+_PG_CLAIMED = _PG_CLAIM.cte("claimed")
+_PG_HEAD = (
+    select(_HEAD.c.seq.label("head_seq"), _HEAD.c.hash.label("head_hash"))
+    .where(_HEAD.c.id == 1)
+    .with_for_update()
+    .subquery("head")
+)
+_PG_CLAIM_THEN_HEAD = select(_PG_HEAD, *_PG_CLAIMED.c).select_from(
+    _PG_HEAD.outerjoin(_PG_CLAIMED, true())
+)
+_DELIVERY_FIELDS = tuple(c.name for c in _TABLE.c)
+
+
+def claim_then_audit_sync(
+    session: Session,
+    chain: AuditChain,
+    events: Sequence[PendingEvent],
+    *,
+    worker_id: str,
+    limit: int,
+    now: datetime,
+) -> list[Delivery]:
+    """Claim as `claim_deliveries_sync` does, then append `events` to the audit chain, in the
+    caller's transaction (PostgreSQL: the claim and the head's lock in one statement)."""
+    if not events or limit <= 0 or session.get_bind().dialect.name != "postgresql":
+        claimed = claim_deliveries_sync(session, worker_id=worker_id, limit=limit, now=now)
+        chain.append_many_sync(session, events)
+        return claimed
+    rows = session.execute(
+        _PG_CLAIM_THEN_HEAD, {"worker": worker_id, "now": now, "limit": limit}
+    ).all()
+    head = (int(rows[0].head_seq), str(rows[0].head_hash))
+    claimed = sorted(
+        (
+            Delivery(**{name: row._mapping[name] for name in _DELIVERY_FIELDS})
+            for row in rows
+            if row.id is not None
+        ),
+        key=lambda d: d.id,
+    )
+    chain.append_many_sync(session, events, head=head)
+    return claimed

@@ -267,7 +267,8 @@ def record_copies_sync(
     head: tuple[int, str] | None = None
     if deliveries and events and s.get_bind().dialect.name == "postgresql":
         # The outbox rows and the audit head's lock in one statement (one round trip less
-        # per message; the lock is still taken last, as the statement's final step).
+        # per message; the lock is still taken in the transaction's last statement but the
+        # append).
         columns: dict[str, list[Any]] = {c: [d[c] for d in deliveries] for c in _DELIVERY_COLUMNS}
         columns["created_at"] = [_naive_utc(t) for t in columns["created_at"]]
         seq, digest = s.execute(_PG_DELIVERIES_THEN_HEAD, columns).one()

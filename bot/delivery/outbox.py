@@ -554,11 +554,12 @@ class OutboxWorker:
                 now: datetime = now,
             ) -> list[Delivery]:
                 events = await self._record_finishes(uow, items)
-                claimed = await uow.outbox.claim(worker_id=self.worker_id, limit=limit, now=now)
                 # The audit head last: its lock (which every audited write of every process
-                # waits for) is held from here to the commit, not across the claim too.
-                await uow.audit_many(events)
-                return claimed
+                # waits for) is held from the claim to the commit only (on PostgreSQL the
+                # claim and the lock are one statement).
+                return await uow.claim_then_audit(
+                    events, worker_id=self.worker_id, limit=limit, now=now
+                )
 
             needs = self._needs
             try:
