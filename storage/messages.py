@@ -12,12 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, make_transient
 
 from storage.errors import MESSAGE_SOURCE, duplicate_of
-from storage.models import Chat, Copy, Delivery, Message, Person, TranslationRow
+from storage.models import Chat, Copy, Delivery, Message, Person, TranslationRow, Unit
 
 # Synthetic ids a filed message tries before giving up (each loss means another writer won).
 SYNTHETIC_ID_TRIES = 8
 
-_CHATS_BY_ID = select(Chat).where(Chat.id.in_(bindparam("ids", expanding=True)))
+# Chats with their units: a copy's rendering looks up a chat's unit right after (by id, in the
+# session's identity map), one query per chat otherwise.
+_CHATS_BY_ID = (
+    select(Chat, Unit)
+    .outerjoin(Unit, Unit.id == Chat.unit_id)
+    .where(Chat.id.in_(bindparam("ids", expanding=True)))
+)
 # The deliveries whose parts make up one copy in a chat: the first post and the edits of it
 # (an edit whose copy never arrived posts it anew, and later edits follow that one).
 COPY_FAMILIES: dict[str, tuple[str, ...]] = {
@@ -35,6 +41,9 @@ class MessageRepo:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        # Rows loaded beside those asked for (a chat's unit), referenced here so that the
+        # session's identity map (weak references) still has them when they are looked up.
+        self._held: list[Any] = []
 
     async def by_telegram(self, chat_id: int, telegram_message_id: int) -> Message | None:
         """The original recorded for (enrolled chat row id, Telegram message id), if any."""
@@ -171,11 +180,14 @@ class MessageRepo:
         return await self.session.get(Chat, chat_id)
 
     async def chats(self, chat_ids: Iterable[int]) -> Sequence[Chat]:
-        """Several enrolled chat rows, in one query (loaded into the session)."""
+        """Several enrolled chat rows, in one query (loaded into the session with their
+        units, so a lookup of a chat's unit by id in this session runs no query)."""
         ids = sorted(set(chat_ids))
         if not ids:
             return []
-        return (await self.session.execute(_CHATS_BY_ID, {"ids": ids})).scalars().all()
+        rows = (await self.session.execute(_CHATS_BY_ID, {"ids": ids})).all()
+        self._held.extend(unit for _, unit in rows if unit is not None)
+        return [chat for chat, _ in rows]
 
     async def recover_in_flight(self, *, claimed_before: datetime) -> int:
         """Rows left `sending` past their lease (a crashed worker) go back to the queue, marked

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Integer, Table, any_, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Chat, Copy, Delivery
@@ -73,21 +74,20 @@ class OutboxRepo:
         self, ids: Sequence[int]
     ) -> tuple[dict[int, FinishingRow], dict[int, dict[int, int]], dict[int, TargetChat]]:
         """Rows about to be finished, their parts already posted (delivery -> part -> Telegram
-        id) and their target chats, read together."""
-        rows = {
-            r.id: FinishingRow(*r)
-            for r in await self.session.execute(_FINISHING_ROWS, {"ids": list(ids)})
-        }
+        id) and their target chats, read together in one statement."""
+        rows: dict[int, FinishingRow] = {}
         parts: dict[int, dict[int, int]] = {i: {} for i in ids}
-        for delivery_id, part, telegram_id in await self.session.execute(
-            _POSTED_PARTS, {"ids": list(ids)}
-        ):
-            parts[delivery_id][part] = telegram_id
-        chat_ids = list({r.target_chat_id for r in rows.values()})
-        chats = {
-            c.id: TargetChat(*c)
-            for c in await self.session.execute(_TARGET_CHATS, {"ids": chat_ids})
-        }
+        chats: dict[int, TargetChat] = {}
+        statement = _FINISHING_PG if _postgres(self.session) else _FINISHING
+        for row in await self.session.execute(statement, {"ids": list(ids)}):
+            delivery = FinishingRow(*row[:8])
+            rows[delivery.id] = delivery
+            if row.operation_id is not None:
+                chats[delivery.target_chat_id] = TargetChat(
+                    delivery.target_chat_id, row.operation_id, row.telegram_chat_id
+                )
+            if row.part is not None:
+                parts[delivery.id][row.part] = row.telegram_message_id
         return rows, parts, chats
 
     async def finish(
@@ -120,6 +120,7 @@ class OutboxRepo:
         return cast(int | None, result.scalar_one_or_none())
 
 
+_ID_ARRAY = ARRAY(Integer)
 _COPIES = cast(Table, Copy.__table__)
 _DELIVERIES = cast(Table, Delivery.__table__)
 _CHATS = cast(Table, Chat.__table__)
@@ -135,7 +136,8 @@ _FINISH_DELIVERY = (
         telegram_message_ids=bindparam("telegram_message_ids"),
     )
 )
-_FINISHING_ROWS = select(
+# A row per posted part (or one for a row with none), with the row's target chat.
+_FINISHING_COLUMNS = select(
     _DELIVERIES.c.id,
     _DELIVERIES.c.message_id,
     _DELIVERIES.c.revision,
@@ -144,11 +146,23 @@ _FINISHING_ROWS = select(
     _DELIVERIES.c.target_language,
     _DELIVERIES.c.attempts,
     _DELIVERIES.c.ambiguous,
-).where(_DELIVERIES.c.id.in_(bindparam("ids", expanding=True)))
-_POSTED_PARTS = select(_COPIES.c.delivery_id, _COPIES.c.part, _COPIES.c.telegram_message_id).where(
-    _COPIES.c.delivery_id.in_(bindparam("ids", expanding=True))
+    _CHATS.c.operation_id,
+    _CHATS.c.telegram_chat_id,
+    _COPIES.c.part,
+    _COPIES.c.telegram_message_id,
+).select_from(
+    _DELIVERIES.outerjoin(_CHATS, _CHATS.c.id == _DELIVERIES.c.target_chat_id).outerjoin(
+        _COPIES, _COPIES.c.delivery_id == _DELIVERIES.c.id
+    )
 )
-_TARGET_CHATS = select(_CHATS.c.id, _CHATS.c.operation_id, _CHATS.c.telegram_chat_id).where(
-    _CHATS.c.id.in_(bindparam("ids", expanding=True))
+_FINISHING = _FINISHING_COLUMNS.where(_DELIVERIES.c.id.in_(bindparam("ids", expanding=True)))
+# PostgreSQL: an array parameter, so the statement's text (and its prepared statement) is the
+# same however many rows finish together.
+_FINISHING_PG = _FINISHING_COLUMNS.where(
+    _DELIVERIES.c.id == any_(bindparam("ids", type_=_ID_ARRAY))
 )
 _INSERT_COPIES = insert(_COPIES)
+
+
+def _postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"

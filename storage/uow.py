@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,8 +31,10 @@ from storage.inbox import InboxRepo
 from storage.inline import as_async, run_inline
 from storage.message_log import MessageLogRepo
 from storage.messages import MessageRepo
+from storage.models import Delivery
 from storage.notices import DraftRepo, NoticeRepo
 from storage.outbox import OutboxRepo
+from storage.outbox_claim import claim_then_audit_sync
 from storage.queues import QueueRepo
 from storage.relay_rows import RelayRepo
 from storage.repositories import ChatRepo, CodeRepo, OperationRepo, PersonRepo
@@ -128,6 +130,20 @@ class UnitOfWork:
         """Append events in order in this transaction (one read and one write of the head)."""
         await self.chain.append_many(self.session, events)
 
+    async def claim_then_audit(
+        self, events: list[PendingEvent], *, worker_id: str, limit: int, now: datetime
+    ) -> list[Delivery]:
+        """Claim due outbox rows (`uow.outbox.claim`), then append `events`, in this
+        transaction; on PostgreSQL the claim and the audit head's lock are one statement."""
+        return cast(
+            list[Delivery],
+            await self.session.run_sync(
+                lambda s: claim_then_audit_sync(
+                    s, self.chain, events, worker_id=worker_id, limit=limit, now=now
+                )
+            ),
+        )
+
     async def audit(
         self,
         *,
@@ -186,5 +202,5 @@ class Storage:
 class _NoAudit(AuditChain):
     """The chain of a `Storage` opened without one: refuses to append."""
 
-    def append_many_sync(self, session: Any, events: Any) -> Any:
+    def append_many_sync(self, session: Any, events: Any, *, head: Any = None) -> Any:
         raise RuntimeError("this storage was opened without the audit chain")

@@ -113,12 +113,20 @@ class OutboxWorker:
         ] = []
         self._commit_task: asyncio.Task[None] | None = None
         self._need_claim = True
+        # Each reason to claim (a wake, the poll, a full claim) is numbered; a claim that began
+        # after reason n and took fewer rows than it could covers every reason up to n.
+        self._needs = 1
+        self._covered = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
         """Something was queued or put back: look for work now."""
-        self._need_claim = True
+        self._want_claim()
         self._wake.set()
+
+    def _want_claim(self) -> None:
+        self._needs += 1
+        self._need_claim = True
 
     async def run(self) -> None:
         """Deliver until cancelled."""
@@ -130,11 +138,22 @@ class OutboxWorker:
                 # Copies freed by finished ones are claimed with their outcomes
                 # (`_commit_finishes`); this claims new work and work that became due.
                 if self._need_claim:
+                    commit = self._commit_task
+                    if commit is not None and not commit.done():
+                        # Outcomes being recorded claim in the same transaction: wait for
+                        # it, and claim here only if it did not cover this need. Under a
+                        # burst (a wake per queued message) a claim of its own per message
+                        # was a transaction that mostly found nothing.
+                        await asyncio.wait({commit})
                     self._need_claim = False
                     free = self.concurrency - len(self._tasks)
-                    if free > 0:
+                    if free > 0 and self._needs > self._covered:
+                        needs = self._needs
                         claimed = await self._claim(free)
-                        self._need_claim = len(claimed) == free  # there may be more due rows
+                        if len(claimed) == free:
+                            self._want_claim()  # there may be more due rows
+                        else:
+                            self._covered = max(self._covered, needs)
                         if claimed:
                             await self._start(claimed)
                 if self.clock() - last_recovery > self.lease / 3:
@@ -145,7 +164,7 @@ class OutboxWorker:
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
                 except TimeoutError:
-                    self._need_claim = True  # rows held back by not_before may be due now
+                    self._want_claim()  # rows held back by not_before may be due now
         finally:
             for task in list(self._tasks):
                 task.cancel()
@@ -534,9 +553,15 @@ class OutboxWorker:
                 limit: int = limit,
                 now: datetime = now,
             ) -> list[Delivery]:
-                await self._record_finishes(uow, items)
-                return await uow.outbox.claim(worker_id=self.worker_id, limit=limit, now=now)
+                events = await self._record_finishes(uow, items)
+                # The audit head last: its lock (which every audited write of every process
+                # waits for) is held from the claim to the commit only (on PostgreSQL the
+                # claim and the lock are one statement).
+                return await uow.claim_then_audit(
+                    events, worker_id=self.worker_id, limit=limit, now=now
+                )
 
+            needs = self._needs
             try:
                 claimed = await self.storage.write(work)
             except Exception:  # noqa: BLE001 - isolate the bad row: record the rest one by one
@@ -552,6 +577,9 @@ class OutboxWorker:
                             done.set_result(None)
                 self.wake()  # nothing was claimed with these outcomes
                 continue
+            if len(claimed) < limit:
+                # It took every due row it could: the needs raised before it began are met.
+                self._covered = max(self._covered, needs)
             for *_, done in batch:
                 if not done.done():
                     done.set_result(None)
@@ -564,12 +592,17 @@ class OutboxWorker:
                 await self._start(claimed)
 
     async def _record_alone(self, batch: list[FinishItem]) -> None:
-        await self.storage.write(lambda uow: self._record_finishes(uow, batch))
+        async def work(uow: UnitOfWork) -> None:
+            await uow.audit_many(await self._record_finishes(uow, batch))
 
-    async def _record_finishes(self, uow: UnitOfWork, batch: Sequence[FinishItem]) -> None:
+        await self.storage.write(work)
+
+    async def _record_finishes(
+        self, uow: UnitOfWork, batch: Sequence[FinishItem]
+    ) -> list[PendingEvent]:
         """Outcomes of several rows in one round of statements: rows, their posted parts and
-        their chats are read together, the new parts inserted, the rows updated and the audit
-        events appended together."""
+        their chats are read together, the new parts inserted and the rows updated together;
+        the audit events to append (the caller appends them, in the same transaction)."""
         rows, parts, chats = await uow.outbox.finishing([item[0] for item in batch])
         now = self.clock()
         posted: list[dict[str, Any]] = []
@@ -628,7 +661,7 @@ class OutboxWorker:
                 )
             )
         await uow.outbox.finish(posted, changes)
-        await uow.audit_many(events)
+        return events
 
     async def _retry(
         self,

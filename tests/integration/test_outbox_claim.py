@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from storage.audit import AuditChain, PendingEvent
 from storage.db import Database
-from storage.models import Delivery, Message
-from storage.outbox_claim import claim_deliveries
+from storage.models import AuditEvent, AuditHead, Delivery, Message
+from storage.outbox_claim import claim_deliveries, claim_then_audit_sync
 from tests.support.db_seed import seed_operation
 from tests.support.postgres import fresh_database_url
 
@@ -164,3 +165,32 @@ async def test_postgres_claimer_skips_rows_another_is_claiming(pg_db: Database) 
     assert await _claim(pg_db, "fast") == []  # a2 waits until a1 is sent
     await _finish(pg_db, a1)
     assert await _claim(pg_db, "fast") == [a2]
+
+
+async def test_claiming_then_auditing_claims_as_claim_does_and_extends_the_chain(
+    db: Database,
+) -> None:
+    # Recording outcomes claims and then audits (PostgreSQL: the claim and the audit head's
+    # lock are one statement): the same rows as a plain claim, and the events appended after
+    # the head, also when nothing is due.
+    a1, _a2, b1 = (i for i, _ in await _outbox(db, [(1, None), (1, None), (2, None)]))
+    chain = AuditChain()
+
+    async def claim_then_audit(n: int) -> list[int]:
+        async with db.transaction() as s:
+            events = [PendingEvent(component="outbox", event_type=f"e{n}", actor="w")]
+            claimed = await s.run_sync(
+                lambda sync: claim_then_audit_sync(
+                    sync, chain, events, worker_id="w", limit=10, now=NOW
+                )
+            )
+            return [d.id for d in claimed if d.state == "sending" and d.claimed_by == "w"]
+
+    assert await claim_then_audit(1) == [a1, b1]
+    assert await claim_then_audit(2) == []  # a2 waits behind a1
+    async with db.transaction() as s:
+        events = list(await s.scalars(select(AuditEvent).order_by(AuditEvent.seq)))
+        head = await s.get_one(AuditHead, 1)
+    assert [(e.seq, e.event_type) for e in events] == [(1, "e1"), (2, "e2")]
+    assert events[1].prev_hash == events[0].hash
+    assert (head.seq, head.hash) == (2, events[1].hash)

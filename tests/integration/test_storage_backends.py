@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
-from storage.audit import GENESIS, AuditChain, event_body
+from storage.audit import GENESIS, AuditChain, PendingEvent, event_body
 from storage.db import Database
 from storage.errors import MESSAGE_SOURCE, UNIQUE, Duplicate
 from storage.models import (
@@ -26,6 +26,7 @@ from storage.models import (
     TranslationRow,
     Unit,
 )
+from storage.relay_rows import RelayRepo, Target, TranslationRecord
 from tests.support.db_seed import SUPERGROUP_ID, seed_operation
 
 HAITI = timezone(timedelta(hours=-5))
@@ -337,3 +338,54 @@ async def test_every_named_constraint_exists_as_the_seam_names_it(db: Database) 
         assert columns in [cols for _, cols in found[table]], name
         if db.dialect == "postgresql":
             assert (name, columns) in found[table]
+
+
+async def test_recording_copies_waits_for_the_head_and_keeps_outbox_order(db: Database) -> None:
+    # Recording a message's copies takes the audit head with its outbox rows (PostgreSQL: one
+    # statement): while another transaction holds the head it waits, then extends the chain
+    # after that transaction's events; its outbox rows keep the order they were given in.
+    chain = AuditChain(key=b"k" * 32)
+    async with db.transaction() as s:
+        seeded = await seed_operation(s, chats=4)
+        message = await s.get_one(Message, seeded.message_id)
+    targets = [Target(chat_id, "en") for chat_id in reversed(seeded.chat_ids[1:])]
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with db.transaction() as s:
+            await chain.append(s, component="cli", event_type="op.created", actor="admin")
+            held.set()
+            await release.wait()
+
+    async def recorder() -> int:
+        await held.wait()
+        async with db.transaction() as s:
+            return await RelayRepo(s, chain).record_copies(
+                message=message,
+                translations={"en": TranslationRecord("We need help.", "direct", ["m"], 0.9, [])},
+                targets=targets,
+                now=WHEN,
+                lead_events=[
+                    PendingEvent(component="relay", event_type="message.received", actor="x")
+                ],
+            )
+
+    holding = asyncio.create_task(holder())
+    recording = asyncio.create_task(recorder())
+    await held.wait()
+    await asyncio.sleep(0.2)  # give the recorder time to reach the lock (not an assertion)
+    assert not recording.done()
+    release.set()
+    await holding
+    assert await recording == len(targets)
+    events = await _assert_gap_free(db, chain, 3)
+    assert [e.event_type for e in events] == ["op.created", "message.received", "translation.made"]
+    async with db.transaction() as s:
+        rows = list(
+            await s.scalars(
+                select(Delivery).where(Delivery.message_id == message.id).order_by(Delivery.id)
+            )
+        )
+    assert [r.target_chat_id for r in rows] == [t.id for t in targets]
+    assert all(r.state == "pending" and r.created_at == WHEN and not r.ambiguous for r in rows)

@@ -36,7 +36,7 @@ from storage.models import (
     Unit,
     utcnow,
 )
-from storage.relay_rows import PlanChat, Recorded, Target, TranslationRecord
+from storage.relay_rows import PlanChat, PlanRows, Recorded, Target, TranslationRecord
 from storage.status_repo import Flash, FlashAck, Report, StaleAlert
 
 T = TypeVar("T")
@@ -612,6 +612,19 @@ class FakeRelayRepo(_Repo):
             op.glossary,
             unit.code if unit else None,
             unit.side if unit else None,
+        )
+
+    async def plan(
+        self, telegram_chat_id: int, telegram_message_id: int, author_id: int | None
+    ) -> PlanRows:
+        chat = await self.chat(telegram_chat_id)
+        if chat is None:
+            return PlanRows(None, None, None, [])
+        return PlanRows(
+            chat,
+            await self.recorded(chat.id, telegram_message_id),
+            await self.author_language(author_id) if author_id is not None else None,
+            await self.linked(chat.operation_id),
         )
 
     async def recorded(self, chat_id: int, telegram_message_id: int) -> Recorded | None:
