@@ -49,7 +49,11 @@ SESSION_BOT_GROUP = "e2e-session-bot"
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto`: one worker more than there are cores (at least three). Much of a worker's
     time goes to waiting on the processes its tests started, so cores + 1 keeps the cores
-    busy. PYTEST_XDIST_AUTO_NUM_WORKERS overrides it."""
+    busy. PYTEST_XDIST_AUTO_NUM_WORKERS overrides it (xdist reads it only in its own default
+    of this hook, which this one replaces)."""
+    wanted = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "").strip()
+    if wanted.isdigit() and int(wanted) > 0:
+        return int(wanted)
     return max(3, (os.cpu_count() or 1) + 1)
 
 
