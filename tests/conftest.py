@@ -26,6 +26,20 @@ __all__ = ["postgres_server"]
 os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 os.environ.setdefault("CT2_USE_MKL", "0")
 
+# With PYTHONDONTWRITEBYTECODE set (common in containers, to keep __pycache__ out of the source
+# tree) every Python process the suite starts compiles every module it imports from source:
+# each xdist worker, each bot, sandbox and CLI subprocess, and pytest's assertion rewriting of
+# every test module in every worker. Here the bytecode goes to one cache outside the source tree
+# instead (PYTHONPYCACHEPREFIX, inside .pytest_cache), written once, read by every later process.
+# Set before the xdist workers and any subprocess start, so they inherit it. A developer's own
+# PYTHONPYCACHEPREFIX is kept.
+if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCACHEPREFIX"):
+    _pycache = Path(__file__).resolve().parents[1] / ".pytest_cache" / "pycache"
+    os.environ.pop("PYTHONDONTWRITEBYTECODE")
+    os.environ["PYTHONPYCACHEPREFIX"] = str(_pycache)
+    sys.pycache_prefix = str(_pycache)
+    sys.dont_write_bytecode = False
+
 # Tests that share a process started once for a scope run on one pytest-xdist worker, so that
 # process starts once: the e2e session's bot (and sandbox), and modules that start their own
 # bot for all their tests (those name their group with a `pytestmark`).
@@ -35,7 +49,11 @@ SESSION_BOT_GROUP = "e2e-session-bot"
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto`: one worker more than there are cores (at least three). Much of a worker's
     time goes to waiting on the processes its tests started, so cores + 1 keeps the cores
-    busy. PYTEST_XDIST_AUTO_NUM_WORKERS overrides it."""
+    busy. PYTEST_XDIST_AUTO_NUM_WORKERS overrides it (xdist reads it only in its own default
+    of this hook, which this one replaces)."""
+    wanted = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "").strip()
+    if wanted.isdigit() and int(wanted) > 0:
+        return int(wanted)
     return max(3, (os.cpu_count() or 1) + 1)
 
 

@@ -45,11 +45,9 @@ def sandbox(e2e_dir: Path) -> Iterator[SandboxProcess]:
 @pytest.fixture(scope="session")
 def console_port() -> int:
     """A free local port for the bot's web console."""
-    import socket
+    from tests.support.ports import listen_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return listen_port()
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -17,7 +18,13 @@ def test_demo_plays_the_operation_and_verifies_the_log(tmp_path: Path) -> None:
         [sys.executable, "-m", "bot.cli", "demo", "--json", "--keep", str(tmp_path / "keep")],
         timeout=600,
         cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(ROOT),
+            "HOME": str(tmp_path),
+            # The suite's bytecode cache (tests/conftest.py), when it has one.
+            **{k: v for k, v in os.environ.items() if k == "PYTHONPYCACHEPREFIX"},
+        },
     )
     assert result.returncode == 0, result.stderr[-3000:]
     transcript = json.loads(result.stdout)

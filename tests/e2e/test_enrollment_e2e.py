@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import subprocess
-import sys
 
 from bot.devtools.scenario import BotProcess, People
+from tests.support.e2e import daraja
 
 
 async def test_unenrolled_group_gets_one_refusal_and_nothing_else(people: People) -> None:
@@ -141,28 +139,12 @@ async def test_an_auditor_without_a_unit_is_welcomed_without_a_blank_unit(
     c = people.client
     await people.new_operation(op_name, [("PNH-8", "PNH", "ht")])
     # Codes without a unit come from the server's shell (`daraja admin code person OP`).
-    issued = await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "admin",
-            "code",
-            "person",
-            op_name,
-            "--role",
-            "auditor",
-            "--languages",
-            "fr",
-        ],
+    issued = await daraja(
+        *("admin", "code", "person", op_name, "--role", "auditor", "--languages", "fr"),
         env=bot.env(),
         cwd=bot.workdir,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
     )
+    assert issued.returncode == 0, issued.stderr
     code = re.search(r"DRJ-[A-Z0-9]{4}-[A-Z0-9]{4}", issued.stdout)
     assert code is not None, issued.stdout
     auditor = await c.create_user("Claire", language_code="fr")

@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ import pytest
 
 from bot.devtools.sandbox.client import SandboxClient
 from bot.devtools.scenario import BotProcess, People, SandboxProcess
-from tests.support.e2e import ADMIN_ID, TOKEN
+from tests.support.e2e import ADMIN_ID, TOKEN, daraja
 from tests.support.fuzz import POLLING_KINDS, corpus
 
 SEED = 15_000_001
@@ -122,16 +120,7 @@ async def test_ten_thousand_malformed_updates_change_nothing_and_the_next_messag
     assert "Traceback" not in logs
     assert "Inite KE-3 rive" not in logs
     # The operator sees them: `daraja health --json` counts the failed updates by stage.
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "bot.cli", "health", "--json"],
-        env=bot.env(),
-        cwd=bot.workdir,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = await daraja("health", "--json", env=bot.env(), cwd=bot.workdir)
     assert done.returncode == 0, done.stdout
     inbox = {c["name"]: c for c in json.loads(done.stdout)["checks"]}["inbox"]
     assert inbox["counts"]["failed"] == STORM

@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
-from bot.devtools.scenario import ROOT, BotProcess, People
+from bot.devtools.scenario import BotProcess, People
+from tests.support.e2e import daraja
 
 
 def _age_messages(db_path: Path, marker: str, days: int) -> int:
@@ -47,20 +44,11 @@ async def test_a_purged_message_keeps_its_place_in_the_log(
     )
     db_path = e2e_dir / "data" / "daraja.db"
     assert _age_messages(db_path, f"{op_name}_R", days=40) == 1
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DARAJA_")}
-    purge = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "bot.cli", "db", "purge"],
-        env={
-            **env,
-            "PYTHONPATH": str(ROOT),
-            **{k: v for k, v in bot.env().items() if k.startswith("DARAJA_")},
-            "DARAJA_MESSAGE_RETENTION_DAYS": "30",
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    purge = await daraja(
+        "db",
+        "purge",
+        env={**bot.env(), "DARAJA_MESSAGE_RETENTION_DAYS": "30"},
+        cwd=bot.workdir,
     )
     assert purge.returncode == 0, purge.stderr
     assert "purged messages: " in purge.stdout

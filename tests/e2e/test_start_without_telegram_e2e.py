@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -25,16 +24,11 @@ from storage.db import Database
 from storage.models import InboxUpdate
 from tests.support.e2e import ADMIN_ID, TOKEN
 from tests.support.operation import enroll_operation
+from tests.support.ports import listen_port
 
 OFFICER = 700_000_101
 PNH, MSS = -1_001_500_000_001, -1_001_500_000_002
 DOWN_FOR_S = 4.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _healthz(port: int) -> tuple[int, dict[str, Any]]:
@@ -79,7 +73,7 @@ async def _prepare(database_url: str) -> None:
 async def test_bot_waits_for_an_unreachable_bot_api_then_starts_and_loses_nothing(
     tmp_path: Path, models_dir: Path
 ) -> None:
-    api_port, metrics_port = _free_port(), _free_port()
+    api_port, metrics_port = listen_port(), listen_port()
     database_url = f"sqlite+aiosqlite:///{tmp_path}/late.db"
     await _prepare(database_url)
     bot = BotProcess(
@@ -151,7 +145,7 @@ async def test_bot_still_waiting_for_the_bot_api_stops_cleanly_when_told(
 ) -> None:
     bot = BotProcess(
         tmp_path,
-        f"http://127.0.0.1:{_free_port()}",  # never reachable
+        f"http://127.0.0.1:{listen_port()}",  # never reachable
         models_dir,
         f"sqlite+aiosqlite:///{tmp_path}/never.db",
         token=TOKEN,

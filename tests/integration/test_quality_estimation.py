@@ -9,11 +9,11 @@ are in the notes (`daraja eval`); these tests run a few pairs of each kind.
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 # One pair per route kind: direct, pivot, multilingual.
 PAIRS = [("en", "fr"), ("ht", "fr"), ("sw", "ht")]
+# `daraja ARGS` run in-process: (*args, env=..., stdin=...) -> its status and output.
+Daraja = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture(scope="module")
@@ -81,23 +83,29 @@ async def test_the_back_translation_says_what_the_reader_got(engine: Engine) -> 
     assert bad.back_text != "We counted twelve displaced families."
 
 
-def _daraja(
-    *args: str, env: dict[str, str], stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("DARAJA_")}
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**base, **env, "PYTHONPATH": str(ROOT)},
-        input=stdin,
-        check=False,
-    )
+@pytest.fixture
+def daraja(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Daraja:
+    """`daraja ARGS` in-process (`bot.cli.main`), with only the given DARAJA_* settings (the
+    developer's are already out, tests/conftest.py) and `stdin` as its standard input."""
+    from bot.cli import main
+
+    def run(
+        *args: str, env: dict[str, str], stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        with monkeypatch.context() as m:
+            for name, value in env.items():
+                m.setenv(name, value)
+            m.setattr(sys, "stdin", io.StringIO(stdin or ""))
+            capsys.readouterr()
+            status = main(list(args))
+            out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(["daraja", *args], status, out, err)
+
+    return run
 
 
 def test_eval_reports_per_pair_figures_and_refuses_a_bad_set(
-    models_dir: Path, tmp_path: Path
+    models_dir: Path, tmp_path: Path, daraja: Daraja
 ) -> None:
     env = {"DARAJA_MODELS_DIR": str(models_dir)}
     small = tmp_path / "small.tsv"
@@ -106,7 +114,7 @@ def test_eval_reports_per_pair_figures_and_refuses_a_bad_set(
         "We counted twelve displaced families.\tNous avons compté douze familles déplacées.\n",
         encoding="utf-8",
     )
-    done = _daraja("eval", str(small), "--json", "--pairs", "en-fr", env=env)
+    done = daraja("eval", str(small), "--json", "--pairs", "en-fr", env=env)
     assert done.returncode == 0, done.stderr
     (pair,) = json.loads(done.stdout)["pairs"]
     assert pair["pair"] == "en-fr"
@@ -116,18 +124,18 @@ def test_eval_reports_per_pair_figures_and_refuses_a_bad_set(
     assert pair["latency_ms_mean"] > 0
     bad = tmp_path / "bad.tsv"
     bad.write_text("en\tfr\nHello.\tBonjour.\n\n", encoding="utf-8")
-    refused = _daraja("eval", str(bad), env=env)
+    refused = daraja("eval", str(bad), env=env)
     assert refused.returncode == 1
     assert refused.stderr.strip() == f"daraja: {bad} line 3: empty line (remove it)"
 
 
-def test_translate_batch_answers_every_line_in_order(models_dir: Path) -> None:
+def test_translate_batch_answers_every_line_in_order(models_dir: Path, daraja: Daraja) -> None:
     lines = [
         json.dumps({"text": "Hold your position.", "to": "fr", "from": "en"}),
         "{not json",
         json.dumps({"text": "Tann lòd.", "to": "en"}),
     ]
-    done = _daraja(
+    done = daraja(
         "translate",
         "--batch",
         env={"DARAJA_MODELS_DIR": str(models_dir)},
@@ -142,21 +150,23 @@ def test_translate_batch_answers_every_line_in_order(models_dir: Path) -> None:
     assert done.returncode == 1  # one line failed
 
 
-def test_calibration_is_stored_beside_the_models_and_listed(tmp_path: Path) -> None:
+def test_calibration_is_stored_beside_the_models_and_listed(
+    tmp_path: Path, daraja: Daraja
+) -> None:
     models = install_fixture_models(tmp_path / "models")
     env = {"DARAJA_MODELS_DIR": str(models)}
-    before = _daraja("models", "list", env=env)
+    before = daraja("models", "list", env=env)
     assert "uncalibrated" in before.stdout
-    done = _daraja("models", "calibrate", str(DATA / "inbook.tsv"), "--pairs", "en-fr", env=env)
+    done = daraja("models", "calibrate", str(DATA / "inbook.tsv"), "--pairs", "en-fr", env=env)
     assert done.returncode == 0, done.stderr
     stored = json.loads((models / "calibration.json").read_text(encoding="utf-8"))
     assert stored["pairs"]["en-fr"]["models"] == ["fixture_en_fr"]
-    listed = _daraja("models", "list", env=env).stdout
+    listed = daraja("models", "list", env=env).stdout
     line = next(x for x in listed.splitlines() if "fixture_en_fr" in x)
     assert "calibrated (en-fr)" in line
 
 
-def test_install_refuses_a_model_below_the_bar(tmp_path: Path) -> None:
+def test_install_refuses_a_model_below_the_bar(tmp_path: Path, daraja: Daraja) -> None:
     from bot.engines.bundled import BUNDLED_DIR
 
     env = {
@@ -165,10 +175,10 @@ def test_install_refuses_a_model_below_the_bar(tmp_path: Path) -> None:
     }
     package = str(BUNDLED_DIR / "fixture_en_fr.argosmodel")
     heldout = str(DATA / "heldout.tsv")
-    refused = _daraja("models", "install", package, "--eval", heldout, "--min-chrf", "40", env=env)
+    refused = daraja("models", "install", package, "--eval", heldout, "--min-chrf", "40", env=env)
     assert refused.returncode == 1
     assert "below --min-chrf 40" in refused.stderr
     assert not (tmp_path / "models" / "fixture_en_fr").exists()
-    kept = _daraja("models", "install", package, "--eval", heldout, "--min-chrf", "5", env=env)
+    kept = daraja("models", "install", package, "--eval", heldout, "--min-chrf", "5", env=env)
     assert kept.returncode == 0, kept.stderr
     assert (tmp_path / "models" / "fixture_en_fr").is_dir()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import pytest
 
 from bot.cli import main
 from bot.devtools.scenario import People
+from tests.support.ports import listen_port
 from tests.support.processes import BotProcess, SandboxProcess
 
 # One bot for the module: its tests share a test worker.
@@ -31,12 +31,6 @@ TOKEN = "7000000002:webhook-e2e-token-0123456789abcdefghijk"
 SECRET = "hook-secret_0123456789abcdefghij"
 ADMIN_ID = 900002
 TOKEN_SHAPE = re.compile(r"\d{5,20}:[A-Za-z0-9_-]{30,}")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +49,7 @@ def sandbox(workdir: Path) -> Iterator[SandboxProcess]:
 
 @pytest.fixture(scope="module")
 def ports() -> dict[str, int]:
-    return {"webhook": _free_port(), "metrics": _free_port()}
+    return {"webhook": listen_port(), "metrics": listen_port()}
 
 
 @pytest.fixture(scope="module")

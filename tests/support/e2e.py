@@ -9,9 +9,15 @@ test.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import io
 import json
+import os
 import re
+import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bot.devtools.scenario import BotProcess
@@ -128,3 +134,32 @@ def leaks(watched: WatchedBot, said: Said) -> list[str]:
             if body in text or escaped in text or repr(body)[1:-1] in text:
                 found.append(f"{name}: text {body[:40]!r}")
     return found
+
+
+async def daraja(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`daraja ARGS` as an operator runs it beside the bot, but in-process (`bot.cli.main`, in
+    a thread, the event loop's sandbox calls can wait meanwhile): with exactly the DARAJA_*
+    settings in `env`, in `cwd`, its output captured. Spares a Python start and its imports."""
+    from bot.cli import main
+
+    def run() -> subprocess.CompletedProcess[str]:
+        saved = dict(os.environ)
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            for name in [n for n in os.environ if n.startswith("DARAJA_")]:
+                del os.environ[name]
+            os.environ.update({k: v for k, v in env.items() if k.startswith("DARAJA_")})
+            with (
+                contextlib.chdir(cwd),
+                contextlib.redirect_stdout(out),
+                contextlib.redirect_stderr(err),
+            ):
+                status = main(list(args))
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        return subprocess.CompletedProcess(
+            ["daraja", *args], status, out.getvalue(), err.getvalue()
+        )
+
+    return await asyncio.to_thread(run)
