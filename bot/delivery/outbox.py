@@ -155,7 +155,7 @@ class OutboxWorker:
                         else:
                             self._covered = max(self._covered, needs)
                         if claimed:
-                            await self._start(claimed)
+                            self._start(claimed)
                 if self.clock() - last_recovery > self.lease / 3:
                     await self._recover()
                     last_recovery = self.clock()
@@ -178,25 +178,41 @@ class OutboxWorker:
 
     # --- internals --------------------------------------------------------------------------
 
-    async def _start(self, claimed: list[Delivery]) -> None:
-        """Render the claimed copies and start posting them. Every claimed copy is rendered
-        in one read (the copies of one message share its original and translations)."""
-        ready: dict[int, PreparedCopy | BaseException | None]
-        try:
-            ready = await self.builder.prepare_many(claimed)
-        except asyncio.CancelledError:
-            # Stopping: claimed but never started, so back to the queue as they were (not
-            # ambiguous: nothing was sent).
-            with contextlib.suppress(Exception):
-                ids = [row.id for row in claimed]
-                await self.storage.write(lambda uow: uow.outbox.release(ids))
-            raise
-        except Exception as exc:  # noqa: BLE001 - each row retries on its own
-            ready = {row.id: exc for row in claimed}
+    def _start(self, claimed: list[Delivery]) -> None:
+        """Start posting the claimed copies; they are rendered together in one read (the
+        copies of one message share its original and translations). Their tasks exist at
+        once, so they count against the concurrency before rendering ends, and the caller
+        does not wait for the read: on PostgreSQL the next outcomes' commit overlaps it."""
+        render = asyncio.ensure_future(self._render(claimed))
         for row in claimed:
-            task = asyncio.create_task(self._deliver(row, ready[row.id]))
+            task = asyncio.create_task(self._deliver_rendered(row, render))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def _render(
+        self, claimed: list[Delivery]
+    ) -> dict[int, PreparedCopy | BaseException | None]:
+        try:
+            return await self.builder.prepare_many(claimed)
+        except Exception as exc:  # noqa: BLE001 - each row retries on its own
+            return {row.id: exc for row in claimed}
+
+    async def _deliver_rendered(
+        self,
+        row: Delivery,
+        render: asyncio.Future[dict[int, PreparedCopy | BaseException | None]],
+    ) -> None:
+        try:
+            # Shielded: the rendering is shared by every copy claimed with this one.
+            ready = await asyncio.shield(render)
+        except asyncio.CancelledError:
+            # Stopping: claimed but never started, so back to the queue as it was (not
+            # ambiguous: nothing was sent).
+            render.cancel()
+            with contextlib.suppress(Exception):
+                await self.storage.write(lambda uow: uow.outbox.release([row.id]))
+            raise
+        await self._deliver(row, ready[row.id])
 
     async def _claim(self, limit: int) -> list[Delivery]:
         now = self.clock()
@@ -589,7 +605,7 @@ class OutboxWorker:
                     self.telemetry.copy_claimed(row.id, row.message_id, at)
                 # Started here, not handed to the worker loop: one turn of the event loop
                 # less between a chat's copies.
-                await self._start(claimed)
+                self._start(claimed)
 
     async def _record_alone(self, batch: list[FinishItem]) -> None:
         async def work(uow: UnitOfWork) -> None:
