@@ -672,6 +672,16 @@ class RemoteFirstEngine(Engine):
             )
         return result
 
+    async def _round_trip(self, *args: Any, **kwargs: Any) -> Any:
+        # The back-translation (quality estimation) is not the reader's translation: where it
+        # was served must not change the route or the tag check of the translation itself
+        # (a pair served remotely whose reverse only the local models have is still remote).
+        token = _SERVED.set([])
+        try:
+            return await super()._round_trip(*args, **kwargs)
+        finally:
+            _SERVED.reset(token)
+
     async def self_test(self, *args: Any, **kwargs: Any) -> Any:
         """The engine's self-test, on the local models only."""
         token = _LOCAL_ONLY.set(True)

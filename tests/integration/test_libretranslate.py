@@ -388,6 +388,30 @@ async def test_a_pair_one_server_lacks_is_served_remotely_by_the_other() -> None
     assert lacking.languages_calls == 1  # cached, not asked per message
 
 
+async def test_a_remote_translation_whose_back_check_ran_locally_is_still_remote() -> None:
+    """With quality estimation on, the server serves ht→en but not en→ht: the translation
+    is the server's (route `libretranslate`), its back-translation comes from the local
+    models, and that does not turn the reader's route into the local one."""
+    server = await started(supported={"ht": ["en"], "en": [], "fr": []})
+    LocalRuntime.calls = []
+    engine = RemoteFirstEngine(
+        Store(PACKAGES),
+        EngineConfig(batch_wait_ms=1, verify_checksums=False),
+        runtime_factory=LocalRuntime,
+        text_tools=TextTools.default(),
+        client=LibreTranslateClient([server.url]),
+    )
+    try:
+        result = await engine.translate(MESSAGES[0], "en", source="ht")
+    finally:
+        await engine.close()
+        await server.stop()
+    assert result.route == Route.REMOTE
+    assert result.models == ("libretranslate",)
+    assert len(server.requests) == 1  # the forward translation only
+    assert LocalRuntime.calls  # the back-translation ran on the local models
+
+
 async def test_not_available_as_a_target_moves_to_the_next_server_and_is_remembered() -> None:
     """A server whose /languages still lists the pair answers the real 400 "… is not
     available as a target language from …": that server lacks the pair, the message is not
