@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.errors import UserInputError
+from bot.errors import ConfigError, UserInputError
 
 _PAIR_RE = re.compile(r"^([a-z]{2,3})-([a-z]{2,3})$")
 
@@ -152,6 +152,18 @@ def _store(index_url: str | None = None) -> Any:
     return ModelStore(
         settings.models_dir, index_url=index_url or DEFAULT_INDEX_URL, progress=_progress
     )
+
+
+def _writable_models_dir(root: Path) -> None:
+    """Create the models directory before anything is fetched or unpacked, or say why it
+    cannot be (a bare "No such file or directory (/proc/x)" did not name the setting)."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the models directory {root} ({exc.strerror or exc}): set "
+            "DARAJA_MODELS_DIR to a directory this user can write"
+        ) from None
 
 
 def _as_dict(pkg: Any) -> dict[str, Any]:
@@ -338,6 +350,7 @@ def _install(args: argparse.Namespace) -> int:
         return _install_voice(args)
     what: str = args.what
     store = _store(args.index_url)
+    _writable_models_dir(store.root)
     path = Path(what)
     if path.exists():
         pkg = store.install_file(path, replace=args.replace)

@@ -91,8 +91,14 @@ async def set_menus(
     except Exception as exc:  # noqa: BLE001 - the menu is a convenience, never fatal
         log.debug("deleteMyCommands failed: %s", type(exc).__name__)
     done = 0
+    # A scope Telegram refuses once (an admin's chat that does not exist yet) refuses its
+    # other languages too: one log line and one request per scope, not five.
+    refused: set[tuple[str, object]] = set()
     for menu in menus(i18n, default_language=default_language, admin_ids=admin_ids):
         kind = menu.scope["type"]
+        key = (kind, menu.scope.get("chat_id"))
+        if key in refused:
+            continue
         scope = BotCommandScopeChat(menu.scope["chat_id"]) if kind == "chat" else kinds[kind]()
         try:
             await bot.set_my_commands(
@@ -102,5 +108,6 @@ async def set_menus(
             )
             done += 1
         except Exception as exc:  # noqa: BLE001 - the menu is a convenience, never fatal
+            refused.add(key)
             log.info("command menu for %s not set (%s)", kind, type(exc).__name__)
     return done

@@ -75,10 +75,13 @@ def check_timezone(name: str) -> str:
     from bot.rendering.formatting import zone
 
     try:
+        if not name.strip():
+            # An empty name would be stored and read as the default zone, silently.
+            raise ConfigError("empty time zone")
         zone(name)
     except ConfigError:
         raise UserInputError(
-            f"{name!r} is not a known time zone: use an IANA name such as "
+            f"{name[:64]!r} is not a known time zone: use an IANA name such as "
             "America/Port-au-Prince or Africa/Nairobi",
             key="error.bad_timezone",
             tz=name[:64],

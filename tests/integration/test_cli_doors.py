@@ -300,3 +300,23 @@ def test_a_port_out_of_range_is_one_line_not_a_traceback(
     assert status == 2
     assert "a port must be 0-65535" in err
     assert explain(OverflowError("not a port at all")) is None  # other overflows are bugs
+
+
+@pytest.mark.parametrize("where", ["/proc/no-such-dir/models", "FILE/models"])
+def test_an_uncreatable_models_directory_gets_one_line_naming_the_setting(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "FILE").write_text("not a directory")
+    models = where.replace("FILE", str(tmp_path / "FILE"))
+    monkeypatch.setenv("DARAJA_MODELS_DIR", models)
+    fixture = (
+        Path(__file__).resolve().parents[1] / "fixtures" / "models" / "fixture_en_fr.argosmodel"
+    )
+
+    status = main(["models", "install", str(fixture)])
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert len(err) == 1
+    assert f"cannot create the models directory {models}" in err[0]
+    assert "DARAJA_MODELS_DIR" in err[0]

@@ -3,6 +3,7 @@ sandbox exactly as the Bot API accepts it (scopes, language codes, chats that mu
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import AsyncIterator
 
@@ -31,7 +32,10 @@ async def _names(bot: Bot, scope: object, language: str | None) -> list[tuple[st
     return [(c.command, c.description) for c in got]
 
 
-async def test_each_scope_gets_its_commands_in_each_language(sb: Sandbox) -> None:
+async def test_each_scope_gets_its_commands_in_each_language(
+    sb: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.delivery.command_menu")
     i18n = load_i18n()
     admin = await sb.client.create_user("Admin", language_code="fr")
     await sb.client.start(admin)  # an admin who wrote to the bot gets their own menu
@@ -39,6 +43,9 @@ async def test_each_scope_gets_its_commands_in_each_language(sb: Sandbox) -> Non
     async with Bot(sb.token, base_url=f"{sb.url}/bot") as bot:
         done = await set_menus(bot, i18n, default_language="fr", admin_ids=[admin.id, stranger.id])
         assert done == 20  # 4 scopes x 5 languages; the stranger's chat does not exist yet
+        # The stranger's scope is refused once, logged once, not tried in its other languages.
+        refusals = [r for r in caplog.records if "command menu for chat not set" in r.getMessage()]
+        assert len(refusals) == 1
 
         private_sw = await _names(bot, BotCommandScopeAllPrivateChats(), "sw")
         assert [n for n, _ in private_sw] == ["help", "whoami", "lang", "join"]

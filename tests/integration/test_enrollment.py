@@ -244,6 +244,10 @@ async def test_an_unknown_time_zone_is_refused_and_not_stored(
         await service.create_operation(ADMIN, "Olympus", timezone="Mars/Olympus")
     assert err.value.key == "error.bad_timezone"
     assert "'Mars/Olympus' is not a known time zone" in str(err.value)
+    for empty in ("", "  "):
+        with pytest.raises(UserInputError) as err:
+            await service.create_operation(ADMIN, "Olympus", timezone=empty)
+        assert err.value.key == "error.bad_timezone"
     op = await service.create_operation(ADMIN, "Nairobi", timezone="Africa/Nairobi")
     assert op.timezone == "Africa/Nairobi"
     async with db.transaction() as s:
