@@ -169,7 +169,7 @@ class CopyBuilder:
         ops = uow.operations
         langs = [x for x in delivery.target_language.split(",") if x]
         if delivery.action in BACKCHECK_ACTIONS:
-            return await self._backcheck(repo, delivery, message, source, target, rows, langs)
+            return await self._backcheck(repo, ops, delivery, message, source, target, rows, langs)
         ui = langs[0]
         src = message.source_language or ui
         annotate = delivery.action in ("annotate", "reannotate")
@@ -306,6 +306,7 @@ class CopyBuilder:
     async def _backcheck(
         self,
         repo: MessageRepo,
+        ops: OperationRepo,
         delivery: Delivery,
         message: Message,
         source: Chat,
@@ -322,7 +323,7 @@ class CopyBuilder:
         blocks: list[Block] = []
         flags: list[str] = []
         doubted = False
-        units = await _units_by_language(repo, message.id)
+        units = await _units_by_language(repo, ops, message.id)
         for key in keys:
             row = rows.get(key)
             if row is None:
@@ -413,10 +414,11 @@ class CopyBuilder:
         return None
 
 
-async def _units_by_language(repo: MessageRepo, message_id: int) -> dict[str, list[str]]:
+async def _units_by_language(
+    repo: MessageRepo, ops: OperationRepo, message_id: int
+) -> dict[str, list[str]]:
     """Language -> codes of the units whose groups were sent a copy of the message."""
     chats = await repo.chats(await repo.chats_sent_to(message_id))
-    ops = OperationRepo(repo.session)
     out: dict[str, list[str]] = {}
     for chat in chats:
         unit = await ops.unit_by_id(chat.unit_id) if chat.unit_id else None
