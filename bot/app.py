@@ -261,6 +261,15 @@ async def serve(
     services = build_services(settings, translator)
     await services.db.upgrade()
     services.db.hold_run_lock()  # `daraja restore` will not overwrite it under us
+    if settings.mode != "worker" and not await services.db.hold_receiver_lock():
+        from bot.errors import ConfigError
+
+        await services.db.dispose()
+        raise ConfigError(
+            "another Daraja is already receiving updates for this PostgreSQL database: stop "
+            "it first; only one process may receive updates (extra delivery workers run with "
+            "DARAJA_MODE=worker)"
+        )
     limiter = build_limiter(settings)
     app = build_application(settings, services, limiter)
     # The metrics server (and its /healthz) runs before the Bot API is reached, so a field

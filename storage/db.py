@@ -12,6 +12,7 @@ on PostgreSQL hold an advisory lock so two processes starting together do not ra
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -56,6 +57,8 @@ _CHECKED_IN = "daraja_checked_in"
 # once against one database do not both try to create the tables (the second waits, then
 # finds nothing to do). Any constant works; this one spells "daraja" in ASCII.
 _MIGRATION_LOCK_KEY = 0x646172616A61
+# The one process that receives updates holds this advisory lock (PostgreSQL).
+RECEIVER_LOCK_KEY = 0x646172616A62
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -258,6 +261,7 @@ class Database:
         self._here_sessions: sessionmaker[Session] | None = None
         self._here_read_sessions: sessionmaker[Session] | None = None
         self._run_lock: Any = None
+        self._receiver: Any = None
 
     def hold_run_lock(self) -> None:
         """Mark the SQLite database as used by a running bot until `dispose` (`daraja restore`
@@ -267,6 +271,29 @@ class Database:
             from storage.backup import RunLock
 
             self._run_lock = RunLock.hold(path)
+
+    async def hold_receiver_lock(self) -> bool:
+        """On PostgreSQL, take the database's receiver lock (a session advisory lock on a
+        connection of its own, held until `dispose` or the process ends): False when another
+        process holds it. Only one process may receive updates (two would fight over
+        getUpdates, or take webhook updates in no common order); delivery workers do not take
+        it. SQLite has its lock file instead (`storage.backup.receiver_lock`): always True."""
+        if self.dialect == "sqlite" or self._receiver is not None:
+            return True
+        conn = await self.engine.connect()
+        try:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            got = await conn.scalar(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": RECEIVER_LOCK_KEY}
+            )
+        except BaseException:
+            await conn.close()
+            raise
+        if not got:
+            await conn.close()
+            return False
+        self._receiver = conn
+        return True
 
     @property
     def dialect(self) -> str:
@@ -485,6 +512,10 @@ class Database:
         if self._run_lock is not None:
             self._run_lock.release()
             self._run_lock = None
+        if self._receiver is not None:
+            receiver, self._receiver = self._receiver, None
+            with contextlib.suppress(Exception):  # closing the session releases the lock
+                await receiver.close()
         await self.engine.dispose()
         if self._read_engine is not None:
             await self._read_engine.dispose()

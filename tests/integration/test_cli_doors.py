@@ -291,6 +291,49 @@ def test_a_second_bot_on_the_same_database_is_refused_in_one_line(
     assert f"another Daraja is already running on {tmp_path}/daraja.db" in err
 
 
+@pytest.mark.postgres
+def test_a_second_bot_on_the_same_postgresql_database_is_refused_in_one_line(
+    postgres_database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The first bot holds the database's receiver lock; a second `daraja run` (polling or
+    webhook) stops at once, in one line, before reaching Telegram; once the first is gone
+    the lock is free again."""
+    monkeypatch.setenv("DARAJA_MODELS_DIR", str(tmp_path / "models"))
+    first = Database(postgres_database_url)
+
+    async def hold() -> bool:
+        await first.upgrade()
+        return await first.hold_receiver_lock()
+
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(hold())
+        status, err = _cli(["run"], postgres_database_url, monkeypatch, capsys)
+        loop.run_until_complete(first.dispose())
+    finally:
+        loop.close()
+
+    assert status == 2
+    lines = [line for line in err.splitlines() if line.startswith("daraja:")]
+    assert lines == [
+        "daraja: configuration error: another Daraja is already receiving updates for this "
+        "PostgreSQL database: stop it first; only one process may receive updates (extra "
+        "delivery workers run with DARAJA_MODE=worker)"
+    ]
+
+    async def again() -> bool:
+        second = Database(postgres_database_url)
+        try:
+            return await second.hold_receiver_lock()
+        finally:
+            await second.dispose()
+
+    assert asyncio.run(again())
+
+
 def test_a_port_out_of_range_is_one_line_not_a_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
