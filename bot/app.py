@@ -267,8 +267,8 @@ async def serve(
         await services.db.dispose()
         raise ConfigError(
             "another Daraja is already receiving updates for this PostgreSQL database: stop "
-            "it first; only one process may receive updates (extra delivery workers run with "
-            "DARAJA_MODE=worker)"
+            "it first (a host that died frees it within a minute); only one process may "
+            "receive updates (extra delivery workers run with DARAJA_MODE=worker)"
         )
     limiter = build_limiter(settings)
     app = build_application(settings, services, limiter)

@@ -59,6 +59,11 @@ _CHECKED_IN = "daraja_checked_in"
 _MIGRATION_LOCK_KEY = 0x646172616A61
 # The one process that receives updates holds this advisory lock (PostgreSQL).
 RECEIVER_LOCK_KEY = 0x646172616A62
+RECEIVER_KEEPALIVE = (
+    ("tcp_keepalives_idle", 20),
+    ("tcp_keepalives_interval", 10),
+    ("tcp_keepalives_count", 3),
+)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -283,6 +288,10 @@ class Database:
         conn = await self.engine.connect()
         try:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            # The server probes this connection: if the receiving host dies without closing
+            # it, the lock is free again within about a minute, not after TCP's two hours.
+            for setting, value in RECEIVER_KEEPALIVE:
+                await conn.execute(text(f"SET {setting} = {value}"))
             got = await conn.scalar(
                 text("SELECT pg_try_advisory_lock(:key)"), {"key": RECEIVER_LOCK_KEY}
             )

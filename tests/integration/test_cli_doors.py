@@ -320,8 +320,8 @@ def test_a_second_bot_on_the_same_postgresql_database_is_refused_in_one_line(
     lines = [line for line in err.splitlines() if line.startswith("daraja:")]
     assert lines == [
         "daraja: configuration error: another Daraja is already receiving updates for this "
-        "PostgreSQL database: stop it first; only one process may receive updates (extra "
-        "delivery workers run with DARAJA_MODE=worker)"
+        "PostgreSQL database: stop it first (a host that died frees it within a minute); only "
+        "one process may receive updates (extra delivery workers run with DARAJA_MODE=worker)"
     ]
 
     async def again() -> bool:
