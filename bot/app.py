@@ -473,6 +473,10 @@ async def _receiver(
     return poller.run()
 
 
+# How often the receiving process checks that it still holds PostgreSQL's receiver lock.
+RECEIVER_CHECK_SECONDS = 30.0
+
+
 def _start_tasks(
     settings: Settings, services: Services, app: AnyApp, workers: _Workers, receive: Any
 ) -> list[asyncio.Task[Any]]:
@@ -499,7 +503,33 @@ def _start_tasks(
 
         retention = retention_loop(services.db, services.audit, policy_from(settings))
         tasks.append(asyncio.create_task(retention, name="retention"))
+        if services.db.dialect != "sqlite":
+            watch = _receiver_watch(services.db, RECEIVER_CHECK_SECONDS)
+            tasks.append(asyncio.create_task(watch, name="receiver-lock"))
     return tasks
+
+
+async def _receiver_watch(db: Any, interval: float) -> None:
+    """Keep the PostgreSQL receiver lock: its connection is checked every `interval` seconds
+    and, when it is gone (the server restarted), the lock is taken again. Said once per
+    change: taken again (a warning), taken meanwhile by another process (an error: two may
+    now be receiving), or the server unreachable (a warning; asked again)."""
+    last = "held"
+    while True:
+        await asyncio.sleep(interval)
+        state = await db.check_receiver_lock()
+        if state == "retaken":
+            log.warning(
+                "receiver lock: its PostgreSQL connection was lost; the lock is held again"
+            )
+        elif state != last and state == "lost":
+            log.error(
+                "receiver lock: another Daraja took it while this one's connection was down; "
+                "two processes may be receiving updates: stop one of them"
+            )
+        elif state != last and state == "unreachable":
+            log.warning("receiver lock: PostgreSQL cannot be reached; checking again")
+        last = "held" if state == "retaken" else state
 
 
 async def _stop_tasks(tasks: list[asyncio.Task[Any]], workers: _Workers) -> None:

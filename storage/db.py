@@ -267,6 +267,7 @@ class Database:
         self._here_read_sessions: sessionmaker[Session] | None = None
         self._run_lock: Any = None
         self._receiver: Any = None
+        self._receiver_wanted = False  # this process took the receiver lock once
 
     def hold_run_lock(self) -> None:
         """Mark the SQLite database as used by a running bot until `dispose` (`daraja restore`
@@ -302,7 +303,29 @@ class Database:
             await conn.close()
             return False
         self._receiver = conn
+        self._receiver_wanted = True
         return True
+
+    async def check_receiver_lock(self) -> str:
+        """Whether this process still holds the receiver lock (`hold_receiver_lock`): `held`;
+        `retaken` when its connection was gone (PostgreSQL restarted, the connection was
+        killed) and the lock was taken again; `lost` when another process took it meanwhile;
+        `unreachable` when the server cannot be reached now (asked again later). SQLite, or a
+        process that holds no receiver lock: always `held`."""
+        if not self._receiver_wanted:
+            return "held"
+        if self._receiver is not None:
+            try:
+                await self._receiver.scalar(text("SELECT 1"))
+                return "held"
+            except Exception:  # noqa: BLE001 - the connection is gone, whatever the driver says
+                receiver, self._receiver = self._receiver, None
+                with contextlib.suppress(Exception):
+                    await receiver.close()
+        try:
+            return "retaken" if await self.hold_receiver_lock() else "lost"
+        except Exception:  # noqa: BLE001 - the server is down: the caller asks again later
+            return "unreachable"
 
     @property
     def dialect(self) -> str:
@@ -521,6 +544,7 @@ class Database:
         if self._run_lock is not None:
             self._run_lock.release()
             self._run_lock = None
+        self._receiver_wanted = False
         if self._receiver is not None:
             receiver, self._receiver = self._receiver, None
             with contextlib.suppress(Exception):  # closing the session releases the lock
