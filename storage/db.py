@@ -59,6 +59,7 @@ _CHECKED_IN = "daraja_checked_in"
 _MIGRATION_LOCK_KEY = 0x646172616A61
 # The one process that receives updates holds this advisory lock (PostgreSQL).
 RECEIVER_LOCK_KEY = 0x646172616A62
+RECEIVER_PING_S = 10.0
 RECEIVER_KEEPALIVE = (
     ("tcp_keepalives_idle", 20),
     ("tcp_keepalives_interval", 10),
@@ -316,16 +317,23 @@ class Database:
             return "held"
         if self._receiver is not None:
             try:
-                await self._receiver.scalar(text("SELECT 1"))
+                # Bounded: a server host that vanished would leave the ping hanging for as
+                # long as TCP retransmits (many minutes).
+                await asyncio.wait_for(self._receiver.scalar(text("SELECT 1")), RECEIVER_PING_S)
                 return "held"
             except Exception:  # noqa: BLE001 - the connection is gone, whatever the driver says
                 receiver, self._receiver = self._receiver, None
+                # Invalidated, not returned to the pool: a connection that failed without
+                # being closed may still hold the lock, and must never be handed out again.
+                with contextlib.suppress(Exception):
+                    await receiver.invalidate()
                 with contextlib.suppress(Exception):
                     await receiver.close()
         try:
-            return "retaken" if await self.hold_receiver_lock() else "lost"
+            got = await asyncio.wait_for(self.hold_receiver_lock(), RECEIVER_PING_S)
         except Exception:  # noqa: BLE001 - the server is down: the caller asks again later
             return "unreachable"
+        return "retaken" if got else "lost"
 
     @property
     def dialect(self) -> str:

@@ -79,6 +79,7 @@ async def set_menus(
         BotCommandScopeAllPrivateChats,
         BotCommandScopeChat,
     )
+    from telegram.error import BadRequest
 
     kinds: dict[str, Any] = {
         "all_private_chats": BotCommandScopeAllPrivateChats,
@@ -108,6 +109,7 @@ async def set_menus(
             )
             done += 1
         except Exception as exc:  # noqa: BLE001 - the menu is a convenience, never fatal
-            refused.add(key)
+            if isinstance(exc, BadRequest):
+                refused.add(key)  # refused for good (a timeout or a 429 is not)
             log.info("command menu for %s not set (%s)", kind, type(exc).__name__)
     return done

@@ -62,6 +62,8 @@ NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 NO_RETRY = {"retries": 0}
 MAX_ATTEMPTS = 12
 FINISH_BATCH = 64
+# Stopping: how long outcomes being recorded may take before they are given up on.
+STOP_COMMIT_WAIT_S = 10.0
 # Turns of the event loop a finished copy's outcome waits for others to share its commit.
 FINISH_GATHER_TURNS = 2
 
@@ -118,6 +120,8 @@ class OutboxWorker:
         self._needs = 1
         self._covered = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._renders: set[asyncio.Future[Any]] = set()
+        self._stopping = False
 
     def wake(self) -> None:
         """Something was queued or put back: look for work now."""
@@ -166,10 +170,31 @@ class OutboxWorker:
                 except TimeoutError:
                     self._want_claim()  # rows held back by not_before may be due now
         finally:
-            for task in list(self._tasks):
+            await self._stop_in_flight()
+
+    async def _stop_in_flight(self) -> None:
+        """Stopping: no new claims; the copies in flight are cancelled (a row not yet posted
+        goes back to the queue as it was); outcomes already being recorded are let finish
+        (up to STOP_COMMIT_WAIT_S), so a copy Telegram accepted is not resent as ambiguous.
+        Repeated until nothing is left: a commit that was under way may have started more."""
+        self._stopping = True
+        while True:
+            commit = self._commit_task
+            waiting: list[asyncio.Future[Any]] = [*self._tasks, *self._renders]
+            if commit is not None and not commit.done():
+                waiting.append(commit)
+            if not waiting:
+                return
+            for task in [*self._tasks, *self._renders]:
                 task.cancel()
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
+            done, pending = await asyncio.wait(waiting, timeout=STOP_COMMIT_WAIT_S)
+            for task in done:
+                if not task.cancelled():
+                    task.exception()  # retrieved: the row's own handling reported it
+            if pending:
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
 
     async def drain(self) -> None:
         """Wait for the copies in flight (tests and shutdown)."""
@@ -184,6 +209,8 @@ class OutboxWorker:
         once, so they count against the concurrency before rendering ends, and the caller
         does not wait for the read: on PostgreSQL the next outcomes' commit overlaps it."""
         render = asyncio.ensure_future(self._render(claimed))
+        self._renders.add(render)
+        render.add_done_callback(self._renders.discard)
         for row in claimed:
             task = asyncio.create_task(self._deliver_rendered(row, render))
             self._tasks.add(task)
@@ -560,7 +587,8 @@ class OutboxWorker:
             items = [item[:5] for item in batch]
             # The same transaction claims the next copies for the chats these free up (and any
             # other due ones): one write instead of two, and no wait for the worker's next turn.
-            limit = max(0, self.concurrency - len(self._tasks) + len(batch))
+            limit = 0 if self._stopping else self.concurrency - len(self._tasks) + len(batch)
+            limit = max(0, limit)
             now = self.clock()
 
             async def work(

@@ -193,3 +193,50 @@ async def test_success_records_the_copy_and_its_event_together(db: Database) -> 
         )
     assert [(c.target_chat_id, c.telegram_message_id) for c in copies] == [(chat_row, 101)]
     assert len(sent_events) == 1
+
+
+class _StopAfterFirstSend(ScriptedBot):
+    """Posts the first copy, and the worker is told to stop while it does."""
+
+    def __init__(self) -> None:
+        super().__init__(iter([]))
+        self.run_task: asyncio.Task[None] | None = None
+
+    async def send_message(self, chat_id: int, text: str, **kwargs: Any) -> Any:
+        sent = await super().send_message(chat_id, text, **kwargs)
+        assert self.run_task is not None
+        self.run_task.cancel()
+        return sent
+
+
+async def test_stopping_leaves_nothing_half_done(db: Database) -> None:
+    """The worker is told to stop while a copy is being posted: when `run` returns nothing of
+    it is still running, every copy Telegram accepted is recorded as sent (not left claimed,
+    to be resent later as a possible repeat), and every other row is back in the queue as it
+    was. (A copy the stop request did not reach in time may have been posted: it is sent.)"""
+    first_id, chat_row = await _setup(db)
+    async with db.transaction() as s:
+        first = (await s.execute(select(Delivery).where(Delivery.id == first_id))).scalar_one()
+        second = Delivery(
+            message_id=first.message_id,
+            revision=1,  # queued behind the first for the same chat
+            target_chat_id=chat_row,
+            action="send",
+            target_language="en",
+            state="pending",
+            attempts=0,
+        )
+        s.add(second)
+        await s.flush()
+        second_id = second.id
+    bot = _StopAfterFirstSend()
+    worker = _worker(db, bot, Clock(), RateLimiter(global_per_s=0, chat_per_s=0, group_per_min=0))
+    run = asyncio.create_task(worker.run())
+    bot.run_task = run
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(run, 30)
+    assert not worker._tasks  # nothing still running for the stopped worker
+    rows = [await _row(db, i) for i in (first_id, second_id)]
+    assert rows[0].state == "sent"
+    assert all(r.claimed_by is None and r.state in ("pending", "sent") for r in rows)
+    assert sum(r.state == "sent" for r in rows) == len(bot.sent)
