@@ -179,14 +179,13 @@ class OutboxWorker:
         Repeated until nothing is left: a commit that was under way may have started more."""
         self._stopping = True
         while True:
-            commit = self._commit_task
-            waiting: list[asyncio.Future[Any]] = [*self._tasks, *self._renders]
-            if commit is not None and not commit.done():
-                waiting.append(commit)
+            in_flight: list[asyncio.Future[Any]] = [*self._tasks, *self._renders]
+            for task in in_flight:
+                task.cancel()
+            commit = self._commit_task  # not cancelled: it records what was posted
+            waiting = in_flight + ([commit] if commit is not None and not commit.done() else [])
             if not waiting:
                 return
-            for task in [*self._tasks, *self._renders]:
-                task.cancel()
             done, pending = await asyncio.wait(waiting, timeout=STOP_COMMIT_WAIT_S)
             for task in done:
                 if not task.cancelled():
@@ -587,8 +586,8 @@ class OutboxWorker:
             items = [item[:5] for item in batch]
             # The same transaction claims the next copies for the chats these free up (and any
             # other due ones): one write instead of two, and no wait for the worker's next turn.
-            limit = 0 if self._stopping else self.concurrency - len(self._tasks) + len(batch)
-            limit = max(0, limit)
+            free = self.concurrency - len(self._tasks) + len(batch)
+            limit = 0 if self._stopping else max(0, free)
             now = self.clock()
 
             async def work(

@@ -50,6 +50,19 @@ class ScriptedBot:
         return {"message_id": sent.message_id, "chat": {"id": args["chat_id"]}}
 
 
+def _pending(message_id: int, chat_row: int, revision: int = 0) -> Delivery:
+    """A copy into English queued for `chat_row`."""
+    return Delivery(
+        message_id=message_id,
+        revision=revision,
+        target_chat_id=chat_row,
+        action="send",
+        target_language="en",
+        state="pending",
+        attempts=0,
+    )
+
+
 async def _setup(db: Database) -> tuple[int, int]:
     async with db.transaction() as s:
         seeded = await seed_operation(s, chats=2)
@@ -65,15 +78,7 @@ async def _setup(db: Database) -> tuple[int, int]:
                 flags=[],
             )
         )
-        row = Delivery(
-            message_id=seeded.message_id,
-            revision=0,
-            target_chat_id=seeded.chat_ids[1],
-            action="send",
-            target_language="en",
-            state="pending",
-            attempts=0,
-        )
+        row = _pending(seeded.message_id, seeded.chat_ids[1])
         s.add(row)
         await s.flush()
         return row.id, seeded.chat_ids[1]
@@ -217,15 +222,7 @@ async def test_stopping_leaves_nothing_half_done(db: Database) -> None:
     first_id, chat_row = await _setup(db)
     async with db.transaction() as s:
         first = (await s.execute(select(Delivery).where(Delivery.id == first_id))).scalar_one()
-        second = Delivery(
-            message_id=first.message_id,
-            revision=1,  # queued behind the first for the same chat
-            target_chat_id=chat_row,
-            action="send",
-            target_language="en",
-            state="pending",
-            attempts=0,
-        )
+        second = _pending(first.message_id, chat_row, revision=1)  # behind the first
         s.add(second)
         await s.flush()
         second_id = second.id
