@@ -205,9 +205,10 @@ _MOVE_HEAD = (
 )
 
 # PostgreSQL: the events go in as arrays (unnest), and the head moves in the same statement.
-_PG_APPEND = text(
-    """
-    WITH appended AS (
+# The two parts are shared with statements that write more in the same round trip
+# (storage/outbox_claim.py): `WITH <writes>, <PG_APPEND_CTE> <PG_MOVE_HEAD>`.
+PG_APPEND_CTE = """
+    appended AS (
         INSERT INTO audit_events
             (seq, ts, component, event_type, actor, outcome, operation_id, payload, prev_hash,
              hash)
@@ -217,10 +218,9 @@ _PG_APPEND = text(
             CAST(:outcome AS VARCHAR[]), CAST(:operation_id AS INTEGER[]),
             CAST(:payload AS TEXT[]), CAST(:prev_hash AS VARCHAR[]), CAST(:hash AS VARCHAR[])
         )
-    )
-    UPDATE audit_head SET seq = :head_seq, hash = :head_hash WHERE id = 1
-    """
-).bindparams(
+    )"""
+PG_MOVE_HEAD = "UPDATE audit_head SET seq = :head_seq, hash = :head_hash WHERE id = 1"
+PG_APPEND_BINDS = (
     bindparam("seq", type_=ARRAY(BigInteger)),
     bindparam("ts", type_=ARRAY(DateTime())),
     bindparam("component", type_=ARRAY(String)),
@@ -234,6 +234,7 @@ _PG_APPEND = text(
     bindparam("head_seq", type_=BigInteger),
     bindparam("head_hash", type_=String),
 )
+_PG_APPEND = text(f"WITH {PG_APPEND_CTE} {PG_MOVE_HEAD}").bindparams(*PG_APPEND_BINDS)
 
 
 @dataclass(frozen=True)
@@ -303,6 +304,19 @@ class AuditChain:
         # Core statements, not the unit of work: the head is read fresh (never from the
         # session's identity map) and the events go in as one multi-row insert.
         seq, prev = head if head is not None else session.execute(_READ_HEAD).one()
+        rows = self.linked(events, seq, prev)
+        if session.get_bind().dialect.name == "postgresql":
+            # The events and the head in one statement: one round trip while the head's lock
+            # is held instead of two (and one statement text whatever the number of events).
+            session.execute(_PG_APPEND, pg_append_params(rows))
+            return rows
+        # Table statements (not ORM-enabled ones): no mapper work per row.
+        session.execute(_INSERT_EVENTS, [{c: getattr(row, c) for c in FIELDS} for row in rows])
+        session.execute(_MOVE_HEAD, {"seq": rows[-1].seq, "hash": rows[-1].hash})
+        return rows
+
+    def linked(self, events: Sequence[PendingEvent], seq: int, prev: str) -> list[AuditEvent]:
+        """The events as rows chained after the head (seq, hash), not yet written."""
         rows: list[AuditEvent] = []
         for pending in events:
             # Hash the time exactly as it reads back from every backend: UTC, microseconds.
@@ -338,14 +352,11 @@ class AuditChain:
                 )
             )
             prev = digest
-        if session.get_bind().dialect.name == "postgresql":
-            # The events and the head in one statement: one round trip while the head's lock
-            # is held instead of two (and one statement text whatever the number of events).
-            columns: dict[str, list[Any]] = {c: [getattr(row, c) for row in rows] for c in FIELDS}
-            columns["ts"] = [when.replace(tzinfo=None) for when in columns["ts"]]  # naive UTC
-            session.execute(_PG_APPEND, {**columns, "head_seq": seq, "head_hash": prev})
-            return rows
-        # Table statements (not ORM-enabled ones): no mapper work per row.
-        session.execute(_INSERT_EVENTS, [{c: getattr(row, c) for c in FIELDS} for row in rows])
-        session.execute(_MOVE_HEAD, {"seq": seq, "hash": prev})
         return rows
+
+
+def pg_append_params(rows: Sequence[AuditEvent]) -> dict[str, Any]:
+    """The parameters of PG_APPEND_CTE and PG_MOVE_HEAD for chained rows (`linked`)."""
+    columns: dict[str, Any] = {c: [getattr(row, c) for row in rows] for c in FIELDS}
+    columns["ts"] = [when.replace(tzinfo=None) for when in columns["ts"]]  # naive UTC
+    return {**columns, "head_seq": rows[-1].seq, "head_hash": rows[-1].hash}

@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Integer, Table, any_, bindparam, insert, select, update
+from sqlalchemy import Integer, Table, any_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Chat, Copy, Delivery
-from storage.outbox_claim import claim_deliveries_sync
+from storage.outbox_claim import FINISH_DELIVERY, INSERT_COPIES, claim_deliveries_sync
 
 
 class FinishingRow(NamedTuple):
@@ -97,9 +97,9 @@ class OutboxRepo:
         a change: b_id, state, last_error, claimed_by, claimed_at, sent_at,
         telegram_message_ids), each one multi-row statement."""
         if posted:
-            await self.session.execute(_INSERT_COPIES, list(posted))
+            await self.session.execute(INSERT_COPIES, list(posted))
         if changes:
-            await self.session.execute(_FINISH_DELIVERY, list(changes))  # executemany by id
+            await self.session.execute(FINISH_DELIVERY, list(changes))  # executemany by id
 
     async def retire_part(
         self, telegram_chat_id: int, telegram_message_id: int, how: str, chat_row: int
@@ -124,18 +124,6 @@ _ID_ARRAY = ARRAY(Integer)
 _COPIES = cast(Table, Copy.__table__)
 _DELIVERIES = cast(Table, Delivery.__table__)
 _CHATS = cast(Table, Chat.__table__)
-_FINISH_DELIVERY = (
-    update(_DELIVERIES)
-    .where(_DELIVERIES.c.id == bindparam("b_id"))
-    .values(
-        state=bindparam("state"),
-        last_error=bindparam("last_error"),
-        claimed_by=bindparam("claimed_by"),
-        claimed_at=bindparam("claimed_at"),
-        sent_at=bindparam("sent_at"),
-        telegram_message_ids=bindparam("telegram_message_ids"),
-    )
-)
 # A row per posted part (or one for a row with none), with the row's target chat.
 _FINISHING_COLUMNS = select(
     _DELIVERIES.c.id,
@@ -161,7 +149,6 @@ _FINISHING = _FINISHING_COLUMNS.where(_DELIVERIES.c.id.in_(bindparam("ids", expa
 _FINISHING_PG = _FINISHING_COLUMNS.where(
     _DELIVERIES.c.id == any_(bindparam("ids", type_=_ID_ARRAY))
 )
-_INSERT_COPIES = insert(_COPIES)
 
 
 def _postgres(session: AsyncSession) -> bool:

@@ -14,7 +14,7 @@ storage/db.py and storage/inline.py). Code given to them awaits only the reposit
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from types import TracebackType
@@ -34,7 +34,7 @@ from storage.messages import MessageRepo
 from storage.models import Delivery
 from storage.notices import DraftRepo, NoticeRepo
 from storage.outbox import OutboxRepo
-from storage.outbox_claim import claim_then_audit_sync
+from storage.outbox_claim import finish_claim_audit_sync
 from storage.queues import QueueRepo
 from storage.relay_rows import RelayRepo
 from storage.repositories import ChatRepo, CodeRepo, OperationRepo, PersonRepo
@@ -130,16 +130,31 @@ class UnitOfWork:
         """Append events in order in this transaction (one read and one write of the head)."""
         await self.chain.append_many(self.session, events)
 
-    async def claim_then_audit(
-        self, events: list[PendingEvent], *, worker_id: str, limit: int, now: datetime
+    async def finish_claim_audit(
+        self,
+        posted: Sequence[dict[str, Any]],
+        changes: Sequence[dict[str, Any]],
+        events: list[PendingEvent],
+        *,
+        worker_id: str,
+        limit: int,
+        now: datetime,
     ) -> list[Delivery]:
-        """Claim due outbox rows (`uow.outbox.claim`), then append `events`, in this
-        transaction; on PostgreSQL the claim and the audit head's lock are one statement."""
+        """Record finished outbox rows' outcomes, claim the next due rows, then append
+        `events`, in this transaction (`storage.outbox_claim.finish_claim_audit_sync`; on
+        PostgreSQL two statements)."""
         return cast(
             list[Delivery],
             await self.session.run_sync(
-                lambda s: claim_then_audit_sync(
-                    s, self.chain, events, worker_id=worker_id, limit=limit, now=now
+                lambda s: finish_claim_audit_sync(
+                    s,
+                    self.chain,
+                    posted,
+                    changes,
+                    events,
+                    worker_id=worker_id,
+                    limit=limit,
+                    now=now,
                 )
             ),
         )

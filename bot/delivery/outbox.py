@@ -42,6 +42,7 @@ from bot.services.copies import CopyBuilder, PreparedCopy
 from storage.audit import AuditChain, PendingEvent
 from storage.db import Database
 from storage.models import Copy, Delivery, utcnow
+from storage.outbox import FinishingRow, TargetChat
 from storage.uow import Storage, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,10 @@ class OutboxWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._renders: set[asyncio.Future[Any]] = set()
         self._stopping = False
+        # Rows this worker claimed and is delivering: what recording a plain outcome needs of
+        # a row is here, so it need not be read back (a row is never changed by anyone else
+        # while claimed, and deliveries are never deleted).
+        self._claimed_rows: dict[int, Delivery] = {}
 
     def wake(self) -> None:
         """Something was queued or put back: look for work now."""
@@ -211,6 +216,7 @@ class OutboxWorker:
         self._renders.add(render)
         render.add_done_callback(self._renders.discard)
         for row in claimed:
+            self._claimed_rows[row.id] = row
             task = asyncio.create_task(self._deliver_rendered(row, render))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -237,8 +243,12 @@ class OutboxWorker:
             render.cancel()
             with contextlib.suppress(Exception):
                 await self.storage.write(lambda uow: uow.outbox.release([row.id]))
+            self._claimed_rows.pop(row.id, None)
             raise
-        await self._deliver(row, ready[row.id])
+        try:
+            await self._deliver(row, ready[row.id])
+        finally:
+            self._claimed_rows.pop(row.id, None)
 
     async def _claim(self, limit: int) -> list[Delivery]:
         now = self.clock()
@@ -596,12 +606,12 @@ class OutboxWorker:
                 limit: int = limit,
                 now: datetime = now,
             ) -> list[Delivery]:
-                events = await self._record_finishes(uow, items)
+                posted, changes, events = await self._record_finishes(uow, items)
                 # The audit head last: its lock (which every audited write of every process
                 # waits for) is held from the claim to the commit only (on PostgreSQL the
-                # claim and the lock are one statement).
-                return await uow.claim_then_audit(
-                    events, worker_id=self.worker_id, limit=limit, now=now
+                # claim and the lock are one statement, the outcomes and the events another).
+                return await uow.finish_claim_audit(
+                    posted, changes, events, worker_id=self.worker_id, limit=limit, now=now
                 )
 
             needs = self._needs
@@ -636,17 +646,65 @@ class OutboxWorker:
 
     async def _record_alone(self, batch: list[FinishItem]) -> None:
         async def work(uow: UnitOfWork) -> None:
-            await uow.audit_many(await self._record_finishes(uow, batch))
+            posted, changes, events = await self._record_finishes(uow, batch)
+            await uow.outbox.finish(posted, changes)
+            await uow.audit_many(events)
 
         await self.storage.write(work)
 
+    async def _finishing_rows(
+        self, uow: UnitOfWork, batch: Sequence[FinishItem]
+    ) -> tuple[dict[int, FinishingRow], dict[int, dict[int, int]], dict[int, TargetChat]]:
+        """The rows being finished, their parts posted before and their target chats: for a
+        copy sent whole in one part on its first try from what the claim and the rendering
+        returned; read from the database for the rest (one statement, none when all are
+        known). Under a burst this is one round trip less in every outcome transaction."""
+        rows: dict[int, FinishingRow] = {}
+        parts: dict[int, dict[int, int]] = {}
+        chats: dict[int, TargetChat] = {}
+        unknown: list[int] = []
+        for delivery_id, state, _error, copy, last_part in batch:
+            row = self._claimed_rows.get(delivery_id)
+            if (
+                row is not None
+                and state == "sent"
+                and copy is not None
+                and copy.operation_id is not None
+                and last_part is not None
+                and last_part[0] == 0
+                and not copy.sent_parts
+                and copy.action not in EDIT_ACTIONS
+            ):
+                rows[delivery_id] = FinishingRow(
+                    row.id,
+                    row.message_id,
+                    row.revision,
+                    row.action,
+                    row.target_chat_id,
+                    row.target_language,
+                    row.attempts,
+                    row.ambiguous,
+                )
+                parts[delivery_id] = {}
+                chats[row.target_chat_id] = TargetChat(
+                    row.target_chat_id, copy.operation_id, copy.telegram_chat_id
+                )
+            else:
+                unknown.append(delivery_id)
+        if unknown:
+            read_rows, read_parts, read_chats = await uow.outbox.finishing(unknown)
+            rows.update(read_rows)
+            parts.update(read_parts)
+            chats.update(read_chats)
+        return rows, parts, chats
+
     async def _record_finishes(
         self, uow: UnitOfWork, batch: Sequence[FinishItem]
-    ) -> list[PendingEvent]:
-        """Outcomes of several rows in one round of statements: rows, their posted parts and
-        their chats are read together, the new parts inserted and the rows updated together;
-        the audit events to append (the caller appends them, in the same transaction)."""
-        rows, parts, chats = await uow.outbox.finishing([item[0] for item in batch])
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[PendingEvent]]:
+        """What recording several rows' outcomes writes: the posted parts to add to the message
+        map, the rows' new states and the audit events, for the caller to write in one
+        transaction. What the rows were is read in one statement (none when known)."""
+        rows, parts, chats = await self._finishing_rows(uow, batch)
         now = self.clock()
         posted: list[dict[str, Any]] = []
         changes: list[dict[str, Any]] = []
@@ -703,8 +761,7 @@ class OutboxWorker:
                     payload=payload,
                 )
             )
-        await uow.outbox.finish(posted, changes)
-        return events
+        return posted, changes, events
 
     async def _retry(
         self,

@@ -73,6 +73,8 @@ class PreparedCopy:
     # What a surplus part of an edited copy becomes when Telegram refuses to delete it (HTML).
     replaced_text: str = ""
     sent_parts: frozenset[int] = frozenset()  # parts already posted (a retried delivery)
+    # The target chat's operation (None: the chat belongs to none), for the outcome's event.
+    operation_id: int | None = None
     ambiguous: bool = False
     attempts: int = 0
     # Inline buttons (label, callback data) under the last part: FLASH acknowledge (issue 7).
@@ -298,6 +300,7 @@ class CopyBuilder:
             edit_parts=tuple(c.part for c in edits),
             replaced_text=self._replaced(content.header, ui),
             sent_parts=sent_parts,
+            operation_id=target.operation_id,
             ambiguous=delivery.ambiguous,
             attempts=delivery.attempts,
             buttons=buttons,
@@ -370,6 +373,7 @@ class CopyBuilder:
             edit_parts=tuple(c.part for c in edits),
             replaced_text=self._replaced(content.header, ui),
             sent_parts=sent_parts,
+            operation_id=target.operation_id,
             ambiguous=delivery.ambiguous,
             attempts=delivery.attempts,
         )

@@ -11,9 +11,14 @@ import pytest
 from sqlalchemy import select, update
 
 from storage.audit import AuditChain, PendingEvent
+from storage.audit_verify import verify_database
 from storage.db import Database
-from storage.models import AuditEvent, AuditHead, Delivery, Message
-from storage.outbox_claim import claim_deliveries, claim_then_audit_sync
+from storage.models import AuditEvent, AuditHead, Copy, Delivery, Message
+from storage.outbox_claim import (
+    claim_deliveries,
+    claim_then_audit_sync,
+    finish_claim_audit_sync,
+)
 from tests.support.db_seed import seed_operation
 from tests.support.postgres import fresh_database_url
 
@@ -194,3 +199,88 @@ async def test_claiming_then_auditing_claims_as_claim_does_and_extends_the_chain
     assert [(e.seq, e.event_type) for e in events] == [(1, "e1"), (2, "e2")]
     assert events[1].prev_hash == events[0].hash
     assert (head.seq, head.hash) == (2, events[1].hash)
+
+
+async def test_recording_outcomes_claims_each_chats_next_row_in_the_same_transaction(
+    db: Database,
+) -> None:
+    # The outbox's hot path (PostgreSQL: the claim and the head's lock in one statement, the
+    # outcomes and the events in another): the rows being finished free their chats for the
+    # claim in the same transaction, and the outcomes, the message map and the chain all land.
+    # On PostgreSQL (several processes may deliver) a row another worker took since still
+    # holds its chat until it has ended; on SQLite one process delivers (its run lock) and
+    # the outcomes are written before the claim.
+    plan = [(1, None), (1, None), (2, None), (2, None)]
+    a1, a2, b1, b2 = (i for i, _ in await _outbox(db, plan))
+    assert await _claim(db, "w") == [a1, b1]
+    async with db.transaction() as s:
+        # b1's lease ran out and another worker took it meanwhile.
+        await s.execute(update(Delivery).where(Delivery.id == b1).values(claimed_by="other"))
+        rows = {
+            d.id: d for d in await s.scalars(select(Delivery).where(Delivery.id.in_([a1, b1])))
+        }
+    chain = AuditChain()
+    posted = [
+        {
+            "delivery_id": i,
+            "message_id": rows[i].message_id,
+            "target_chat_id": rows[i].target_chat_id,
+            "telegram_chat_id": -1000 - i,
+            "telegram_message_id": 500 + i,
+            "part": 0,
+            "created_at": NOW,
+        }
+        for i in (a1, b1)
+    ]
+    changes = [
+        {
+            "b_id": i,
+            "state": "sent",
+            "last_error": None,
+            "claimed_by": None,
+            "claimed_at": None,
+            "sent_at": NOW,
+            "telegram_message_ids": [500 + i],
+        }
+        for i in (a1, b1)
+    ]
+    events = [
+        PendingEvent(component="outbox", event_type="delivery.sent", actor="w", payload={"d": i})
+        for i in (a1, b1)
+    ]
+    async with db.transaction() as s:
+        claimed = await s.run_sync(
+            lambda sync: finish_claim_audit_sync(
+                sync, chain, posted, changes, events, worker_id="w", limit=10, now=NOW
+            )
+        )
+    pg = db.dialect == "postgresql"
+    next_rows = [a2] if pg else [a2, b2]
+    assert [(d.id, d.state, d.claimed_by) for d in claimed] == [
+        (i, "sending", "w") for i in next_rows
+    ]
+    async with db.transaction() as s:
+        states = dict(
+            (
+                await s.execute(
+                    select(Delivery.id, Delivery.state).where(Delivery.id.in_([a1, a2, b1, b2]))
+                )
+            )
+            .tuples()
+            .all()
+        )
+        finished = await s.get_one(Delivery, a1)
+        copies = list(await s.scalars(select(Copy).order_by(Copy.delivery_id)))
+        logged = list(await s.scalars(select(AuditEvent).order_by(AuditEvent.seq)))
+    assert states == {a1: "sent", a2: "sending", b1: "sent", b2: "pending" if pg else "sending"}
+    assert finished.telegram_message_ids == [500 + a1]
+    assert finished.claimed_by is None
+    assert finished.sent_at == NOW
+    assert [(c.delivery_id, c.telegram_message_id, c.created_at) for c in copies] == [
+        (a1, 500 + a1, NOW),
+        (b1, 500 + b1, NOW),
+    ]
+    assert [e.payload for e in logged] == [f'{{"d":{a1}}}', f'{{"d":{b1}}}']
+    assert (await verify_database(db, chain)).ok
+    if pg:  # b1 has ended now: its chat's next row goes with the next claim
+        assert await _claim(db, "w") == [b2]
