@@ -101,3 +101,39 @@ def test_bench_relay_refuses_an_unknown_backend(capsys: Any) -> None:
 def test_bench_relay_worker_needs_postgresql_alone(capsys: Any) -> None:
     assert main(["bench", "relay", "--backends", "sqlite,postgresql", "--worker"]) == 2
     assert "--worker" in capsys.readouterr().err
+
+
+def test_bench_relay_refuses_rounds_out_of_range(capsys: Any) -> None:
+    assert main(["bench", "relay", "--rounds", "0"]) == 2
+    assert "--rounds" in capsys.readouterr().err
+
+
+async def test_rounds_alternate_the_backends_and_take_the_median_ratio(monkeypatch: Any) -> None:
+    # The machine's speed drifts between runs: each round's PostgreSQL ÷ SQLite is taken
+    # within the round, the order alternates, and the figure is the median round's.
+    import bot.devtools.bench.relay as relay
+
+    order: list[str] = []
+    rates = iter([500.0, 400.0, 300.0, 300.0, 600.0, 300.0])  # sqlite, pg | pg, sqlite | ...
+
+    async def fake_bench(*_args: Any, database_url: str | None, **_kw: Any) -> dict[str, Any]:
+        backend = "postgresql" if database_url else "sqlite"
+        order.append(backend)
+        return {"copies_per_s": next(rates), "lost": 0, "duplicated": 0}
+
+    class Cluster:
+        url = "postgresql+asyncpg://bench"
+
+        def stop(self) -> None:
+            pass
+
+    monkeypatch.setattr(relay, "bench_relay", fake_bench)
+    monkeypatch.setattr(relay, "start_cluster", Cluster)
+    result = await relay.bench_relay_compare(
+        10, 3, limit_s=1, backends=("sqlite", "postgresql"), peers=False, rounds=3
+    )
+    assert order == ["sqlite", "postgresql", "postgresql", "sqlite", "sqlite", "postgresql"]
+    assert result["postgresql_vs_sqlite_by_round"] == [0.8, 1.0, 0.5]
+    assert result["ratios"]["postgresql_vs_sqlite"] == 0.8
+    assert result["daraja"]["sqlite"]["copies_per_s"] == 500.0  # the median of 500, 300, 600
+    assert result["complete"] is True

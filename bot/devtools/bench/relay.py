@@ -130,6 +130,14 @@ def register_relay(sub: Any) -> None:
         "PostgreSQL ÷ SQLite is printed",
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="run the backends this many times, alternating their order (default: 3 with two "
+        "backends, else 1); each figure is the median round's, PostgreSQL ÷ SQLite the median "
+        "of the rounds' ratios (on a shared machine one round's ratio varies by ±0.15)",
+    )
+    parser.add_argument(
         "--database-url",
         default=None,
         help="an empty database to use (default: a temporary SQLite file); PostgreSQL "
@@ -175,6 +183,10 @@ def _run(args: argparse.Namespace) -> int:
         print("daraja bench relay: --database-url names a backend not in --backends",
               file=sys.stderr)  # fmt: skip
         return 2
+    rounds = args.rounds if args.rounds is not None else (3 if len(backends) > 1 else 1)
+    if not 1 <= rounds <= 20:
+        print("daraja bench relay: --rounds takes 1..20", file=sys.stderr)
+        return 2
     if args.worker and backends != ["postgresql"]:
         print(
             "daraja bench relay: --worker needs PostgreSQL only (--backends postgresql or "
@@ -196,6 +208,7 @@ def _run(args: argparse.Namespace) -> int:
                 rate=args.rate,
                 peers=not args.no_peers,
                 plain_transport=args.plain_transport,
+                rounds=rounds,
             )
         )
     except ClusterUnavailable as exc:
@@ -241,35 +254,46 @@ async def bench_relay_compare(
     rate: float = 0.0,
     peers: bool = True,
     plain_transport: str = "aiohttp",
+    rounds: int = 1,
 ) -> dict[str, Any]:
-    """Daraja on each backend, then the plain PTB bot and the raw HTTP client, one after the
-    other in this process, each on a fresh sandbox; the figures and the ratios between them."""
+    """Daraja on each backend (`rounds` times, the order alternating: on a shared machine
+    the speed drifts from one minute to the next), then the plain PTB bot and the raw HTTP
+    client, one after the other in this process, each on a fresh sandbox and database; the
+    figures (the median round's) and the ratios between them."""
     from bot.devtools.bench.peers import bench_plain, bench_raw
 
-    daraja: dict[str, dict[str, Any]] = {}
-    for backend in backends:
-        url = database_url if database_url and database_url.startswith(backend) else None
-        cluster = None
-        if backend == "postgresql" and url is None:
-            _progress("starting a throwaway PostgreSQL cluster (durable defaults)")
-            cluster = await asyncio.to_thread(start_cluster)
-            url = cluster.url
-        try:
-            daraja[backend] = await bench_relay(
-                messages, groups, limit_s=limit_s, database_url=url, worker=worker, rate=rate,
-                label=f"Daraja ({backend})",
-            )  # fmt: skip
-        finally:
-            if cluster is not None:
-                await asyncio.to_thread(cluster.stop)
+    runs: dict[str, list[dict[str, Any]]] = {backend: [] for backend in backends}
+    for n in range(rounds):
+        order = list(backends) if n % 2 == 0 else list(reversed(backends))
+        for backend in order:
+            url = database_url if database_url and database_url.startswith(backend) else None
+            cluster = None
+            if backend == "postgresql" and url is None:
+                _progress("starting a throwaway PostgreSQL cluster (durable defaults)")
+                cluster = await asyncio.to_thread(start_cluster)
+                url = cluster.url
+            label = f"Daraja ({backend})" + (f", round {n + 1} of {rounds}" if rounds > 1 else "")
+            try:
+                figures = await bench_relay(
+                    messages, groups, limit_s=limit_s, database_url=url, worker=worker,
+                    rate=rate, label=label,
+                )  # fmt: skip
+                runs[backend].append(figures)
+            finally:
+                if cluster is not None:
+                    await asyncio.to_thread(cluster.stop)
+    daraja = {backend: _median_run(figures) for backend, figures in runs.items()}
     result: dict[str, Any] = {
         "messages": messages,
         "groups": groups,
         "rate_msgs_per_s": rate or "burst",
+        "rounds": rounds,
         "daraja": daraja,
     }
     ratios: dict[str, float | None] = {}
-    complete = all(r["lost"] == 0 and r["duplicated"] == 0 for r in daraja.values())
+    complete = all(
+        r["lost"] == 0 and r["duplicated"] == 0 for figures in runs.values() for r in figures
+    )
     sides = {"daraja": SIDES["daraja"]}
     if peers:
         plain = await bench_plain(
@@ -292,13 +316,25 @@ async def bench_relay_compare(
             )
         ratios["plain_ptb_vs_raw_http"] = _ratio(plain["copies_per_s"], raw["copies_per_s"])
     if "sqlite" in daraja and "postgresql" in daraja:
-        ratios["postgresql_vs_sqlite"] = _ratio(
-            daraja["postgresql"]["copies_per_s"], daraja["sqlite"]["copies_per_s"]
-        )
+        # Each round's ratio is taken within the round (the two backends minutes apart, not
+        # tens of minutes); the median of them is the figure.
+        per_round = [
+            _ratio(pg["copies_per_s"], lite["copies_per_s"])
+            for pg, lite in zip(runs["postgresql"], runs["sqlite"], strict=True)
+        ]
+        ratios["postgresql_vs_sqlite"] = statistics.median(r for r in per_round if r is not None)
+        if rounds > 1:
+            result["postgresql_vs_sqlite_by_round"] = per_round
     result["ratios"] = ratios  # throughput (copies per second) of the first ÷ the second
     result["sides"] = sides
     result["complete"] = complete
     return result
+
+
+def _median_run(figures: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round with the median throughput (the lower middle one of an even number)."""
+    ordered = sorted(figures, key=lambda f: float(f["copies_per_s"]))
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def _print_report(result: dict[str, Any]) -> None:
@@ -314,6 +350,11 @@ def _print_report(result: dict[str, Any]) -> None:
     for key in keys:
         cells = [str(figures.get(key, "-")) for _name, figures in columns]
         print(f"{key:>26}  " + "  ".join(f"{c:>16}" for c in cells))
+    if result.get("rounds", 1) > 1:
+        print(f"figures of the median of {result['rounds']} rounds per backend")
+        if "postgresql_vs_sqlite_by_round" in result:
+            by_round = ", ".join(str(r) for r in result["postgresql_vs_sqlite_by_round"])
+            print(f"postgresql ÷ sqlite by round: {by_round}")
     if result["ratios"]:
         print("throughput ratios (copies per second, first ÷ second):")
         for key, value in result["ratios"].items():
