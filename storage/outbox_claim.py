@@ -67,20 +67,27 @@ async def claim_deliveries(
 # ORM statements with aliases cost more than running them.
 _pending = aliased(Delivery)
 _in_flight = aliased(Delivery)
-_HEADS = (
-    select(
-        select(func.min(_pending.id))
-        .where(_pending.state == "pending", _pending.target_chat_id == Chat.id)
-        .correlate(Chat)
-        .scalar_subquery()
+
+
+def _heads(*also: Any) -> Any:
+    """The heads; `also`: further conditions a row in flight must meet to hold its chat."""
+    return (
+        select(
+            select(func.min(_pending.id))
+            .where(_pending.state == "pending", _pending.target_chat_id == Chat.id)
+            .correlate(Chat)
+            .scalar_subquery()
+        )
+        .select_from(Chat)
+        .where(
+            ~exists()
+            .where(_in_flight.state == "sending", _in_flight.target_chat_id == Chat.id, *also)
+            .correlate(Chat)
+        )
     )
-    .select_from(Chat)
-    .where(
-        ~exists()
-        .where(_in_flight.state == "sending", _in_flight.target_chat_id == Chat.id)
-        .correlate(Chat)
-    )
-)
+
+
+_HEADS = _heads()
 # The heads by id (a short list): which are due, oldest first.
 _DUE = (
     select(Delivery.id)
@@ -233,26 +240,8 @@ def _head_and_claimed(rows: Sequence[Any]) -> tuple[tuple[int, str], list[Delive
 # new message-map rows and the rows' states) go in with the events and the head's move, as
 # arrays in one statement whose text never changes.
 _finishing_ids = bindparam("finishing", type_=ARRAY(Integer))
-_HEADS_AROUND = (
-    select(
-        select(func.min(_pending.id))
-        .where(_pending.state == "pending", _pending.target_chat_id == Chat.id)
-        .correlate(Chat)
-        .scalar_subquery()
-    )
-    .select_from(Chat)
-    .where(
-        ~exists()
-        .where(
-            _in_flight.state == "sending",
-            _in_flight.target_chat_id == Chat.id,
-            ~and_(
-                _in_flight.id == any_(_finishing_ids),
-                _in_flight.claimed_by == bindparam("worker"),
-            ),
-        )
-        .correlate(Chat)
-    )
+_HEADS_AROUND = _heads(
+    ~and_(_in_flight.id == any_(_finishing_ids), _in_flight.claimed_by == bindparam("worker"))
 )
 _PG_CLAIM_AROUND_THEN_HEAD = _pg_claim_then_head(_pg_claim(_HEADS_AROUND))
 _PG_FINISH_THEN_APPEND = text(
