@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -13,6 +13,17 @@ from sqlalchemy.orm import aliased, make_transient
 
 from storage.errors import MESSAGE_SOURCE, duplicate_of
 from storage.models import Chat, Copy, Delivery, Message, Person, TranslationRow, Unit
+
+
+class MessageContext(NamedTuple):
+    """An original with what every copy of its current revision shares (`contexts`)."""
+
+    message: Message
+    chat: Chat
+    author: Person | None
+    unit: Unit | None
+    translations: dict[str, TranslationRow]
+
 
 # Synthetic ids a filed message tries before giving up (each loss means another writer won).
 SYNTHETIC_ID_TRIES = 8
@@ -23,6 +34,20 @@ _CHATS_BY_ID = (
     select(Chat, Unit)
     .outerjoin(Unit, Unit.id == Chat.unit_id)
     .where(Chat.id.in_(bindparam("ids", expanding=True)))
+)
+# Originals with what every copy's header names: the chat they were written in, the author (when
+# known) and the unit the header names (the author's own, else the chat's); a row per
+# translation of the current revision (one with none when it has none).
+_CONTEXTS = (
+    select(Message, Chat, Person, Unit, TranslationRow)
+    .join(Chat, Chat.id == Message.chat_id)
+    .outerjoin(Person, Person.telegram_user_id == Message.author_user_id)
+    .outerjoin(Unit, Unit.id == func.coalesce(Person.unit_id, Chat.unit_id))
+    .outerjoin(
+        TranslationRow,
+        and_(TranslationRow.message_id == Message.id, TranslationRow.revision == Message.revision),
+    )
+    .where(Message.id.in_(bindparam("ids", expanding=True)))
 )
 # The deliveries whose parts make up one copy in a chat: the first post and the edits of it
 # (an edit whose copy never arrived posts it anew, and later edits follow that one).
@@ -92,6 +117,24 @@ class MessageRepo:
             return message
         assert lost is not None
         raise lost  # not a replay: the caller must not take it for one
+
+    async def contexts(self, message_ids: Iterable[int]) -> list[MessageContext]:
+        """Originals with their chat, their author (None: not known), the unit a copy's header
+        names (the author's, else the chat's) and the translations of their current revision
+        by target language, in one query."""
+        ids = sorted(set(message_ids))
+        if not ids:
+            return []
+        found: dict[int, MessageContext] = {}
+        for message, chat, person, unit, row in await self.session.execute(
+            _CONTEXTS, {"ids": ids}
+        ):
+            context = found.get(message.id)
+            if context is None:
+                context = found[message.id] = MessageContext(message, chat, person, unit, {})
+            if row is not None:
+                context.translations[row.target_language] = row
+        return list(found.values())
 
     async def translations(self, message_id: int, revision: int) -> Sequence[TranslationRow]:
         """Every translation of one revision of a message."""
