@@ -7,12 +7,24 @@ of a burst, and building and loading ORM rows cost ten times the queries themsel
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import DateTime, Integer, String, Table, bindparam, insert, select, text
+from sqlalchemy import (
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Table,
+    Text,
+    bindparam,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -262,19 +274,27 @@ def record_copies_sync(
         }
         for row in extra
     )
-    if translation_rows:
-        s.execute(_INSERT_TRANSLATIONS, translation_rows)
     head: tuple[int, str] | None = None
     if deliveries and events and s.get_bind().dialect.name == "postgresql":
-        # The outbox rows and the audit head's lock in one statement (one round trip less
-        # per message; the lock is still taken in the transaction's last statement but the
-        # append).
+        # The translations, the outbox rows and the audit head's lock in one statement (two
+        # round trips less per message; the lock is still taken in the transaction's last
+        # statement but the append).
         columns: dict[str, list[Any]] = {c: [d[c] for d in deliveries] for c in _DELIVERY_COLUMNS}
         columns["created_at"] = [_naive_utc(t) for t in columns["created_at"]]
-        seq, digest = s.execute(_PG_DELIVERIES_THEN_HEAD, columns).one()
+        for name in _TRANSLATION_COLUMNS:
+            values = [row[name] for row in translation_rows]
+            if name in ("models", "flags"):
+                values = [json.dumps(v) for v in values]
+            elif name == "created_at":
+                values = [_naive_utc(v) for v in values]
+            columns[f"t_{name}"] = values
+        seq, digest = s.execute(_PG_RECORD_THEN_HEAD, columns).one()
         head = (int(seq), str(digest))
-    elif deliveries:
-        s.execute(_INSERT_DELIVERIES, deliveries)
+    else:
+        if translation_rows:
+            s.execute(_INSERT_TRANSLATIONS, translation_rows)
+        if deliveries:
+            s.execute(_INSERT_DELIVERIES, deliveries)
     audit.append_many_sync(s, events, head=head)
     return len(targets) + len(extra)
 
@@ -296,13 +316,39 @@ _DELIVERY_COLUMNS = (
     "attempts",
     "created_at",
 )
-# PostgreSQL: the outbox rows as arrays, inserted in the order given (their ids are each chat's
-# delivery order), then the audit head read and locked as
-# `storage.audit` does (READ COMMITTED: a writer holding it is waited for, then its committed
-# head is read), last.
-_PG_DELIVERIES_THEN_HEAD = text(
+_TRANSLATION_COLUMNS = (
+    "message_id",
+    "revision",
+    "target_language",
+    "text",
+    "route",
+    "models",
+    "score",
+    "flags",
+    "created_at",
+)
+# PostgreSQL: the translations and the outbox rows as arrays (the outbox rows inserted in the
+# order given: their ids are each chat's delivery order), then the audit head read and locked
+# as `storage.audit` does (READ COMMITTED: a writer holding it is waited for, then its
+# committed head is read), last.
+_PG_RECORD_THEN_HEAD = text(
     """
-    WITH queued AS (
+    WITH translated AS (
+        INSERT INTO translations
+            (message_id, revision, target_language, text, route, models, score, flags,
+             created_at)
+        SELECT message_id, revision, target_language, text, route, CAST(models AS JSON),
+            score, CAST(flags AS JSON), created_at
+        FROM unnest(
+            CAST(:t_message_id AS INTEGER[]), CAST(:t_revision AS INTEGER[]),
+            CAST(:t_target_language AS VARCHAR[]), CAST(:t_text AS TEXT[]),
+            CAST(:t_route AS VARCHAR[]), CAST(:t_models AS TEXT[]),
+            CAST(:t_score AS DOUBLE PRECISION[]), CAST(:t_flags AS TEXT[]),
+            CAST(:t_created_at AS TIMESTAMP[])
+        ) AS v (message_id, revision, target_language, text, route, models, score, flags,
+            created_at)
+    ),
+    queued AS (
         INSERT INTO deliveries
             (message_id, revision, target_chat_id, action, target_language, state, attempts,
              ambiguous, created_at)
@@ -328,6 +374,15 @@ _PG_DELIVERIES_THEN_HEAD = text(
     bindparam("state", type_=ARRAY(String)),
     bindparam("attempts", type_=ARRAY(Integer)),
     bindparam("created_at", type_=ARRAY(DateTime())),
+    bindparam("t_message_id", type_=ARRAY(Integer)),
+    bindparam("t_revision", type_=ARRAY(Integer)),
+    bindparam("t_target_language", type_=ARRAY(String)),
+    bindparam("t_text", type_=ARRAY(Text)),
+    bindparam("t_route", type_=ARRAY(String)),
+    bindparam("t_models", type_=ARRAY(Text)),
+    bindparam("t_score", type_=ARRAY(Float)),
+    bindparam("t_flags", type_=ARRAY(Text)),
+    bindparam("t_created_at", type_=ARRAY(DateTime())),
 )
 _CHATS = cast(Table, Chat.__table__)
 _UNITS = cast(Table, Unit.__table__)

@@ -57,7 +57,18 @@ async def test_message_goes_to_every_partner_group_in_its_language(
     assert translator.calls == [("Inite KE-3 rive Kenscoff", ("fr", "en", "sw"), "ht")]
     deliveries = await _rows(db, Delivery)
     assert sorted(d.target_language for d in deliveries) == ["en", "fr", "ht,en", "sw"]
-    assert {t.target_language for t in await _rows(db, TranslationRow)} == {"fr", "en", "sw"}
+    stored = {t.target_language: t for t in await _rows(db, TranslationRow)}
+    assert set(stored) == {"fr", "en", "sw"}
+    # Each stored as translated (PostgreSQL writes them with the outbox rows, as arrays).
+    en = stored["en"]
+    assert (en.text, en.route, en.models, en.score, en.flags) == (
+        "[en] Inite KE-3 rive Kenscoff",
+        "direct",
+        ["ht-en"],
+        0.9,
+        [],
+    )
+    assert en.created_at.tzinfo is not None
     events = [e.event_type for e in await _rows(db, AuditEvent)]
     assert events.count("message.received") == 1
     assert events.count("translation.made") == 3
