@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -37,6 +37,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -207,7 +208,7 @@ _MOVE_HEAD = (
 # PostgreSQL: the events go in as arrays (unnest), and the head moves in the same statement.
 # The two parts are shared with statements that write more in the same round trip
 # (storage/outbox_claim.py): `WITH <writes>, <PG_APPEND_CTE> <PG_MOVE_HEAD>`.
-PG_APPEND_CTE = """
+PG_APPEND_CTE_IF = """
     appended AS (
         INSERT INTO audit_events
             (seq, ts, component, event_type, actor, outcome, operation_id, payload, prev_hash,
@@ -217,8 +218,9 @@ PG_APPEND_CTE = """
             CAST(:event_type AS VARCHAR[]), CAST(:actor AS VARCHAR[]),
             CAST(:outcome AS VARCHAR[]), CAST(:operation_id AS INTEGER[]),
             CAST(:payload AS TEXT[]), CAST(:prev_hash AS VARCHAR[]), CAST(:hash AS VARCHAR[])
-        )
+        ) WHERE {condition}
     )"""
+PG_APPEND_CTE = PG_APPEND_CTE_IF.format(condition="true")
 PG_MOVE_HEAD = "UPDATE audit_head SET seq = :head_seq, hash = :head_hash WHERE id = 1"
 PG_APPEND_BINDS = (
     bindparam("seq", type_=ARRAY(BigInteger)),
@@ -242,6 +244,24 @@ class AuditChain:
     """Hashing rules of one deployment's chain (plain SHA-256 or keyed HMAC-SHA256)."""
 
     key: bytes | None = None
+    # The head each database's chain had after this process's last append, by connection
+    # pool: a guess (another process, or a write that rolled back, may have moved it since)
+    # that a single-statement append checks against the head in the same statement.
+    _hints: dict[int, tuple[int, str]] = field(
+        default_factory=dict, compare=False, repr=False, hash=False
+    )
+
+    def head_hint(self, session: Session) -> tuple[int, str] | None:
+        """The head as this process last left it on `session`'s database, if known."""
+        return self._hints.get(_pool_key(session))
+
+    def remember_head(self, session: Session, seq: int, digest: str) -> None:
+        """Note the head an append in this process leaves (committed or not)."""
+        self._hints[_pool_key(session)] = (seq, digest)
+
+    def forget_head(self, session: Session) -> None:
+        """The noted head was wrong: read it the next time."""
+        self._hints.pop(_pool_key(session), None)
 
     def link(self, prev_hash: str, body: str) -> str:
         """The hash of an event given its predecessor's hash and its canonical body."""
@@ -305,6 +325,7 @@ class AuditChain:
         # session's identity map) and the events go in as one multi-row insert.
         seq, prev = head if head is not None else session.execute(_READ_HEAD).one()
         rows = self.linked(events, seq, prev)
+        self.remember_head(session, rows[-1].seq, rows[-1].hash)
         if session.get_bind().dialect.name == "postgresql":
             # The events and the head in one statement: one round trip while the head's lock
             # is held instead of two (and one statement text whatever the number of events).
@@ -353,6 +374,12 @@ class AuditChain:
             )
             prev = digest
         return rows
+
+
+def _pool_key(session: Session) -> int:
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    return id(engine.pool)
 
 
 def pg_append_params(rows: Sequence[AuditEvent]) -> dict[str, Any]:

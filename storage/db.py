@@ -253,6 +253,7 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._read_engine: AsyncEngine | None = None
         self._read_sessions: async_sessionmaker[AsyncSession] | None = None
+        self._autocommit_sessions: async_sessionmaker[AsyncSession] | None = None
         self._loop_states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
             weakref.WeakKeyDictionary()
         )
@@ -470,6 +471,21 @@ class Database:
                 except Exception as exc:  # noqa: BLE001 - handed to its caller
                     outcomes.append((False, _mapped(exc)))
         return outcomes
+
+    async def write_alone(self, fn: Callable[[Session], T]) -> T:
+        """Run `fn(session)`, whose writes are one statement, without a transaction around it:
+        on PostgreSQL in autocommit (the statement is its own transaction; no BEGIN and
+        COMMIT round trips), on SQLite as `write`."""
+        if self.dialect == "sqlite":
+            return await self.write(fn)
+        if self._autocommit_sessions is None:
+            engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._autocommit_sessions = async_sessionmaker(engine, expire_on_commit=False)
+        try:
+            async with self._autocommit_sessions() as session:
+                return await session.run_sync(fn)
+        except IntegrityError as exc:
+            raise_mapped(exc)
 
     async def read(self, fn: Callable[[Session], T]) -> T:
         """Run `fn(session)` on a read-only snapshot and return its result: on PostgreSQL

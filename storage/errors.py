@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import NoReturn
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -82,7 +83,7 @@ def duplicate_of(exc: IntegrityError) -> Duplicate | None:
     return None
 
 
-def raise_mapped(exc: IntegrityError) -> None:
+def raise_mapped(exc: IntegrityError) -> NoReturn:
     """Raise the `Duplicate` an integrity error means, else the integrity error itself."""
     duplicate = duplicate_of(exc)
     if duplicate is not None:

@@ -28,12 +28,11 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    and_,
-    any_,
     bindparam,
     exists,
     func,
     insert,
+    literal_column,
     or_,
     select,
     text,
@@ -44,9 +43,16 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
-from storage.audit import PG_APPEND_BINDS, PG_APPEND_CTE, PG_MOVE_HEAD, AuditChain, PendingEvent
+from storage.audit import (
+    PG_APPEND_BINDS,
+    PG_APPEND_CTE,
+    PG_APPEND_CTE_IF,
+    PG_MOVE_HEAD,
+    AuditChain,
+    PendingEvent,
+)
 from storage.audit import pg_append_params as _append_params
-from storage.models import AuditHead, Chat, Copy, Delivery
+from storage.models import AuditHead, Chat, Copy, Delivery, UTCDateTime
 
 
 async def claim_deliveries(
@@ -67,27 +73,20 @@ async def claim_deliveries(
 # ORM statements with aliases cost more than running them.
 _pending = aliased(Delivery)
 _in_flight = aliased(Delivery)
-
-
-def _heads(*also: Any) -> Any:
-    """The heads; `also`: further conditions a row in flight must meet to hold its chat."""
-    return (
-        select(
-            select(func.min(_pending.id))
-            .where(_pending.state == "pending", _pending.target_chat_id == Chat.id)
-            .correlate(Chat)
-            .scalar_subquery()
-        )
-        .select_from(Chat)
-        .where(
-            ~exists()
-            .where(_in_flight.state == "sending", _in_flight.target_chat_id == Chat.id, *also)
-            .correlate(Chat)
-        )
+_HEADS = (
+    select(
+        select(func.min(_pending.id))
+        .where(_pending.state == "pending", _pending.target_chat_id == Chat.id)
+        .correlate(Chat)
+        .scalar_subquery()
     )
-
-
-_HEADS = _heads()
+    .select_from(Chat)
+    .where(
+        ~exists()
+        .where(_in_flight.state == "sending", _in_flight.target_chat_id == Chat.id)
+        .correlate(Chat)
+    )
+)
 # The heads by id (a short list): which are due, oldest first.
 _DUE = (
     select(Delivery.id)
@@ -124,35 +123,30 @@ _CLAIMED = (
 # another claimer took and committed since the snapshot fails the re-check of
 # `state = 'pending'` under READ COMMITTED (the chat's next row is not a head in this snapshot,
 # so it is not taken either).
-def _pg_claim(heads: Any) -> Any:
-    """The claim as one PostgreSQL statement, taking the heads `heads` selects."""
-    pg_heads = heads.cte("heads")
-    due = (
-        select(_TABLE.c.id)
-        .where(
-            _TABLE.c.id.in_(select(pg_heads.c[0])),
-            _TABLE.c.state == "pending",
-            or_(_TABLE.c.not_before.is_(None), _TABLE.c.not_before <= bindparam("now")),
-        )
-        .order_by(_TABLE.c.id)
-        .limit(bindparam("limit"))
-        .with_for_update(skip_locked=True, of=_TABLE)
-        .cte("due")
+_PG_HEADS = _HEADS.cte("heads")
+_PG_DUE = (
+    select(_TABLE.c.id)
+    .where(
+        _TABLE.c.id.in_(select(_PG_HEADS.c[0])),
+        _TABLE.c.state == "pending",
+        or_(_TABLE.c.not_before.is_(None), _TABLE.c.not_before <= bindparam("now")),
     )
-    return (
-        update(_TABLE)
-        .where(_TABLE.c.id == due.c.id)
-        .values(
-            state="sending",
-            claimed_by=bindparam("worker"),
-            claimed_at=bindparam("now"),
-            attempts=_TABLE.c.attempts + 1,
-        )
-        .returning(*_TABLE.c)
+    .order_by(_TABLE.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True, of=_TABLE)
+    .cte("due")
+)
+_PG_CLAIM = (
+    update(_TABLE)
+    .where(_TABLE.c.id == _PG_DUE.c.id)
+    .values(
+        state="sending",
+        claimed_by=bindparam("worker"),
+        claimed_at=bindparam("now"),
+        attempts=_TABLE.c.attempts + 1,
     )
-
-
-_PG_CLAIM = _pg_claim(_HEADS)
+    .returning(*_TABLE.c)
+)
 
 
 def claim_deliveries_sync(
@@ -179,18 +173,16 @@ def claim_deliveries_sync(
 # with every claimed row (or alone, with NULLs, when nothing was due). One round trip less
 # than the claim and a `SELECT ... FOR UPDATE` after it, and the lock is held no longer: from
 # this statement (the transaction's last but the append) to the commit.
-def _pg_claim_then_head(claim: Any) -> Any:
-    claimed = claim.cte("claimed")
-    head = (
-        select(_HEAD.c.seq.label("head_seq"), _HEAD.c.hash.label("head_hash"))
-        .where(_HEAD.c.id == 1)
-        .with_for_update()
-        .subquery("head")
-    )
-    return select(head, *claimed.c).select_from(head.outerjoin(claimed, true()))
-
-
-_PG_CLAIM_THEN_HEAD = _pg_claim_then_head(_PG_CLAIM)
+_PG_CLAIMED = _PG_CLAIM.cte("claimed")
+_PG_HEAD = (
+    select(_HEAD.c.seq.label("head_seq"), _HEAD.c.hash.label("head_hash"))
+    .where(_HEAD.c.id == 1)
+    .with_for_update()
+    .subquery("head")
+)
+_PG_CLAIM_THEN_HEAD = select(_PG_HEAD, *_PG_CLAIMED.c).select_from(
+    _PG_HEAD.outerjoin(_PG_CLAIMED, true())
+)
 _DELIVERY_FIELDS = tuple(c.name for c in _TABLE.c)
 
 
@@ -239,14 +231,41 @@ def _head_and_claimed(rows: Sequence[Any]) -> tuple[tuple[int, str], list[Delive
 # worker has taken since (a lease that ran out) still holds its chat. Then the outcomes (the
 # new message-map rows and the rows' states) go in with the events and the head's move, as
 # arrays in one statement whose text never changes.
-_finishing_ids = bindparam("finishing", type_=ARRAY(Integer))
-_HEADS_AROUND = _heads(
-    ~and_(_in_flight.id == any_(_finishing_ids), _in_flight.claimed_by == bindparam("worker"))
-)
-_PG_CLAIM_AROUND_THEN_HEAD = _pg_claim_then_head(_pg_claim(_HEADS_AROUND))
-_PG_FINISH_THEN_APPEND = text(
-    f"""
-    WITH posted AS (
+#
+# With the head this process last left (`AuditChain.head_hint`), all of it is one statement in
+# autocommit (no BEGIN and COMMIT either: one round trip instead of four): the head moves only
+# if it is still that one, and every write in the statement waits on that move, so a head
+# another writer moved meanwhile leaves the statement writing nothing, and the transaction
+# above runs instead. The statement's writes are one transaction, as any statement's are.
+_CLAIM_AROUND_CTES = """
+    heads AS (
+        SELECT (
+            SELECT min(p.id) FROM deliveries p
+            WHERE p.state = 'pending' AND p.target_chat_id = c.id
+        ) AS id
+        FROM chats c
+        WHERE NOT EXISTS (
+            SELECT 1 FROM deliveries f
+            WHERE f.state = 'sending' AND f.target_chat_id = c.id
+                AND NOT (f.id = ANY(CAST(:finishing AS INTEGER[])) AND f.claimed_by = :worker)
+        )
+    ),
+    due AS (
+        SELECT d.id FROM deliveries d
+        WHERE d.id IN (SELECT id FROM heads) AND d.state = 'pending'
+            AND (d.not_before IS NULL OR d.not_before <= :now) AND {condition}
+        ORDER BY d.id
+        LIMIT :limit
+        FOR UPDATE OF d SKIP LOCKED
+    ),
+    claimed AS (
+        UPDATE deliveries SET state = 'sending', claimed_by = :worker, claimed_at = :now,
+            attempts = deliveries.attempts + 1
+        FROM due WHERE deliveries.id = due.id
+        RETURNING deliveries.*
+    )"""
+_OUTCOME_CTES = """
+    posted AS (
         INSERT INTO copies
             (delivery_id, message_id, target_chat_id, telegram_chat_id, telegram_message_id,
              part, created_at)
@@ -255,7 +274,7 @@ _PG_FINISH_THEN_APPEND = text(
             CAST(:c_chat AS INTEGER[]), CAST(:c_telegram_chat AS BIGINT[]),
             CAST(:c_telegram_message AS BIGINT[]), CAST(:c_part AS INTEGER[]),
             CAST(:c_created AS TIMESTAMP[])
-        )
+        ) WHERE {condition}
     ),
     finished AS (
         UPDATE deliveries SET
@@ -266,12 +285,19 @@ _PG_FINISH_THEN_APPEND = text(
             CAST(:d_id AS INTEGER[]), CAST(:d_state AS VARCHAR[]), CAST(:d_error AS VARCHAR[]),
             CAST(:d_sent AS TIMESTAMP[]), CAST(:d_ids AS TEXT[])
         ) AS outcome (id, state, last_error, sent_at, ids)
-        WHERE deliveries.id = outcome.id
-    ),
-    {PG_APPEND_CTE}
-    {PG_MOVE_HEAD}
-    """  # noqa: S608 - constant fragments only; every value is a bound parameter
-).bindparams(
+        WHERE deliveries.id = outcome.id AND {condition}
+    )"""
+# The claimed rows' columns, named in the order `.columns()` types them (a text statement's
+# result columns are matched by position; `claimed.*` would follow the table's column order in
+# the database, which migrations made differ from the model's).
+_CLAIMED_COLUMNS = ", ".join(f"claimed.{column.name}" for column in _TABLE.c)
+_CLAIM_BINDS = (
+    bindparam("finishing", type_=ARRAY(Integer)),
+    bindparam("worker", type_=String),
+    bindparam("now", type_=UTCDateTime()),
+    bindparam("limit", type_=Integer),
+)
+_OUTCOME_BINDS = (
     bindparam("c_delivery", type_=ARRAY(Integer)),
     bindparam("c_message", type_=ARRAY(Integer)),
     bindparam("c_chat", type_=ARRAY(Integer)),
@@ -284,7 +310,51 @@ _PG_FINISH_THEN_APPEND = text(
     bindparam("d_error", type_=ARRAY(String)),
     bindparam("d_sent", type_=ARRAY(DateTime())),
     bindparam("d_ids", type_=ARRAY(String)),
-    *PG_APPEND_BINDS,
+)
+_PG_CLAIM_AROUND_THEN_HEAD = (
+    text(
+        f"""
+        WITH {_CLAIM_AROUND_CTES.format(condition="true")}
+        SELECT head.seq AS head_seq, head.hash AS head_hash, {_CLAIMED_COLUMNS}
+        FROM (SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE) AS head
+        LEFT JOIN claimed ON true
+        """  # noqa: S608 - constant fragments only; every value is a bound parameter
+    )
+    .bindparams(*_CLAIM_BINDS)
+    .columns(
+        literal_column("head_seq", BigInteger), literal_column("head_hash", String), *_TABLE.c
+    )
+)
+_PG_FINISH_THEN_APPEND = text(
+    f"""
+    WITH {_OUTCOME_CTES.format(condition="true")},
+    {PG_APPEND_CTE}
+    {PG_MOVE_HEAD}
+    """
+).bindparams(*_OUTCOME_BINDS, *PG_APPEND_BINDS)
+_MOVED = "EXISTS (SELECT 1 FROM moved)"
+_PG_AT_HEAD = (
+    text(
+        f"""
+        WITH moved AS (
+            UPDATE audit_head SET seq = :head_seq, hash = :head_hash
+            WHERE id = 1 AND seq = :expect_seq AND hash = :expect_hash
+            RETURNING id
+        ),
+        {_CLAIM_AROUND_CTES.format(condition=_MOVED)},
+        {_OUTCOME_CTES.format(condition=_MOVED)},
+        {PG_APPEND_CTE_IF.format(condition=_MOVED)}
+        SELECT {_CLAIMED_COLUMNS} FROM moved LEFT JOIN claimed ON true
+        """  # noqa: S608 - constant fragments only; every value is a bound parameter
+    )
+    .bindparams(
+        *_CLAIM_BINDS,
+        *_OUTCOME_BINDS,
+        *PG_APPEND_BINDS,
+        bindparam("expect_seq", type_=BigInteger),
+        bindparam("expect_hash", type_=String),
+    )
+    .columns(*_TABLE.c)
 )
 _COPIES = cast(Table, Copy.__table__)
 # The same outcomes as plain statements (SQLite, and a row recorded alone): storage/outbox.py.
@@ -327,36 +397,88 @@ def finish_claim_audit_sync(
         return claim_then_audit_sync(
             session, chain, events, worker_id=worker_id, limit=limit, now=now
         )
-    rows = session.execute(
-        _PG_CLAIM_AROUND_THEN_HEAD,
-        {
-            "worker": worker_id,
-            "now": now,
-            "limit": max(0, limit),
-            "finishing": [change["b_id"] for change in changes],
-        },
-    ).all()
+    claim = _claim_params(changes, worker_id=worker_id, limit=limit, now=now)
+    rows = session.execute(_PG_CLAIM_AROUND_THEN_HEAD, claim).all()
     head, claimed = _head_and_claimed(rows)
     linked = chain.linked(events, *head)
+    chain.remember_head(session, linked[-1].seq, linked[-1].hash)
     session.execute(
-        _PG_FINISH_THEN_APPEND,
-        {
-            "c_delivery": [row["delivery_id"] for row in posted],
-            "c_message": [row["message_id"] for row in posted],
-            "c_chat": [row["target_chat_id"] for row in posted],
-            "c_telegram_chat": [row["telegram_chat_id"] for row in posted],
-            "c_telegram_message": [row["telegram_message_id"] for row in posted],
-            "c_part": [row["part"] for row in posted],
-            "c_created": [_naive_utc(row["created_at"]) for row in posted],
-            "d_id": [change["b_id"] for change in changes],
-            "d_state": [change["state"] for change in changes],
-            "d_error": [change["last_error"] for change in changes],
-            "d_sent": [_naive_utc(change["sent_at"]) for change in changes],
-            "d_ids": [json.dumps(change["telegram_message_ids"]) for change in changes],
-            **_append_params(linked),
-        },
+        _PG_FINISH_THEN_APPEND, {**_outcome_params(posted, changes), **_append_params(linked)}
     )
     return claimed
+
+
+def finish_claim_audit_at_head_sync(
+    session: Session,
+    chain: AuditChain,
+    posted: Sequence[dict[str, Any]],
+    changes: Sequence[dict[str, Any]],
+    events: Sequence[PendingEvent],
+    *,
+    worker_id: str,
+    limit: int,
+    now: datetime,
+) -> list[Delivery] | None:
+    """`finish_claim_audit_sync` as one PostgreSQL statement, for a session in autocommit,
+    chained after the head this process last left: the claimed rows, or None (nothing
+    written) when the head is not known or has moved since; then the caller runs
+    `finish_claim_audit_sync` in a transaction."""
+    hint = chain.head_hint(session)
+    if hint is None or not events or session.get_bind().dialect.name != "postgresql":
+        return None
+    linked = chain.linked(events, *hint)
+    rows = session.execute(
+        _PG_AT_HEAD,
+        {
+            **_claim_params(changes, worker_id=worker_id, limit=limit, now=now),
+            **_outcome_params(posted, changes),
+            **_append_params(linked),
+            "expect_seq": hint[0],
+            "expect_hash": hint[1],
+        },
+    ).all()
+    if not rows:  # the head had moved: nothing was written
+        chain.forget_head(session)
+        return None
+    chain.remember_head(session, linked[-1].seq, linked[-1].hash)
+    return sorted(
+        (
+            Delivery(**{name: row._mapping[name] for name in _DELIVERY_FIELDS})
+            for row in rows
+            if row.id is not None
+        ),
+        key=lambda d: d.id,
+    )
+
+
+def _claim_params(
+    changes: Sequence[dict[str, Any]], *, worker_id: str, limit: int, now: datetime
+) -> dict[str, Any]:
+    return {
+        "worker": worker_id,
+        "now": now,
+        "limit": max(0, limit),
+        "finishing": [change["b_id"] for change in changes],
+    }
+
+
+def _outcome_params(
+    posted: Sequence[dict[str, Any]], changes: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "c_delivery": [row["delivery_id"] for row in posted],
+        "c_message": [row["message_id"] for row in posted],
+        "c_chat": [row["target_chat_id"] for row in posted],
+        "c_telegram_chat": [row["telegram_chat_id"] for row in posted],
+        "c_telegram_message": [row["telegram_message_id"] for row in posted],
+        "c_part": [row["part"] for row in posted],
+        "c_created": [_naive_utc(row["created_at"]) for row in posted],
+        "d_id": [change["b_id"] for change in changes],
+        "d_state": [change["state"] for change in changes],
+        "d_error": [change["last_error"] for change in changes],
+        "d_sent": [_naive_utc(change["sent_at"]) for change in changes],
+        "d_ids": [json.dumps(change["telegram_message_ids"]) for change in changes],
+    }
 
 
 def _naive_utc(when: datetime | None) -> datetime | None:

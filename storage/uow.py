@@ -34,7 +34,7 @@ from storage.messages import MessageRepo
 from storage.models import Delivery
 from storage.notices import DraftRepo, NoticeRepo
 from storage.outbox import OutboxRepo
-from storage.outbox_claim import finish_claim_audit_sync
+from storage.outbox_claim import finish_claim_audit_at_head_sync, finish_claim_audit_sync
 from storage.queues import QueueRepo
 from storage.relay_rows import RelayRepo
 from storage.repositories import ChatRepo, CodeRepo, OperationRepo, PersonRepo
@@ -159,6 +159,35 @@ class UnitOfWork:
             ),
         )
 
+    async def finish_claim_audit_at_head(
+        self,
+        posted: Sequence[dict[str, Any]],
+        changes: Sequence[dict[str, Any]],
+        events: list[PendingEvent],
+        *,
+        worker_id: str,
+        limit: int,
+        now: datetime,
+    ) -> list[Delivery] | None:
+        """`finish_claim_audit` as one statement after the head this process last left
+        (PostgreSQL, `Storage.write_alone`); None, nothing written, when that head is unknown
+        or has moved (`storage.outbox_claim.finish_claim_audit_at_head_sync`)."""
+        return cast(
+            list[Delivery] | None,
+            await self.session.run_sync(
+                lambda s: finish_claim_audit_at_head_sync(
+                    s,
+                    self.chain,
+                    posted,
+                    changes,
+                    events,
+                    worker_id=worker_id,
+                    limit=limit,
+                    now=now,
+                )
+            ),
+        )
+
     async def audit(
         self,
         *,
@@ -204,6 +233,11 @@ class Storage:
         """`fn`'s work as one write transaction on the fast path (`Database.write`, group
         commit): committed before this returns, rolled back alone if `fn` raises."""
         return await self.db.write(lambda s: run_inline(fn(self.over(as_async(s)))))
+
+    async def write_alone(self, fn: Callable[[UnitOfWork], Coroutine[Any, Any, T]]) -> T:
+        """`fn`'s work, one write statement, without a transaction around it
+        (`Database.write_alone`: PostgreSQL autocommit)."""
+        return await self.db.write_alone(lambda s: run_inline(fn(self.over(as_async(s)))))
 
     async def read(self, fn: Callable[[UnitOfWork], Coroutine[Any, Any, T]]) -> T:
         """`fn`'s reads on one read-only snapshot on the fast path (`Database.read`)."""

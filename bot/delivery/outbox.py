@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 EDIT_ACTIONS = frozenset({"edit", "reannotate", "rebackcheck"})
 # An outcome to record: delivery id, state, error, the copy, its last posted part.
 FinishItem = tuple[int, str, "str | None", "PreparedCopy | None", "tuple[int, int] | None"]
+# What recording outcomes writes: message-map rows, the rows' new states, audit events.
+Outcomes = tuple[list[dict[str, Any]], list[dict[str, Any]], list[PendingEvent]]
 
 # `_send_text` calls sendMessage through `do_api_request` on purpose (see there); python-telegram-
 # bot would suggest its typed method each time.
@@ -122,6 +124,8 @@ class OutboxWorker:
         self._covered = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._renders: set[asyncio.Future[Any]] = set()
+        # PostgreSQL: outcomes are first tried as one statement (`_finish_alone`).
+        self._alone = db.dialect == "postgresql"
         self._stopping = False
         # Rows this worker claimed and is delivering: what recording a plain outcome needs of
         # a row is here, so it need not be read back (a row is never changed by anyone else
@@ -616,7 +620,9 @@ class OutboxWorker:
 
             needs = self._needs
             try:
-                claimed = await self.storage.write(work)
+                claimed = await self._finish_alone(items, limit, now)
+                if claimed is None:
+                    claimed = await self.storage.write(work)
             except Exception:  # noqa: BLE001 - isolate the bad row: record the rest one by one
                 for delivery_id, state, error, copy, last_part, done in batch:
                     one = [(delivery_id, state, error, copy, last_part)]
@@ -644,6 +650,25 @@ class OutboxWorker:
                 # less between a chat's copies.
                 self._start(claimed)
 
+    async def _finish_alone(
+        self, items: list[FinishItem], limit: int, now: datetime
+    ) -> list[Delivery] | None:
+        """PostgreSQL, every row known: the outcomes, the claim and the events as one
+        statement after the head this process last left (no BEGIN, no COMMIT: one round trip
+        instead of four); None, nothing written, when that cannot be (the head moved, a row
+        must be read first, SQLite)."""
+        if not self._alone:
+            return None
+        outcomes = await self._outcomes(None, items)
+        if outcomes is None:
+            return None
+        posted, changes, events = outcomes
+        return await self.storage.write_alone(
+            lambda uow: uow.finish_claim_audit_at_head(
+                posted, changes, events, worker_id=self.worker_id, limit=limit, now=now
+            )
+        )
+
     async def _record_alone(self, batch: list[FinishItem]) -> None:
         async def work(uow: UnitOfWork) -> None:
             posted, changes, events = await self._record_finishes(uow, batch)
@@ -653,12 +678,13 @@ class OutboxWorker:
         await self.storage.write(work)
 
     async def _finishing_rows(
-        self, uow: UnitOfWork, batch: Sequence[FinishItem]
-    ) -> tuple[dict[int, FinishingRow], dict[int, dict[int, int]], dict[int, TargetChat]]:
+        self, uow: UnitOfWork | None, batch: Sequence[FinishItem]
+    ) -> tuple[dict[int, FinishingRow], dict[int, dict[int, int]], dict[int, TargetChat]] | None:
         """The rows being finished, their parts posted before and their target chats: for a
         copy sent whole in one part on its first try from what the claim and the rendering
         returned; read from the database for the rest (one statement, none when all are
-        known). Under a burst this is one round trip less in every outcome transaction."""
+        known; without `uow`, None when some are not). Under a burst this is one round trip
+        less in every outcome transaction."""
         rows: dict[int, FinishingRow] = {}
         parts: dict[int, dict[int, int]] = {}
         chats: dict[int, TargetChat] = {}
@@ -692,19 +718,30 @@ class OutboxWorker:
             else:
                 unknown.append(delivery_id)
         if unknown:
+            if uow is None:
+                return None
             read_rows, read_parts, read_chats = await uow.outbox.finishing(unknown)
             rows.update(read_rows)
             parts.update(read_parts)
             chats.update(read_chats)
         return rows, parts, chats
 
-    async def _record_finishes(
-        self, uow: UnitOfWork, batch: Sequence[FinishItem]
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[PendingEvent]]:
+    async def _record_finishes(self, uow: UnitOfWork, batch: Sequence[FinishItem]) -> Outcomes:
         """What recording several rows' outcomes writes: the posted parts to add to the message
         map, the rows' new states and the audit events, for the caller to write in one
         transaction. What the rows were is read in one statement (none when known)."""
-        rows, parts, chats = await self._finishing_rows(uow, batch)
+        found = await self._outcomes(uow, batch)
+        assert found is not None
+        return found
+
+    async def _outcomes(
+        self, uow: UnitOfWork | None, batch: Sequence[FinishItem]
+    ) -> Outcomes | None:
+        """`_record_finishes`; without `uow`, None when some row would have to be read."""
+        known = await self._finishing_rows(uow, batch)
+        if known is None:
+            return None
+        rows, parts, chats = known
         now = self.clock()
         posted: list[dict[str, Any]] = []
         changes: list[dict[str, Any]] = []

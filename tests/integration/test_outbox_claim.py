@@ -6,6 +6,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -17,6 +18,7 @@ from storage.models import AuditEvent, AuditHead, Copy, Delivery, Message
 from storage.outbox_claim import (
     claim_deliveries,
     claim_then_audit_sync,
+    finish_claim_audit_at_head_sync,
     finish_claim_audit_sync,
 )
 from tests.support.db_seed import seed_operation
@@ -284,3 +286,97 @@ async def test_recording_outcomes_claims_each_chats_next_row_in_the_same_transac
     assert (await verify_database(db, chain)).ok
     if pg:  # b1 has ended now: its chat's next row goes with the next claim
         assert await _claim(db, "w") == [b2]
+
+
+_EVENTS_IN_ORDER = select(AuditEvent).order_by(AuditEvent.seq)
+
+
+def _outcomes(rows: dict[int, Delivery], ids: list[int]) -> tuple[list[Any], list[Any]]:
+    posted = [
+        {
+            "delivery_id": i,
+            "message_id": rows[i].message_id,
+            "target_chat_id": rows[i].target_chat_id,
+            "telegram_chat_id": -1000 - i,
+            "telegram_message_id": 500 + i,
+            "part": 0,
+            "created_at": NOW,
+        }
+        for i in ids
+    ]
+    changes = [
+        {
+            "b_id": i,
+            "state": "sent",
+            "last_error": None,
+            "claimed_by": None,
+            "claimed_at": None,
+            "sent_at": NOW,
+            "telegram_message_ids": [500 + i],
+        }
+        for i in ids
+    ]
+    return posted, changes
+
+
+@pytest.mark.postgres
+async def test_outcomes_in_one_statement_after_the_known_head_or_nothing(pg_db: Database) -> None:
+    # PostgreSQL, autocommit: after the head this process last left, the outcomes, the next
+    # claims and the events are one statement. When another writer moved the head meanwhile,
+    # it writes nothing at all (the caller then runs the transaction), and the head is read
+    # afresh next time.
+    a1, a2, b1, b2 = (
+        i for i, _ in await _outbox(pg_db, [(1, None), (1, None), (2, None), (2, None)])
+    )
+    assert await _claim(pg_db, "w") == [a1, b1]
+    async with pg_db.transaction() as s:
+        rows = {
+            d.id: d for d in await s.scalars(select(Delivery).where(Delivery.id.in_([a1, b1])))
+        }
+    chain = AuditChain()
+
+    def event(n: int) -> list[PendingEvent]:
+        return [PendingEvent(component="outbox", event_type=f"e{n}", actor="w")]
+
+    def alone(ids: list[int], n: int) -> Any:
+        posted, changes = _outcomes(rows, ids)
+        return pg_db.write_alone(
+            lambda sync: finish_claim_audit_at_head_sync(
+                sync, chain, posted, changes, event(n), worker_id="w", limit=10, now=NOW
+            )
+        )
+
+    assert await alone([a1], 1) is None  # no head known yet: nothing tried
+    async with pg_db.transaction() as s:  # an append of this process: the head is known now
+        await s.run_sync(lambda sync: chain.append_many_sync(sync, event(2)))
+    claimed = await alone([a1], 3)
+    assert [d.id for d in claimed] == [a2]
+    # Another process appends (this chain's guess is now stale).
+    async with pg_db.transaction() as s:
+        await s.run_sync(lambda sync: AuditChain().append_many_sync(sync, event(4)))
+    assert await alone([b1], 5) is None
+    async with pg_db.transaction() as s:
+        b1_row = await s.get_one(Delivery, b1)
+        logged = [
+            e.event_type for e in await s.scalars(select(AuditEvent).order_by(AuditEvent.seq))
+        ]
+        mapped = [c.delivery_id for c in await s.scalars(select(Copy).order_by(Copy.id))]
+    assert (b1_row.state, b1_row.claimed_by) == ("sending", "w")  # untouched
+    assert logged == ["e2", "e3", "e4"]
+    assert mapped == [a1]
+    # The transaction path records b1 and learns the head again; then one statement works.
+    posted, changes = _outcomes(rows, [b1])
+    async with pg_db.transaction() as s:
+        claimed = await s.run_sync(
+            lambda sync: finish_claim_audit_sync(
+                sync, chain, posted, changes, event(6), worker_id="w", limit=10, now=NOW
+            )
+        )
+    assert [d.id for d in claimed] == [b2]
+    assert await alone([], 7) == []
+    assert (await verify_database(pg_db, chain)).ok
+    async with pg_db.transaction() as s:
+        logged = [
+            e.event_type for e in await s.scalars(select(AuditEvent).order_by(AuditEvent.seq))
+        ]
+    assert logged == ["e2", "e3", "e4", "e6", "e7"]
