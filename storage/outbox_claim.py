@@ -210,8 +210,12 @@ def claim_then_audit_sync(
 
 
 def _head_and_claimed(rows: Sequence[Any]) -> tuple[tuple[int, str], list[Delivery]]:
-    head = (int(rows[0].head_seq), str(rows[0].head_hash))
-    claimed = sorted(
+    return (int(rows[0].head_seq), str(rows[0].head_hash)), _claimed(rows)
+
+
+def _claimed(rows: Sequence[Any]) -> list[Delivery]:
+    """The claimed rows among a statement's rows (none: a row of NULLs), oldest first."""
+    return sorted(
         (
             Delivery(**{name: row._mapping[name] for name in _DELIVERY_FIELDS})
             for row in rows
@@ -219,7 +223,6 @@ def _head_and_claimed(rows: Sequence[Any]) -> tuple[tuple[int, str], list[Delive
         ),
         key=lambda d: d.id,
     )
-    return head, claimed
 
 
 # Recording outcomes, claiming the next copies and appending the outcomes' events in one
@@ -441,14 +444,7 @@ def finish_claim_audit_at_head_sync(
         chain.forget_head(session)
         return None
     chain.remember_head(session, linked[-1].seq, linked[-1].hash)
-    return sorted(
-        (
-            Delivery(**{name: row._mapping[name] for name in _DELIVERY_FIELDS})
-            for row in rows
-            if row.id is not None
-        ),
-        key=lambda d: d.id,
-    )
+    return _claimed(rows)
 
 
 def _claim_params(

@@ -222,30 +222,7 @@ async def test_recording_outcomes_claims_each_chats_next_row_in_the_same_transac
             d.id: d for d in await s.scalars(select(Delivery).where(Delivery.id.in_([a1, b1])))
         }
     chain = AuditChain()
-    posted = [
-        {
-            "delivery_id": i,
-            "message_id": rows[i].message_id,
-            "target_chat_id": rows[i].target_chat_id,
-            "telegram_chat_id": -1000 - i,
-            "telegram_message_id": 500 + i,
-            "part": 0,
-            "created_at": NOW,
-        }
-        for i in (a1, b1)
-    ]
-    changes = [
-        {
-            "b_id": i,
-            "state": "sent",
-            "last_error": None,
-            "claimed_by": None,
-            "claimed_at": None,
-            "sent_at": NOW,
-            "telegram_message_ids": [500 + i],
-        }
-        for i in (a1, b1)
-    ]
+    posted, changes = _outcomes(rows, [a1, b1])
     events = [
         PendingEvent(component="outbox", event_type="delivery.sent", actor="w", payload={"d": i})
         for i in (a1, b1)
