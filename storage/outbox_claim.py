@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -184,6 +184,16 @@ _PG_CLAIM_THEN_HEAD = select(_PG_HEAD, *_PG_CLAIMED.c).select_from(
     _PG_HEAD.outerjoin(_PG_CLAIMED, true())
 )
 _DELIVERY_FIELDS = tuple(c.name for c in _TABLE.c)
+_CHATS = cast(Table, Chat.__table__)
+_CHAT_FIELDS = tuple(c.name for c in _CHATS.c)
+
+
+class Claimed(NamedTuple):
+    """Rows claimed while recording outcomes, and their target chats when read with them
+    (PostgreSQL: the copies' rendering then needs no query of its own for them)."""
+
+    deliveries: list[Delivery]
+    chats: dict[int, Chat]
 
 
 def claim_then_audit_sync(
@@ -211,6 +221,16 @@ def claim_then_audit_sync(
 
 def _head_and_claimed(rows: Sequence[Any]) -> tuple[tuple[int, str], list[Delivery]]:
     return (int(rows[0].head_seq), str(rows[0].head_hash)), _claimed(rows)
+
+
+def _claimed_with_chats(rows: Sequence[Any]) -> Claimed:
+    """`_claimed`, with the target chats the rows carry (`target_*` columns)."""
+    chats = {
+        row.target_id: Chat(**{name: row._mapping[f"target_{name}"] for name in _CHAT_FIELDS})
+        for row in rows
+        if row.id is not None and row.target_id is not None
+    }
+    return Claimed(_claimed(rows), chats)
 
 
 def _claimed(rows: Sequence[Any]) -> list[Delivery]:
@@ -293,7 +313,14 @@ _OUTCOME_CTES = """
 # The claimed rows' columns, named in the order `.columns()` types them (a text statement's
 # result columns are matched by position; `claimed.*` would follow the table's column order in
 # the database, which migrations made differ from the model's).
-_CLAIMED_COLUMNS = ", ".join(f"claimed.{column.name}" for column in _TABLE.c)
+_CLAIMED_COLUMNS = ", ".join(
+    [f"claimed.{column.name}" for column in _TABLE.c]
+    + [f"target.{column.name} AS target_{column.name}" for column in _CHATS.c]
+)
+_CLAIMED_TYPES = (
+    *_TABLE.c,
+    *(literal_column(f"target_{column.name}", column.type) for column in _CHATS.c),
+)
 _CLAIM_BINDS = (
     bindparam("finishing", type_=ARRAY(Integer)),
     bindparam("worker", type_=String),
@@ -321,11 +348,14 @@ _PG_CLAIM_AROUND_THEN_HEAD = (
         SELECT head.seq AS head_seq, head.hash AS head_hash, {_CLAIMED_COLUMNS}
         FROM (SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE) AS head
         LEFT JOIN claimed ON true
+        LEFT JOIN chats AS target ON target.id = claimed.target_chat_id
         """  # noqa: S608 - constant fragments only; every value is a bound parameter
     )
     .bindparams(*_CLAIM_BINDS)
     .columns(
-        literal_column("head_seq", BigInteger), literal_column("head_hash", String), *_TABLE.c
+        literal_column("head_seq", BigInteger),
+        literal_column("head_hash", String),
+        *_CLAIMED_TYPES,
     )
 )
 _PG_FINISH_THEN_APPEND = text(
@@ -347,7 +377,9 @@ _PG_AT_HEAD = (
         {_CLAIM_AROUND_CTES.format(condition=_MOVED)},
         {_OUTCOME_CTES.format(condition=_MOVED)},
         {PG_APPEND_CTE_IF.format(condition=_MOVED)}
-        SELECT {_CLAIMED_COLUMNS} FROM moved LEFT JOIN claimed ON true
+        SELECT {_CLAIMED_COLUMNS} FROM moved
+        LEFT JOIN claimed ON true
+        LEFT JOIN chats AS target ON target.id = claimed.target_chat_id
         """  # noqa: S608 - constant fragments only; every value is a bound parameter
     )
     .bindparams(
@@ -357,7 +389,7 @@ _PG_AT_HEAD = (
         bindparam("expect_seq", type_=BigInteger),
         bindparam("expect_hash", type_=String),
     )
-    .columns(*_TABLE.c)
+    .columns(*_CLAIMED_TYPES)
 )
 _COPIES = cast(Table, Copy.__table__)
 # The same outcomes as plain statements (SQLite, and a row recorded alone): storage/outbox.py.
@@ -386,7 +418,7 @@ def finish_claim_audit_sync(
     worker_id: str,
     limit: int,
     now: datetime,
-) -> list[Delivery]:
+) -> Claimed:
     """Record finished rows' outcomes, claim as `claim_deliveries_sync` does, then append
     `events`, in the caller's transaction. `posted`: message-map rows to insert (Copy
     columns); `changes`: each finished row's outcome (keys b_id, state, last_error,
@@ -397,18 +429,19 @@ def finish_claim_audit_sync(
             session.execute(INSERT_COPIES, list(posted))
         if changes:
             session.execute(FINISH_DELIVERY, list(changes))
-        return claim_then_audit_sync(
+        claimed = claim_then_audit_sync(
             session, chain, events, worker_id=worker_id, limit=limit, now=now
         )
+        return Claimed(claimed, {})
     claim = _claim_params(changes, worker_id=worker_id, limit=limit, now=now)
     rows = session.execute(_PG_CLAIM_AROUND_THEN_HEAD, claim).all()
-    head, claimed = _head_and_claimed(rows)
+    head = (int(rows[0].head_seq), str(rows[0].head_hash))
     linked = chain.linked(events, *head)
     chain.remember_head(session, linked[-1].seq, linked[-1].hash)
     session.execute(
         _PG_FINISH_THEN_APPEND, {**_outcome_params(posted, changes), **_append_params(linked)}
     )
-    return claimed
+    return _claimed_with_chats(rows)
 
 
 def finish_claim_audit_at_head_sync(
@@ -421,7 +454,7 @@ def finish_claim_audit_at_head_sync(
     worker_id: str,
     limit: int,
     now: datetime,
-) -> list[Delivery] | None:
+) -> Claimed | None:
     """`finish_claim_audit_sync` as one PostgreSQL statement, for a session in autocommit,
     chained after the head this process last left: the claimed rows, or None (nothing
     written) when the head is not known or has moved since; then the caller runs
@@ -444,7 +477,7 @@ def finish_claim_audit_at_head_sync(
         chain.forget_head(session)
         return None
     chain.remember_head(session, linked[-1].seq, linked[-1].hash)
-    return _claimed(rows)
+    return _claimed_with_chats(rows)
 
 
 def _claim_params(

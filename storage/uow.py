@@ -31,10 +31,13 @@ from storage.inbox import InboxRepo
 from storage.inline import as_async, run_inline
 from storage.message_log import MessageLogRepo
 from storage.messages import MessageRepo
-from storage.models import Delivery
 from storage.notices import DraftRepo, NoticeRepo
 from storage.outbox import OutboxRepo
-from storage.outbox_claim import finish_claim_audit_at_head_sync, finish_claim_audit_sync
+from storage.outbox_claim import (
+    Claimed,
+    finish_claim_audit_at_head_sync,
+    finish_claim_audit_sync,
+)
 from storage.queues import QueueRepo
 from storage.relay_rows import RelayRepo
 from storage.repositories import ChatRepo, CodeRepo, OperationRepo, PersonRepo
@@ -139,12 +142,12 @@ class UnitOfWork:
         worker_id: str,
         limit: int,
         now: datetime,
-    ) -> list[Delivery]:
+    ) -> Claimed:
         """Record finished outbox rows' outcomes, claim the next due rows, then append
         `events`, in this transaction (`storage.outbox_claim.finish_claim_audit_sync`; on
         PostgreSQL two statements)."""
         return cast(
-            list[Delivery],
+            Claimed,
             await self.session.run_sync(
                 lambda s: finish_claim_audit_sync(
                     s,
@@ -168,12 +171,12 @@ class UnitOfWork:
         worker_id: str,
         limit: int,
         now: datetime,
-    ) -> list[Delivery] | None:
+    ) -> Claimed | None:
         """`finish_claim_audit` as one statement after the head this process last left
         (PostgreSQL, `Storage.write_alone`); None, nothing written, when that head is unknown
         or has moved (`storage.outbox_claim.finish_claim_audit_at_head_sync`)."""
         return cast(
-            list[Delivery] | None,
+            Claimed | None,
             await self.session.run_sync(
                 lambda s: finish_claim_audit_at_head_sync(
                     s,

@@ -21,7 +21,7 @@ import logging
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,8 +41,9 @@ from bot.observability.telemetry import Telemetry
 from bot.services.copies import CopyBuilder, PreparedCopy
 from storage.audit import AuditChain, PendingEvent
 from storage.db import Database
-from storage.models import Copy, Delivery, utcnow
+from storage.models import Chat, Copy, Delivery, utcnow
 from storage.outbox import FinishingRow, TargetChat
+from storage.outbox_claim import Claimed
 from storage.uow import Storage, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -211,12 +212,13 @@ class OutboxWorker:
 
     # --- internals --------------------------------------------------------------------------
 
-    def _start(self, claimed: list[Delivery]) -> None:
+    def _start(self, claimed: list[Delivery], chats: Mapping[int, Chat] | None = None) -> None:
         """Start posting the claimed copies; they are rendered together in one read (the
-        copies of one message share its original and translations). Their tasks exist at
-        once, so they count against the concurrency before rendering ends, and the caller
-        does not wait for the read: on PostgreSQL the next outcomes' commit overlaps it."""
-        render = asyncio.ensure_future(self._render(claimed))
+        copies of one message share its original and translations; `chats`: target chats
+        read with the claim). Their tasks exist at once, so they count against the
+        concurrency before rendering ends, and the caller does not wait for the read: on
+        PostgreSQL the next outcomes' commit overlaps it."""
+        render = asyncio.ensure_future(self._render(claimed, chats))
         self._renders.add(render)
         render.add_done_callback(self._renders.discard)
         for row in claimed:
@@ -226,10 +228,10 @@ class OutboxWorker:
             task.add_done_callback(self._tasks.discard)
 
     async def _render(
-        self, claimed: list[Delivery]
+        self, claimed: list[Delivery], chats: Mapping[int, Chat] | None
     ) -> dict[int, PreparedCopy | BaseException | None]:
         try:
-            return await self.builder.prepare_many(claimed)
+            return await self.builder.prepare_many(claimed, chats=chats)
         except Exception as exc:  # noqa: BLE001 - each row retries on its own
             return {row.id: exc for row in claimed}
 
@@ -609,7 +611,7 @@ class OutboxWorker:
                 items: list[FinishItem] = items,
                 limit: int = limit,
                 now: datetime = now,
-            ) -> list[Delivery]:
+            ) -> Claimed:
                 posted, changes, events = await self._record_finishes(uow, items)
                 # The audit head last: its lock (which every audited write of every process
                 # waits for) is held from the claim to the commit only (on PostgreSQL the
@@ -636,23 +638,23 @@ class OutboxWorker:
                             done.set_result(None)
                 self.wake()  # nothing was claimed with these outcomes
                 continue
-            if len(claimed) < limit:
+            if len(claimed.deliveries) < limit:
                 # It took every due row it could: the needs raised before it began are met.
                 self._covered = max(self._covered, needs)
             for *_, done in batch:
                 if not done.done():
                     done.set_result(None)
-            if claimed:
+            if claimed.deliveries:
                 at = time.monotonic()
-                for row in claimed:
+                for row in claimed.deliveries:
                     self.telemetry.copy_claimed(row.id, row.message_id, at)
                 # Started here, not handed to the worker loop: one turn of the event loop
                 # less between a chat's copies.
-                self._start(claimed)
+                self._start(claimed.deliveries, claimed.chats)
 
     async def _finish_alone(
         self, items: list[FinishItem], limit: int, now: datetime
-    ) -> list[Delivery] | None:
+    ) -> Claimed | None:
         """PostgreSQL, every row known: the outcomes, the claim and the events as one
         statement after the head this process last left (no BEGIN, no COMMIT: one round trip
         instead of four); None, nothing written, when that cannot be (the head moved, a row

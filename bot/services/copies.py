@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,21 +153,26 @@ class CopyBuilder:
         return await self.storage.read(lambda uow: self._prepare(uow, delivery))
 
     async def prepare_many(
-        self, deliveries: Sequence[Delivery]
+        self, deliveries: Sequence[Delivery], *, chats: Mapping[int, Chat] | None = None
     ) -> dict[int, PreparedCopy | BaseException | None]:
         """Render several deliveries in one read; each gets its copy, None (message or chat
-        gone) or the exception its rendering raised."""
+        gone) or the exception its rendering raised. `chats`: target chats already read (with
+        the claim); the others are read here."""
+        given = dict(chats or {})
 
         async def render(uow: UnitOfWork) -> dict[int, PreparedCopy | BaseException | None]:
             out: dict[int, PreparedCopy | BaseException | None] = {}
             # Every target chat in one query: each copy's lookup of its chat then finds it in
             # the session instead of running a query of its own (held here: the session's
             # identity map only keeps rows someone references).
-            targets = await uow.messages.chats({d.target_chat_id for d in deliveries})
+            missing = {d.target_chat_id for d in deliveries} - set(given)
+            targets = await uow.messages.chats(missing)
             await self._prefetch(uow, deliveries)
             for delivery in deliveries:
                 try:
-                    out[delivery.id] = await self._prepare(uow, delivery)
+                    out[delivery.id] = await self._prepare(
+                        uow, delivery, given.get(delivery.target_chat_id)
+                    )
                 except Exception as exc:  # noqa: BLE001 - handed to that delivery
                     out[delivery.id] = exc
             del targets
@@ -175,9 +180,12 @@ class CopyBuilder:
 
         return await self.storage.read(render)
 
-    async def _prepare(self, uow: UnitOfWork, delivery: Delivery) -> PreparedCopy | None:
+    async def _prepare(
+        self, uow: UnitOfWork, delivery: Delivery, target: Chat | None = None
+    ) -> PreparedCopy | None:
         repo = uow.messages
-        target = await repo.chat(delivery.target_chat_id)
+        if target is None:
+            target = await repo.chat(delivery.target_chat_id)
         context = await self._context(uow, delivery.message_id, delivery.revision)
         if context is None or target is None:
             return None

@@ -21,7 +21,7 @@ from storage.outbox_claim import (
     finish_claim_audit_at_head_sync,
     finish_claim_audit_sync,
 )
-from tests.support.db_seed import seed_operation
+from tests.support.db_seed import SUPERGROUP_ID, seed_operation
 from tests.support.postgres import fresh_database_url
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -235,9 +235,14 @@ async def test_recording_outcomes_claims_each_chats_next_row_in_the_same_transac
         )
     pg = db.dialect == "postgresql"
     next_rows = [a2] if pg else [a2, b2]
-    assert [(d.id, d.state, d.claimed_by) for d in claimed] == [
+    assert [(d.id, d.state, d.claimed_by) for d in claimed.deliveries] == [
         (i, "sending", "w") for i in next_rows
     ]
+    if pg:  # the claimed rows' target chats come with them (rendering reads none)
+        (row,) = claimed.deliveries
+        assert list(claimed.chats) == [row.target_chat_id]
+        target = claimed.chats[row.target_chat_id]
+        assert (target.telegram_chat_id, target.title) == (SUPERGROUP_ID - 1, "chat 1")
     async with db.transaction() as s:
         states = dict(
             (
@@ -327,7 +332,8 @@ async def test_outcomes_in_one_statement_after_the_known_head_or_nothing(pg_db: 
     async with pg_db.transaction() as s:  # an append of this process: the head is known now
         await s.run_sync(lambda sync: chain.append_many_sync(sync, event(2)))
     claimed = await alone([a1], 3)
-    assert [d.id for d in claimed] == [a2]
+    assert [d.id for d in claimed.deliveries] == [a2]
+    assert set(claimed.chats) == {d.target_chat_id for d in claimed.deliveries}
     # Another process appends (this chain's guess is now stale).
     async with pg_db.transaction() as s:
         await s.run_sync(lambda sync: AuditChain().append_many_sync(sync, event(4)))
@@ -349,8 +355,8 @@ async def test_outcomes_in_one_statement_after_the_known_head_or_nothing(pg_db: 
                 sync, chain, posted, changes, event(6), worker_id="w", limit=10, now=NOW
             )
         )
-    assert [d.id for d in claimed] == [b2]
-    assert await alone([], 7) == []
+    assert [d.id for d in claimed.deliveries] == [b2]
+    assert await alone([], 7) == (([], {}))
     assert (await verify_database(pg_db, chain)).ok
     async with pg_db.transaction() as s:
         logged = [
