@@ -259,9 +259,12 @@ class AuditChain:
         """Note the head an append in this process leaves (committed or not)."""
         self._hints[_pool_key(session)] = (seq, digest)
 
-    def forget_head(self, session: Session) -> None:
-        """The noted head was wrong: read it the next time."""
-        self._hints.pop(_pool_key(session), None)
+    def forget_head(self, session: Session, stale: tuple[int, str]) -> None:
+        """The noted head `stale` was wrong: read it the next time (unless an append in this
+        process has noted a newer one meanwhile)."""
+        key = _pool_key(session)
+        if self._hints.get(key) == stale:
+            del self._hints[key]
 
     def link(self, prev_hash: str, body: str) -> str:
         """The hash of an event given its predecessor's hash and its canonical body."""

@@ -459,8 +459,10 @@ def finish_claim_audit_at_head_sync(
     chained after the head this process last left: the claimed rows, or None (nothing
     written) when the head is not known or has moved since; then the caller runs
     `finish_claim_audit_sync` in a transaction."""
+    if not events or session.get_bind().dialect.name != "postgresql":
+        return None
     hint = chain.head_hint(session)
-    if hint is None or not events or session.get_bind().dialect.name != "postgresql":
+    if hint is None:
         return None
     linked = chain.linked(events, *hint)
     rows = session.execute(
@@ -474,7 +476,7 @@ def finish_claim_audit_at_head_sync(
         },
     ).all()
     if not rows:  # the head had moved: nothing was written
-        chain.forget_head(session)
+        chain.forget_head(session, hint)
         return None
     chain.remember_head(session, linked[-1].seq, linked[-1].hash)
     return _claimed_with_chats(rows)
