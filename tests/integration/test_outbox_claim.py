@@ -363,3 +363,87 @@ async def test_outcomes_in_one_statement_after_the_known_head_or_nothing(pg_db: 
             e.event_type for e in await s.scalars(select(AuditEvent).order_by(AuditEvent.seq))
         ]
     assert logged == ["e2", "e3", "e4", "e6", "e7"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_workers_and_another_writer_keep_one_chain_and_each_copy_once(
+    postgres_url: str, workers: int
+) -> None:
+    # Delivering processes (each its own pool and its own guess of the head) record outcomes
+    # in one statement when their guess holds and in a transaction when it does not, while
+    # another process appends events of its own: every row ends sent exactly once, each
+    # chat's rows in order, and the chain verifies.
+    dbs = [Database(postgres_url) for _ in range(3)]
+    try:
+        plan = [(chat, None) for _ in range(8) for chat in (1, 2, 3, 4)]
+        ids = [i for i, _ in await _outbox(dbs[0], plan)]
+        async with dbs[0].transaction() as s:
+            rows = {d.id: d for d in await s.scalars(select(Delivery))}
+        stop = asyncio.Event()
+
+        async def worker(db: Database, name: str) -> list[int]:
+            chain, done = AuditChain(), []
+            async with db.transaction() as s:
+                claimed = await claim_deliveries(s, worker_id=name, limit=2, now=NOW)
+            while claimed:
+                mine = [d.id for d in claimed]
+                got = await _record_outcomes(db, chain, name, *_outcomes(rows, mine))
+                done.extend(mine)
+                claimed = got.deliveries
+                await asyncio.sleep(0)
+            return done
+
+        async def other_writer() -> int:
+            chain, n = AuditChain(), 0
+            while not stop.is_set():
+                async with dbs[2].transaction() as s:
+                    event = [PendingEvent(component="relay", event_type="other", actor="x")]
+                    await s.run_sync(lambda sync, event=event: chain.append_many_sync(sync, event))
+                n += 1
+                await asyncio.sleep(0.002)
+            return n
+
+        writer = asyncio.create_task(other_writer())
+        done = await asyncio.gather(*(worker(dbs[n], f"w{n}") for n in range(workers)))
+        stop.set()
+        others = await writer
+        assert sorted(sum(done, [])) == sorted(ids)  # each row finished once, by one worker
+        async with dbs[0].transaction() as s:
+            states = {d.id: (d.state, d.claimed_by) for d in await s.scalars(select(Delivery))}
+            copies = [(c.target_chat_id, c.delivery_id) for c in await s.scalars(select(Copy))]
+            logged = [e.event_type for e in await s.scalars(_EVENTS_IN_ORDER)]
+        assert set(states.values()) == {("sent", None)}
+        assert sorted(d for _, d in copies) == sorted(ids)
+        for chat in {rows[i].target_chat_id for i in ids}:  # the message map in queue order
+            in_chat = [d for c, d in sorted(copies, key=lambda x: x[1]) if c == chat]
+            assert in_chat == sorted(i for i in ids if rows[i].target_chat_id == chat)
+        assert logged.count("delivery.sent") == len(ids)
+        assert logged.count("other") == others
+        assert (await verify_database(dbs[0], AuditChain())).ok
+    finally:
+        for db in dbs:
+            await db.dispose()
+
+
+async def _record_outcomes(
+    db: Database,
+    chain: AuditChain,
+    name: str,
+    posted: list[Any],
+    changes: list[Any],
+) -> Any:
+    """As the outbox does: one statement after the known head, else a transaction."""
+    events = [
+        PendingEvent(component="outbox", event_type="delivery.sent", actor=name) for _ in changes
+    ]
+    args = (chain, posted, changes, events)
+    got = await db.write_alone(
+        lambda sync: finish_claim_audit_at_head_sync(sync, *args, worker_id=name, limit=2, now=NOW)
+    )
+    if got is None:
+        async with db.transaction() as s:
+            got = await s.run_sync(
+                lambda sync: finish_claim_audit_sync(sync, *args, worker_id=name, limit=2, now=NOW)
+            )
+    return got
