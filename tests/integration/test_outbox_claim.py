@@ -408,7 +408,8 @@ async def test_workers_and_another_writer_keep_one_chain_and_each_copy_once(
         done = await asyncio.gather(*(worker(dbs[n], f"w{n}") for n in range(workers)))
         stop.set()
         others = await writer
-        assert sorted(sum(done, [])) == sorted(ids)  # each row finished once, by one worker
+        finished = [i for mine in done for i in mine]
+        assert sorted(finished) == sorted(ids)  # each row finished once, by one worker
         async with dbs[0].transaction() as s:
             states = {d.id: (d.state, d.claimed_by) for d in await s.scalars(select(Delivery))}
             copies = [(c.target_chat_id, c.delivery_id) for c in await s.scalars(select(Copy))]
