@@ -41,7 +41,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from storage.models import AuditEvent, AuditHead, utcnow
+from storage.models import AuditEvent, AuditHead, naive_utc, utcnow
 
 DOMAIN = b"daraja.audit.v1\x00"
 GENESIS = "0" * 64
@@ -388,5 +388,5 @@ def _pool_key(session: Session) -> int:
 def pg_append_params(rows: Sequence[AuditEvent]) -> dict[str, Any]:
     """The parameters of PG_APPEND_CTE and PG_MOVE_HEAD for chained rows (`linked`)."""
     columns: dict[str, Any] = {c: [getattr(row, c) for row in rows] for c in FIELDS}
-    columns["ts"] = [when.replace(tzinfo=None) for when in columns["ts"]]  # naive UTC
+    columns["ts"] = [naive_utc(when) for when in columns["ts"]]
     return {**columns, "head_seq": rows[-1].seq, "head_hash": rows[-1].hash}

@@ -36,6 +36,16 @@ def split_languages(languages: str) -> list[str]:
     return [p for p in languages.split(",") if p]
 
 
+def naive_utc(value: datetime | None) -> datetime | None:
+    """A time as a UTC column stores it: naive UTC (statements that bind arrays of times,
+    where `UTCDateTime` does not apply, convert with this)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A DateTime stored as naive UTC and always read back as aware UTC (SQLite drops zones)."""
 
@@ -43,11 +53,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC).replace(tzinfo=None)
+        return naive_utc(value)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:

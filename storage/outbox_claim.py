@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
@@ -52,7 +52,7 @@ from storage.audit import (
     PendingEvent,
 )
 from storage.audit import pg_append_params as _append_params
-from storage.models import AuditHead, Chat, Copy, Delivery, UTCDateTime
+from storage.models import AuditHead, Chat, Copy, Delivery, UTCDateTime, naive_utc
 
 
 async def claim_deliveries(
@@ -503,19 +503,10 @@ def _outcome_params(
         "c_telegram_chat": [row["telegram_chat_id"] for row in posted],
         "c_telegram_message": [row["telegram_message_id"] for row in posted],
         "c_part": [row["part"] for row in posted],
-        "c_created": [_naive_utc(row["created_at"]) for row in posted],
+        "c_created": [naive_utc(row["created_at"]) for row in posted],
         "d_id": [change["b_id"] for change in changes],
         "d_state": [change["state"] for change in changes],
         "d_error": [change["last_error"] for change in changes],
-        "d_sent": [_naive_utc(change["sent_at"]) for change in changes],
+        "d_sent": [naive_utc(change["sent_at"]) for change in changes],
         "d_ids": [json.dumps(change["telegram_message_ids"]) for change in changes],
     }
-
-
-def _naive_utc(when: datetime | None) -> datetime | None:
-    """A time as the array columns take it: naive UTC (as `UTCDateTime` stores it)."""
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    return when.astimezone(UTC).replace(tzinfo=None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
@@ -38,6 +38,7 @@ from storage.models import (
     Person,
     TranslationRow,
     Unit,
+    naive_utc,
     split_languages,
 )
 
@@ -280,13 +281,13 @@ def record_copies_sync(
         # round trips less per message; the lock is still taken in the transaction's last
         # statement but the append).
         columns: dict[str, list[Any]] = {c: [d[c] for d in deliveries] for c in _DELIVERY_COLUMNS}
-        columns["created_at"] = [_naive_utc(t) for t in columns["created_at"]]
+        columns["created_at"] = [naive_utc(t) for t in columns["created_at"]]
         for name in _TRANSLATION_COLUMNS:
             values = [row[name] for row in translation_rows]
             if name in ("models", "flags"):
                 values = [json.dumps(v) for v in values]
             elif name == "created_at":
-                values = [_naive_utc(v) for v in values]
+                values = [naive_utc(v) for v in values]
             columns[f"t_{name}"] = values
         seq, digest = s.execute(_PG_RECORD_THEN_HEAD, columns).one()
         head = (int(seq), str(digest))
@@ -297,13 +298,6 @@ def record_copies_sync(
             s.execute(_INSERT_DELIVERIES, deliveries)
     audit.append_many_sync(s, events, head=head)
     return len(targets) + len(extra)
-
-
-def _naive_utc(value: datetime) -> datetime:
-    """A time as a UTC column stores it (as `storage.models.UTCDateTime` does)."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 _DELIVERY_COLUMNS = (
