@@ -127,21 +127,15 @@ class CopyBuilder:
                 self._contexts.move_to_end(key)
                 return found
         repo = uow.messages
-        message = await repo.message(message_id)
-        if message is None:
+        # The same read as `_prefetch`'s, for one message (the header's unit: the author's
+        # own when known, a FLASH typed privately is filed under another chat, else the unit
+        # of the chat it was written in).
+        read = await repo.contexts([message_id])
+        if not read:
             return None
-        source = await repo.chat(message.chat_id)
-        assert source is not None
-        author = (
-            await uow.people.by_telegram_id(message.author_user_id)
-            if message.author_user_id
-            else None
-        )
-        # The header names the author's own unit when known (a FLASH typed privately is
-        # filed under another chat), else the unit of the chat it was written in.
-        unit_id = (author.unit_id if author is not None else None) or source.unit_id
-        unit = await uow.operations.unit_by_id(unit_id) if unit_id else None
-        rows = {t.target_language: t for t in await repo.translations(message_id, revision)}
+        message, source, author, unit, rows = read[0]
+        if message.revision != revision:  # an older revision's own translations
+            rows = {t.target_language: t for t in await repo.translations(message_id, revision)}
         context = _context_of(message, source, author, unit, rows)
         if message.revision == revision:  # the row read is this revision's text
             self._remember(key, context)
