@@ -125,8 +125,8 @@ class OutboxWorker:
         self._covered = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._renders: set[asyncio.Future[Any]] = set()
-        # PostgreSQL: outcomes are first tried as one statement (`_finish_alone`).
-        self._alone = db.dialect == "postgresql"
+        # PostgreSQL: outcomes are first tried as one statement (`_finish_in_one_statement`).
+        self._one_statement = db.dialect == "postgresql"
         self._stopping = False
         # Rows this worker claimed and is delivering: what recording a plain outcome needs of
         # a row is here, so it need not be read back (a row is never changed by anyone else
@@ -622,7 +622,7 @@ class OutboxWorker:
 
             needs = self._needs
             try:
-                claimed = await self._finish_alone(items, limit, now)
+                claimed = await self._finish_in_one_statement(items, limit, now)
                 if claimed is None:
                     claimed = await self.storage.write(work)
             except Exception:  # noqa: BLE001 - isolate the bad row: record the rest one by one
@@ -652,14 +652,14 @@ class OutboxWorker:
                 # less between a chat's copies.
                 self._start(claimed.deliveries, claimed.chats)
 
-    async def _finish_alone(
+    async def _finish_in_one_statement(
         self, items: list[FinishItem], limit: int, now: datetime
     ) -> Claimed | None:
         """PostgreSQL, every row known: the outcomes, the claim and the events as one
         statement after the head this process last left (no BEGIN, no COMMIT: one round trip
         instead of four); None, nothing written, when that cannot be (the head moved, a row
         must be read first, SQLite)."""
-        if not self._alone:
+        if not self._one_statement:
             return None
         outcomes = await self._outcomes(None, items)
         if outcomes is None:
